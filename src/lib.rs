@@ -1,0 +1,33 @@
+//! gestaltcam: an offline bedside screening aid that ranks candidate genetic syndromes from a
+//! child's face photo (the GestaltMatcher method) on a Raspberry Pi class board.
+//!
+//! It is a screening aid, never a diagnosis.
+//!
+//! # Module map
+//! | module | job | touches hardware? |
+//! |---|---|---|
+//! | [`photo`] | decode untrusted image files/bytes into RGB with typed errors | no |
+//! | [`manifest`] | `models/MANIFEST.toml`: model files, hashes, shapes, normalisation, templates | no |
+//! | [`vision`] | face detection (5 landmarks), face choice, similarity alignment, frame quality | no |
+//! | [`embed`] | the quantized embedding model run by tract, flip TTA, L2 normalisation | no |
+//! | [`pipeline`] | photo → detect → align → embed, behind the [`pipeline::PhotoEmbedder`] trait | no |
+//! | [`gallery`] | gallery file format, signing, ranking, multi-photo fusion, calibration, evaluation | no |
+//! | [`camera`] | the `Camera` trait, frames, replay camera, YUYV/MJPEG decoding | no |
+//! | [`display`] | panel drivers generic over embedded-hal, PNG display | no |
+//! | [`ui`] | screens: pure functions from a view model to a `DrawTarget` | no |
+//! | [`config`] | the device's TOML configuration | no |
+//! | [`app`] | the device's state machine and run loop (camera, clock, buttons, display injected) | no |
+//! | [`hw`] | the only module that opens `/dev/*`: V4L2 camera, SPI/I2C panels, GPIO buttons | **yes** |
+
+pub mod app;
+pub mod camera;
+pub mod config;
+pub mod display;
+pub mod embed;
+pub mod gallery;
+pub mod hw;
+pub mod manifest;
+pub mod photo;
+pub mod pipeline;
+pub mod ui;
+pub mod vision;
