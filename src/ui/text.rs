@@ -1,0 +1,155 @@
+//! Fitting text into a fixed number of monospace cells: word wrap, abbreviation, truncation.
+//!
+//! Pure string functions (counted in `char`s, which is what a mono font draws), so the
+//! screens can guarantee that no line is wider than the panel.
+
+/// Marker appended to a truncated line.
+pub const ELLIPSIS: &str = "..";
+
+/// Cut `text` to at most `max_chars` characters, ending in [`ELLIPSIS`] when something was cut.
+pub fn truncate(text: &str, max_chars: usize) -> String {
+    let n = text.chars().count();
+    if n <= max_chars {
+        return text.to_string();
+    }
+    let ell = ELLIPSIS.chars().count();
+    if max_chars <= ell {
+        return text.chars().take(max_chars).collect();
+    }
+    let mut out: String = text.chars().take(max_chars - ell).collect();
+    // Do not leave a dangling space before the marker.
+    while out.ends_with(' ') {
+        out.pop();
+    }
+    out.push_str(ELLIPSIS);
+    out
+}
+
+/// Greedy word wrap into lines of at most `max_chars` characters.
+///
+/// Words longer than a line are split. Returns every line; see [`wrap_fit`] for a line limit.
+pub fn wrap(text: &str, max_chars: usize) -> Vec<String> {
+    let max_chars = max_chars.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut line_len = 0usize;
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let need = if line_len == 0 {
+                word.len()
+            } else {
+                line_len + 1 + word.len()
+            };
+            if need <= max_chars {
+                if line_len > 0 {
+                    line.push(' ');
+                    line_len += 1;
+                }
+                line.extend(word.iter());
+                line_len += word.len();
+                break;
+            }
+            if line_len > 0 {
+                lines.push(std::mem::take(&mut line));
+                line_len = 0;
+                continue;
+            }
+            // A word longer than a whole line: hard split.
+            let rest = word.split_off(max_chars);
+            lines.push(word.iter().collect());
+            word = rest;
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if line_len > 0 {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Common long words in syndrome names and their abbreviations, tried in order when a name
+/// does not fit.
+const ABBREVIATIONS: &[(&str, &str)] = &[
+    ("syndrome", "synd."),
+    ("Syndrome", "Synd."),
+    ("deficiency", "def."),
+    ("disorder", "dis."),
+    ("intellectual disability", "ID"),
+    ("developmental", "dev."),
+];
+
+/// Wrap `text` into at most `max_lines` lines of `max_chars`; if it does not fit, abbreviate
+/// common words, and if it still does not fit, truncate the last line with [`ELLIPSIS`].
+pub fn wrap_fit(text: &str, max_chars: usize, max_lines: usize) -> Vec<String> {
+    let max_lines = max_lines.max(1);
+    let mut candidate = text.to_string();
+    let mut lines = wrap(&candidate, max_chars);
+    if lines.len() <= max_lines {
+        return lines;
+    }
+    for (long, short) in ABBREVIATIONS {
+        if candidate.contains(long) {
+            candidate = candidate.replace(long, short);
+            lines = wrap(&candidate, max_chars);
+            if lines.len() <= max_lines {
+                return lines;
+            }
+        }
+    }
+    let rest = lines.split_off(max_lines - 1).join(" ");
+    lines.push(truncate(&rest, max_chars));
+    lines
+}
+
+/// Replace control characters (which a font cannot draw) with spaces.
+pub fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_marks_cut_text() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("abcdefghij", 6), "abcd..");
+        assert_eq!(truncate("ab cdefgh", 5), "ab..");
+        assert_eq!(truncate("abcdef", 2), "ab");
+    }
+
+    #[test]
+    fn wrap_breaks_at_words_and_splits_long_words() {
+        assert_eq!(
+            wrap("Cornelia de Lange syndrome", 20),
+            vec!["Cornelia de Lange", "syndrome"]
+        );
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert!(wrap("   ", 4).is_empty());
+    }
+
+    #[test]
+    fn wrap_fit_abbreviates_then_truncates() {
+        let name = "Cornelia de Lange syndrome";
+        assert_eq!(wrap_fit(name, 21, 1), vec!["Cornelia de Lange s.."]);
+        assert_eq!(
+            wrap_fit("Smith-Lemli-Opitz syndrome", 13, 2),
+            vec!["Smith-Lemli-O", "pitz synd."]
+        );
+        let long = "Intellectual developmental disorder with dysmorphic facies and behavioral abnormalities";
+        let lines = wrap_fit(long, 20, 2);
+        assert_eq!(lines.len(), 2);
+        assert!(lines.iter().all(|l| l.chars().count() <= 20));
+        assert!(lines[1].ends_with(ELLIPSIS));
+    }
+
+    #[test]
+    fn sanitize_removes_control_characters() {
+        assert_eq!(sanitize("a\tb\nc"), "a b c");
+    }
+}
