@@ -234,7 +234,10 @@ mod tests {
         assert_eq!(cfg.offset_y, 80);
         assert!(!cfg.invert_colors);
         assert_eq!(cfg.validate(), Ok(()));
-        assert!(toml::from_str::<PanelConfig>("controller = \"st7789\"\nwidth = 1\nheight = 1\nbogus = 1\n").is_err());
+        assert!(toml::from_str::<PanelConfig>(
+            "controller = \"st7789\"\nwidth = 1\nheight = 1\nbogus = 1\n"
+        )
+        .is_err());
     }
 
     #[test]

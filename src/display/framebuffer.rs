@@ -75,10 +75,7 @@ impl<C: PixelColor + Into<Rgb888>> FrameBuffer<C> {
         let mut out = std::io::Cursor::new(Vec::new());
         self.to_rgb_image()
             .write_to(&mut out, image::ImageFormat::Png)
-            .map_err(|source| DisplayError::Png {
-                path: None,
-                source,
-            })?;
+            .map_err(|source| DisplayError::Png { path: None, source })?;
         Ok(out.into_inner())
     }
 
@@ -151,7 +148,9 @@ mod tests {
     #[test]
     fn mono_saves_white_on_black() {
         let mut fb = MonoPngDisplay::new(2, 1);
-        Pixel(Point::new(1, 0), BinaryColor::On).draw(&mut fb).unwrap();
+        Pixel(Point::new(1, 0), BinaryColor::On)
+            .draw(&mut fb)
+            .unwrap();
         let img = fb.to_rgb_image();
         assert_eq!(img.get_pixel(0, 0).0, [0, 0, 0]);
         assert_eq!(img.get_pixel(1, 0).0, [255, 255, 255]);

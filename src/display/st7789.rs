@@ -182,9 +182,7 @@ where
             .map_err(|e| match e {
                 mipidsi::InitError::Interface(e) => e,
                 mipidsi::InitError::ResetPin(e) => Error::Pin(e),
-                mipidsi::InitError::InvalidConfiguration(c) => {
-                    Error::Init(format!("{c:?}"))
-                }
+                mipidsi::InitError::InvalidConfiguration(c) => Error::Init(format!("{c:?}")),
             })?;
         let name = if cfg.name.is_empty() {
             format!("ST7789 {}x{}", cfg.width, cfg.height)

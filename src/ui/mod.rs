@@ -44,8 +44,10 @@ pub enum LayoutStyle {
 pub struct Fonts {
     /// Header bar.
     pub header: &'static MonoFont<'static>,
-    /// Big words (syndrome names, screen titles).
+    /// Big words (screen titles).
     pub large: &'static MonoFont<'static>,
+    /// Syndrome names on the results screen.
+    pub name: &'static MonoFont<'static>,
     /// Body text.
     pub body: &'static MonoFont<'static>,
     /// Basis, nearest case, footnotes.
@@ -83,12 +85,14 @@ impl Layout {
             LayoutStyle::Full => Fonts {
                 header: &f::FONT_9X18_BOLD,
                 large: &f::FONT_10X20,
+                name: &f::FONT_10X20,
                 body: &f::FONT_7X13,
                 small: &f::FONT_6X10,
             },
             LayoutStyle::Compact => Fonts {
                 header: &f::FONT_6X10,
                 large: &f::FONT_6X10,
+                name: &f::FONT_6X9,
                 body: &f::FONT_5X8,
                 small: &f::FONT_4X6,
             },

@@ -9,8 +9,8 @@ use embedded_graphics::{
 use super::{
     view::{Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View, DISCLAIMER},
     widgets::{
-        band_indicator, centered_text, char_width, fitted_text, header,
-        line_height, text_width, wrapped_text,
+        band_indicator, centered_text, char_width, fitted_text, header, line_height, text_width,
+        wrapped_text,
     },
     Layout, LayoutStyle, Palette,
 };
@@ -99,21 +99,21 @@ where
     let small_h = line_height(fonts.small) as i32;
     match layout.style {
         LayoutStyle::Full => {
+            let max_chars = super::widgets::chars_fitting(width, fonts.small);
             let basis_text = format!(
-                "Based on {} reference cases, {}, {}",
+                "{} reference cases, {}, {}",
                 basis.reference_cases,
                 plural(basis.syndromes, "syndrome", "syndromes"),
                 plural(basis.photos, "photo", "photos")
             );
-            let max_chars = super::widgets::chars_fitting(width, fonts.small);
-            let basis_lines = super::text::wrap_fit(&basis_text, max_chars, 2);
             let versions = format!(
-                "Model {}  Gallery {}",
+                "Model {}, gallery {}",
                 basis.model_version, basis.gallery_version
             );
-            let lines = basis_lines.len() as i32 + 1;
-            let top_versions = bottom - 3 - lines * (small_h + 1);
-            let disclaimer_y = top_versions - line_height(fonts.body) as i32 - 2;
+            let mut lines = super::text::wrap_fit(&basis_text, max_chars, 2);
+            lines.extend(super::text::wrap_fit(&versions, max_chars, 2));
+            let top_basis = bottom - 3 - lines.len() as i32 * (small_h + 1);
+            let disclaimer_y = top_basis - line_height(fonts.body) as i32 - 2;
             let rule_y = disclaimer_y - 3;
             h_rule(target, layout, rule_y)?;
             centered_text(
@@ -125,16 +125,18 @@ where
                 fonts.body,
                 C::WARN,
             )?;
-            let mut y = top_versions;
-            for line in basis_lines.iter().chain(std::iter::once(&versions)) {
+            let mut y = top_basis;
+            for line in &lines {
                 fitted_text(target, line, Point::new(p, y), width, fonts.small, C::MUTED)?;
                 y += small_h + 1;
             }
             Ok(rule_y)
         }
         LayoutStyle::Compact => {
-            let basis_y = bottom - small_h;
-            let disclaimer_y = basis_y - small_h - 1;
+            // Three tight lines of the small font: disclaimer, cases + model, gallery + photos.
+            let line3_y = bottom - small_h;
+            let line2_y = line3_y - small_h;
+            let disclaimer_y = line2_y - small_h;
             let rule_y = disclaimer_y - 2;
             h_rule(target, layout, rule_y)?;
             // The full disclaimer when it fits in the small font, else the essential part.
@@ -143,26 +145,19 @@ where
             } else {
                 "Not a diagnosis"
             };
-            fitted_text(
-                target,
-                disclaimer,
-                Point::new(p, disclaimer_y),
-                width,
-                fonts.small,
-                C::TEXT,
-            )?;
-            let basis_text = format!(
-                "{} cases m:{} g:{}",
-                basis.reference_cases, basis.model_version, basis.gallery_version
+            let line2 = format!("{} cases m:{}", basis.reference_cases, basis.model_version);
+            let line3 = format!(
+                "g:{} {}",
+                basis.gallery_version,
+                plural(basis.photos, "photo", "photos")
             );
-            fitted_text(
-                target,
-                &basis_text,
-                Point::new(p, basis_y),
-                width,
-                fonts.small,
-                C::TEXT,
-            )?;
+            for (text, y) in [
+                (disclaimer, disclaimer_y),
+                (line2.as_str(), line2_y),
+                (line3.as_str(), line3_y),
+            ] {
+                fitted_text(target, text, Point::new(p, y), width, fonts.small, C::TEXT)?;
+            }
             Ok(rule_y)
         }
     }
@@ -261,7 +256,7 @@ where
             let name_w = (right - x).max(0) as u32;
             // Reserve room for the band line and nearest case below the name.
             let below = line_height(fonts.body) as i32 + line_height(fonts.small) as i32 + 4;
-            let name_lines = ((slot_h - below) / line_height(fonts.large) as i32).clamp(1, 2);
+            let name_lines = ((slot_h - below) / line_height(fonts.name) as i32).clamp(1, 2);
             let y = wrapped_text(
                 target,
                 &c.name,
@@ -269,7 +264,7 @@ where
                 name_w,
                 name_lines as usize,
                 0,
-                fonts.large,
+                fonts.name,
                 C::TEXT,
             )? + 2;
             band_line(c, x, y, right, fonts.body, Size::new(8, 9), 2, target)?;
@@ -292,9 +287,9 @@ where
                 w,
                 2,
                 0,
-                fonts.large,
+                fonts.name,
                 C::TEXT,
-            )? + 1;
+            )?;
             band_line(c, p, y, right, fonts.body, Size::new(4, 6), 1, target)?;
             let y = y + line_height(fonts.body) as i32;
             fitted_text(
@@ -388,20 +383,29 @@ where
             fonts.large,
             2,
         ),
-        LayoutStyle::Compact => (
-            "Nothing in the gallery resembles this face closely.",
-            fonts.body,
-            0,
-        ),
+        LayoutStyle::Compact => ("Nothing in the gallery looks close.", fonts.body, 0),
     };
     let room = |y: i32, f: &MonoFont<'_>| ((rule_y - 2 - y) / (line_height(f) + gap) as i32).max(0);
     let y = top + 2 * gap as i32 + 2;
-    let lines = room(y, font).min(4) as usize;
-    let y = wrapped_text(target, msg, Point::new(p, y), w, lines, gap, font, C::TEXT)? + 2;
-    let note = "This does not rule out a genetic condition.";
+    // Keep a line for the note below.
+    let lines = (room(y, font) - 1).clamp(1, 4) as usize;
+    let y = wrapped_text(target, msg, Point::new(p, y), w, lines, gap, font, C::TEXT)? + gap as i32;
+    let note = match layout.style {
+        LayoutStyle::Full => "This does not rule out a genetic condition.",
+        LayoutStyle::Compact => "This rules nothing out.",
+    };
     let lines = room(y, fonts.body).min(2) as usize;
     if lines > 0 {
-        wrapped_text(target, note, Point::new(p, y), w, lines, gap, fonts.body, C::WARN)?;
+        wrapped_text(
+            target,
+            note,
+            Point::new(p, y),
+            w,
+            lines,
+            gap,
+            fonts.body,
+            C::WARN,
+        )?;
     }
     Ok(())
 }
@@ -440,19 +444,40 @@ where
             CheckState::Failed => ("FAIL", C::BAD),
             CheckState::Pending => ("...", C::WARN),
         };
-        fitted_text(target, word, Point::new(p, y), status_w as u32, status_font, color)?;
+        fitted_text(
+            target,
+            word,
+            Point::new(p, y),
+            status_w as u32,
+            status_font,
+            color,
+        )?;
         let x = p + status_w;
         let avail = (layout.size.width as i32 - p - x).max(0) as u32;
         match layout.style {
             LayoutStyle::Full => {
-                fitted_text(target, &check.name, Point::new(x, y), avail, name_font, C::TEXT)?;
+                fitted_text(
+                    target,
+                    &check.name,
+                    Point::new(x, y),
+                    avail,
+                    name_font,
+                    C::TEXT,
+                )?;
                 let dy = y + line_height(name_font) as i32 + 1;
                 let color = if check.state == CheckState::Failed {
                     C::BAD
                 } else {
                     C::MUTED
                 };
-                fitted_text(target, &check.detail, Point::new(x, dy), avail, detail_font, color)?;
+                fitted_text(
+                    target,
+                    &check.detail,
+                    Point::new(x, dy),
+                    avail,
+                    detail_font,
+                    color,
+                )?;
             }
             LayoutStyle::Compact => {
                 let name_w = fitted_text(
@@ -465,7 +490,14 @@ where
                 )?;
                 let dx = x + text_width("Gallery", name_font).max(name_w) as i32 + 4;
                 let avail = (layout.size.width as i32 - p - dx).max(0) as u32;
-                fitted_text(target, &check.detail, Point::new(dx, y), avail, detail_font, C::TEXT)?;
+                fitted_text(
+                    target,
+                    &check.detail,
+                    Point::new(dx, y),
+                    avail,
+                    detail_font,
+                    C::TEXT,
+                )?;
             }
         }
     }
@@ -580,7 +612,13 @@ where
                 Point::new(p, top + 4),
                 Size::new((w - 2 * p) as u32, (h - text_h - top - 8).max(0) as u32),
             );
-            (area, Point::new(p, h - text_h + 2), inner_width(layout), fonts.large, 2)
+            (
+                area,
+                Point::new(p, h - text_h + 2),
+                inner_width(layout),
+                fonts.large,
+                2,
+            )
         }
         LayoutStyle::Compact => {
             let area_h = (h - top - 3).max(0);
@@ -764,7 +802,15 @@ where
         LayoutStyle::Compact => {
             centered_text(target, "Please wait", p, w, top + 4, fonts.large, C::TEXT)?;
             centered_text(target, &what, p, w, top + 18, fonts.body, C::TEXT)?;
-            centered_text(target, "with the gallery", p, w, top + 27, fonts.body, C::TEXT)?;
+            centered_text(
+                target,
+                "with the gallery",
+                p,
+                w,
+                top + 27,
+                fonts.body,
+                C::TEXT,
+            )?;
             centered_text(
                 target,
                 "Offline - on this device",
@@ -780,7 +826,12 @@ where
 
 // ---------------------------------------------------------------- errors
 
-fn error<C, D>(kind: ErrorKind, detail: &str, layout: &Layout, target: &mut D) -> Result<(), D::Error>
+fn error<C, D>(
+    kind: ErrorKind,
+    detail: &str,
+    layout: &Layout,
+    target: &mut D,
+) -> Result<(), D::Error>
 where
     C: Palette,
     D: DrawTarget<Color = C>,

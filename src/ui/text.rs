@@ -27,45 +27,52 @@ pub fn truncate(text: &str, max_chars: usize) -> String {
 
 /// Greedy word wrap into lines of at most `max_chars` characters.
 ///
-/// Words longer than a line are split. Returns every line; see [`wrap_fit`] for a line limit.
+/// Lines break at spaces and after hyphens ("Smith-Lemli-" / "Opitz"); pieces longer than a
+/// line are split. Returns every line; see [`wrap_fit`] for a line limit.
 pub fn wrap(text: &str, max_chars: usize) -> Vec<String> {
     let max_chars = max_chars.max(1);
     let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
-    let mut line_len = 0usize;
+    let mut line: Vec<char> = Vec::new();
     for word in text.split_whitespace() {
-        let mut word: Vec<char> = word.chars().collect();
-        loop {
-            let need = if line_len == 0 {
-                word.len()
-            } else {
-                line_len + 1 + word.len()
-            };
-            if need <= max_chars {
-                if line_len > 0 {
-                    line.push(' ');
-                    line_len += 1;
+        // Pieces of the word, each ending in its hyphen; only the first takes a space.
+        let mut pieces: Vec<Vec<char>> = Vec::new();
+        let mut piece = Vec::new();
+        for c in word.chars() {
+            piece.push(c);
+            if c == '-' {
+                pieces.push(std::mem::take(&mut piece));
+            }
+        }
+        if !piece.is_empty() {
+            pieces.push(piece);
+        }
+        for (i, mut piece) in pieces.into_iter().enumerate() {
+            let space = i == 0 && !line.is_empty();
+            loop {
+                let need = line.len() + usize::from(space && !line.is_empty()) + piece.len();
+                if need <= max_chars {
+                    if space && !line.is_empty() {
+                        line.push(' ');
+                    }
+                    line.append(&mut piece);
+                    break;
                 }
-                line.extend(word.iter());
-                line_len += word.len();
-                break;
-            }
-            if line_len > 0 {
-                lines.push(std::mem::take(&mut line));
-                line_len = 0;
-                continue;
-            }
-            // A word longer than a whole line: hard split.
-            let rest = word.split_off(max_chars);
-            lines.push(word.iter().collect());
-            word = rest;
-            if word.is_empty() {
-                break;
+                if !line.is_empty() {
+                    lines.push(line.drain(..).collect());
+                    continue;
+                }
+                // A piece longer than a whole line: hard split.
+                let rest = piece.split_off(max_chars);
+                lines.push(piece.iter().collect());
+                piece = rest;
+                if piece.is_empty() {
+                    break;
+                }
             }
         }
     }
-    if line_len > 0 {
-        lines.push(line);
+    if !line.is_empty() {
+        lines.push(line.into_iter().collect());
     }
     lines
 }
@@ -139,8 +146,13 @@ mod tests {
         assert_eq!(wrap_fit(name, 21, 1), vec!["Cornelia de Lange s.."]);
         assert_eq!(
             wrap_fit("Smith-Lemli-Opitz syndrome", 13, 2),
-            vec!["Smith-Lemli-O", "pitz synd."]
+            vec!["Smith-Lemli-", "Opitz synd."]
         );
+        assert_eq!(
+            wrap("Borjeson-Forssman-Lehmann syndrome", 20),
+            vec!["Borjeson-Forssman-", "Lehmann syndrome"]
+        );
+        assert_eq!(wrap("a b-c", 5), vec!["a b-c"]);
         let long = "Intellectual developmental disorder with dysmorphic facies and behavioral abnormalities";
         let lines = wrap_fit(long, 20, 2);
         assert_eq!(lines.len(), 2);

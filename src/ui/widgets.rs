@@ -96,7 +96,11 @@ where
     C: PixelColor,
     D: DrawTarget<Color = C>,
 {
-    let lines = text::wrap_fit(&text::sanitize(s), chars_fitting(max_width, font), max_lines);
+    let lines = text::wrap_fit(
+        &text::sanitize(s),
+        chars_fitting(max_width, font),
+        max_lines,
+    );
     let step = (line_height(font) + line_gap) as i32;
     let mut y = at.y;
     for line in &lines {
@@ -135,7 +139,7 @@ where
 pub fn header_height(layout: &Layout) -> u32 {
     match layout.style {
         LayoutStyle::Full => 24,
-        LayoutStyle::Compact => 11,
+        LayoutStyle::Compact => 10,
     }
 }
 
