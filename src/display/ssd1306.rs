@@ -29,7 +29,7 @@ fn bus(panel: &str, e: display_interface::DisplayError) -> DisplayError {
 
 impl<I2C: I2c> Ssd1306Panel<I2C> {
     /// Initialise the controller at `cfg.i2c_address` (charge pump on, horizontal addressing)
-    /// and clear the screen.
+    /// and blank the screen.
     pub fn new(i2c: I2C, cfg: &PanelConfig) -> Result<Self, DisplayError> {
         cfg.validate()
             .map_err(|e| DisplayError::Config(e.to_string()))?;
@@ -54,6 +54,8 @@ impl<I2C: I2c> Ssd1306Panel<I2C> {
         let mut display =
             Ssd1306::new(interface, DisplaySize128x64, rotation).into_buffered_graphics_mode();
         display.init().map_err(|e| bus(&name, e))?;
+        // init clears only the buffer; the glass shows power-up garbage until a flush.
+        display.flush().map_err(|e| bus(&name, e))?;
         Ok(Ssd1306Panel { display, name })
     }
 
