@@ -608,3 +608,92 @@ fn band_indicator_pattern() {
     .unwrap();
     display.assert_pattern(&[" RRBBBB", " RRBBBB"]);
 }
+
+/// Whether `text`, drawn in `font` as `fg` on `bg`, appears anywhere in `screen` pixel-exact.
+fn contains_text<C: Palette + Default>(
+    screen: &FrameBuffer<C>,
+    text: &str,
+    font: &embedded_graphics::mono_font::MonoFont<'_>,
+    fg: C,
+    bg: C,
+) -> bool {
+    use embedded_graphics::{
+        mono_font::MonoTextStyleBuilder,
+        text::{Baseline, Text},
+    };
+    let tw = ui::widgets::text_width(text, font);
+    let th = font.character_size.height;
+    let mut stamp = FrameBuffer::filled(tw, th, bg);
+    let style = MonoTextStyleBuilder::new()
+        .font(font)
+        .text_color(fg)
+        .background_color(bg)
+        .build();
+    assert!(
+        Text::with_baseline(text, Point::zero(), style, Baseline::Top)
+            .draw(&mut stamp)
+            .is_ok()
+    );
+    let Size { width, height } = screen.size();
+    if tw > width || th > height {
+        return false;
+    }
+    (0..=height - th).any(|y0| {
+        (0..=width - tw).any(|x0| {
+            (0..th).all(|y| (0..tw).all(|x| stamp.pixel(x, y) == screen.pixel(x0 + x, y0 + y)))
+        })
+    })
+}
+
+fn check_result_screens<C: Palette + Default>(w: u32, h: u32) {
+    let layout = Layout::new(Size::new(w, h));
+    let fonts = layout.fonts();
+    let (disclaimer_font, disclaimer_fg, basis_font, basis_fg) = match layout.style {
+        LayoutStyle::Full => (fonts.body, C::WARN, fonts.small, C::MUTED),
+        LayoutStyle::Compact => (fonts.small, C::TEXT, fonts.small, C::TEXT),
+    };
+    for (name, view) in screens() {
+        let basis = match &view {
+            View::Results { basis, .. } | View::NoCloseMatch { basis } => basis.clone(),
+            _ => continue,
+        };
+        let fb = render_fb::<C>(Some(&view), w, h);
+        assert!(
+            contains_text(
+                &fb,
+                ui::view::DISCLAIMER,
+                disclaimer_font,
+                disclaimer_fg,
+                C::BACKGROUND
+            ),
+            "{w}x{h} {name}: disclaimer missing"
+        );
+        let cases = basis.reference_cases.to_string();
+        for needle in [
+            cases.as_str(),
+            basis.model_version.as_str(),
+            basis.gallery_version.as_str(),
+        ] {
+            assert!(
+                contains_text(&fb, needle, basis_font, basis_fg, C::BACKGROUND),
+                "{w}x{h} {name}: basis {needle:?} missing"
+            );
+        }
+        let demo_font = match layout.style {
+            LayoutStyle::Full => fonts.header,
+            LayoutStyle::Compact => fonts.body,
+        };
+        assert_eq!(
+            contains_text(&fb, "DEMO", demo_font, C::DEMO_TEXT, C::DEMO_BG),
+            basis.demo,
+            "{w}x{h} {name}: DEMO marker shown iff demo"
+        );
+    }
+}
+
+#[test]
+fn result_screens_show_disclaimer_basis_and_demo_marker() {
+    check_result_screens::<Rgb565>(240, 240);
+    check_result_screens::<Rgb565>(320, 240);
+    check_result_screens::<BinaryColor>(128, 64);
+}

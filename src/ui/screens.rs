@@ -100,18 +100,14 @@ where
     match layout.style {
         LayoutStyle::Full => {
             let max_chars = super::widgets::chars_fitting(width, fonts.small);
-            let basis_text = format!(
-                "{} reference cases, {}, {}",
-                basis.reference_cases,
+            let segments = [
+                format!("{} reference cases", basis.reference_cases),
                 plural(basis.syndromes, "syndrome", "syndromes"),
-                plural(basis.photos, "photo", "photos")
-            );
-            let versions = format!(
-                "Model {}, gallery {}",
-                basis.model_version, basis.gallery_version
-            );
-            let mut lines = super::text::wrap_fit(&basis_text, max_chars, 2);
-            lines.extend(super::text::wrap_fit(&versions, max_chars, 2));
+                plural(basis.photos, "photo", "photos"),
+                format!("model {}", basis.model_version),
+                format!("gallery {}", basis.gallery_version),
+            ];
+            let lines = super::text::pack_segments(&segments, max_chars, 4);
             let top_basis = bottom - 3 - lines.len() as i32 * (small_h + 1);
             let disclaimer_y = top_basis - line_height(fonts.body) as i32 - 2;
             let rule_y = disclaimer_y - 3;

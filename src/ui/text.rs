@@ -111,6 +111,47 @@ pub fn wrap_fit(text: &str, max_chars: usize, max_lines: usize) -> Vec<String> {
     lines
 }
 
+/// Pack `segments` into lines of at most `max_chars`, joined by ", " and breaking between
+/// segments where possible (a segment longer than a line is word-wrapped). More than
+/// `max_lines` lines: the last one is truncated with [`ELLIPSIS`].
+pub fn pack_segments(segments: &[String], max_chars: usize, max_lines: usize) -> Vec<String> {
+    let max_chars = max_chars.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let count = segments.len();
+    for (i, seg) in segments.iter().enumerate() {
+        let piece = if i + 1 < count {
+            format!("{seg},")
+        } else {
+            seg.clone()
+        };
+        let len = line.chars().count();
+        let plen = piece.chars().count();
+        if len == 0 && plen <= max_chars {
+            line = piece;
+        } else if len > 0 && len + 1 + plen <= max_chars {
+            line.push(' ');
+            line.push_str(&piece);
+        } else {
+            if len > 0 {
+                lines.push(std::mem::take(&mut line));
+            }
+            let mut wrapped = wrap(&piece, max_chars);
+            line = wrapped.pop().unwrap_or_default();
+            lines.extend(wrapped);
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    let max_lines = max_lines.max(1);
+    if lines.len() > max_lines {
+        let rest = lines.split_off(max_lines - 1).join(" ");
+        lines.push(truncate(&rest, max_chars));
+    }
+    lines
+}
+
 /// Replace control characters (which a font cannot draw) with spaces.
 pub fn sanitize(text: &str) -> String {
     text.chars()
@@ -158,6 +199,29 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines.iter().all(|l| l.chars().count() <= 20));
         assert!(lines[1].ends_with(ELLIPSIS));
+    }
+
+    #[test]
+    fn pack_segments_breaks_between_segments() {
+        let segs: Vec<String> = [
+            "7459 reference cases",
+            "449 syndromes",
+            "2 photos",
+            "model m 1.0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            pack_segments(&segs, 38, 4),
+            vec![
+                "7459 reference cases, 449 syndromes,",
+                "2 photos, model m 1.0"
+            ]
+        );
+        assert_eq!(pack_segments(&segs, 12, 2), vec!["7459", "reference.."]);
+        let lines = pack_segments(&segs, 10, 10);
+        assert!(lines.iter().all(|l| l.chars().count() <= 10), "{lines:?}");
     }
 
     #[test]
