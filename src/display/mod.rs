@@ -7,6 +7,20 @@
 //!
 //! Panel quirks (size, offset, inversion, colour order, rotation, SPI write limit, I2C address)
 //! are data in a [`PanelConfig`].
+//!
+//! # Bring-up and troubleshooting (for the person wiring the board)
+//! Show the test pattern ([`Panel::test_pattern`]) and compare with
+//! `tests/golden/<panel>/test_pattern.png`:
+//!
+//! | what you see | what to change in `[display]` |
+//! |---|---|
+//! | nothing at all | wiring, `spidev`/`i2c` enabled, backlight pin high; SSD1306: `i2cdetect -y 1` shows 0x3c or 0x3d (`i2c_address`) |
+//! | white background, black text | `invert_colors` (most IPS ST7789 modules need `true`) |
+//! | top-left corner blue instead of red | `color_order = "bgr"` |
+//! | picture shifted, border missing on one side, garbage strip | `offset_x` / `offset_y` (240x240 modules rotated 180: `offset_y = 80`) |
+//! | corners in the wrong places, image sideways or mirrored | `rotation` (0/90/180/270), `mirrored` |
+//! | `EMSGSIZE`/"Message too long" on SPI | `spi_max_write` above spidev's `bufsiz` (default 4096) |
+//! | noise, or the ST7789 only works after re-plugging | SPI mode: modules without a CS pin need mode 3; slow the clock (e.g. 32 MHz) |
 
 pub mod config;
 mod framebuffer;
@@ -104,5 +118,40 @@ impl Panel for MonoPngDisplay {
             match never {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn png_displays_work_as_trait_objects_and_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut panels: Vec<Box<dyn Panel>> = vec![
+            Box::new(PngDisplay::new(240, 240)),
+            Box::new(MonoPngDisplay::new(128, 64)),
+        ];
+        for p in &mut panels {
+            p.draw_view(&View::Analysing { photos: 1 }).unwrap();
+            p.test_pattern().unwrap();
+        }
+        assert_eq!(panels[1].resolution(), Size::new(128, 64));
+
+        let mut fb = PngDisplay::new(32, 16);
+        fb.draw_view(&View::Blank).unwrap();
+        let path = dir.path().join("blank.png");
+        fb.save_png(&path).unwrap();
+        let back = image::open(&path).unwrap().to_rgb8();
+        assert_eq!(back.dimensions(), (32, 16));
+        assert!(back.pixels().all(|p| p.0 == [0, 0, 0]));
+
+        let err = fb
+            .save_png(dir.path().join("missing/dir/x.png"))
+            .unwrap_err();
+        assert!(
+            matches!(err, DisplayError::Png { path: Some(_), .. }),
+            "{err}"
+        );
     }
 }
