@@ -835,19 +835,31 @@ where
     let fonts = layout.fonts();
     let p = pad(layout);
     let w = inner_width(layout);
+    let compact = layout.style == LayoutStyle::Compact;
     let (title, hint) = match kind {
+        ErrorKind::CameraMissing if compact => {
+            ("Camera not found", "Check the camera cable, then restart.")
+        }
         ErrorKind::CameraMissing => (
             "Camera not found",
             "Check the USB camera cable, then restart the device.",
         ),
+        ErrorKind::ModelRefused if compact => {
+            ("Model refused", "Model failed its check. No results.")
+        }
         ErrorKind::ModelRefused => (
             "Model refused",
             "The face model failed its integrity check. No results can be given.",
+        ),
+        ErrorKind::GalleryRefused if compact => (
+            "Gallery refused",
+            "Gallery failed its signature check. No results.",
         ),
         ErrorKind::GalleryRefused => (
             "Gallery refused",
             "The reference gallery failed its signature check. No results can be given.",
         ),
+        ErrorKind::Other if compact => ("Error", "No result was produced."),
         ErrorKind::Other => ("Error", "Something went wrong. No result was produced."),
     };
     let top = header(target, layout, title, None, false, C::BAD, C::ON_BAD)? as i32;
