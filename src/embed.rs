@@ -25,7 +25,9 @@ pub enum EmbedError {
     Entry { id: String, message: String },
     #[error("model `{id}` could not be loaded by tract: {message}")]
     Load { id: String, message: String },
-    #[error("the chip is {actual_w}×{actual_h} px but model `{id}` expects {expected_w}×{expected_h}")]
+    #[error(
+        "the chip is {actual_w}×{actual_h} px but model `{id}` expects {expected_w}×{expected_h}"
+    )]
     ChipSize {
         id: String,
         expected_w: u32,
@@ -189,9 +191,7 @@ impl Embedder {
             .plan
             .run(tvec!(input.into()))
             .map_err(|e| run_err(format!("{e:#}")))?;
-        let out = outputs
-            .first()
-            .ok_or_else(|| run_err("no output".into()))?;
+        let out = outputs.first().ok_or_else(|| run_err("no output".into()))?;
         let view = out
             .to_plain_array_view::<f32>()
             .map_err(|e| run_err(format!("{e:#}")))?;
