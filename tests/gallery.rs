@@ -809,8 +809,10 @@ fn gallery_info() {
 
 #[test]
 fn int8_keeps_top_k_on_clustered_data() {
-    // 200 syndromes × 10 cases, 128-d, probes = fresh noisy samples; report and require
-    // near-identical top-10 lists.
+    // 200 syndromes × 10 cases, 128-d, probes = fresh noisy samples. Measured: top-1 identical
+    // for every query; the top-10 lists are identical in order for ~78% of queries and overlap
+    // 99.5% — the differences are near-ties among the non-matching syndromes (random centres put
+    // them all at cosine distance ≈ 1 ± 0.01).
     let (_, items) = clustered(50, 200, 11, 128, 0.6);
     let (mut cases, mut emb, mut queries) = (Vec::new(), Vec::new(), Vec::new());
     for (i, (l, v)) in items.into_iter().enumerate() {
@@ -828,8 +830,18 @@ fn int8_keeps_top_k_on_clustered_data() {
     assert_eq!(a.queries, 200);
     assert_eq!(a.same_top1, 200, "{a}");
     assert!(a.mean_overlap > 0.98, "{a}");
-    assert!(a.identical_top_k as f64 >= 0.9 * 200.0, "{a}");
-    assert!(a.max_top1_distance_diff < 5e-3, "{a}");
+    assert!(a.identical_top_k as f64 >= 0.7 * 200.0, "{a}");
+    assert!(a.max_top1_distance_diff < 2e-3, "{a}");
+    // Where the lists differ, int8 only swapped near-ties: the f32 distances of the labels it put
+    // at a position differ from f32's own by less than the quantisation error.
+    for query in &queries {
+        let full = f.rank(query, 200).unwrap();
+        let d32 = |label: usize| full.matches.iter().find(|m| m.label == label).unwrap().distance;
+        let r8 = q.rank(query, 10).unwrap();
+        for (m8, m32) in r8.matches.iter().zip(&full.matches) {
+            assert!((d32(m8.label) - m32.distance).abs() < 2e-3, "swap beyond a near-tie");
+        }
+    }
     // Identical galleries agree completely.
     let same = compare_rankings(&f, &f, &queries, 10).unwrap();
     assert_eq!(same.identical_top_k, 200);
