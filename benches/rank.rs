@@ -28,10 +28,18 @@ impl Rng {
 fn gallery(n: usize, metric: Metric, storage: Storage) -> Gallery {
     let mut rng = Rng(0x1234_5678_9abc_def1);
     let labels = (0..LABELS)
-        .map(|i| Label { name: format!("syndrome {i}"), omim: None, genes: vec![] })
+        .map(|i| Label {
+            name: format!("syndrome {i}"),
+            omim: None,
+            genes: vec![],
+        })
         .collect();
     let cases = (0..n)
-        .map(|i| Case { case_id: format!("c{i}"), subject: format!("s{i}"), label: (i % LABELS) as u32 })
+        .map(|i| Case {
+            case_id: format!("c{i}"),
+            subject: format!("s{i}"),
+            label: (i % LABELS) as u32,
+        })
         .collect();
     let emb = (0..n * DIM).map(|_| rng.f32()).collect();
     let meta = GalleryMeta {
@@ -46,7 +54,10 @@ fn gallery(n: usize, metric: Metric, storage: Storage) -> Gallery {
 }
 
 fn bench_rank(c: &mut Criterion) {
-    let max: usize = std::env::var("RANK_BENCH_MAX").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let max: usize = std::env::var("RANK_BENCH_MAX")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let mut rng = Rng(42);
     let query: Vec<f32> = (0..DIM).map(|_| rng.f32()).collect();
     let mut group = c.benchmark_group("rank_top30_128d");

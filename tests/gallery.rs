@@ -49,27 +49,44 @@ fn labels(n: usize) -> Vec<Label> {
         .map(|i| Label {
             name: format!("syndrome {i}"),
             omim: (i % 2 == 0).then(|| format!("{}", 100000 + i)),
-            genes: if i % 3 == 0 { vec![format!("GENE{i}"), "X".into()] } else { vec![] },
+            genes: if i % 3 == 0 {
+                vec![format!("GENE{i}"), "X".into()]
+            } else {
+                vec![]
+            },
         })
         .collect()
 }
 
 /// `n_cases` random cases over `n_labels` labels (every label gets at least one).
-fn random_gallery(seed: u64, n_labels: usize, n_cases: usize, dim: usize, metric: Metric, storage: Storage) -> Gallery {
+fn random_gallery(
+    seed: u64,
+    n_labels: usize,
+    n_cases: usize,
+    dim: usize,
+    metric: Metric,
+    storage: Storage,
+) -> Gallery {
     let mut rng = Rng(seed);
     let cases = (0..n_cases)
         .map(|i| Case {
             case_id: format!("case-{i}"),
             subject: format!("subj-{}", i / 2),
-            label: if i < n_labels { i as u32 } else { rng.below(n_labels) as u32 },
+            label: if i < n_labels {
+                i as u32
+            } else {
+                rng.below(n_labels) as u32
+            },
         })
         .collect();
     let emb = rng.vec(n_cases * dim);
     Gallery::from_parts(meta(metric, storage), labels(n_labels), cases, dim, emb).unwrap()
 }
 
+type Clustered = (Vec<Vec<f32>>, Vec<(usize, Vec<f32>)>);
+
 /// Clustered data: each label has a centre, cases/probes are centre + noise.
-fn clustered(seed: u64, n_labels: usize, per_label: usize, dim: usize, noise: f32) -> (Vec<Vec<f32>>, Vec<(usize, Vec<f32>)>) {
+fn clustered(seed: u64, n_labels: usize, per_label: usize, dim: usize, noise: f32) -> Clustered {
     let mut rng = Rng(seed);
     let centres: Vec<Vec<f32>> = (0..n_labels).map(|_| rng.vec(dim)).collect();
     let mut items = Vec::new();
@@ -111,10 +128,18 @@ impl PhotoEmbedder for FakeEmbedder {
         if p0 == [0, 255, 0] {
             return Err(PhotoError::SeveralFaces { count: 2 });
         }
-        let vector = photo.pixels().take(DIM).map(|p| p.0[0] as f32 / 255.0 - 0.5).collect();
+        let vector = photo
+            .pixels()
+            .take(DIM)
+            .map(|p| p.0[0] as f32 / 255.0 - 0.5)
+            .collect();
         Ok(FaceEmbedding {
             vector,
-            face: Face { bbox: [0.0, 0.0, 4.0, 4.0], score: 1.0, landmarks: [[0.0; 2]; 5] },
+            face: Face {
+                bbox: [0.0, 0.0, 4.0, 4.0],
+                score: 1.0,
+                landmarks: [[0.0; 2]; 5],
+            },
             faces_seen: 1,
         })
     }
@@ -147,7 +172,10 @@ fn roundtrip_f32_and_int8() {
             assert_eq!((h.label_count, h.case_count, h.embedding_size), (7, 40, 20));
             assert_eq!(h.threshold, Some(0.42));
             assert_eq!(h.storage, storage);
-            assert_eq!(back.labels()[0].genes, vec!["GENE0".to_string(), "X".into()]);
+            assert_eq!(
+                back.labels()[0].genes,
+                vec!["GENE0".to_string(), "X".into()]
+            );
             assert_eq!(back.labels()[1].omim, None);
         }
     }
@@ -158,7 +186,11 @@ fn roundtrip_f32_and_int8() {
     // Dequantised vectors are close to the originals.
     for i in 0..f.len() {
         let (a, b) = (f.vector(i), q.vector(i));
-        let err: f32 = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        let err: f32 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(err < 0.01, "case {i}: max abs error {err}");
     }
 }
@@ -179,7 +211,10 @@ fn truncated_files_give_typed_errors_never_panic() {
         // Extra bytes are refused too.
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(matches!(Gallery::from_bytes(&longer), Err(GalleryError::TrailingData { extra: 1 })));
+        assert!(matches!(
+            Gallery::from_bytes(&longer),
+            Err(GalleryError::TrailingData { extra: 1 })
+        ));
     }
     // And from a file.
     let dir = tempfile::tempdir().unwrap();
@@ -228,11 +263,24 @@ fn label_index_out_of_range_is_refused() {
     // Cases are at the end before the embeddings: case-1's label index is the 4 bytes before
     // 2 × 3 f32 = 24 bytes of embeddings.
     let at = b.len() - 24 - 4;
-    assert_eq!(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()), g.cases()[1].label);
+    assert_eq!(
+        u32::from_le_bytes(b[at..at + 4].try_into().unwrap()),
+        g.cases()[1].label
+    );
     b[at..at + 4].copy_from_slice(&7u32.to_le_bytes());
     rehash(&mut b);
     let e = Gallery::from_bytes(&b).unwrap_err();
-    assert!(matches!(e, GalleryError::LabelIndexOutOfRange { index: 7, count: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            GalleryError::LabelIndexOutOfRange {
+                index: 7,
+                count: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -243,7 +291,10 @@ fn flipped_byte_is_a_hash_error() {
         let mut b = bytes.clone();
         b[i] ^= 0x10;
         let e = Gallery::from_bytes(&b).unwrap_err();
-        assert!(matches!(e, GalleryError::HashMismatch { .. }), "byte {i}: {e}");
+        assert!(
+            matches!(e, GalleryError::HashMismatch { .. }),
+            "byte {i}: {e}"
+        );
         assert!(e.to_string().contains("altered"));
     }
 }
@@ -253,7 +304,13 @@ fn unknown_version_names_itself() {
     let mut b = random_gallery(6, 2, 2, 3, Metric::Cosine, Storage::F32).to_bytes();
     b[8..10].copy_from_slice(&7u16.to_le_bytes());
     let e = Gallery::from_bytes(&b).unwrap_err();
-    assert!(matches!(e, GalleryError::UnsupportedVersion { found: 7, supported: 1 }));
+    assert!(matches!(
+        e,
+        GalleryError::UnsupportedVersion {
+            found: 7,
+            supported: 1
+        }
+    ));
     assert!(e.to_string().contains("version 7"), "{e}");
     let e = Gallery::from_bytes(b"PK\x03\x04 not a gallery at all").unwrap_err();
     assert!(matches!(e, GalleryError::BadMagic));
@@ -263,27 +320,46 @@ fn unknown_version_names_itself() {
 fn other_embedder_is_refused_naming_both_ids() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("g.gallery");
-    random_gallery(7, 2, 4, 3, Metric::Cosine, Storage::F32).save(&p).unwrap();
+    random_gallery(7, 2, 4, 3, Metric::Cosine, Storage::F32)
+        .save(&p)
+        .unwrap();
     let g = Gallery::load(&p).unwrap();
     g.check_embedder("fake-embedder-1").unwrap();
     let e = g.check_embedder("arcface-r100-abc").unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("fake-embedder-1") && msg.contains("arcface-r100-abc"), "{msg}");
-    let opts = LoadOptions { embedder_id: Some("other".into()), ..Default::default() };
-    assert!(matches!(Gallery::load_with(&p, &opts), Err(GalleryError::EmbedderMismatch { .. })));
+    assert!(
+        msg.contains("fake-embedder-1") && msg.contains("arcface-r100-abc"),
+        "{msg}"
+    );
+    let opts = LoadOptions {
+        embedder_id: Some("other".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        Gallery::load_with(&p, &opts),
+        Err(GalleryError::EmbedderMismatch { .. })
+    ));
 }
 
 #[test]
 fn signatures() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("g.gallery");
-    random_gallery(8, 3, 6, 4, Metric::Cosine, Storage::Int8).save(&p).unwrap();
+    random_gallery(8, 3, 6, 4, Metric::Cosine, Storage::Int8)
+        .save(&p)
+        .unwrap();
     let (sk_path, pk_path) = (dir.path().join("k.pem"), dir.path().join("k.pub.pem"));
     let vk = write_keypair(&sk_path, &pk_path).unwrap();
-    assert!(write_keypair(&sk_path, &pk_path).is_err(), "must not overwrite a secret key");
+    assert!(
+        write_keypair(&sk_path, &pk_path).is_err(),
+        "must not overwrite a secret key"
+    );
     let sk = read_signing_key(&sk_path).unwrap();
     assert_eq!(read_verifying_key(&pk_path).unwrap(), vk);
-    let opts = LoadOptions { public_key: Some(vk), ..Default::default() };
+    let opts = LoadOptions {
+        public_key: Some(vk),
+        ..Default::default()
+    };
 
     // Unsigned → refused.
     let e = Gallery::load_with(&p, &opts).unwrap_err();
@@ -296,7 +372,14 @@ fn signatures() {
     Gallery::load_with(&p, &opts).unwrap();
     // Wrong key → refused.
     let other = generate_keypair().verifying_key();
-    let e = Gallery::load_with(&p, &LoadOptions { public_key: Some(other), ..Default::default() }).unwrap_err();
+    let e = Gallery::load_with(
+        &p,
+        &LoadOptions {
+            public_key: Some(other),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(matches!(e, GalleryError::BadSignature { .. }), "{e}");
     // Raw/hex keys work too.
     let hex_pk = dir.path().join("k.hex");
@@ -309,15 +392,24 @@ fn signatures() {
     let mut g = Gallery::load(&p).unwrap();
     g.set_threshold(Some(0.3)).unwrap();
     g.save(&p).unwrap();
-    assert!(matches!(verify(&p, &vk), Err(GalleryError::BadSignature { .. })));
+    assert!(matches!(
+        verify(&p, &vk),
+        Err(GalleryError::BadSignature { .. })
+    ));
     sign(&p, &sk).unwrap();
     verify(&p, &vk).unwrap();
     // A mangled signature file.
     std::fs::write(&sig, "gestaltcam-gallery-signature v1\nzz\n").unwrap();
-    assert!(matches!(verify(&p, &vk), Err(GalleryError::SigFormat { .. })));
+    assert!(matches!(
+        verify(&p, &vk),
+        Err(GalleryError::SigFormat { .. })
+    ));
     // A bad key file.
     std::fs::write(&raw_sk, "hello").unwrap();
-    assert!(matches!(read_signing_key(&raw_sk), Err(GalleryError::Key { .. })));
+    assert!(matches!(
+        read_signing_key(&raw_sk),
+        Err(GalleryError::Key { .. })
+    ));
 }
 
 #[test]
@@ -325,35 +417,83 @@ fn nan_vectors_are_refused() {
     let mut emb = vec![0.5f32; 6];
     emb[4] = f32::NAN;
     let cases = vec![
-        Case { case_id: "a".into(), subject: "a".into(), label: 0 },
-        Case { case_id: "b".into(), subject: "b".into(), label: 0 },
+        Case {
+            case_id: "a".into(),
+            subject: "a".into(),
+            label: 0,
+        },
+        Case {
+            case_id: "b".into(),
+            subject: "b".into(),
+            label: 0,
+        },
     ];
-    let e = Gallery::from_parts(meta(Metric::Euclidean, Storage::F32), labels(1), cases.clone(), 3, emb).unwrap_err();
-    assert!(matches!(&e, GalleryError::NonFinite { case } if case == "b"), "{e}");
+    let e = Gallery::from_parts(
+        meta(Metric::Euclidean, Storage::F32),
+        labels(1),
+        cases.clone(),
+        3,
+        emb,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, GalleryError::NonFinite { case } if case == "b"),
+        "{e}"
+    );
     // In a file with a valid hash.
-    let g = Gallery::from_parts(meta(Metric::Euclidean, Storage::F32), labels(1), cases.clone(), 3, vec![0.5; 6]).unwrap();
+    let g = Gallery::from_parts(
+        meta(Metric::Euclidean, Storage::F32),
+        labels(1),
+        cases.clone(),
+        3,
+        vec![0.5; 6],
+    )
+    .unwrap();
     let mut b = g.to_bytes();
     let n = b.len();
     b[n - 4..].copy_from_slice(&f32::INFINITY.to_le_bytes());
     rehash(&mut b);
-    assert!(matches!(Gallery::from_bytes(&b), Err(GalleryError::NonFinite { .. })));
+    assert!(matches!(
+        Gallery::from_bytes(&b),
+        Err(GalleryError::NonFinite { .. })
+    ));
     // int8: a NaN scale.
-    let g = Gallery::from_parts(meta(Metric::Euclidean, Storage::Int8), labels(1), cases, 3, vec![0.5; 6]).unwrap();
+    let g = Gallery::from_parts(
+        meta(Metric::Euclidean, Storage::Int8),
+        labels(1),
+        cases,
+        3,
+        vec![0.5; 6],
+    )
+    .unwrap();
     let mut b = g.to_bytes();
     let n = b.len();
     b[n - 7..n - 3].copy_from_slice(&f32::NAN.to_le_bytes());
     rehash(&mut b);
-    assert!(matches!(Gallery::from_bytes(&b), Err(GalleryError::NonFinite { .. })));
+    assert!(matches!(
+        Gallery::from_bytes(&b),
+        Err(GalleryError::NonFinite { .. })
+    ));
 }
 
 #[test]
 fn empty_gallery_is_refused() {
-    let e = Gallery::from_parts(meta(Metric::Cosine, Storage::F32), labels(1), vec![], 4, vec![]).unwrap_err();
+    let e = Gallery::from_parts(
+        meta(Metric::Cosine, Storage::F32),
+        labels(1),
+        vec![],
+        4,
+        vec![],
+    )
+    .unwrap_err();
     assert!(matches!(e, GalleryError::EmptyGallery));
     let mut b = random_gallery(9, 1, 1, 2, Metric::Cosine, Storage::F32).to_bytes();
     b[24..28].copy_from_slice(&0u32.to_le_bytes());
     rehash(&mut b);
-    assert!(matches!(Gallery::from_bytes(&b), Err(GalleryError::EmptyGallery)));
+    assert!(matches!(
+        Gallery::from_bytes(&b),
+        Err(GalleryError::EmptyGallery)
+    ));
 }
 
 // ------------------------------------------------------------------ atomic write
@@ -373,7 +513,11 @@ fn interrupted_write_leaves_the_old_gallery() {
             Err(std::io::Error::other("power cut"))
         });
         assert!(matches!(r, Err(GalleryError::Write { .. })));
-        assert_eq!(Gallery::load(&p).unwrap(), old, "fail after {fail_after} bytes");
+        assert_eq!(
+            Gallery::load(&p).unwrap(),
+            old,
+            "fail after {fail_after} bytes"
+        );
         // The failed writer's temp file was removed.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
@@ -413,23 +557,42 @@ fn plain_label_csv() {
     assert_eq!(s.cases[1].subject, "p1");
     assert_eq!(s.cases[2].label, 1);
 
-    let p = write(dir.path(), "dup.csv", "image,label,case_id\na.png,X,c1\nb.png,X,c2\nc.png,Y,c1\n");
+    let p = write(
+        dir.path(),
+        "dup.csv",
+        "image,label,case_id\na.png,X,c1\nb.png,X,c2\nc.png,Y,c1\n",
+    );
     let e = read_label_csv(&p).unwrap_err();
-    assert!(matches!(&e, GalleryError::DuplicateCase { line: 4, first_line: 2, case_id, .. } if case_id == "c1"), "{e}");
+    assert!(
+        matches!(&e, GalleryError::DuplicateCase { line: 4, first_line: 2, case_id, .. } if case_id == "c1"),
+        "{e}"
+    );
     assert!(e.to_string().contains("dup.csv"));
 
     let p = write(dir.path(), "nolabel.csv", "image,syn\na.png,X\n");
     let e = read_label_csv(&p).unwrap_err();
-    assert!(matches!(&e, GalleryError::MissingColumn { column, .. } if column == "label"), "{e}");
+    assert!(
+        matches!(&e, GalleryError::MissingColumn { column, .. } if column == "label"),
+        "{e}"
+    );
     let p = write(dir.path(), "empty.csv", "");
-    assert!(matches!(read_label_csv(&p), Err(GalleryError::LabelEmpty { .. })));
+    assert!(matches!(
+        read_label_csv(&p),
+        Err(GalleryError::LabelEmpty { .. })
+    ));
     let p = write(dir.path(), "header-only.csv", "image,label\n");
-    assert!(matches!(read_label_csv(&p), Err(GalleryError::LabelEmpty { .. })));
+    assert!(matches!(
+        read_label_csv(&p),
+        Err(GalleryError::LabelEmpty { .. })
+    ));
     let p = write(dir.path(), "omim.csv", "image,label,omim\na,X,1\nb,X,2\n");
     let e = read_label_csv(&p).unwrap_err();
     assert!(matches!(e, GalleryError::LabelLine { line: 3, .. }), "{e}");
     let p = write(dir.path(), "ragged.csv", "image,label\na,X\nb\n");
-    assert!(matches!(read_label_csv(&p), Err(GalleryError::LabelLine { line: 3, .. })));
+    assert!(matches!(
+        read_label_csv(&p),
+        Err(GalleryError::LabelLine { line: 3, .. })
+    ));
 }
 
 #[test]
@@ -440,7 +603,11 @@ fn gmdb_files() {
         "gmdb_syndromes_v1.1.0.tsv",
         "syndrome_id\tsyndrome_name\tOMIM\n1\tCornelia de Lange syndrome\t122470\n2\tWilliams-Beuren syndrome\t194050\n3\tKabuki syndrome\t\n",
     );
-    let split = write(dir.path(), "gmdb_train_images_v1.1.0.csv", "image_id, subject, label\n101, 11, 2\n102, 11, 2\n103, 12, 1\n");
+    let split = write(
+        dir.path(),
+        "gmdb_train_images_v1.1.0.csv",
+        "image_id, subject, label\n101, 11, 2\n102, 11, 2\n103, 12, 1\n",
+    );
     let s = read_gmdb(&split, &syn, "{image_id}.jpg").unwrap();
     assert_eq!(s.labels.len(), 2, "only syndromes with cases");
     assert_eq!(s.labels[0].name, "Williams-Beuren syndrome");
@@ -448,14 +615,31 @@ fn gmdb_files() {
     assert_eq!(s.cases[2].image, PathBuf::from("103.jpg"));
     assert_eq!(s.cases[0].subject, "11");
 
-    let split = write(dir.path(), "bad.csv", "image_id,subject,label\n101,11,2\n102,11,9\n");
+    let split = write(
+        dir.path(),
+        "bad.csv",
+        "image_id,subject,label\n101,11,2\n102,11,9\n",
+    );
     let e = read_gmdb(&split, &syn, "{image_id}.jpg").unwrap_err();
-    assert!(matches!(&e, GalleryError::UnknownLabelId { line: 3, label_id, .. } if label_id == "9"), "{e}");
+    assert!(
+        matches!(&e, GalleryError::UnknownLabelId { line: 3, label_id, .. } if label_id == "9"),
+        "{e}"
+    );
     let split = write(dir.path(), "nosub.csv", "image_id,label\n101,2\n");
     let e = read_gmdb(&split, &syn, "{image_id}.jpg").unwrap_err();
-    assert!(matches!(&e, GalleryError::MissingColumn { column, .. } if column == "subject"), "{e}");
-    let split = write(dir.path(), "dup.csv", "image_id,subject,label\n101,11,2\n101,12,1\n");
-    assert!(matches!(read_gmdb(&split, &syn, "{image_id}.jpg"), Err(GalleryError::DuplicateCase { line: 3, .. })));
+    assert!(
+        matches!(&e, GalleryError::MissingColumn { column, .. } if column == "subject"),
+        "{e}"
+    );
+    let split = write(
+        dir.path(),
+        "dup.csv",
+        "image_id,subject,label\n101,11,2\n101,12,1\n",
+    );
+    assert!(matches!(
+        read_gmdb(&split, &syn, "{image_id}.jpg"),
+        Err(GalleryError::DuplicateCase { line: 3, .. })
+    ));
 }
 
 // ------------------------------------------------------------------ build
@@ -464,9 +648,21 @@ fn gmdb_files() {
 fn build_skips_bad_images_with_reasons() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write_png(&root.join("a1.png"), &[10, 200, 30, 90, 120, 40, 250, 5], [1, 2, 3]);
-    write_png(&root.join("a2.png"), &[12, 190, 35, 80, 110, 45, 240, 9], [1, 2, 3]);
-    write_png(&root.join("b1.png"), &[250, 5, 200, 10, 30, 230, 20, 100], [1, 2, 3]);
+    write_png(
+        &root.join("a1.png"),
+        &[10, 200, 30, 90, 120, 40, 250, 5],
+        [1, 2, 3],
+    );
+    write_png(
+        &root.join("a2.png"),
+        &[12, 190, 35, 80, 110, 45, 240, 9],
+        [1, 2, 3],
+    );
+    write_png(
+        &root.join("b1.png"),
+        &[250, 5, 200, 10, 30, 230, 20, 100],
+        [1, 2, 3],
+    );
     write_png(&root.join("noface.png"), &[1], [255, 0, 0]);
     write_png(&root.join("two.png"), &[1], [0, 255, 0]);
     std::fs::write(root.join("broken.png"), b"\x89PNG\r\n\x1a\n garbage").unwrap();
@@ -481,12 +677,29 @@ fn build_skips_bad_images_with_reasons() {
         assert_eq!(total, 7);
         calls.set(done);
     };
-    let opts = BuildOptions { name: "t".into(), ..Default::default() };
-    let (g, s) = build_gallery(&FakeEmbedder, &set, root, &opts, Some(&progress as &dyn Fn(usize, usize))).unwrap();
+    let opts = BuildOptions {
+        name: "t".into(),
+        ..Default::default()
+    };
+    let (g, s) = build_gallery(
+        &FakeEmbedder,
+        &set,
+        root,
+        &opts,
+        Some(&progress as &dyn Fn(usize, usize)),
+    )
+    .unwrap();
     assert_eq!(calls.get(), 7);
     assert_eq!((s.listed, s.used, s.labels), (7, 3, 2));
     assert_eq!(s.skipped.len(), 4);
-    let reason = |id: &str| s.skipped.iter().find(|x| x.case_id == id).unwrap().reason.clone();
+    let reason = |id: &str| {
+        s.skipped
+            .iter()
+            .find(|x| x.case_id == id)
+            .unwrap()
+            .reason
+            .clone()
+    };
     assert_eq!(reason("missing.png"), SkipReason::MissingFile);
     assert_eq!(reason("noface.png"), SkipReason::NoFace);
     assert_eq!(reason("two.png"), SkipReason::SeveralFaces(2));
@@ -497,7 +710,10 @@ fn build_skips_bad_images_with_reasons() {
     assert_eq!(s.labels_without_cases, vec!["C"]);
     assert_eq!(g.embedder_id(), "fake-embedder-1");
     assert_eq!(g.labels().len(), 2);
-    assert_eq!(g.cases().iter().map(|c| c.label).collect::<Vec<_>>(), vec![0, 0, 1]);
+    assert_eq!(
+        g.cases().iter().map(|c| c.label).collect::<Vec<_>>(),
+        vec![0, 0, 1]
+    );
     // The a2 photo ranks syndrome A first, with a1 or a2 as nearest case.
     let a2 = embed_image(&FakeEmbedder, &root.join("a2.png")).unwrap();
     let r = g.rank(&a2, 2).unwrap();
@@ -508,10 +724,17 @@ fn build_skips_bad_images_with_reasons() {
     serde_json::to_string(&s).unwrap();
 
     // Nothing usable → error, nothing to save.
-    let csv = write(root, "bad.csv", "image,label\nmissing.png,B\nnoface.png,C\n");
+    let csv = write(
+        root,
+        "bad.csv",
+        "image,label\nmissing.png,B\nnoface.png,C\n",
+    );
     let set = read_label_csv(&csv).unwrap();
     let e = build_gallery(&FakeEmbedder, &set, root, &opts, None).unwrap_err();
-    assert!(matches!(e, GalleryError::NothingUsable { total: 2, .. }), "{e}");
+    assert!(
+        matches!(e, GalleryError::NothingUsable { total: 2, .. }),
+        "{e}"
+    );
     assert!(e.to_string().contains("missing-file: 1"));
 }
 
@@ -534,14 +757,23 @@ fn brute_force(g: &Gallery, q: &[f32]) -> Vec<(usize, f64, usize)> {
         let v = norm(&g.vector(i));
         let d = match metric {
             Metric::Cosine => 1.0 - q.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>(),
-            Metric::Euclidean => q.iter().zip(&v).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt(),
+            Metric::Euclidean => q
+                .iter()
+                .zip(&v)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt(),
         };
         let l = c.label as usize;
         if d < best[l].0 {
             best[l] = (d, i);
         }
     }
-    let mut out: Vec<(usize, f64, usize)> = best.iter().enumerate().map(|(l, b)| (l, b.0, b.1)).collect();
+    let mut out: Vec<(usize, f64, usize)> = best
+        .iter()
+        .enumerate()
+        .map(|(l, b)| (l, b.0, b.1))
+        .collect();
     out.sort_by(|a, b| a.1.total_cmp(&b.1));
     out
 }
@@ -562,11 +794,18 @@ fn ranking_matches_brute_force() {
             let reference = brute_force(&g, &q);
             assert_eq!(r.matches.len(), 10);
             for (m, (l, d, case)) in r.matches.iter().zip(&reference) {
-                assert!((m.distance as f64 - d).abs() < 1e-4, "{metric:?} {storage:?}: {} vs {d}", m.distance);
+                assert!(
+                    (m.distance as f64 - d).abs() < 1e-4,
+                    "{metric:?} {storage:?}: {} vs {d}",
+                    m.distance
+                );
                 if m.label != *l {
                     // Only allowed for a near-tie.
                     let other = reference.iter().find(|x| x.0 == m.label).unwrap();
-                    assert!((other.1 - d).abs() < 1e-5, "label order differs beyond a tie");
+                    assert!(
+                        (other.1 - d).abs() < 1e-5,
+                        "label order differs beyond a tie"
+                    );
                 } else {
                     assert_eq!(m.nearest_case, g.cases()[*case].case_id);
                 }
@@ -582,28 +821,56 @@ fn ranking_matches_brute_force() {
 fn ranking_ties_and_nearest_case_rule() {
     // Label 0: cases far and near; label 1: a case identical to label 2's; k larger than labels.
     let v = |x: f32, y: f32| vec![x, y];
-    let cases = [("far0", 0, v(0.0, 5.0)), ("near0", 0, v(1.0, 0.1)), ("twin1", 1, v(0.0, 1.0)), ("twin2", 2, v(0.0, 1.0)), ("dup2", 2, v(0.0, 1.0))];
+    let cases = [
+        ("far0", 0, v(0.0, 5.0)),
+        ("near0", 0, v(1.0, 0.1)),
+        ("twin1", 1, v(0.0, 1.0)),
+        ("twin2", 2, v(0.0, 1.0)),
+        ("dup2", 2, v(0.0, 1.0)),
+    ];
     let g = Gallery::from_parts(
         meta(Metric::Euclidean, Storage::F32),
         labels(3),
-        cases.iter().map(|(id, l, _)| Case { case_id: id.to_string(), subject: id.to_string(), label: *l }).collect(),
+        cases
+            .iter()
+            .map(|(id, l, _)| Case {
+                case_id: id.to_string(),
+                subject: id.to_string(),
+                label: *l,
+            })
+            .collect(),
         2,
         cases.iter().flat_map(|c| c.2.clone()).collect(),
     )
     .unwrap();
     let r = g.rank(&[1.0, 0.0], 10).unwrap();
     assert_eq!(r.matches.len(), 3);
-    assert_eq!(r.matches[0].nearest_case, "near0", "a syndrome scores by its nearest case");
+    assert_eq!(
+        r.matches[0].nearest_case, "near0",
+        "a syndrome scores by its nearest case"
+    );
     assert!((r.matches[0].distance - 0.1).abs() < 1e-6);
     // Equal distances: lower label index first; within a label, the first case.
     assert_eq!((r.matches[1].label, r.matches[2].label), (1, 2));
     assert_eq!(r.matches[1].distance, r.matches[2].distance);
     assert_eq!(r.matches[2].nearest_case, "twin2");
-    assert_eq!(r.matches.iter().map(|m| m.rank).collect::<Vec<_>>(), vec![1, 2, 3]);
-    assert!(r.close_match, "uncalibrated galleries never say no close match");
+    assert_eq!(
+        r.matches.iter().map(|m| m.rank).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert!(
+        r.close_match,
+        "uncalibrated galleries never say no close match"
+    );
     assert!(r.matches.iter().all(|m| m.band == Band::Weak));
     // Wrong size / NaN queries.
-    assert!(matches!(g.rank(&[1.0], 3), Err(GalleryError::DimensionMismatch { expected: 2, found: 1 })));
+    assert!(matches!(
+        g.rank(&[1.0], 3),
+        Err(GalleryError::DimensionMismatch {
+            expected: 2,
+            found: 1
+        })
+    ));
     assert!(g.rank(&[f32::NAN, 0.0], 3).is_err());
 }
 
@@ -639,8 +906,16 @@ fn multi_photo_fusion() {
         meta(Metric::Euclidean, Storage::F32),
         labels(2),
         vec![
-            Case { case_id: "a".into(), subject: "a".into(), label: 0 },
-            Case { case_id: "b".into(), subject: "b".into(), label: 1 },
+            Case {
+                case_id: "a".into(),
+                subject: "a".into(),
+                label: 0,
+            },
+            Case {
+                case_id: "b".into(),
+                subject: "b".into(),
+                label: 1,
+            },
         ],
         2,
         vec![0.0, 0.0, 10.0, 0.0],
@@ -670,11 +945,18 @@ fn multi_photo_fusion() {
     // One photo: every mode equals plain ranking.
     let one = vec![vec![3.0, 1.0]];
     let plain = g.rank(&one[0], 2).unwrap();
-    for mode in [FusionMode::MeanEmbedding, FusionMode::MinDistance, FusionMode::MeanDistance] {
+    for mode in [
+        FusionMode::MeanEmbedding,
+        FusionMode::MinDistance,
+        FusionMode::MeanDistance,
+    ] {
         assert_eq!(g.rank_photos(&one, 2, mode).unwrap().matches, plain.matches);
     }
     assert!(g.rank_photos(&[], 2, FusionMode::MinDistance).is_err());
-    assert_eq!("min-distance".parse::<FusionMode>().unwrap(), FusionMode::MinDistance);
+    assert_eq!(
+        "min-distance".parse::<FusionMode>().unwrap(),
+        FusionMode::MinDistance
+    );
 }
 
 // ------------------------------------------------------------------ calibration
@@ -684,7 +966,11 @@ fn line_gallery() -> Gallery {
     Gallery::from_parts(
         meta(Metric::Euclidean, Storage::F32),
         labels(1),
-        vec![Case { case_id: "c".into(), subject: "c".into(), label: 0 }],
+        vec![Case {
+            case_id: "c".into(),
+            subject: "c".into(),
+            label: 0,
+        }],
         1,
         vec![0.0],
     )
@@ -692,7 +978,10 @@ fn line_gallery() -> Gallery {
 }
 
 fn probe(label: &str, x: f32) -> CalibrationProbe {
-    CalibrationProbe { label: label.into(), embedding: vec![x] }
+    CalibrationProbe {
+        label: label.into(),
+        embedding: vec![x],
+    }
 }
 
 #[test]
@@ -700,7 +989,9 @@ fn calibration_threshold() {
     // Unknown probes at distances 1..=20; a 10% false-match target lets 2 of 20 through:
     // the threshold falls between 2 and 3.
     let mut g = line_gallery();
-    let probes: Vec<_> = (1..=20).map(|i| probe("not in gallery", i as f32)).collect();
+    let probes: Vec<_> = (1..=20)
+        .map(|i| probe("not in gallery", i as f32))
+        .collect();
     let rep = calibrate(&mut g, &probes, CalibrationRule::TargetFalseMatchRate(0.10)).unwrap();
     assert!(rep.threshold > 2.0 && rep.threshold < 3.0, "{rep}");
     assert_eq!(rep.false_match_rate, Some(0.10));
@@ -711,16 +1002,27 @@ fn calibration_threshold() {
     let rep = calibrate(&mut g, &probes, CalibrationRule::TargetFalseMatchRate(0.0)).unwrap();
     assert!(rep.threshold < 1.0 && rep.false_match_rate == Some(0.0));
     // Ties in the unknown distances never let more through than allowed.
-    let tied: Vec<_> = [1.0, 2.0, 2.0, 2.0, 5.0].iter().map(|&x| probe("u", x)).collect();
+    let tied: Vec<_> = [1.0, 2.0, 2.0, 2.0, 5.0]
+        .iter()
+        .map(|&x| probe("u", x))
+        .collect();
     let rep = calibrate(&mut g, &tied, CalibrationRule::TargetFalseMatchRate(0.4)).unwrap();
     assert!(rep.threshold > 1.0 && rep.threshold < 2.0, "{rep}");
     // No unknown probes → a clear error.
-    assert!(calibrate(&mut g, &[probe("syndrome 0", 1.0)], CalibrationRule::default()).is_err());
+    assert!(calibrate(
+        &mut g,
+        &[probe("syndrome 0", 1.0)],
+        CalibrationRule::default()
+    )
+    .is_err());
 
     // Equal error: known at 1,2,3,4 ; unknown at 3.5,5,6,7 → t in (3, 3.5): FRR 1/4 (4 rejected),
     // FMR 0 … or t in [4,5): FRR 0, FMR 1/4. Both |FMR-FRR| = 1/4; and at t in (3.5,4): FRR 1/4,
     // FMR 1/4 → equal: the chosen point.
-    let mut probes: Vec<_> = [1.0, 2.0, 3.0, 4.0].iter().map(|&x| probe("syndrome 0", x)).collect();
+    let mut probes: Vec<_> = [1.0, 2.0, 3.0, 4.0]
+        .iter()
+        .map(|&x| probe("syndrome 0", x))
+        .collect();
     probes.extend([3.5, 5.0, 6.0, 7.0].iter().map(|&x| probe("other", x)));
     let rep = calibrate(&mut g, &probes, CalibrationRule::EqualError).unwrap();
     assert!(rep.threshold > 3.5 && rep.threshold < 4.0, "{rep}");
@@ -743,12 +1045,22 @@ fn evaluation_on_a_constructed_example() {
     let g = Gallery::from_parts(
         meta(Metric::Euclidean, Storage::F32),
         labels(3),
-        (0..3).map(|i| Case { case_id: format!("c{i}"), subject: format!("c{i}"), label: i }).collect(),
+        (0..3)
+            .map(|i| Case {
+                case_id: format!("c{i}"),
+                subject: format!("c{i}"),
+                label: i,
+            })
+            .collect(),
         1,
         vec![0.0, 10.0, 20.0],
     )
     .unwrap();
-    let p = |label: &str, subject: &str, x: f32| Probe { label: label.into(), subject: subject.into(), embedding: vec![x] };
+    let p = |label: &str, subject: &str, x: f32| Probe {
+        label: label.into(),
+        subject: subject.into(),
+        embedding: vec![x],
+    };
     let probes = vec![
         // syndrome 0: three photos of s1; two rank it first, one (x=7) ranks it second.
         p("syndrome 0", "s1", 1.0),
@@ -762,16 +1074,30 @@ fn evaluation_on_a_constructed_example() {
         p("unknown", "s4", 100.0),
         p("unknown", "s5", 10.5),
     ];
-    let opts = EvalOptions { ks: vec![1, 2, 3], threshold: Some(3.0), ..Default::default() };
+    let opts = EvalOptions {
+        ks: vec![1, 2, 3],
+        threshold: Some(3.0),
+        ..Default::default()
+    };
     let r = evaluate(&g, &probes, &opts).unwrap();
-    assert_eq!((r.probes, r.known_probes, r.unknown_probes, r.subjects), (7, 5, 2, 5));
+    assert_eq!(
+        (r.probes, r.known_probes, r.unknown_probes, r.subjects),
+        (7, 5, 2, 5)
+    );
     let pp = &r.per_photo;
     assert_eq!(pp.queries, 5);
     // Overall top-1: 3 of 5 (x=1, x=2, x=11); top-2: 4 of 5; top-3: all.
     assert_eq!(pp.overall, vec![0.6, 0.8, 1.0]);
     // Mean over syndromes: top-1 (2/3 + 1 + 0)/3, top-2 (1 + 1 + 0)/3, top-3 1.
     let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
-    assert!(close(&pp.mean_over_labels, &[(2.0 / 3.0 + 1.0) / 3.0, 2.0 / 3.0, 1.0]), "{:?}", pp.mean_over_labels);
+    assert!(
+        close(
+            &pp.mean_over_labels,
+            &[(2.0 / 3.0 + 1.0) / 3.0, 2.0 / 3.0, 1.0]
+        ),
+        "{:?}",
+        pp.mean_over_labels
+    );
     // Open set at threshold 3: the far unknown is rejected, the near one (0.5 from c1) is not;
     // known photos with best distance > 3: x=7 (3 from c1? no: 3.0 to x=10 → accepted), x=4 (4) → 1 of 5.
     let os = pp.open_set.as_ref().unwrap();
@@ -779,7 +1105,11 @@ fn evaluation_on_a_constructed_example() {
     assert_eq!(os.unknown_rejected, Some(0.5));
     assert_eq!(os.known_rejected, Some(0.2));
     // Per subject (3 known subjects): mean-embedding of s1 = x 3.33 → syndrome 0 first.
-    let me = r.per_subject.iter().find(|t| t.fusion == Some(FusionMode::MeanEmbedding)).unwrap();
+    let me = r
+        .per_subject
+        .iter()
+        .find(|t| t.fusion == Some(FusionMode::MeanEmbedding))
+        .unwrap();
     assert_eq!(me.queries, 3);
     assert_eq!(me.overall, vec![2.0 / 3.0, 2.0 / 3.0, 1.0]);
     assert!(close(&me.mean_over_labels, &[2.0 / 3.0, 2.0 / 3.0, 1.0]));
@@ -819,11 +1149,22 @@ fn int8_keeps_top_k_on_clustered_data() {
         if i % 11 == 10 {
             queries.push(v);
         } else {
-            cases.push(Case { case_id: format!("c{i}"), subject: format!("c{i}"), label: l as u32 });
+            cases.push(Case {
+                case_id: format!("c{i}"),
+                subject: format!("c{i}"),
+                label: l as u32,
+            });
             emb.extend(v);
         }
     }
-    let f = Gallery::from_parts(meta(Metric::Cosine, Storage::F32), labels(200), cases, 128, emb).unwrap();
+    let f = Gallery::from_parts(
+        meta(Metric::Cosine, Storage::F32),
+        labels(200),
+        cases,
+        128,
+        emb,
+    )
+    .unwrap();
     let q = f.to_storage(Storage::Int8);
     let a = compare_rankings(&f, &q, &queries, 10).unwrap();
     eprintln!("int8 vs f32 (cosine, 200 labels x 10 cases, 128-d): {a}");
@@ -836,10 +1177,19 @@ fn int8_keeps_top_k_on_clustered_data() {
     // at a position differ from f32's own by less than the quantisation error.
     for query in &queries {
         let full = f.rank(query, 200).unwrap();
-        let d32 = |label: usize| full.matches.iter().find(|m| m.label == label).unwrap().distance;
+        let d32 = |label: usize| {
+            full.matches
+                .iter()
+                .find(|m| m.label == label)
+                .unwrap()
+                .distance
+        };
         let r8 = q.rank(query, 10).unwrap();
         for (m8, m32) in r8.matches.iter().zip(&full.matches) {
-            assert!((d32(m8.label) - m32.distance).abs() < 2e-3, "swap beyond a near-tie");
+            assert!(
+                (d32(m8.label) - m32.distance).abs() < 2e-3,
+                "swap beyond a near-tie"
+            );
         }
     }
     // Identical galleries agree completely.

@@ -154,9 +154,7 @@ pub fn calibrate(
                 let fmr = rate_le(&unknown, t);
                 let frr = 1.0 - rate_le(&known, t);
                 let key = ((fmr - frr).abs(), fmr.max(frr), t);
-                if key.0 < best.0 - 1e-12
-                    || ((key.0 - best.0).abs() <= 1e-12 && key.1 < best.1)
-                {
+                if key.0 < best.0 - 1e-12 || ((key.0 - best.0).abs() <= 1e-12 && key.1 < best.1) {
                     best = key;
                 }
             }

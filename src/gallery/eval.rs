@@ -89,7 +89,9 @@ pub struct EvalReport {
 }
 
 fn fmt_topk(f: &mut fmt::Formatter<'_>, t: &TopK) -> fmt::Result {
-    let name = t.fusion.map_or("per photo".to_string(), |m| format!("per subject ({m})"));
+    let name = t
+        .fusion
+        .map_or("per photo".to_string(), |m| format!("per subject ({m})"));
     write!(f, "{name:<32} n={:<6} labels={:<5}", t.queries, t.labels)?;
     for (i, k) in t.ks.iter().enumerate() {
         write!(
@@ -105,7 +107,8 @@ fn fmt_topk(f: &mut fmt::Formatter<'_>, t: &TopK) -> fmt::Result {
         writeln!(
             f,
             "{:<32} threshold {:.4}: unknown rejected {} of {}, known wrongly rejected {} of {}",
-            "", o.threshold,
+            "",
+            o.threshold,
             pct(o.unknown_rejected),
             o.unknown,
             pct(o.known_rejected),
@@ -218,7 +221,9 @@ pub fn evaluate(gallery: &Gallery, probes: &[Probe], opts: &EvalOptions) -> Resu
         return Err(GalleryError::Input("no probes to evaluate".into()));
     }
     if opts.ks.is_empty() || opts.ks.contains(&0) {
-        return Err(GalleryError::Input("top-k values must be at least 1".into()));
+        return Err(GalleryError::Input(
+            "top-k values must be at least 1".into(),
+        ));
     }
     let index: HashMap<&str, usize> = gallery
         .labels
@@ -231,7 +236,8 @@ pub fn evaluate(gallery: &Gallery, probes: &[Probe], opts: &EvalOptions) -> Resu
     let mut groups: BTreeMap<(&str, &str), Vec<Vec<f32>>> = BTreeMap::new();
     for p in probes {
         let label = index.get(p.label.as_str()).copied();
-        let best = gallery.fused_label_best(std::slice::from_ref(&p.embedding), FusionMode::MinDistance)?;
+        let best = gallery
+            .fused_label_best(std::slice::from_ref(&p.embedding), FusionMode::MinDistance)?;
         per_photo.push((label, best));
         groups
             .entry((p.subject.as_str(), p.label.as_str()))
@@ -292,7 +298,11 @@ impl fmt::Display for GalleryInfo {
         writeln!(f, "format         v{}", h.format_version)?;
         writeln!(f, "embedder       {}", h.embedder_id)?;
         writeln!(f, "metric         {:?}", h.metric)?;
-        writeln!(f, "storage        {:?} ({} bytes of embeddings)", h.storage, self.embedding_bytes)?;
+        writeln!(
+            f,
+            "storage        {:?} ({} bytes of embeddings)",
+            h.storage, self.embedding_bytes
+        )?;
         writeln!(f, "embedding size {}", h.embedding_size)?;
         writeln!(f, "created        {} (unix seconds)", h.created_unix)?;
         match h.threshold {

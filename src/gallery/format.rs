@@ -118,7 +118,30 @@ pub struct LoadOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Vectors {
     F32(Vec<f32>),
-    Int8 { data: Vec<i8>, scales: Vec<f32> },
+    Int8 {
+        data: Vec<i8>,
+        scales: Vec<f32>,
+        /// Squared norm of each dequantised row (derived, not stored in the file).
+        norms2: Vec<f32>,
+    },
+}
+
+impl Vectors {
+    pub(crate) fn int8(data: Vec<i8>, scales: Vec<f32>, dim: usize) -> Self {
+        let norms2 = data
+            .chunks_exact(dim)
+            .zip(&scales)
+            .map(|(row, s)| {
+                let n: i64 = row.iter().map(|&q| q as i64 * q as i64).sum();
+                n as f32 * s * s
+            })
+            .collect();
+        Vectors::Int8 {
+            data,
+            scales,
+            norms2,
+        }
+    }
 }
 
 /// A loaded gallery: labels, cases and their embeddings, ready to rank.
@@ -151,7 +174,10 @@ fn quantise_row(row: &[f32], metric: Metric, out: &mut Vec<i8>) -> f32 {
     }
     let s = max / 127.0;
     let start = out.len();
-    out.extend(row.iter().map(|x| (x / s).round().clamp(-127.0, 127.0) as i8));
+    out.extend(
+        row.iter()
+            .map(|x| (x / s).round().clamp(-127.0, 127.0) as i8),
+    );
     match metric {
         Metric::Euclidean => s,
         Metric::Cosine => {
@@ -234,7 +260,7 @@ impl Gallery {
                     .chunks_exact(dim)
                     .map(|row| quantise_row(row, meta.metric, &mut data))
                     .collect();
-                Vectors::Int8 { data, scales }
+                Vectors::int8(data, scales, dim)
             }
         };
         let case_label = cases.iter().map(|c| c.label).collect();
@@ -274,7 +300,7 @@ impl Gallery {
                     .chunks_exact(self.dim)
                     .map(|row| quantise_row(row, self.meta.metric, &mut data))
                     .collect();
-                Vectors::Int8 { data, scales }
+                Vectors::int8(data, scales, self.dim)
             }
         };
         g.content_hash = content_hash(&g.encode_unhashed());
@@ -348,7 +374,7 @@ impl Gallery {
     pub fn embedding_bytes(&self) -> usize {
         match &self.vectors {
             Vectors::F32(v) => v.len() * 4,
-            Vectors::Int8 { data, scales } => data.len() + scales.len() * 4,
+            Vectors::Int8 { data, scales, .. } => data.len() + scales.len() * 4,
         }
     }
 
@@ -357,7 +383,7 @@ impl Gallery {
         let r = i * self.dim..(i + 1) * self.dim;
         match &self.vectors {
             Vectors::F32(v) => v[r].to_vec(),
-            Vectors::Int8 { data, scales } => {
+            Vectors::Int8 { data, scales, .. } => {
                 data[r].iter().map(|&q| q as f32 * scales[i]).collect()
             }
         }
@@ -419,7 +445,7 @@ impl Gallery {
         }
         match &self.vectors {
             Vectors::F32(v) => v.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes())),
-            Vectors::Int8 { data, scales } => {
+            Vectors::Int8 { data, scales, .. } => {
                 for (row, s) in data.chunks_exact(self.dim).zip(scales) {
                     b.extend_from_slice(&s.to_le_bytes());
                     b.extend(row.iter().map(|&q| q as u8));
@@ -655,7 +681,7 @@ impl Gallery {
                     scales.push(s);
                     data.extend(row[4..].iter().map(|&b| b as i8));
                 }
-                Vectors::Int8 { data, scales }
+                Vectors::int8(data, scales, dim)
             }
         };
         let case_label = cases.iter().map(|c| c.label).collect();
@@ -799,7 +825,10 @@ pub fn remove_stale_temp_files(path: &Path) -> Result<usize> {
     };
     for e in entries {
         let e = e.map_err(wr)?;
-        if e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
+        if e.file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix))
+        {
             std::fs::remove_file(e.path()).map_err(wr)?;
             removed += 1;
         }

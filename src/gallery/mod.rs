@@ -25,14 +25,17 @@ pub mod sign;
 
 pub use build::{build_gallery, embed_image, BuildOptions, BuildSummary, SkipReason, SkippedImage};
 pub use calibrate::{calibrate, CalibrationProbe, CalibrationReport, CalibrationRule};
-pub use eval::{evaluate, info, EvalOptions, EvalReport, GalleryInfo, LabelCount, OpenSet, Probe, TopK};
+pub use eval::{
+    evaluate, info, EvalOptions, EvalReport, GalleryInfo, LabelCount, OpenSet, Probe, TopK,
+};
 pub use format::{
     remove_stale_temp_files, write_atomic, write_atomic_via, Case, Gallery, GalleryHeader,
     GalleryMeta, Label, LoadOptions, Storage, FORMAT_VERSION, MAGIC,
 };
 pub use labels::{read_gmdb, read_label_csv, CaseEntry, LabelInfo, LabelSet};
 pub use rank::{
-    band_for, compare_rankings, similarity, FusionMode, LabelMatch, RankAgreement, Ranking, STRONG_FRACTION,
+    band_for, compare_rankings, similarity, FusionMode, LabelMatch, RankAgreement, Ranking,
+    STRONG_FRACTION,
 };
 pub use sign::{
     generate_keypair, parse_signing_key, parse_verifying_key, read_signing_key, read_verifying_key,
@@ -61,7 +64,9 @@ pub enum GalleryError {
         line: u64,
         message: String,
     },
-    #[error("label file {path}, line {line}: case id `{case_id}` already appears on line {first_line}")]
+    #[error(
+        "label file {path}, line {line}: case id `{case_id}` already appears on line {first_line}"
+    )]
     DuplicateCase {
         path: PathBuf,
         line: u64,
@@ -89,7 +94,9 @@ pub enum GalleryError {
     },
     #[error("not a gestaltcam gallery file (bad magic bytes)")]
     BadMagic,
-    #[error("gallery format version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "gallery format version {found} is not supported (this build reads version {supported})"
+    )]
     UnsupportedVersion { found: u16, supported: u16 },
     #[error("gallery file is truncated: {actual} bytes, the header says {expected}")]
     Truncated { expected: u64, actual: u64 },
@@ -110,7 +117,9 @@ pub enum GalleryError {
     Malformed(String),
     #[error("gallery case {case} has a NaN or infinite value in its embedding")]
     NonFinite { case: String },
-    #[error("gallery case {case} refers to label index {index}, but there are only {count} labels")]
+    #[error(
+        "gallery case {case} refers to label index {index}, but there are only {count} labels"
+    )]
     LabelIndexOutOfRange {
         case: String,
         index: u32,
@@ -129,7 +138,9 @@ pub enum GalleryError {
     Invalid(String),
 
     // ---- signatures ----
-    #[error("gallery {path} is not signed (no {sig}), and this device only accepts signed galleries")]
+    #[error(
+        "gallery {path} is not signed (no {sig}), and this device only accepts signed galleries"
+    )]
     Unsigned { path: PathBuf, sig: PathBuf },
     #[error("gallery signature {sig} does not verify with the configured public key: wrong key, or the gallery changed after signing")]
     BadSignature { sig: PathBuf },

@@ -44,22 +44,40 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// Integer dot product of an i16-quantised query with an int8 row. No overflow for any
+/// embedding size ≤ 4096: each lane sums at most 256 products of magnitude ≤ 32767·127.
 #[inline]
-fn dot_i8(a: &[f32], b: &[i8]) -> f32 {
-    let mut acc = [0f32; LANES];
+fn dot_i16_i8(a: &[i16], b: &[i8]) -> i32 {
+    let mut acc = [0i32; LANES];
     let ca = a.chunks_exact(LANES);
     let cb = b.chunks_exact(LANES);
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for i in 0..LANES {
-            acc[i] += x[i] * y[i] as f32;
+            acc[i] = acc[i].wrapping_add(x[i] as i32 * y[i] as i32);
         }
     }
-    let mut s: f32 = acc.iter().sum();
-    for (x, &y) in ra.iter().zip(rb) {
-        s += x * y as f32;
+    let mut s = acc.iter().fold(0i32, |s, &x| s.wrapping_add(x));
+    for (&x, &y) in ra.iter().zip(rb) {
+        s = s.wrapping_add(x as i32 * y as i32);
     }
     s
+}
+
+/// The query quantised to i16 with one scale (error ≈ 1/65,534 of its largest value, far below
+/// the gallery's int8 error).
+fn quantise_query(q: &[f32]) -> (Vec<i16>, f32) {
+    let max = q.iter().fold(0f32, |m, x| m.max(x.abs()));
+    if max == 0.0 {
+        return (vec![0; q.len()], 0.0);
+    }
+    let s = max / 32767.0;
+    (
+        q.iter()
+            .map(|x| (x / s).round().clamp(-32767.0, 32767.0) as i16)
+            .collect(),
+        s,
+    )
 }
 
 #[inline]
@@ -77,26 +95,6 @@ fn sq_f32(a: &[f32], b: &[f32]) -> f32 {
     let mut s: f32 = acc.iter().sum();
     for (x, y) in ra.iter().zip(rb) {
         s += (x - y) * (x - y);
-    }
-    s
-}
-
-#[inline]
-fn sq_i8(a: &[f32], b: &[i8], scale: f32) -> f32 {
-    let mut acc = [0f32; LANES];
-    let ca = a.chunks_exact(LANES);
-    let cb = b.chunks_exact(LANES);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..LANES {
-            let d = x[i] - y[i] as f32 * scale;
-            acc[i] += d * d;
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, &y) in ra.iter().zip(rb) {
-        let d = x - y as f32 * scale;
-        s += d * d;
     }
     s
 }
@@ -276,14 +274,28 @@ impl Gallery {
                     update(i, sq_f32(q, row));
                 }
             }
-            (Vectors::Int8 { data, scales }, Metric::Cosine) => {
+            (Vectors::Int8 { data, scales, .. }, Metric::Cosine) => {
+                let (qi, qs) = quantise_query(q);
                 for (i, (row, s)) in data.chunks_exact(dim).zip(scales).enumerate() {
-                    update(i, -dot_i8(q, row) * s);
+                    update(i, -(dot_i16_i8(&qi, row) as f32) * qs * s);
                 }
             }
-            (Vectors::Int8 { data, scales }, Metric::Euclidean) => {
-                for (i, (row, &s)) in data.chunks_exact(dim).zip(scales).enumerate() {
-                    update(i, sq_i8(q, row, s));
+            (
+                Vectors::Int8 {
+                    data,
+                    scales,
+                    norms2,
+                },
+                Metric::Euclidean,
+            ) => {
+                // ‖q − s·r‖² = ‖q‖² − 2·s·(q·r) + ‖s·r‖²
+                let (qi, qs) = quantise_query(q);
+                let qn: f32 = q.iter().map(|x| x * x).sum();
+                for (i, ((row, s), n2)) in
+                    data.chunks_exact(dim).zip(scales).zip(norms2).enumerate()
+                {
+                    let d = qn - 2.0 * qs * s * dot_i16_i8(&qi, row) as f32 + n2;
+                    update(i, d.max(0.0));
                 }
             }
         }
@@ -339,7 +351,11 @@ impl Gallery {
 
     /// Per-label distances (index = label; ∞ for a label without cases) for several photos of one
     /// patient, fused by `mode`.
-    pub fn fused_label_best(&self, queries: &[Vec<f32>], mode: FusionMode) -> Result<Vec<(f32, u32)>> {
+    pub fn fused_label_best(
+        &self,
+        queries: &[Vec<f32>],
+        mode: FusionMode,
+    ) -> Result<Vec<(f32, u32)>> {
         if queries.is_empty() {
             return Err(GalleryError::Input("no photos to rank".into()));
         }
@@ -423,7 +439,12 @@ impl fmt::Display for RankAgreement {
 }
 
 /// Ranks every query in both galleries and compares the top-`k` syndrome lists.
-pub fn compare_rankings(a: &Gallery, b: &Gallery, queries: &[Vec<f32>], k: usize) -> Result<RankAgreement> {
+pub fn compare_rankings(
+    a: &Gallery,
+    b: &Gallery,
+    queries: &[Vec<f32>],
+    k: usize,
+) -> Result<RankAgreement> {
     let k = k.max(1);
     let mut out = RankAgreement {
         queries: queries.len(),
@@ -447,7 +468,9 @@ pub fn compare_rankings(a: &Gallery, b: &Gallery, queries: &[Vec<f32>], k: usize
         let overlap = la.iter().filter(|n| lb.contains(n)).count();
         out.mean_overlap += overlap as f64 / la.len().max(1) as f64;
         if let (Some(x), Some(y)) = (ra.matches.first(), rb.matches.first()) {
-            out.max_top1_distance_diff = out.max_top1_distance_diff.max((x.distance - y.distance).abs());
+            out.max_top1_distance_diff = out
+                .max_top1_distance_diff
+                .max((x.distance - y.distance).abs());
         }
     }
     out.mean_overlap /= queries.len().max(1) as f64;

@@ -52,7 +52,10 @@ pub fn write_keypair(secret_path: &Path, public_path: &Path) -> Result<Verifying
         message,
     };
     if secret_path.exists() {
-        return Err(key_err(secret_path, "already exists; not overwriting".into()));
+        return Err(key_err(
+            secret_path,
+            "already exists; not overwriting".into(),
+        ));
     }
     let sk = generate_keypair();
     let pem = sk
