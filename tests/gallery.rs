@@ -723,6 +723,16 @@ fn build_skips_bad_images_with_reasons() {
     assert!(s.to_string().contains("no-face"));
     serde_json::to_string(&s).unwrap();
 
+    // The same images as probes (for evaluate/calibrate), with the same skip reasons.
+    let (probes, ps) = embed_probes(&FakeEmbedder, &set, root, false).unwrap();
+    assert_eq!((probes.len(), ps.skipped.len()), (3, 4));
+    assert_eq!(
+        (probes[0].label.as_str(), probes[0].subject.as_str()),
+        ("A", "s1")
+    );
+    let rep = evaluate(&g, &probes, &EvalOptions::default()).unwrap();
+    assert_eq!(rep.per_photo.overall[0], 1.0);
+
     // Nothing usable → error, nothing to save.
     let csv = write(
         root,

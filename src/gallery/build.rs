@@ -284,3 +284,79 @@ pub fn build_gallery<E: PhotoEmbedder + ?Sized>(
     let g = Gallery::from_parts(meta, out_labels, cases, dim, flat)?;
     Ok((g, summary))
 }
+
+/// Embeds every listed image of a label set as evaluation/calibration probes (label name,
+/// subject, embedding), skipping unusable images with reasons exactly like [`build_gallery`].
+/// Fails only when no image is usable.
+pub fn embed_probes<E: PhotoEmbedder + ?Sized>(
+    embedder: &E,
+    labels: &LabelSet,
+    image_root: &Path,
+    progress_bar: bool,
+) -> Result<(Vec<super::Probe>, BuildSummary)> {
+    let start = std::time::Instant::now();
+    let total = labels.cases.len();
+    let bar = progress_bar.then(|| {
+        let b = indicatif::ProgressBar::new(total as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}",
+        ) {
+            b.set_style(style);
+        }
+        b
+    });
+    let mut summary = BuildSummary {
+        listed: total,
+        labels: labels.labels.len(),
+        ..Default::default()
+    };
+    let mut probes = Vec::new();
+    for c in &labels.cases {
+        let name = labels
+            .labels
+            .get(c.label)
+            .map(|l| l.name.clone())
+            .ok_or_else(|| {
+                GalleryError::Input(format!("case {} has an invalid label index", c.case_id))
+            })?;
+        let path = image_root.join(&c.image);
+        match embed_image(embedder, &path) {
+            Ok(embedding) => probes.push(super::Probe {
+                label: name,
+                subject: c.subject.clone(),
+                embedding,
+            }),
+            Err(reason) => {
+                *summary
+                    .skipped_by_reason
+                    .entry(reason.kind().to_string())
+                    .or_default() += 1;
+                summary.skipped.push(SkippedImage {
+                    case_id: c.case_id.clone(),
+                    image: path,
+                    reason,
+                });
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    summary.used = probes.len();
+    summary.seconds = start.elapsed().as_secs_f64();
+    if probes.is_empty() {
+        return Err(GalleryError::NothingUsable {
+            total,
+            summary: summary
+                .skipped_by_reason
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok((probes, summary))
+}

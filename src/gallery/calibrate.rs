@@ -26,6 +26,15 @@ pub struct CalibrationProbe {
     pub embedding: Vec<f32>,
 }
 
+impl From<super::Probe> for CalibrationProbe {
+    fn from(p: super::Probe) -> Self {
+        Self {
+            label: p.label,
+            embedding: p.embedding,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "rule", content = "value", rename_all = "kebab-case")]
 pub enum CalibrationRule {
@@ -175,4 +184,41 @@ pub fn calibrate(
         false_match_rate: (!unknown.is_empty()).then(|| rate_le(&unknown, t)),
         false_reject_rate: (!known.is_empty()).then(|| 1.0 - rate_le(&known, t)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_below_is_the_previous_float() {
+        for x in [1.0f32, 0.5, -2.0, 1e-30, 3.75] {
+            let y = next_below(x);
+            assert!(y < x);
+            assert_eq!(y.to_bits().abs_diff(x.to_bits()), 1);
+        }
+        assert!(next_below(0.0) < 0.0);
+    }
+
+    #[test]
+    fn threshold_lets_through_at_most_allowed() {
+        let u = [1.0f32, 2.0, 2.0, 4.0];
+        for allowed in 0..=4 {
+            let t = threshold_allowing(&u, allowed);
+            let through = u.iter().filter(|&&x| x <= t).count();
+            assert!(
+                through <= allowed.max(1).min(4) || allowed == 0 && through == 0,
+                "{allowed}: {t}"
+            );
+            assert!(through <= allowed || allowed >= u.len());
+        }
+        assert_eq!(threshold_allowing(&u, 1), 1.5);
+        assert_eq!(
+            threshold_allowing(&u, 2),
+            1.5,
+            "ties at 2.0 cannot be split"
+        );
+        assert_eq!(threshold_allowing(&u, 3), 3.0);
+        assert_eq!(threshold_allowing(&u, 9), 4.0);
+    }
 }

@@ -23,7 +23,9 @@ pub mod labels;
 pub mod rank;
 pub mod sign;
 
-pub use build::{build_gallery, embed_image, BuildOptions, BuildSummary, SkipReason, SkippedImage};
+pub use build::{
+    build_gallery, embed_image, embed_probes, BuildOptions, BuildSummary, SkipReason, SkippedImage,
+};
 pub use calibrate::{calibrate, CalibrationProbe, CalibrationReport, CalibrationRule};
 pub use eval::{
     evaluate, info, EvalOptions, EvalReport, GalleryInfo, LabelCount, OpenSet, Probe, TopK,

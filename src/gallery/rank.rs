@@ -44,10 +44,11 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// Integer dot product of an i16-quantised query with an int8 row. No overflow for any
-/// embedding size ≤ 4096: each lane sums at most 256 products of magnitude ≤ 32767·127.
+/// Integer dot product of an i16-quantised query with an int8 row. Exact for any embedding size
+/// ≤ 4096: each i32 lane sums at most 256 products of magnitude ≤ 32767·127 (< 2³¹), and the
+/// lanes are added in i64.
 #[inline]
-fn dot_i16_i8(a: &[i16], b: &[i8]) -> i32 {
+fn dot_i16_i8(a: &[i16], b: &[i8]) -> i64 {
     let mut acc = [0i32; LANES];
     let ca = a.chunks_exact(LANES);
     let cb = b.chunks_exact(LANES);
@@ -57,9 +58,9 @@ fn dot_i16_i8(a: &[i16], b: &[i8]) -> i32 {
             acc[i] = acc[i].wrapping_add(x[i] as i32 * y[i] as i32);
         }
     }
-    let mut s = acc.iter().fold(0i32, |s, &x| s.wrapping_add(x));
+    let mut s: i64 = acc.iter().map(|&x| x as i64).sum();
     for (&x, &y) in ra.iter().zip(rb) {
-        s = s.wrapping_add(x as i32 * y as i32);
+        s += x as i64 * y as i64;
     }
     s
 }
@@ -475,4 +476,39 @@ pub fn compare_rankings(
     }
     out.mean_overlap /= queries.len().max(1) as f64;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_match_naive_sums_for_any_length() {
+        for n in [1usize, 7, 16, 17, 33, 128, 129] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            let sq: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
+            assert!((dot_f32(&a, &b) - dot).abs() < 1e-4, "{n}");
+            assert!((sq_f32(&a, &b) - sq).abs() < 1e-4, "{n}");
+            let ai: Vec<i16> = (0..n).map(|i| ((i * 997) % 32767) as i16 - 16000).collect();
+            let bi: Vec<i8> = (0..n).map(|i| ((i * 37) % 255) as u8 as i8).collect();
+            let di: i64 = ai.iter().zip(&bi).map(|(&x, &y)| x as i64 * y as i64).sum();
+            assert_eq!(dot_i16_i8(&ai, &bi), di, "{n}");
+        }
+        // Extremes at the largest embedding size cannot overflow.
+        let a = vec![-32767i16; 4096];
+        let b = vec![-127i8; 4096];
+        assert_eq!(dot_i16_i8(&a, &b), 4096 * 32767 * 127);
+    }
+
+    #[test]
+    fn query_quantisation_is_fine() {
+        let q: Vec<f32> = (0..128).map(|i| (i as f32 * 0.7).sin() * 0.2).collect();
+        let (qi, s) = quantise_query(&q);
+        for (x, &y) in q.iter().zip(&qi) {
+            assert!((x - y as f32 * s).abs() <= s * 0.501);
+        }
+        assert_eq!(quantise_query(&[0.0, 0.0]).1, 0.0);
+    }
 }
