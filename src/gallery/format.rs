@@ -84,7 +84,7 @@ pub struct GalleryMeta {
     pub name: String,
     /// Unix seconds.
     pub created_unix: u64,
-    /// "No close match" threshold on the best distance (see [`super::calibrate`]).
+    /// "No close match" threshold on the best distance (see [`super::calibrate()`]).
     pub threshold: Option<f32>,
     pub storage: Storage,
 }
@@ -212,6 +212,9 @@ impl Gallery {
             return Err(GalleryError::Invalid(format!(
                 "embedding size {dim} is out of range 1..={MAX_DIM}"
             )));
+        }
+        if cases.len() > u32::MAX as usize || labels.len() > u32::MAX as usize {
+            return Err(GalleryError::Invalid("too many cases or labels".into()));
         }
         if embeddings.len() != cases.len() * dim {
             return Err(GalleryError::Invalid(format!(
