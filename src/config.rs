@@ -430,6 +430,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn board_default_config_is_the_defaults() {
+        let text = include_str!("../board/default-config.toml");
+        let l = Config::parse(text).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(l.config, Config::default());
+    }
+
+    #[test]
     fn empty_text_gives_defaults() {
         let l = Config::parse("").unwrap();
         assert_eq!(l.config, Config::default());

@@ -372,11 +372,11 @@ fn show(state: &mut State, view: View, fx: &mut Vec<Effect>) {
     }
 }
 
-/// Forgets the patient: photos, frames, results.
+/// Forgets the patient: photos, frames, results. (The last frame summary holds no image and
+/// keeps the preview steady until the next frame.)
 fn wipe(state: &mut State, fx: &mut Vec<Effect>) {
     state.photos.clear();
     state.last_frame = None;
-    state.last_summary = None;
     fx.push(Effect::ClearSession);
 }
 

@@ -50,7 +50,7 @@ impl ReplayCamera {
         }
         Ok(ReplayCamera {
             images,
-            interval: Duration::from_secs_f32(1.0 / fps),
+            interval: Duration::from_micros((1e6 / f64::from(fps)).round() as u64),
             looping: true,
             next: 0,
         })
