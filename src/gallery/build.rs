@@ -118,15 +118,18 @@ pub struct BuildOptions {
     pub progress_bar: bool,
 }
 
-// TODO(photo): switch to `crate::photo`'s robust decoding once it lands; this private helper
-// only exists so the gallery builder works today.
 fn decode_image(path: &Path) -> std::result::Result<image::RgbImage, SkipReason> {
     if !path.is_file() {
         return Err(SkipReason::MissingFile);
     }
-    image::open(path)
-        .map(|i| i.to_rgb8())
-        .map_err(|e| SkipReason::Unreadable(e.to_string()))
+    // Decoded under a neutral name: skip reasons reach logs and screens, file names (which may
+    // name a patient) do not.
+    let too_big = std::fs::metadata(path).map_or(false, |m| m.len() > crate::photo::MAX_FILE_BYTES);
+    if too_big {
+        return Err(SkipReason::Unreadable("file too large".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+    crate::photo::decode(&bytes, "the image").map_err(|e| SkipReason::Unreadable(e.to_string()))
 }
 
 /// Decodes and embeds one image file; the error says why it is unusable.
