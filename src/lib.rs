@@ -17,9 +17,11 @@
 //! | [`display`] | panel drivers generic over embedded-hal, PNG display | no |
 //! | [`ui`] | screens: pure functions from a view model to a `DrawTarget` | no |
 //! | [`config`] | the device's TOML configuration | no |
+//! | [`analyzer`] | the real detector, embedder and gallery behind the app's `Analyzer` trait | no |
 //! | [`app`] | the device's state machine and run loop (camera, clock, buttons, display injected) | no |
 //! | [`hw`] | the only module that opens `/dev/*`: V4L2 camera, SPI/I2C panels, GPIO buttons | **yes** |
 
+pub mod analyzer;
 pub mod app;
 pub mod camera;
 pub mod config;
