@@ -275,6 +275,7 @@ fn full_session() {
         out.tags(),
         vec![
             "starting",
+            "starting",
             "preview 0/3 Ready",
             "capture 1/3",
             "preview 1/3 Ready",
@@ -287,8 +288,10 @@ fn full_session() {
             "preview 0/3 Ready",
         ]
     );
-    // The self-test lines plus the camera, pending until the first frame.
-    let View::Starting { checks } = &out.views[0] else {
+    // Before the self-test: only the camera line; after: the self-test lines plus the camera,
+    // pending until the first frame.
+    assert!(matches!(&out.views[0], View::Starting { checks } if checks.len() == 1));
+    let View::Starting { checks } = &out.views[1] else {
         panic!("first view is not Starting")
     };
     let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
@@ -297,7 +300,7 @@ fn full_session() {
     // Results carry all candidates (top_k 10 > 5) and the basis.
     let View::Results {
         candidates, basis, ..
-    } = &out.views[8]
+    } = &out.views[9]
     else {
         panic!("not results")
     };
@@ -326,6 +329,7 @@ fn next_during_capture_finishes_early_and_top_k_truncates() {
     assert_eq!(
         out.tags(),
         vec![
+            "starting",
             "starting",
             "preview 0/3 Ready",
             "capture 1/3",
@@ -394,6 +398,7 @@ fn camera_unplugged_mid_session_then_replugged_continues() {
         out.tags(),
         vec![
             "starting",
+            "starting",
             "preview 0/3 Ready",
             "capture 1/3",
             "preview 1/3 Ready",
@@ -425,9 +430,14 @@ fn camera_missing_at_start_shows_error_then_resumes() {
     );
     assert_eq!(
         out.tags(),
-        vec!["starting", "error CameraMissing", "preview 0/3 Ready"]
+        vec![
+            "starting",
+            "starting",
+            "error CameraMissing",
+            "preview 0/3 Ready"
+        ]
     );
-    let View::Error { detail, .. } = &out.views[1] else {
+    let View::Error { detail, .. } = &out.views[2] else {
         panic!("not an error")
     };
     assert!(detail.contains("Camera"), "{detail}");
@@ -464,6 +474,7 @@ fn guidance_follows_the_frame_summary() {
         out.tags(),
         vec![
             "starting",
+            "starting",
             "preview 0/3 NoFace",
             "preview 0/3 TooDark",
             "preview 0/3 Blurred",
@@ -474,9 +485,9 @@ fn guidance_follows_the_frame_summary() {
         ]
     );
     // The face box reaches the view; none without a face.
-    assert!(matches!(out.views[1], View::Preview { face_box: None, .. }));
+    assert!(matches!(out.views[2], View::Preview { face_box: None, .. }));
     assert!(matches!(
-        out.views[7],
+        out.views[8],
         View::Preview {
             face_box: Some(_),
             ..
@@ -494,8 +505,8 @@ fn capture_without_usable_face_does_not_advance() {
             &ctx(),
             8,
         );
-        assert_eq!(out.tags().len(), 2, "{:?}", out.tags());
-        assert!(out.tags()[1].starts_with("preview 0/3"));
+        assert_eq!(out.tags().len(), 3, "{:?}", out.tags());
+        assert!(out.tags()[2].starts_with("preview 0/3"));
         assert!(out.analyzer.analysed.is_empty());
     }
 }
@@ -505,7 +516,7 @@ fn no_close_match_and_analysis_error() {
     let script = [(2, Capture), (3, Next), (5, Next), (7, Clear)];
     let out = run_scenes(&[READY], &script, Answer::NoMatch, &ctx(), 9);
     assert_eq!(
-        out.tags()[4..],
+        out.tags()[5..],
         ["analysing 1", "no match", "preview 0/3 Ready"]
     );
     assert_eq!(out.analyzer.clears, 1);
@@ -513,10 +524,10 @@ fn no_close_match_and_analysis_error() {
     let script = [(2, Capture), (3, Next), (5, Capture)];
     let out = run_scenes(&[READY], &script, Answer::Fail, &ctx(), 7);
     assert_eq!(
-        out.tags()[4..],
+        out.tags()[5..],
         ["analysing 1", "error Other", "preview 0/3 Ready"]
     );
-    let View::Error { detail, .. } = &out.views[5] else {
+    let View::Error { detail, .. } = &out.views[6] else {
         panic!("not an error")
     };
     assert!(detail.contains("photo 2"), "{detail}");
@@ -535,7 +546,7 @@ fn failed_self_test_stays_on_error() {
         &ctx(),
         opts(6),
     );
-    assert_eq!(out.tags(), vec!["error GalleryRefused"]);
+    assert_eq!(out.tags(), vec!["starting", "error GalleryRefused"]);
     assert_eq!(out.analyzer.previews, 0);
     assert!(!out.notices.contains(&Notice::Ready));
 }

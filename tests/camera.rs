@@ -226,3 +226,33 @@ fn reconnecting_reopens_with_backoff_on_the_clock() {
     assert_eq!(cam.opens(), 2);
     assert!(clock.now() >= Duration::from_millis(1100));
 }
+
+/// Many UVC cameras send MJPEG frames without Huffman tables (DHT), relying on the standard
+/// ones; the decoder must still accept them, pixel for pixel like the full JPEG.
+#[test]
+fn mjpeg_without_huffman_tables() {
+    // A noisy image exercises many AC codes.
+    let src = RgbImage::from_fn(48, 32, |x, y| {
+        let v = (x * 37 + y * 91 + x * y * 13) % 256;
+        Rgb([v as u8, (255 - v) as u8, ((v * 7) % 256) as u8])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&src)
+        .unwrap();
+    let full = mjpeg_to_rgb(&jpeg).unwrap();
+    // Drop every DHT (FF C4) segment before the scan.
+    let mut out = jpeg[..2].to_vec();
+    let mut i = 2;
+    while i + 4 <= jpeg.len() && jpeg[i] == 0xFF && jpeg[i + 1] != 0xDA {
+        let len = usize::from(jpeg[i + 2]) << 8 | usize::from(jpeg[i + 3]);
+        if jpeg[i + 1] != 0xC4 {
+            out.extend_from_slice(&jpeg[i..i + 2 + len]);
+        }
+        i += 2 + len;
+    }
+    out.extend_from_slice(&jpeg[i..]);
+    assert!(out.len() < jpeg.len(), "test JPEG had no DHT segment");
+    let stripped = mjpeg_to_rgb(&out).unwrap();
+    assert_eq!(stripped, full);
+}

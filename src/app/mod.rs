@@ -434,6 +434,11 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
                 state.mode = Mode::Blank;
                 show(&mut state, View::Blank, &mut fx);
             }
+            // Say "starting" before the (possibly slow) self-test has reported.
+            if state.mode == Mode::Starting && state.shown.is_none() {
+                let v = state.starting_view();
+                show(&mut state, v, &mut fx);
+            }
         }
         Event::SelfTest(checks) => {
             if let Mode::Starting = state.mode {

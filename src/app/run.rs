@@ -123,6 +123,17 @@ where
 
     dev.notifier
         .notify(&Notice::Status("starting: self-test".into()));
+    // Shows the Starting screen before the self-test, which may load models for seconds.
+    let now = dev.clock.now();
+    state = feed(
+        dev,
+        ctx,
+        opts,
+        state,
+        Event::Tick(now),
+        &mut report,
+        &mut session,
+    );
     let checks = dev.analyzer.self_test();
     state = feed(
         dev,
@@ -259,6 +270,10 @@ where
                 }
                 Effect::Analyse(photos) => {
                     report.analyses += 1;
+                    // The analysis blocks the loop: ping the watchdog right before it.
+                    if ctx.watchdog_interval.is_some() {
+                        dev.notifier.notify(&Notice::Watchdog);
+                    }
                     let result = dev.analyzer.analyse(&photos);
                     drop(photos);
                     queue.push_back(Event::Analysed(result));

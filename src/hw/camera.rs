@@ -10,7 +10,9 @@ use nokhwa::utils::{
 };
 use nokhwa::NokhwaError;
 
-use crate::camera::{decode, Camera, CameraError, Frame, PixelFormat};
+use crate::camera::{
+    decode, Backoff, Camera, CameraError, Clock, Frame, PixelFormat, Reconnecting,
+};
 use crate::config::{CameraConfig, CameraDevice};
 
 /// An open V4L2 camera streaming raw frames.
@@ -164,9 +166,20 @@ impl Camera for V4lCamera {
     }
 }
 
+/// The configured camera wrapped in [`Reconnecting`]: opened on the first poll, reopened by
+/// itself after an unplug (backoff on `clock`). This is what the device's run loop gets.
+pub fn reconnecting_camera<K: Clock>(
+    cfg: &CameraConfig,
+    clock: K,
+) -> Reconnecting<V4lCamera, impl FnMut() -> Result<V4lCamera, CameraError>, K> {
+    let cfg = cfg.clone();
+    Reconnecting::new(move || V4lCamera::open(&cfg), clock, Backoff::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::camera::ManualClock;
 
     #[test]
     fn missing_device_is_disconnected() {
@@ -178,6 +191,17 @@ mod tests {
             V4lCamera::open(&cfg),
             Err(CameraError::Disconnected(_))
         ));
+    }
+
+    #[test]
+    fn reconnecting_camera_without_device_reports_disconnected() {
+        let cfg = CameraConfig {
+            device: CameraDevice::Path("/dev/gestaltcam-test-no-video".into()),
+            ..CameraConfig::default()
+        };
+        let mut cam = reconnecting_camera(&cfg, ManualClock::new());
+        assert!(matches!(cam.frame(), Err(CameraError::Disconnected(_))));
+        assert!(!cam.is_connected());
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod notify;
 #[cfg(target_os = "linux")]
 pub use buttons::GpioButtons;
 #[cfg(all(target_os = "linux", feature = "camera-v4l"))]
-pub use camera::V4lCamera;
+pub use camera::{reconnecting_camera, V4lCamera};
 #[cfg(target_os = "linux")]
 pub use notify::SystemdNotifier;
 
