@@ -25,7 +25,11 @@ fn chips(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<f32>)>> {
                 .as_array()
                 .ok_or_else(|| anyhow::anyhow!("{k}: no descriptor"))?
                 .iter()
-                .map(|x| x.as_f64().map(|x| x as f32).ok_or_else(|| anyhow::anyhow!("{k}: bad number")))
+                .map(|x| {
+                    x.as_f64()
+                        .map(|x| x as f32)
+                        .ok_or_else(|| anyhow::anyhow!("{k}: bad number"))
+                })
                 .collect::<anyhow::Result<Vec<f32>>>()?;
             Ok((chip_dir.join(format!("{k}.png")), d))
         })
@@ -43,7 +47,11 @@ fn main() -> anyhow::Result<()> {
     let m = Manifest::load_dir(&root.join("models"))?;
     let f = Embedder::load(&m, m.model("dlib-resnet-v1-f32")?, EmbedOptions::default())?;
     let q = Embedder::load(&m, m.model("dlib-resnet-v1-int8")?, EmbedOptions::default())?;
-    let qt = Embedder::load(&m, m.model("dlib-resnet-v1-int8")?, EmbedOptions { flip_tta: true })?;
+    let qt = Embedder::load(
+        &m,
+        m.model("dlib-resnet-v1-int8")?,
+        EmbedOptions { flip_tta: true },
+    )?;
     let mut dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
     if dirs.is_empty() {
         dirs.push(root.join("tests/fixtures/embed"));

@@ -104,7 +104,9 @@ impl Analyzer for PipelineAnalyzer {
         let whole_frame_brightness = || {
             let n = (img.width() as f32 * img.height() as f32).max(1.0);
             img.pixels()
-                .map(|px| 0.299 * f32::from(px[0]) + 0.587 * f32::from(px[1]) + 0.114 * f32::from(px[2]))
+                .map(|px| {
+                    0.299 * f32::from(px[0]) + 0.587 * f32::from(px[1]) + 0.114 * f32::from(px[2])
+                })
                 .sum::<f32>()
                 / n
                 / 255.0
@@ -117,7 +119,10 @@ impl Analyzer for PipelineAnalyzer {
             if check.issue == Some(Issue::SeveralFaces) {
                 // Several similar faces: report them so the screen says "one face only".
                 s.face_count = check.faces.len();
-                s.face_box = check.faces.first().map(|f| fraction_box(&f.bbox, img.width(), img.height()));
+                s.face_box = check
+                    .faces
+                    .first()
+                    .map(|f| fraction_box(&f.bbox, img.width(), img.height()));
                 s.sharpness = 1.0;
                 s.frontal = 1.0;
             }
@@ -128,8 +133,10 @@ impl Analyzer for PipelineAnalyzer {
         let g = &self.guidance;
         // Scale measurements so the pipeline's own limits land exactly on the app's thresholds.
         let sharpness = (m.sharpness / t.min_sharpness.max(1e-6) * g.min_sharpness).clamp(0.0, 1.0);
-        let frontal = (1.0 - m.yaw.abs() / t.max_yaw.max(1e-6) * (1.0 - g.min_frontal)).clamp(0.0, 1.0);
-        let brightness = (m.brightness / t.min_brightness.max(1e-6) * g.min_brightness).clamp(0.0, 1.0);
+        let frontal =
+            (1.0 - m.yaw.abs() / t.max_yaw.max(1e-6) * (1.0 - g.min_frontal)).clamp(0.0, 1.0);
+        let brightness =
+            (m.brightness / t.min_brightness.max(1e-6) * g.min_brightness).clamp(0.0, 1.0);
         FrameSummary {
             face_count: 1,
             face_box: Some(fraction_box(&face.bbox, img.width(), img.height())),
@@ -140,14 +147,22 @@ impl Analyzer for PipelineAnalyzer {
     }
 
     fn analyse(&mut self, photos: &[Frame]) -> Result<AnalysisOutcome, AnalyseError> {
-        let p = self.pipeline.as_ref().map_err(|e| AnalyseError::Model(e.clone()))?;
-        let g = self.gallery.as_ref().map_err(|e| AnalyseError::Gallery(e.clone()))?;
+        let p = self
+            .pipeline
+            .as_ref()
+            .map_err(|e| AnalyseError::Model(e.clone()))?;
+        let g = self
+            .gallery
+            .as_ref()
+            .map_err(|e| AnalyseError::Gallery(e.clone()))?;
         let mut vectors = Vec::new();
         let mut first_bad = None;
         for (n, photo) in photos.iter().enumerate() {
             match p.embed_photo(&photo.image) {
                 Ok(e) => vectors.push(e.vector),
-                Err(PhotoError::Detect(m) | PhotoError::Embed(m)) => return Err(AnalyseError::Model(m)),
+                Err(PhotoError::Detect(m) | PhotoError::Embed(m)) => {
+                    return Err(AnalyseError::Model(m))
+                }
                 Err(_) => {
                     first_bad.get_or_insert(n + 1);
                 }

@@ -49,7 +49,10 @@ pub struct LabelledImage {
 }
 
 /// Reads a labelled set; keeps only rows whose role is `role` when one is given.
-pub fn read_labelled_csv(path: &Path, role: Option<&str>) -> Result<Vec<LabelledImage>, DatasetError> {
+pub fn read_labelled_csv(
+    path: &Path,
+    role: Option<&str>,
+) -> Result<Vec<LabelledImage>, DatasetError> {
     let read_err = |message: String| DatasetError::Read {
         path: path.to_path_buf(),
         message,
@@ -99,8 +102,14 @@ pub fn read_labelled_csv(path: &Path, role: Option<&str>) -> Result<Vec<Labelled
                 continue;
             }
         }
-        let subject = subject_col.map(field).filter(|s| !s.is_empty()).unwrap_or_else(|| label.clone());
-        let case_id = case_col.map(field).filter(|s| !s.is_empty()).unwrap_or_else(|| image.clone());
+        let subject = subject_col
+            .map(field)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| label.clone());
+        let case_id = case_col
+            .map(field)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| image.clone());
         let p = PathBuf::from(&image);
         out.push(LabelledImage {
             image: if p.is_absolute() { p } else { base.join(p) },
@@ -113,7 +122,9 @@ pub fn read_labelled_csv(path: &Path, role: Option<&str>) -> Result<Vec<Labelled
     if out.is_empty() {
         return Err(DatasetError::Empty {
             path: path.to_path_buf(),
-            filter: role.map(|r| format!(" with role `{r}`")).unwrap_or_default(),
+            filter: role
+                .map(|r| format!(" with role `{r}`"))
+                .unwrap_or_default(),
         });
     }
     Ok(out)
@@ -243,7 +254,10 @@ pub fn probes_from_rows<E: PhotoEmbedder + Sync + ?Sized>(
     let paths: Vec<PathBuf> = rows.iter().map(|r| r.image.clone()).collect();
     let mut probes = Vec::new();
     let mut skipped = Vec::new();
-    for (row, result) in rows.iter().zip(embed_many(embedder, &paths, threads, progress)) {
+    for (row, result) in rows
+        .iter()
+        .zip(embed_many(embedder, &paths, threads, progress))
+    {
         match result {
             Ok(embedding) => probes.push(Probe {
                 label: row.label.clone(),
@@ -263,4 +277,13 @@ pub fn probes_from_rows<E: PhotoEmbedder + Sync + ?Sized>(
 /// Number of worker threads to use: the machine's cores.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Skipped images counted by reason (`no-face`, `several-faces`, …), for summaries.
+pub fn skip_counts(skipped: &[SkippedImage]) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for s in skipped {
+        *counts.entry(s.reason.kind()).or_insert(0) += 1;
+    }
+    counts
 }

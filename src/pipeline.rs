@@ -94,7 +94,11 @@ pub struct FacePipeline {
 impl FacePipeline {
     /// Loads the default detector and the embedder `embedder` (or the manifest's first embedder)
     /// from `models_dir/MANIFEST.toml`, checking every file's hash.
-    pub fn load(models_dir: &Path, embedder: Option<&str>, opts: EmbedOptions) -> Result<Self, PipelineLoadError> {
+    pub fn load(
+        models_dir: &Path,
+        embedder: Option<&str>,
+        opts: EmbedOptions,
+    ) -> Result<Self, PipelineLoadError> {
         let manifest = Manifest::load_dir(models_dir)?;
         let det_entry = manifest.first_with_role(Role::Detector)?;
         let emb_entry = match embedder {
@@ -134,19 +138,22 @@ impl FacePipeline {
 
     /// Detects faces, in photo coordinates.
     pub fn detect(&self, photo: &RgbImage) -> Result<Vec<Face>, PhotoError> {
-        self.detector.detect(photo).map_err(|e| PhotoError::Detect(e.to_string()))
+        self.detector
+            .detect(photo)
+            .map_err(|e| PhotoError::Detect(e.to_string()))
     }
 
     /// Detection plus the quality verdict the live preview shows.
     pub fn check_frame(&self, frame: &RgbImage) -> Result<FrameCheck, PhotoError> {
         let faces = self.detect(frame)?;
-        let (chosen, measures, issue) = match quality::choose_face(&faces, &self.thresholds) {
-            Err(issue) => (None, None, Some(issue)),
-            Ok(i) => {
-                let m = quality::measure(frame, &faces[i]);
-                (Some(i), Some(m), quality::judge(&m, &self.thresholds))
-            }
-        };
+        let (chosen, measures, issue) =
+            match quality::choose_face(&faces, frame.dimensions(), &self.thresholds) {
+                Err(issue) => (None, None, Some(issue)),
+                Ok(i) => {
+                    let m = quality::measure(frame, &faces[i]);
+                    (Some(i), Some(m), quality::judge(&m, &self.thresholds))
+                }
+            };
         Ok(FrameCheck {
             faces,
             chosen,
@@ -162,7 +169,9 @@ impl FacePipeline {
 
     /// Embeds an aligned chip.
     pub fn embed_chip(&self, chip: &RgbImage) -> Result<Vec<f32>, PhotoError> {
-        self.embedder.embed_chip(chip).map_err(|e| PhotoError::Embed(e.to_string()))
+        self.embedder
+            .embed_chip(chip)
+            .map_err(|e| PhotoError::Embed(e.to_string()))
     }
 }
 
@@ -181,9 +190,11 @@ impl PhotoEmbedder for FacePipeline {
 
     fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, PhotoError> {
         let faces = self.detect(photo)?;
-        let chosen = match quality::choose_face(&faces, &self.thresholds) {
+        let chosen = match quality::choose_face(&faces, photo.dimensions(), &self.thresholds) {
             Ok(i) => i,
-            Err(Issue::SeveralFaces) => return Err(PhotoError::SeveralFaces { count: faces.len() }),
+            Err(Issue::SeveralFaces) => {
+                return Err(PhotoError::SeveralFaces { count: faces.len() })
+            }
             Err(_) => return Err(PhotoError::NoFace),
         };
         let face = faces[chosen].clone();

@@ -13,8 +13,14 @@ use gestaltcam::ui::view::DISCLAIMER;
 use std::path::{Path, PathBuf};
 
 pub fn load_pipeline(m: &ModelArgs) -> Result<FacePipeline> {
-    FacePipeline::load(&m.models, m.embedder.as_deref(), EmbedOptions { flip_tta: m.flip_tta })
-        .with_context(|| format!("loading models from {}", m.models.display()))
+    FacePipeline::load(
+        &m.models,
+        m.embedder.as_deref(),
+        EmbedOptions {
+            flip_tta: m.flip_tta,
+        },
+    )
+    .with_context(|| format!("loading models from {}", m.models.display()))
 }
 
 fn threads(m: &ModelArgs) -> usize {
@@ -23,7 +29,11 @@ fn threads(m: &ModelArgs) -> usize {
 
 /// Loads a gallery for `pipeline`, refusing another model's gallery and, with a key, an unsigned
 /// or wrongly signed one.
-pub fn load_gallery(path: &Path, pipeline: &dyn PhotoEmbedder, pubkey: Option<&Path>) -> Result<Gallery> {
+pub fn load_gallery(
+    path: &Path,
+    pipeline: &dyn PhotoEmbedder,
+    pubkey: Option<&Path>,
+) -> Result<Gallery> {
     let public_key = pubkey.map(gallery::read_verifying_key).transpose()?;
     let g = Gallery::load_with(
         path,
@@ -186,7 +196,11 @@ pub fn gallery(c: GalleryCommand) -> Result<()> {
         }
         GalleryCommand::Keygen { secret, public } => {
             gallery::write_keypair(&secret, &public)?;
-            println!("secret key {} (keep it off the device), public key {}", secret.display(), public.display());
+            println!(
+                "secret key {} (keep it off the device), public key {}",
+                secret.display(),
+                public.display()
+            );
             Ok(())
         }
         GalleryCommand::Sign { gallery, key } => {
@@ -219,7 +233,12 @@ fn build(a: BuildArgs) -> Result<()> {
     let (g, summary) = gallery::build_gallery(&pipeline, &labels, &a.images, &opts, None)?;
     g.save(&a.out)?;
     print!("{summary}");
-    println!("wrote {} ({} cases, {} syndromes)", a.out.display(), g.len(), g.labels().len());
+    println!(
+        "wrote {} ({} cases, {} syndromes)",
+        a.out.display(),
+        g.len(),
+        g.labels().len()
+    );
     Ok(())
 }
 
@@ -252,7 +271,9 @@ fn parse_rule(s: &str) -> Result<CalibrationRule> {
     if s.eq_ignore_ascii_case("eer") {
         return Ok(CalibrationRule::EqualError);
     }
-    let r: f32 = s.parse().with_context(|| format!("--rule `{s}`: a rate like 0.05, or eer"))?;
+    let r: f32 = s
+        .parse()
+        .with_context(|| format!("--rule `{s}`: a rate like 0.05, or eer"))?;
     Ok(CalibrationRule::TargetFalseMatchRate(r))
 }
 
@@ -271,18 +292,29 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     let report = gallery::calibrate(&mut g, &probes, parse_rule(&a.rule)?)?;
     g.save(&a.gallery)?;
     println!("{report}");
-    println!("({} probe photos skipped); wrote the threshold into {}", skipped, a.gallery.display());
+    println!(
+        "({} probe photos skipped); wrote the threshold into {}",
+        skipped,
+        a.gallery.display()
+    );
     if gallery::sig_path(&a.gallery).exists() {
         println!("note: the gallery changed, so its signature no longer matches: sign it again");
     }
     Ok(())
 }
 
-fn embed_rows(pipeline: &FacePipeline, rows: &[LabelledImage], threads: usize) -> (Vec<gallery::Probe>, usize) {
+fn embed_rows(
+    pipeline: &FacePipeline,
+    rows: &[LabelledImage],
+    threads: usize,
+) -> (Vec<gallery::Probe>, usize) {
     let bar = progress_bar(rows.len(), "photos");
     let tick = |n: usize| bar.set_position(n as u64);
     let (probes, skipped) = dataset::probes_from_rows(pipeline, rows, threads, Some(&tick));
     bar.finish_and_clear();
+    if !skipped.is_empty() {
+        eprintln!("probe photos skipped: {:?}", dataset::skip_counts(&skipped));
+    }
     (probes, skipped.len())
 }
 
@@ -313,10 +345,19 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             let bar = progress_bar(rows.len(), "gallery photos");
             let tick = |n: usize| bar.set_position(n as u64);
             let storage = if a.int8 { Storage::Int8 } else { Storage::F32 };
-            let built = dataset::build_from_rows(&pipeline, &rows, "eval", storage, threads, Some(&tick))?;
+            let built =
+                dataset::build_from_rows(&pipeline, &rows, "eval", storage, threads, Some(&tick))?;
             bar.finish_and_clear();
-            eprintln!("gallery: {} cases, {} skipped", built.gallery.len(), built.skipped.len());
-            (built.gallery, Some(a.set.role.clone().unwrap_or_else(|| "probe".into())))
+            eprintln!(
+                "gallery: {} cases, {} skipped {:?}",
+                built.gallery.len(),
+                built.skipped.len(),
+                dataset::skip_counts(&built.skipped)
+            );
+            (
+                built.gallery,
+                Some(a.set.role.clone().unwrap_or_else(|| "probe".into())),
+            )
         }
     };
     let rows = dataset::read_labelled_csv(&a.set.probes, probe_role.as_deref())?;

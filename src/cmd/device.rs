@@ -1,10 +1,493 @@
-use anyhow::{bail, Result};
+//! `run`, `demo`, `test-pattern`, `doctor`: the device and its bring-up tools.
+
+use super::analysis::load_gallery;
+use super::ModelArgs;
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use gestaltcam::analyzer::PipelineAnalyzer;
+use gestaltcam::app::buttons::KeyboardButtons;
+use gestaltcam::app::{
+    run_device, AppContext, ButtonEvent, Device, RunOptions, ScriptedButtons, ViewSink,
+};
+use gestaltcam::camera::{ReplayCamera, SystemClock};
+use gestaltcam::config::{Config, PanelKind};
+use gestaltcam::dataset;
+use gestaltcam::display::{MonoPngDisplay, Panel, PngDisplay};
+use gestaltcam::embed::EmbedOptions;
+use gestaltcam::gallery::{Gallery, Storage};
+use gestaltcam::manifest::Manifest;
+use gestaltcam::pipeline::FacePipeline;
+use gestaltcam::ui::view::{CheckState, SelfCheck, View, DISCLAIMER};
+use gestaltcam::{hw, photo};
+use std::path::{Path, PathBuf};
+
 #[derive(Args, Debug)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// Device configuration (TOML).
+    #[arg(long, default_value = "/etc/gestaltcam/config.toml")]
+    config: PathBuf,
+}
+
+fn load_config(path: &Path) -> Result<Config> {
+    let loaded = Config::load(path).with_context(|| format!("configuration {}", path.display()))?;
+    for w in &loaded.warnings {
+        log::warn!("{}: {w}", path.display());
+    }
+    Ok(loaded.config)
+}
+
+/// Shows views on a panel; a failing bus is logged (once per run of failures), never fatal.
+struct PanelSink {
+    panel: Box<dyn Panel>,
+    failing: bool,
+}
+
+impl ViewSink for PanelSink {
+    fn show(&mut self, view: &View) {
+        match self.panel.draw_view(view) {
+            Ok(()) => self.failing = false,
+            Err(e) => {
+                if !self.failing {
+                    log::error!("display: {e}");
+                }
+                self.failing = true;
+            }
+        }
+    }
+}
+
+fn open_sink(cfg: &Config) -> Result<Box<dyn ViewSink>> {
+    if cfg.display.panel == PanelKind::Png {
+        let path = cfg.display.png_path.clone();
+        let mut screen = Screen::new(240, 240);
+        return Ok(Box::new(move |view: &View| {
+            if let Err(e) = screen.show(view, &path) {
+                log::error!("display: {e:#}");
+            }
+        }));
+    }
+    let panel = hw::open_panel(&cfg.display).context("opening the display")?;
+    log::info!("display: {}", panel.name());
+    Ok(Box::new(PanelSink {
+        panel,
+        failing: false,
+    }))
+}
+
+fn analyzer_for(
+    models: &Path,
+    gallery: &Path,
+    pubkey: Option<&Path>,
+    top_k: usize,
+) -> PipelineAnalyzer {
+    let pipeline =
+        FacePipeline::load(models, None, EmbedOptions::default()).map_err(|e| e.to_string());
+    let gallery = match &pipeline {
+        Ok(p) => load_gallery(gallery, p, pubkey).map_err(|e| format!("{e:#}")),
+        Err(_) => Gallery::load(gallery).map_err(|e| e.to_string()),
+    };
+    let mut a = PipelineAnalyzer::new(pipeline, gallery);
+    a.top_k = top_k;
+    a
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    let cfg = load_config(&a.config)?;
+    let mut analyzer = analyzer_for(
+        &cfg.models_dir,
+        &cfg.gallery,
+        cfg.gallery_public_key.as_deref(),
+        cfg.top_k,
+    );
+    let mut ctx = AppContext::from_config(&cfg);
+    ctx.watchdog_interval = hw::SystemdNotifier::watchdog_interval().or(ctx.watchdog_interval);
+    let mut sink = open_sink(&cfg)?;
+    let display = move |v: &View| sink.show(v);
+    let clock = SystemClock::new();
+    #[cfg(feature = "camera-v4l")]
+    let camera = {
+        analyzer
+            .extra_checks
+            .push(match hw::camera::device_index(&cfg.camera.device) {
+                Ok((_, path)) => SelfCheck {
+                    name: "Camera".into(),
+                    state: CheckState::Ok,
+                    detail: path.display().to_string(),
+                },
+                Err(e) => SelfCheck {
+                    name: "Camera".into(),
+                    state: CheckState::Pending,
+                    detail: format!("waiting: {e}"),
+                },
+            });
+        hw::reconnecting_camera(&cfg.camera, clock.clone())
+    };
+    #[cfg(not(feature = "camera-v4l"))]
+    let camera = {
+        let _ = &mut analyzer;
+        bail!("this build has no camera support (built without the `camera-v4l` feature)");
+        #[allow(unreachable_code)]
+        ReplayCamera::from_images(Vec::new(), 1.0)?
+    };
+    let buttons: Box<dyn gestaltcam::app::Buttons> = if cfg.display.panel == PanelKind::Png {
+        log::info!("buttons: keyboard (type c + Enter to capture, n next, x clear)");
+        Box::new(KeyboardButtons::stdin())
+    } else {
+        Box::new(hw::GpioButtons::open(&cfg.buttons).context("opening the buttons")?)
+    };
+    let mut dev = Device {
+        camera,
+        buttons,
+        clock,
+        analyzer,
+        display,
+        notifier: hw::SystemdNotifier::new(),
+    };
+    let opts = RunOptions {
+        save_dir: cfg.saving.enabled.then(|| cfg.saving.directory.clone()),
+        timeouts_as_lost: 3,
+        ..RunOptions::default()
+    };
+    let report = run_device(&mut dev, &ctx, &opts);
+    log::info!("stopped: {report:?}");
+    Ok(())
+}
+
+/// A laptop screen: a colour or (for 128×64) monochrome framebuffer saved as PNG.
+enum Screen {
+    Colour(PngDisplay),
+    Mono(MonoPngDisplay),
+}
+
+impl Screen {
+    fn new(width: u32, height: u32) -> Self {
+        if height <= 64 {
+            Screen::Mono(MonoPngDisplay::new(width, height))
+        } else {
+            Screen::Colour(PngDisplay::new(width, height))
+        }
+    }
+
+    fn show(&mut self, view: &View, path: &Path) -> Result<()> {
+        match self {
+            Screen::Colour(fb) => {
+                fb.draw_view(view)?;
+                fb.save_png(path)?;
+            }
+            Screen::Mono(fb) => {
+                fb.draw_view(view)?;
+                fb.save_png(path)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn test_pattern(&mut self, path: &Path) -> Result<()> {
+        match self {
+            Screen::Colour(fb) => {
+                fb.test_pattern()?;
+                fb.save_png(path)?;
+            }
+            Screen::Mono(fb) => {
+                fb.test_pattern()?;
+                fb.save_png(path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A short text form of a view, for the terminal.
+fn describe(view: &View) -> String {
+    match view {
+        View::Blank => "(blank)".into(),
+        View::Starting { checks } => format!(
+            "starting: {}",
+            checks
+                .iter()
+                .map(|c| format!("{} {:?} ({})", c.name, c.state, c.detail))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        View::Preview {
+            guidance,
+            photos_taken,
+            photos_wanted,
+            ..
+        } => format!(
+            "preview: {} [{photos_taken}/{photos_wanted} photos]",
+            guidance.text()
+        ),
+        View::Capturing { photo, of } => format!("capturing photo {photo} of {of}"),
+        View::Analysing { photos } => format!("analysing {photos} photo(s)"),
+        View::Results {
+            candidates,
+            page,
+            basis,
+        } => format!(
+            "results page {}: {} candidates from {} reference cases{}",
+            page + 1,
+            candidates.len(),
+            basis.reference_cases,
+            if basis.demo { " (DEMO gallery)" } else { "" }
+        ),
+        View::NoCloseMatch { basis } => format!(
+            "no close match among {} reference cases",
+            basis.reference_cases
+        ),
+        View::Error { kind, detail } => format!("error ({kind:?}): {detail}"),
+    }
+}
+
 #[derive(Args, Debug)]
-pub struct DemoArgs {}
-pub fn run(_: RunArgs) -> Result<()> { bail!("wip") }
-pub fn demo(_: DemoArgs) -> Result<()> { bail!("wip") }
-pub fn test_pattern(_: RunArgs) -> Result<()> { bail!("wip") }
-pub fn doctor(_: RunArgs) -> Result<()> { bail!("wip") }
+pub struct DemoArgs {
+    /// Where the screens are written as PNG files.
+    #[arg(long, default_value = "out/demo")]
+    out: PathBuf,
+    /// Simulated panel: 240x240, 320x240 or 128x64.
+    #[arg(long, default_value = "240x240")]
+    panel: String,
+    /// Photos per patient to capture.
+    #[arg(long, default_value_t = 2)]
+    photos: usize,
+    /// Folder with the demo's gallery.csv and patient.txt.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/demo"))]
+    demo: PathBuf,
+    #[command(flatten)]
+    models: ModelArgs,
+}
+
+fn parse_panel(s: &str) -> Result<(u32, u32)> {
+    let (w, h) = s
+        .split_once('x')
+        .context("--panel WIDTHxHEIGHT, e.g. 240x240")?;
+    let (w, h): (u32, u32) = (w.parse()?, h.parse()?);
+    if !(64..=1024).contains(&w) || !(32..=1024).contains(&h) {
+        bail!("--panel {s}: size out of range");
+    }
+    Ok((w, h))
+}
+
+pub fn demo(a: DemoArgs) -> Result<()> {
+    let (w, h) = parse_panel(&a.panel)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let pipeline = super::analysis::load_pipeline(&a.models)?;
+    // The DEMO gallery is built in memory from bundled, licence-clean photos: nothing clinical.
+    let rows = dataset::read_labelled_csv(&a.demo.join("gallery.csv"), None)?;
+    let built = dataset::build_from_rows(&pipeline, &rows, "DEMO gallery", Storage::F32, 1, None)?;
+    if !built.skipped.is_empty() {
+        bail!(
+            "demo gallery: {} photo(s) unusable: {:?}",
+            built.skipped.len(),
+            dataset::skip_counts(&built.skipped)
+        );
+    }
+    let mut gallery = built.gallery;
+    // No calibration set ships with the demo: accept any match so the ranking is shown.
+    gallery.set_threshold(None)?;
+    let list = a.demo.join("patient.txt");
+    let text =
+        std::fs::read_to_string(&list).with_context(|| format!("reading {}", list.display()))?;
+    let mut images = Vec::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        images.push(photo::load_path(&a.demo.join(line))?);
+    }
+    let camera = ReplayCamera::from_images(images, 10.0)?;
+    let mut analyzer = PipelineAnalyzer::new(Ok(pipeline), Ok(gallery));
+    analyzer.demo = true;
+    let cfg = Config {
+        photos_per_patient: a.photos.max(1),
+        ..Config::default()
+    };
+    analyzer.top_k = cfg.top_k;
+    let ctx = AppContext::from_config(&cfg);
+    // The scripted clinician: capture a photo every 4 frames, page once through the results.
+    let mut script: Vec<(u64, ButtonEvent)> = (0..ctx.photos_wanted as u64)
+        .map(|i| (4 + 4 * i, ButtonEvent::Capture))
+        .collect();
+    let after = 8 + 4 * ctx.photos_wanted as u64;
+    script.push((after, ButtonEvent::Next));
+    let max_iterations = after + 4;
+    let mut screen = Screen::new(w, h);
+    let mut shown = 0usize;
+    let mut last_results: Option<View> = None;
+    let out = a.out.clone();
+    let display = |view: &View| {
+        shown += 1;
+        let file = out.join(format!("{shown:03}.png"));
+        println!("[screen {shown:03}] {}", describe(view));
+        if let Err(e) = screen.show(view, &file) {
+            eprintln!("display: {e:#}");
+        }
+        if matches!(view, View::Results { .. } | View::NoCloseMatch { .. }) {
+            last_results = Some(view.clone());
+        }
+    };
+    let mut dev = Device {
+        camera,
+        buttons: ScriptedButtons::at_frames(script),
+        clock: SystemClock::new(),
+        analyzer,
+        display,
+        notifier: gestaltcam::app::NullNotifier,
+    };
+    let opts = RunOptions {
+        max_iterations: Some(max_iterations),
+        timeouts_as_lost: 3,
+        ..RunOptions::default()
+    };
+    let report = run_device(&mut dev, &ctx, &opts);
+    drop(dev);
+    println!();
+    println!("{DISCLAIMER}  (DEMO gallery: stand-in labels, not syndromes)");
+    match last_results {
+        Some(View::Results {
+            candidates, basis, ..
+        }) => {
+            println!(
+                "{} photo(s) combined, {} reference cases, model {}",
+                basis.photos, basis.reference_cases, basis.model_version
+            );
+            println!(
+                "{:>4}  {:<40} {:>10} {:>10}  nearest case",
+                "rank", "label", "band", "similarity"
+            );
+            for c in &candidates {
+                println!(
+                    "{:>4}  {:<40} {:>10} {:>10.3}  {}",
+                    c.rank,
+                    c.name,
+                    c.band.label(),
+                    c.similarity,
+                    c.nearest_case
+                );
+            }
+        }
+        Some(View::NoCloseMatch { .. }) => println!("no close match"),
+        _ => bail!(
+            "the demo ended without results (final state: {})",
+            report.final_mode
+        ),
+    }
+    println!("screens written to {}", a.out.display());
+    Ok(())
+}
+
+pub fn test_pattern(a: RunArgs) -> Result<()> {
+    let cfg = load_config(&a.config)?;
+    if cfg.display.panel == PanelKind::Png {
+        Screen::new(240, 240).test_pattern(&cfg.display.png_path)?;
+        println!("test pattern written to {}", cfg.display.png_path.display());
+        return Ok(());
+    }
+    let mut panel = hw::open_panel(&cfg.display).context("opening the display")?;
+    panel.test_pattern()?;
+    println!(
+        "test pattern on {} ({}x{}): colour bars, corners marked. See board/README.md if it looks wrong.",
+        panel.name(),
+        panel.resolution().width,
+        panel.resolution().height
+    );
+    Ok(())
+}
+
+pub fn doctor(a: RunArgs) -> Result<()> {
+    let mut failures = 0;
+    let mut line = |ok: bool, what: &str, detail: String| {
+        println!("{} {what:<10} {detail}", if ok { "ok  " } else { "FAIL" });
+        if !ok {
+            failures += 1;
+        }
+    };
+    let cfg = match Config::load(&a.config) {
+        Ok(l) => {
+            line(true, "config", a.config.display().to_string());
+            for w in &l.warnings {
+                line(false, "config", format!("{w}"));
+            }
+            l.config
+        }
+        Err(e) => {
+            line(false, "config", e.to_string());
+            bail!("doctor: the configuration cannot be read");
+        }
+    };
+    match Manifest::load_dir(&cfg.models_dir) {
+        Ok(m) => {
+            for entry in &m.models {
+                match m.verify_file(entry) {
+                    Ok(bytes) => line(
+                        true,
+                        "model",
+                        format!("{} ({} bytes, sha256 ok)", entry.id, bytes.len()),
+                    ),
+                    Err(e) => line(false, "model", e.to_string()),
+                }
+            }
+        }
+        Err(e) => line(false, "models", e.to_string()),
+    }
+    match FacePipeline::load(&cfg.models_dir, None, EmbedOptions::default()) {
+        Ok(p) => match load_gallery(&cfg.gallery, &p, cfg.gallery_public_key.as_deref()) {
+            Ok(g) => line(
+                true,
+                "gallery",
+                format!(
+                    "{}: {} cases, {} syndromes, threshold {:?}",
+                    g.name(),
+                    g.len(),
+                    g.labels().len(),
+                    g.threshold()
+                ),
+            ),
+            Err(e) => line(false, "gallery", format!("{e:#}")),
+        },
+        Err(e) => line(false, "pipeline", e.to_string()),
+    }
+    let mut nodes: Vec<(&str, PathBuf)> = Vec::new();
+    #[cfg(feature = "camera-v4l")]
+    match hw::camera::device_index(&cfg.camera.device) {
+        Ok((_, path)) => nodes.push(("camera", path)),
+        Err(e) => line(false, "camera", e.to_string()),
+    }
+    if cfg.display.panel.uses_spi() {
+        nodes.push(("display", cfg.display.spi_device.clone()));
+        nodes.push(("display", cfg.display.gpiochip.clone()));
+    }
+    if cfg.display.panel.uses_i2c() {
+        nodes.push(("display", cfg.display.i2c_device.clone()));
+    }
+    if cfg.display.panel != PanelKind::Png {
+        nodes.push(("buttons", cfg.buttons.gpiochip.clone()));
+    }
+    for (what, path) in nodes {
+        match hw::check_node(&path) {
+            Ok(()) => line(true, what, format!("{} (read/write ok)", path.display())),
+            Err(e) => line(false, what, e.to_string()),
+        }
+    }
+    if cfg.saving.enabled {
+        line(
+            true,
+            "saving",
+            format!(
+                "ENABLED: captures are written to {}",
+                cfg.saving.directory.display()
+            ),
+        );
+    } else {
+        line(
+            true,
+            "saving",
+            "disabled: no patient photo or embedding is written".into(),
+        );
+    }
+    if failures > 0 {
+        bail!("doctor: {failures} problem(s) found");
+    }
+    Ok(())
+}

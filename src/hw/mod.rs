@@ -13,6 +13,8 @@ pub mod buttons;
 pub mod camera;
 #[cfg(target_os = "linux")]
 pub mod notify;
+#[cfg(target_os = "linux")]
+pub mod panel;
 
 #[cfg(target_os = "linux")]
 pub use buttons::GpioButtons;
@@ -20,6 +22,8 @@ pub use buttons::GpioButtons;
 pub use camera::{reconnecting_camera, V4lCamera};
 #[cfg(target_os = "linux")]
 pub use notify::SystemdNotifier;
+#[cfg(target_os = "linux")]
+pub use panel::{open_panel, panel_config};
 
 /// Why a device could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -124,4 +128,15 @@ mod tests {
             Err(HwError::NotFound { .. })
         ));
     }
+}
+
+/// Opens a device node for reading and writing and closes it again: does it exist, and may this
+/// process use it? (`gestaltcam doctor`.)
+pub fn check_node(path: &Path) -> Result<(), HwError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| open_error(path, e))
 }

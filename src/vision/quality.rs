@@ -55,21 +55,38 @@ pub struct Measures {
     pub yaw: f32,
 }
 
-/// Picks the patient's face: the largest, unless another face is nearly as large.
+/// Picks the patient's face. The photographer centres the patient, so a face that covers the
+/// image centre and is not much smaller than the largest face is chosen; otherwise the largest
+/// face, unless another face is nearly as large (then the choice is ambiguous: "one face only").
 /// Returns the index into `faces`, or the issue.
-pub fn choose_face(faces: &[Face], t: &QualityThresholds) -> Result<usize, Issue> {
+pub fn choose_face(
+    faces: &[Face],
+    image_size: (u32, u32),
+    t: &QualityThresholds,
+) -> Result<usize, Issue> {
     let mut order: Vec<usize> = (0..faces.len()).collect();
     order.sort_by(|&a, &b| faces[b].area().total_cmp(&faces[a].area()));
-    match order.as_slice() {
-        [] => Err(Issue::NoFace),
-        [only] => Ok(*only),
-        [first, second, ..] => {
-            if faces[*second].area() >= t.second_face_ratio * faces[*first].area() {
-                Err(Issue::SeveralFaces)
-            } else {
-                Ok(*first)
-            }
+    let Some(&largest) = order.first() else {
+        return Err(Issue::NoFace);
+    };
+    let (cx, cy) = (image_size.0 as f32 / 2.0, image_size.1 as f32 / 2.0);
+    let covers_centre =
+        |f: &Face| f.bbox[0] <= cx && cx <= f.bbox[2] && f.bbox[1] <= cy && cy <= f.bbox[3];
+    let central: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| covers_centre(&faces[i]))
+        .collect();
+    if let [only] = central.as_slice() {
+        if faces[*only].area() >= t.second_face_ratio * faces[largest].area() {
+            return Ok(*only);
         }
+    }
+    match order.get(1) {
+        Some(&second) if faces[second].area() >= t.second_face_ratio * faces[largest].area() => {
+            Err(Issue::SeveralFaces)
+        }
+        _ => Ok(largest),
     }
 }
 
@@ -178,12 +195,34 @@ mod tests {
     #[test]
     fn choose_face_prefers_the_largest_unless_ambiguous() {
         let t = QualityThresholds::default();
-        assert_eq!(choose_face(&[], &t), Err(Issue::NoFace));
+        let size = (1000, 1000);
+        assert_eq!(choose_face(&[], size, &t), Err(Issue::NoFace));
         let big = face(10.0, 10.0, 100.0);
         let small = face(150.0, 10.0, 30.0);
-        assert_eq!(choose_face(&[small.clone(), big.clone()], &t), Ok(1));
+        assert_eq!(choose_face(&[small.clone(), big.clone()], size, &t), Ok(1));
         let similar = face(150.0, 10.0, 90.0);
-        assert_eq!(choose_face(&[big, similar], &t), Err(Issue::SeveralFaces));
+        assert_eq!(
+            choose_face(&[big.clone(), similar.clone()], size, &t),
+            Err(Issue::SeveralFaces)
+        );
+        // The same two faces with one of them over the image centre: that one is the patient.
+        assert_eq!(
+            choose_face(&[big.clone(), similar.clone()], (300, 200), &t),
+            Ok(1)
+        );
+        // ...unless the centred face is much smaller than the largest one.
+        let tiny_central = face(140.0, 90.0, 30.0);
+        assert_eq!(
+            choose_face(&[big.clone(), similar, tiny_central], (300, 200), &t),
+            Err(Issue::SeveralFaces)
+        );
+        // Two faces both over the centre (overlapping boxes): ambiguous when of similar size.
+        let a = face(100.0, 50.0, 120.0);
+        let b = face(120.0, 60.0, 110.0);
+        assert_eq!(
+            choose_face(&[a, b], (300, 200), &t),
+            Err(Issue::SeveralFaces)
+        );
     }
 
     #[test]
