@@ -1,1 +1,269 @@
-//! (stub)
+//! The face embedding model, run by tract: aligned chip in, L2-normalised embedding out.
+//!
+//! [`Embedder`] owns the optimised tract plan and the preprocessing its manifest entry describes
+//! (input shape, layout, colour order, mean and std). The model file is read through
+//! [`Manifest::verify_file`], so a file whose sha256 differs from the manifest is never run.
+//!
+//! The shipped embedder is dlib's face recognition ResNet (`dlib_face_recognition_resnet_model_v1`)
+//! converted to ONNX by `models/tools/build_embedder.sh`, as float32 and as int8 (QDQ); see
+//! `models/README.md`.
+
+use crate::manifest::{ColourOrder, Layout, Manifest, ManifestError, Metric, ModelEntry, Role};
+use image::RgbImage;
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+
+/// Why the embedder could not be loaded or could not embed a chip.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// The model file is missing, unreadable, or its sha256 does not match the manifest.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("model `{id}` has role {role:?}, not embedder")]
+    NotAnEmbedder { id: String, role: Role },
+    #[error("model `{id}` is not usable as an embedder: {message}")]
+    Entry { id: String, message: String },
+    #[error("model `{id}` could not be loaded by tract: {message}")]
+    Load { id: String, message: String },
+    #[error(
+        "the chip is {actual_w}×{actual_h} px but model `{id}` expects {expected_w}×{expected_h}"
+    )]
+    ChipSize {
+        id: String,
+        expected_w: u32,
+        expected_h: u32,
+        actual_w: u32,
+        actual_h: u32,
+    },
+    #[error("model `{id}` failed to run: {message}")]
+    Run { id: String, message: String },
+    #[error("model `{id}` returned {actual} values, its manifest says {expected}")]
+    OutputSize {
+        id: String,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("model `{id}` returned a non-finite or zero embedding")]
+    Degenerate { id: String },
+}
+
+/// Options for [`Embedder::load`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbedOptions {
+    /// Test-time augmentation: embed the chip and its horizontal mirror, average, normalise.
+    /// Costs a second inference.
+    pub flip_tta: bool,
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// A loaded embedding model and its preprocessing.
+#[derive(Debug)]
+pub struct Embedder {
+    entry: ModelEntry,
+    plan: Plan,
+    opts: EmbedOptions,
+    /// Chip width and height the model takes.
+    chip_w: u32,
+    chip_h: u32,
+    embedding_size: usize,
+    metric: Metric,
+}
+
+impl Embedder {
+    /// Loads `entry` from `manifest`'s directory: checks the file's sha256, parses the ONNX
+    /// model, fixes its input to the manifest's shape, optimises it.
+    pub fn load(
+        manifest: &Manifest,
+        entry: &ModelEntry,
+        opts: EmbedOptions,
+    ) -> Result<Self, EmbedError> {
+        let id = entry.id.clone();
+        if entry.role != Role::Embedder {
+            return Err(EmbedError::NotAnEmbedder {
+                id,
+                role: entry.role,
+            });
+        }
+        entry.validate()?;
+        let bad = |message: String| EmbedError::Entry {
+            id: id.clone(),
+            message,
+        };
+        let embedding_size = entry
+            .embedding_size
+            .ok_or_else(|| bad("no embedding_size".into()))?;
+        let metric = entry.metric.ok_or_else(|| bad("no metric".into()))?;
+        let template = entry
+            .template
+            .as_ref()
+            .ok_or_else(|| bad("no template".into()))?;
+        let (h, w) = entry.input_hw();
+        let channels = match entry.layout {
+            Layout::Nchw => entry.input_shape[1],
+            Layout::Nhwc => entry.input_shape[3],
+        };
+        if entry.input_shape[0] != 1 || channels != 3 {
+            return Err(bad(format!(
+                "input_shape {:?} must be one 3-channel image",
+                entry.input_shape
+            )));
+        }
+        if template.size != [w as u32, h as u32] {
+            return Err(bad(format!(
+                "template size {:?} differs from the input {}×{}",
+                template.size, w, h
+            )));
+        }
+        let bytes = manifest.verify_file(entry)?;
+        let plan = load_onnx(&bytes, &entry.input_shape).map_err(|e| EmbedError::Load {
+            id: id.clone(),
+            message: format!("{e:#}"),
+        })?;
+        Ok(Self {
+            entry: entry.clone(),
+            plan,
+            opts,
+            chip_w: w as u32,
+            chip_h: h as u32,
+            embedding_size,
+            metric,
+        })
+    }
+
+    /// The manifest entry this embedder was loaded from.
+    pub fn entry(&self) -> &ModelEntry {
+        &self.entry
+    }
+
+    /// Length of the embeddings.
+    pub fn embedding_size(&self) -> usize {
+        self.embedding_size
+    }
+
+    /// The distance the manifest names for ranking.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// The options it was loaded with.
+    pub fn options(&self) -> EmbedOptions {
+        self.opts
+    }
+
+    /// Chip width and height the model expects (the template's size).
+    pub fn chip_size(&self) -> (u32, u32) {
+        (self.chip_w, self.chip_h)
+    }
+
+    /// Embeds an aligned chip (see the manifest's template); returns an L2-normalised vector.
+    pub fn embed_chip(&self, chip: &RgbImage) -> Result<Vec<f32>, EmbedError> {
+        if chip.dimensions() != (self.chip_w, self.chip_h) {
+            return Err(EmbedError::ChipSize {
+                id: self.entry.id.clone(),
+                expected_w: self.chip_w,
+                expected_h: self.chip_h,
+                actual_w: chip.width(),
+                actual_h: chip.height(),
+            });
+        }
+        let mut v = self.run(chip, false)?;
+        if self.opts.flip_tta {
+            let m = self.run(chip, true)?;
+            v.iter_mut().zip(&m).for_each(|(a, b)| *a += *b);
+        }
+        l2_normalise(&mut v).ok_or_else(|| EmbedError::Degenerate {
+            id: self.entry.id.clone(),
+        })?;
+        Ok(v)
+    }
+
+    /// The model's raw output for the chip (mirrored left-right when `mirror`).
+    fn run(&self, chip: &RgbImage, mirror: bool) -> Result<Vec<f32>, EmbedError> {
+        let run_err = |message: String| EmbedError::Run {
+            id: self.entry.id.clone(),
+            message,
+        };
+        let input = self
+            .input_tensor(chip, mirror)
+            .map_err(|e| run_err(format!("{e:#}")))?;
+        let outputs = self
+            .plan
+            .run(tvec!(input.into()))
+            .map_err(|e| run_err(format!("{e:#}")))?;
+        let out = outputs.first().ok_or_else(|| run_err("no output".into()))?;
+        let view = out
+            .to_plain_array_view::<f32>()
+            .map_err(|e| run_err(format!("{e:#}")))?;
+        let v: Vec<f32> = view.iter().copied().collect();
+        if v.len() != self.embedding_size {
+            return Err(EmbedError::OutputSize {
+                id: self.entry.id.clone(),
+                expected: self.embedding_size,
+                actual: v.len(),
+            });
+        }
+        Ok(v)
+    }
+
+    /// `(pixel − mean) / std` in the manifest's colour order and layout.
+    fn input_tensor(&self, chip: &RgbImage, mirror: bool) -> TractResult<Tensor> {
+        let (w, h) = (self.chip_w as usize, self.chip_h as usize);
+        let e = &self.entry;
+        let order: [usize; 3] = match e.colour_order {
+            ColourOrder::Rgb => [0, 1, 2],
+            ColourOrder::Bgr => [2, 1, 0],
+        };
+        let scale = [1.0 / e.std[0], 1.0 / e.std[1], 1.0 / e.std[2]];
+        let mut data = vec![0f32; 3 * w * h];
+        for (x, y, px) in chip.enumerate_pixels() {
+            let (x, y) = (x as usize, y as usize);
+            let xs = if mirror { w - 1 - x } else { x };
+            for c in 0..3 {
+                let v = (px.0[order[c]] as f32 - e.mean[c]) * scale[c];
+                let i = match e.layout {
+                    Layout::Nchw => (c * h + y) * w + xs,
+                    Layout::Nhwc => (y * w + xs) * 3 + c,
+                };
+                data[i] = v;
+            }
+        }
+        let shape: [usize; 4] = match e.layout {
+            Layout::Nchw => [1, 3, h, w],
+            Layout::Nhwc => [1, h, w, 3],
+        };
+        Tensor::from_shape(&shape, &data)
+    }
+}
+
+/// Parses ONNX bytes, fixes input 0 to `shape` (f32), optimises, makes it runnable.
+fn load_onnx(bytes: &[u8], shape: &[usize]) -> TractResult<Plan> {
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])?
+        .with_input_fact(0, f32::fact(shape).into())?
+        .into_optimized()?
+        .into_runnable()?;
+    Ok(model)
+}
+
+/// Scales `v` to unit length; `None` when it is zero or not finite.
+pub fn l2_normalise(v: &mut [f32]) -> Option<()> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if !n.is_finite() || n <= f32::EPSILON {
+        return None;
+    }
+    v.iter_mut().for_each(|x| *x /= n);
+    Some(())
+}
+
+/// Cosine similarity of two vectors (0 when either is zero).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}

@@ -11,17 +11,21 @@
 //! | [`vision`] | face detection (5 landmarks), face choice, similarity alignment, frame quality | no |
 //! | [`embed`] | the quantized embedding model run by tract, flip TTA, L2 normalisation | no |
 //! | [`pipeline`] | photo → detect → align → embed, behind the [`pipeline::PhotoEmbedder`] trait | no |
+//! | [`dataset`] | labelled photo sets (CSV), embedding many photos on all cores | no |
 //! | [`gallery`] | gallery file format, signing, ranking, multi-photo fusion, calibration, evaluation | no |
 //! | [`camera`] | the `Camera` trait, frames, replay camera, YUYV/MJPEG decoding | no |
 //! | [`display`] | panel drivers generic over embedded-hal, PNG display | no |
 //! | [`ui`] | screens: pure functions from a view model to a `DrawTarget` | no |
 //! | [`config`] | the device's TOML configuration | no |
+//! | [`analyzer`] | the real detector, embedder and gallery behind the app's `Analyzer` trait | no |
 //! | [`app`] | the device's state machine and run loop (camera, clock, buttons, display injected) | no |
 //! | [`hw`] | the only module that opens `/dev/*`: V4L2 camera, SPI/I2C panels, GPIO buttons | **yes** |
 
+pub mod analyzer;
 pub mod app;
 pub mod camera;
 pub mod config;
+pub mod dataset;
 pub mod display;
 pub mod embed;
 pub mod gallery;

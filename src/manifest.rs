@@ -169,11 +169,16 @@ impl ModelEntry {
                 self.input_shape
             )));
         }
-        if self.std.iter().any(|s| !s.is_finite() || *s == 0.0) || self.mean.iter().any(|m| !m.is_finite()) {
+        if self.std.iter().any(|s| !s.is_finite() || *s == 0.0)
+            || self.mean.iter().any(|m| !m.is_finite())
+        {
             return Err(bad("mean/std must be finite and std non-zero".into()));
         }
         if self.file.contains("..") || Path::new(&self.file).is_absolute() {
-            return Err(bad(format!("file `{}` must be a plain name inside the models directory", self.file)));
+            return Err(bad(format!(
+                "file `{}` must be a plain name inside the models directory",
+                self.file
+            )));
         }
         if self.role == Role::Embedder {
             let size = self
@@ -193,7 +198,14 @@ impl ModelEntry {
             if t.size[0] == 0 || t.size[1] == 0 {
                 return Err(bad("template size must be non-zero".into()));
             }
-            if t.points.iter().any(|p| !(p[0].is_finite() && p[1].is_finite() && p[0] >= 0.0 && p[0] <= w && p[1] >= 0.0 && p[1] <= h)) {
+            if t.points.iter().any(|p| {
+                !(p[0].is_finite()
+                    && p[1].is_finite()
+                    && p[0] >= 0.0
+                    && p[0] <= w
+                    && p[1] >= 0.0
+                    && p[1] <= h)
+            }) {
                 return Err(bad("template points must lie inside the crop".into()));
             }
         }
@@ -214,8 +226,20 @@ impl ModelEntry {
         let mut h = Sha256::new();
         h.update(b"gestaltcam-embedder-v1\0");
         h.update(self.sha256.to_ascii_lowercase().as_bytes());
-        h.update(format!("{:?}{:?}{:?}{:?}", self.input_shape, self.colour_order, self.mean, self.std).as_bytes());
-        h.update(format!("{:?}{:?}{:?}", self.embedding_size, self.metric, self.template).as_bytes());
+        h.update(
+            format!(
+                "{:?}{:?}{:?}{:?}",
+                self.input_shape, self.colour_order, self.mean, self.std
+            )
+            .as_bytes(),
+        );
+        h.update(
+            format!(
+                "{:?}{:?}{:?}",
+                self.embedding_size, self.metric, self.template
+            )
+            .as_bytes(),
+        );
         hex::encode(h.finalize())
     }
 }
@@ -281,7 +305,12 @@ impl Manifest {
             .ok_or_else(|| ManifestError::UnknownModel {
                 path: self.path.clone(),
                 id: id.to_string(),
-                available: self.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", "),
+                available: self
+                    .models
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 

@@ -45,3 +45,158 @@ pub trait PhotoEmbedder {
     /// Embeds the patient's face in `photo`.
     fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, PhotoError>;
 }
+
+use crate::embed::{EmbedError, EmbedOptions, Embedder};
+use crate::manifest::{Manifest, ManifestError, ModelEntry, Role, Template};
+use crate::vision::align::{align, Aligned};
+use crate::vision::detect::{DetectError, Detector};
+use crate::vision::quality::{self, Issue, Measures, QualityThresholds};
+use std::path::Path;
+
+/// Smallest eye distance, in pixels, at which a photo file is still embedded. (The live preview
+/// asks for more: [`QualityThresholds::min_inter_ocular`].)
+pub const MIN_PHOTO_INTER_OCULAR: f32 = 12.0;
+
+/// Why the models could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineLoadError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("face detector refused: {0}")]
+    Detector(#[from] DetectError),
+    #[error("embedding model refused: {0}")]
+    Embedder(#[from] EmbedError),
+    #[error("model `{0}` has no alignment template")]
+    NoTemplate(String),
+}
+
+/// What the live preview needs to know about one frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameCheck {
+    pub faces: Vec<Face>,
+    /// Index of the patient's face in `faces`, when one can be chosen.
+    pub chosen: Option<usize>,
+    pub measures: Option<Measures>,
+    /// The first problem, or `None` when the frame is ready to capture.
+    pub issue: Option<Issue>,
+}
+
+/// The real pipeline: detector + aligner + embedder from a models directory.
+#[derive(Debug)]
+pub struct FacePipeline {
+    detector: Detector,
+    embedder: Embedder,
+    template: Template,
+    embedder_id: String,
+    pub thresholds: QualityThresholds,
+}
+
+impl FacePipeline {
+    /// Loads the default detector and the embedder `embedder` (or the manifest's first embedder)
+    /// from `models_dir/MANIFEST.toml`, checking every file's hash.
+    pub fn load(models_dir: &Path, embedder: Option<&str>, opts: EmbedOptions) -> Result<Self, PipelineLoadError> {
+        let manifest = Manifest::load_dir(models_dir)?;
+        let det_entry = manifest.first_with_role(Role::Detector)?;
+        let emb_entry = match embedder {
+            Some(id) => manifest.model(id)?,
+            None => manifest.first_with_role(Role::Embedder)?,
+        };
+        Self::from_entries(&manifest, det_entry, emb_entry, opts)
+    }
+
+    /// Builds the pipeline from explicit manifest entries.
+    pub fn from_entries(
+        manifest: &Manifest,
+        detector: &ModelEntry,
+        embedder: &ModelEntry,
+        opts: EmbedOptions,
+    ) -> Result<Self, PipelineLoadError> {
+        let template = embedder
+            .template
+            .clone()
+            .ok_or_else(|| PipelineLoadError::NoTemplate(embedder.id.clone()))?;
+        Ok(Self {
+            detector: Detector::load(manifest, detector)?,
+            embedder: Embedder::load(manifest, embedder, opts)?,
+            template,
+            embedder_id: embedder.embedder_id(),
+            thresholds: QualityThresholds::default(),
+        })
+    }
+
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// Detects faces, in photo coordinates.
+    pub fn detect(&self, photo: &RgbImage) -> Result<Vec<Face>, PhotoError> {
+        self.detector.detect(photo).map_err(|e| PhotoError::Detect(e.to_string()))
+    }
+
+    /// Detection plus the quality verdict the live preview shows.
+    pub fn check_frame(&self, frame: &RgbImage) -> Result<FrameCheck, PhotoError> {
+        let faces = self.detect(frame)?;
+        let (chosen, measures, issue) = match quality::choose_face(&faces, &self.thresholds) {
+            Err(issue) => (None, None, Some(issue)),
+            Ok(i) => {
+                let m = quality::measure(frame, &faces[i]);
+                (Some(i), Some(m), quality::judge(&m, &self.thresholds))
+            }
+        };
+        Ok(FrameCheck {
+            faces,
+            chosen,
+            measures,
+            issue,
+        })
+    }
+
+    /// Aligns the chosen face onto the embedder's template.
+    pub fn align(&self, photo: &RgbImage, face: &Face) -> Result<Aligned, PhotoError> {
+        align(photo, &face.landmarks, &self.template).map_err(|e| PhotoError::Detect(e.to_string()))
+    }
+
+    /// Embeds an aligned chip.
+    pub fn embed_chip(&self, chip: &RgbImage) -> Result<Vec<f32>, PhotoError> {
+        self.embedder.embed_chip(chip).map_err(|e| PhotoError::Embed(e.to_string()))
+    }
+}
+
+impl PhotoEmbedder for FacePipeline {
+    fn embedder_id(&self) -> String {
+        self.embedder_id.clone()
+    }
+
+    fn embedding_size(&self) -> usize {
+        self.embedder.embedding_size()
+    }
+
+    fn metric(&self) -> Metric {
+        self.embedder.metric()
+    }
+
+    fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, PhotoError> {
+        let faces = self.detect(photo)?;
+        let chosen = match quality::choose_face(&faces, &self.thresholds) {
+            Ok(i) => i,
+            Err(Issue::SeveralFaces) => return Err(PhotoError::SeveralFaces { count: faces.len() }),
+            Err(_) => return Err(PhotoError::NoFace),
+        };
+        let face = faces[chosen].clone();
+        let iod = face.inter_ocular();
+        if iod < MIN_PHOTO_INTER_OCULAR {
+            return Err(PhotoError::FaceTooSmall { pixels: iod });
+        }
+        let aligned = self.align(photo, &face)?;
+        let vector = self.embed_chip(&aligned.chip)?;
+        Ok(FaceEmbedding {
+            vector,
+            face,
+            faces_seen: faces.len(),
+        })
+    }
+}

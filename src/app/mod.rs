@@ -1,1 +1,789 @@
-//! (stub)
+//! The device's behaviour as an Elm-style pure state machine ([`update`]), and the run loop
+//! ([`run::run_device`]) that feeds it events from an injected camera, buttons and clock and
+//! carries out its [`Effect`]s.
+//!
+//! Flow: Starting (self-test) → Preview (framing guidance) → capture photo n of N (capture
+//! button; Next finishes early) → Analysing → Results (Next pages, long press clears) or
+//! NoCloseMatch. A missing camera shows an error screen and the app resumes when frames come
+//! back; the idle timeout blanks the screen and wipes the session.
+
+pub mod buttons;
+pub mod run;
+pub mod save;
+
+use std::time::Duration;
+
+use crate::camera::Frame;
+use crate::config::Config;
+use crate::ui::view::{Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View};
+
+pub use crate::camera::{Clock, ManualClock, SystemClock};
+pub use buttons::{ButtonEvent, Buttons, ScriptedButtons, Trigger};
+pub use run::{run_device, Device, Notifier, NullNotifier, RunOptions, RunReport, ViewSink};
+
+/// What the analyzer saw in one preview frame. Sizes are fractions of the frame, scores 0..=1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameSummary {
+    /// Faces found (of a size that matters).
+    pub face_count: usize,
+    /// The patient's face, `[x0, y0, x1, y1]` as fractions of the frame.
+    pub face_box: Option<[f32; 4]>,
+    /// Mean luma of the frame (or the face), 0 = black, 1 = white.
+    pub brightness: f32,
+    /// Sharpness of the face, 0 = smeared, 1 = crisp.
+    pub sharpness: f32,
+    /// How frontal the face is, 0 = profile, 1 = looking at the camera.
+    pub frontal: f32,
+}
+
+impl FrameSummary {
+    /// A frame without a face.
+    pub fn no_face(brightness: f32) -> Self {
+        FrameSummary {
+            face_count: 0,
+            face_box: None,
+            brightness,
+            sharpness: 0.0,
+            frontal: 0.0,
+        }
+    }
+
+    /// Width of the face box as a fraction of the frame width.
+    pub fn face_size(&self) -> f32 {
+        self.face_box.map_or(0.0, |b| (b[2] - b[0]).max(0.0))
+    }
+}
+
+/// Limits that turn a [`FrameSummary`] into [`Guidance`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GuidanceThresholds {
+    pub min_brightness: f32,
+    /// Face box width as a fraction of the frame width.
+    pub min_face_size: f32,
+    pub min_sharpness: f32,
+    pub min_frontal: f32,
+}
+
+impl Default for GuidanceThresholds {
+    fn default() -> Self {
+        GuidanceThresholds {
+            min_brightness: 0.2,
+            min_face_size: 0.2,
+            min_sharpness: 0.35,
+            min_frontal: 0.6,
+        }
+    }
+}
+
+/// Framing advice, most fundamental problem first.
+pub fn guidance(s: &FrameSummary, t: &GuidanceThresholds) -> Guidance {
+    if s.brightness < t.min_brightness {
+        Guidance::TooDark
+    } else if s.face_count == 0 || s.face_box.is_none() {
+        Guidance::NoFace
+    } else if s.face_count > 1 {
+        Guidance::OneFaceOnly
+    } else if s.face_size() < t.min_face_size {
+        Guidance::MoveCloser
+    } else if s.sharpness < t.min_sharpness {
+        Guidance::Blurred
+    } else if s.frontal < t.min_frontal {
+        Guidance::TurnToCamera
+    } else {
+        Guidance::Ready
+    }
+}
+
+/// The analyzer's answer for one patient.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalysisOutcome {
+    /// Ranked candidates, best first (the app keeps the first `top_k`).
+    Candidates {
+        candidates: Vec<Candidate>,
+        basis: Basis,
+    },
+    /// No gallery syndrome is close enough to list.
+    NoCloseMatch { basis: Basis },
+}
+
+/// Why the analysis gave no outcome.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AnalyseError {
+    /// Photo `photo` (1-based) has no face the pipeline can use.
+    #[error("no usable face in photo {photo}")]
+    NoUsableFace { photo: usize },
+    #[error("model failed: {0}")]
+    Model(String),
+    #[error("gallery failed: {0}")]
+    Gallery(String),
+    #[error("analysis failed: {0}")]
+    Other(String),
+}
+
+impl AnalyseError {
+    fn view(&self) -> View {
+        let (kind, detail) = match self {
+            AnalyseError::NoUsableFace { photo } => (
+                ErrorKind::Other,
+                format!("No usable face in photo {photo} - press to retry"),
+            ),
+            AnalyseError::Model(_) => (ErrorKind::ModelRefused, "Model failed - restart".into()),
+            AnalyseError::Gallery(_) => {
+                (ErrorKind::GalleryRefused, "Gallery failed - restart".into())
+            }
+            AnalyseError::Other(_) => (ErrorKind::Other, "Analysis failed - press to retry".into()),
+        };
+        View::Error { kind, detail }
+    }
+}
+
+/// Status and watchdog messages for the service manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Start-up finished (systemd `READY=1`).
+    Ready,
+    /// One-line status (systemd `STATUS=`).
+    Status(String),
+    /// The loop is alive (systemd `WATCHDOG=1`).
+    Watchdog,
+}
+
+/// Inputs to [`update`].
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Results of the start-up self-test (model, gallery, ...). A `Failed` line is fatal.
+    SelfTest(Vec<SelfCheck>),
+    /// A preview frame with what the analyzer saw in it.
+    Frame {
+        frame: Frame,
+        summary: FrameSummary,
+    },
+    Button(ButtonEvent),
+    /// The clock; sent at the start of every loop iteration.
+    Tick(Duration),
+    Analysed(Result<AnalysisOutcome, AnalyseError>),
+    CameraLost,
+    /// Frames arrive again (sent when no preview analysis is wanted).
+    CameraBack,
+}
+
+/// Outputs of [`update`], carried out by the run loop in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Show(View),
+    /// Analyse these photos of one patient; answer with [`Event::Analysed`].
+    Analyse(Vec<Frame>),
+    /// Forget everything about the current patient.
+    ClearSession,
+    /// Write a captured photo (only emitted when saving is enabled).
+    SaveCapture {
+        photo: usize,
+        frame: Frame,
+    },
+    Notify(Notice),
+}
+
+/// Fixed inputs of the state machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppContext {
+    pub photos_wanted: usize,
+    pub top_k: usize,
+    pub per_page: usize,
+    /// Zero disables the idle timeout.
+    pub idle_timeout: Duration,
+    /// Whether [`Effect::SaveCapture`] is emitted.
+    pub saving: bool,
+    /// How often to emit [`Notice::Watchdog`]; `None` = never.
+    pub watchdog_interval: Option<Duration>,
+    pub thresholds: GuidanceThresholds,
+}
+
+impl Default for AppContext {
+    fn default() -> Self {
+        Self::from_config(&Config::default())
+    }
+}
+
+impl AppContext {
+    pub fn from_config(c: &Config) -> Self {
+        AppContext {
+            photos_wanted: c.photos_per_patient.max(1),
+            top_k: c.top_k.max(1),
+            per_page: c.results_per_page.max(1),
+            idle_timeout: Duration::from_secs(c.idle_timeout_s),
+            saving: c.saving.enabled,
+            watchdog_interval: Some(Duration::from_secs(2)),
+            thresholds: GuidanceThresholds::default(),
+        }
+    }
+}
+
+/// Where the app is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Starting,
+    /// A self-test failed: the error stays on screen.
+    Fatal(View),
+    Preview,
+    Analysing {
+        photos: usize,
+    },
+    Results {
+        candidates: Vec<Candidate>,
+        basis: Basis,
+        page: usize,
+    },
+    NoCloseMatch {
+        basis: Basis,
+    },
+    /// The analysis failed; any button goes back to the preview.
+    AnalysisFailed(View),
+    /// Idle: display blank, session wiped; any button wakes.
+    Blank,
+}
+
+impl Mode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Starting => "starting",
+            Mode::Fatal(_) => "fatal error",
+            Mode::Preview => "preview",
+            Mode::Analysing { .. } => "analysing",
+            Mode::Results { .. } => "results",
+            Mode::NoCloseMatch { .. } => "no close match",
+            Mode::AnalysisFailed(_) => "analysis failed",
+            Mode::Blank => "idle",
+        }
+    }
+}
+
+/// The whole state. Patient photos live only here (in RAM) until analysed or cleared.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub mode: Mode,
+    /// Photos captured for the current patient.
+    pub photos: Vec<Frame>,
+    pub camera_ok: bool,
+    checks: Vec<SelfCheck>,
+    self_test_done: bool,
+    last_frame: Option<Frame>,
+    last_summary: Option<FrameSummary>,
+    now: Duration,
+    last_activity: Duration,
+    last_watchdog: Option<Duration>,
+    shown: Option<View>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl State {
+    pub fn new() -> Self {
+        State {
+            mode: Mode::Starting,
+            photos: Vec::new(),
+            camera_ok: false,
+            checks: Vec::new(),
+            self_test_done: false,
+            last_frame: None,
+            last_summary: None,
+            now: Duration::ZERO,
+            last_activity: Duration::ZERO,
+            last_watchdog: None,
+            shown: None,
+        }
+    }
+
+    /// The view last emitted.
+    pub fn shown(&self) -> Option<&View> {
+        self.shown.as_ref()
+    }
+
+    /// Whether the run loop should run preview analysis on frames.
+    pub fn wants_preview(&self) -> bool {
+        matches!(self.mode, Mode::Preview | Mode::Starting)
+    }
+
+    fn starting_view(&self) -> View {
+        let mut checks = self.checks.clone();
+        checks.push(SelfCheck {
+            name: "Camera".into(),
+            state: if self.camera_ok {
+                CheckState::Ok
+            } else {
+                CheckState::Pending
+            },
+            detail: String::new(),
+        });
+        View::Starting { checks }
+    }
+
+    fn live_view(&self, ctx: &AppContext) -> View {
+        if !self.camera_ok {
+            return View::Error {
+                kind: ErrorKind::CameraMissing,
+                detail: "Camera not found - check the USB cable".into(),
+            };
+        }
+        let summary = self.last_summary.as_ref();
+        View::Preview {
+            face_box: summary.and_then(|s| s.face_box),
+            guidance: summary.map_or(Guidance::NoFace, |s| guidance(s, &ctx.thresholds)),
+            photos_taken: self.photos.len(),
+            photos_wanted: ctx.photos_wanted,
+        }
+    }
+
+    fn results_view(&self) -> Option<View> {
+        match &self.mode {
+            Mode::Results {
+                candidates,
+                basis,
+                page,
+            } => Some(View::Results {
+                candidates: candidates.clone(),
+                page: *page,
+                basis: basis.clone(),
+            }),
+            Mode::NoCloseMatch { basis } => Some(View::NoCloseMatch {
+                basis: basis.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn ready_to_capture(&self, ctx: &AppContext) -> bool {
+        self.camera_ok
+            && self.last_frame.is_some()
+            && self
+                .last_summary
+                .as_ref()
+                .is_some_and(|s| guidance(s, &ctx.thresholds) == Guidance::Ready)
+    }
+}
+
+fn show(state: &mut State, view: View, fx: &mut Vec<Effect>) {
+    if state.shown.as_ref() != Some(&view) {
+        state.shown = Some(view.clone());
+        fx.push(Effect::Show(view));
+    }
+}
+
+/// Forgets the patient: photos, frames, results. (The last frame summary holds no image and
+/// keeps the preview steady until the next frame.)
+fn wipe(state: &mut State, fx: &mut Vec<Effect>) {
+    state.photos.clear();
+    state.last_frame = None;
+    fx.push(Effect::ClearSession);
+}
+
+fn enter_preview(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    state.mode = Mode::Preview;
+    state.last_activity = state.now;
+    let v = state.live_view(ctx);
+    show(state, v, fx);
+}
+
+fn start_analysis(state: &mut State, fx: &mut Vec<Effect>) {
+    let photos = std::mem::take(&mut state.photos);
+    state.last_frame = None;
+    state.mode = Mode::Analysing {
+        photos: photos.len(),
+    };
+    show(
+        state,
+        View::Analysing {
+            photos: photos.len(),
+        },
+        fx,
+    );
+    fx.push(Effect::Analyse(photos));
+}
+
+/// The state machine: one event in, the next state and the effects out. Pure.
+pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<Effect>) {
+    let mut fx = Vec::new();
+    let before = state.mode.name();
+    match event {
+        Event::Tick(now) => {
+            state.now = now;
+            if let Some(every) = ctx.watchdog_interval {
+                if state
+                    .last_watchdog
+                    .map_or(true, |t| now.saturating_sub(t) >= every)
+                {
+                    state.last_watchdog = Some(now);
+                    fx.push(Effect::Notify(Notice::Watchdog));
+                }
+            }
+            let idle_mode = matches!(
+                state.mode,
+                Mode::Preview
+                    | Mode::Results { .. }
+                    | Mode::NoCloseMatch { .. }
+                    | Mode::AnalysisFailed(_)
+            );
+            if idle_mode
+                && !ctx.idle_timeout.is_zero()
+                && now.saturating_sub(state.last_activity) >= ctx.idle_timeout
+            {
+                wipe(&mut state, &mut fx);
+                state.mode = Mode::Blank;
+                show(&mut state, View::Blank, &mut fx);
+            }
+            // Say "starting" before the (possibly slow) self-test has reported.
+            if state.mode == Mode::Starting && state.shown.is_none() {
+                let v = state.starting_view();
+                show(&mut state, v, &mut fx);
+            }
+        }
+        Event::SelfTest(checks) => {
+            if let Mode::Starting = state.mode {
+                let failed = checks.iter().find(|c| c.state == CheckState::Failed);
+                if let Some(c) = failed {
+                    let kind = match c.name.to_ascii_lowercase().as_str() {
+                        "model" => ErrorKind::ModelRefused,
+                        "gallery" => ErrorKind::GalleryRefused,
+                        "camera" => ErrorKind::CameraMissing,
+                        _ => ErrorKind::Other,
+                    };
+                    let view = View::Error {
+                        kind,
+                        detail: format!("{}: {}", c.name, c.detail),
+                    };
+                    state.mode = Mode::Fatal(view.clone());
+                    show(&mut state, view, &mut fx);
+                } else {
+                    state.checks = checks;
+                    state.self_test_done = true;
+                    fx.push(Effect::Notify(Notice::Ready));
+                    if state.camera_ok {
+                        enter_preview(&mut state, ctx, &mut fx);
+                    } else {
+                        let v = state.starting_view();
+                        show(&mut state, v, &mut fx);
+                    }
+                }
+            }
+        }
+        Event::Frame { frame, summary } => {
+            state.camera_ok = true;
+            match state.mode {
+                Mode::Starting => {
+                    state.last_frame = Some(frame);
+                    state.last_summary = Some(summary);
+                    if state.self_test_done {
+                        enter_preview(&mut state, ctx, &mut fx);
+                    } else {
+                        let v = state.starting_view();
+                        show(&mut state, v, &mut fx);
+                    }
+                }
+                Mode::Preview => {
+                    state.last_frame = Some(frame);
+                    state.last_summary = Some(summary);
+                    let v = state.live_view(ctx);
+                    show(&mut state, v, &mut fx);
+                }
+                _ => {}
+            }
+        }
+        Event::CameraBack => {
+            state.camera_ok = true;
+        }
+        Event::CameraLost => {
+            state.camera_ok = false;
+            state.last_frame = None;
+            state.last_summary = None;
+            match state.mode {
+                Mode::Preview => {
+                    let v = state.live_view(ctx);
+                    show(&mut state, v, &mut fx);
+                }
+                Mode::Starting if state.self_test_done => {
+                    let v = state.live_view(ctx);
+                    show(&mut state, v, &mut fx);
+                }
+                _ => {}
+            }
+        }
+        Event::Button(b) => {
+            state.last_activity = state.now;
+            match (state.mode.clone(), b) {
+                (Mode::Starting | Mode::Fatal(_) | Mode::Analysing { .. }, _) => {}
+                (Mode::Blank, _) => enter_preview(&mut state, ctx, &mut fx),
+                (Mode::Preview, ButtonEvent::Capture) => {
+                    if state.ready_to_capture(ctx) {
+                        if let Some(frame) = state.last_frame.take() {
+                            state.photos.push(frame.clone());
+                            let n = state.photos.len();
+                            show(
+                                &mut state,
+                                View::Capturing {
+                                    photo: n,
+                                    of: ctx.photos_wanted,
+                                },
+                                &mut fx,
+                            );
+                            if ctx.saving {
+                                fx.push(Effect::SaveCapture { photo: n, frame });
+                            }
+                            if n >= ctx.photos_wanted {
+                                start_analysis(&mut state, &mut fx);
+                            }
+                        }
+                    } else {
+                        let v = state.live_view(ctx);
+                        show(&mut state, v, &mut fx);
+                    }
+                }
+                (Mode::Preview, ButtonEvent::Next) => {
+                    if !state.photos.is_empty() {
+                        start_analysis(&mut state, &mut fx);
+                    }
+                }
+                (Mode::Preview, ButtonEvent::Clear) => {
+                    wipe(&mut state, &mut fx);
+                    let v = state.live_view(ctx);
+                    show(&mut state, v, &mut fx);
+                }
+                (
+                    Mode::Results {
+                        candidates,
+                        basis,
+                        page,
+                    },
+                    ButtonEvent::Next,
+                ) => {
+                    let pages = candidates.len().div_ceil(ctx.per_page).max(1);
+                    state.mode = Mode::Results {
+                        candidates,
+                        basis,
+                        page: (page + 1) % pages,
+                    };
+                    if let Some(v) = state.results_view() {
+                        show(&mut state, v, &mut fx);
+                    }
+                }
+                (Mode::Results { .. } | Mode::NoCloseMatch { .. }, ButtonEvent::Clear)
+                | (Mode::AnalysisFailed(_), _) => {
+                    wipe(&mut state, &mut fx);
+                    enter_preview(&mut state, ctx, &mut fx);
+                }
+                (Mode::Results { .. } | Mode::NoCloseMatch { .. }, _) => {}
+            }
+        }
+        Event::Analysed(result) => {
+            if let Mode::Analysing { .. } = state.mode {
+                state.last_activity = state.now;
+                match result {
+                    Ok(AnalysisOutcome::Candidates {
+                        mut candidates,
+                        basis,
+                    }) if !candidates.is_empty() => {
+                        candidates.truncate(ctx.top_k);
+                        state.mode = Mode::Results {
+                            candidates,
+                            basis,
+                            page: 0,
+                        };
+                    }
+                    Ok(AnalysisOutcome::Candidates { basis, .. })
+                    | Ok(AnalysisOutcome::NoCloseMatch { basis }) => {
+                        state.mode = Mode::NoCloseMatch { basis };
+                    }
+                    Err(e) => {
+                        log::warn!("analysis failed: {e}");
+                        let v = e.view();
+                        state.mode = Mode::AnalysisFailed(v.clone());
+                        show(&mut state, v, &mut fx);
+                    }
+                }
+                if let Some(v) = state.results_view() {
+                    show(&mut state, v, &mut fx);
+                }
+            }
+        }
+    }
+    let after = state.mode.name();
+    if after != before {
+        fx.push(Effect::Notify(Notice::Status(after.to_string())));
+    }
+    (state, fx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::RgbImage;
+
+    fn ready() -> FrameSummary {
+        FrameSummary {
+            face_count: 1,
+            face_box: Some([0.3, 0.2, 0.7, 0.8]),
+            brightness: 0.5,
+            sharpness: 0.9,
+            frontal: 0.9,
+        }
+    }
+
+    fn frame(seq: u64) -> Frame {
+        Frame::new(RgbImage::new(4, 4), seq, Duration::ZERO)
+    }
+
+    fn views(fx: &[Effect]) -> Vec<View> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Show(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn started(ctx: &AppContext) -> State {
+        let (s, _) = update(State::new(), Event::SelfTest(vec![]), ctx);
+        let (s, _) = update(
+            s,
+            Event::Frame {
+                frame: frame(0),
+                summary: ready(),
+            },
+            ctx,
+        );
+        assert_eq!(s.mode, Mode::Preview);
+        s
+    }
+
+    #[test]
+    fn guidance_order() {
+        let t = GuidanceThresholds::default();
+        assert_eq!(guidance(&ready(), &t), Guidance::Ready);
+        assert_eq!(guidance(&FrameSummary::no_face(0.5), &t), Guidance::NoFace);
+        assert_eq!(
+            guidance(&FrameSummary::no_face(0.05), &t),
+            Guidance::TooDark
+        );
+        let mut s = ready();
+        s.sharpness = 0.1;
+        assert_eq!(guidance(&s, &t), Guidance::Blurred);
+        s.face_box = Some([0.45, 0.45, 0.55, 0.55]);
+        assert_eq!(guidance(&s, &t), Guidance::MoveCloser);
+        s.face_count = 2;
+        assert_eq!(guidance(&s, &t), Guidance::OneFaceOnly);
+        let mut s = ready();
+        s.frontal = 0.2;
+        assert_eq!(guidance(&s, &t), Guidance::TurnToCamera);
+    }
+
+    #[test]
+    fn failed_self_test_is_fatal_and_ignores_buttons() {
+        let ctx = AppContext::default();
+        let check = SelfCheck {
+            name: "Gallery".into(),
+            state: CheckState::Failed,
+            detail: "bad signature".into(),
+        };
+        let (s, fx) = update(State::new(), Event::SelfTest(vec![check]), &ctx);
+        assert!(matches!(
+            views(&fx).as_slice(),
+            [View::Error {
+                kind: ErrorKind::GalleryRefused,
+                ..
+            }]
+        ));
+        let (s, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+        assert!(views(&fx).is_empty());
+        assert!(matches!(s.mode, Mode::Fatal(_)));
+    }
+
+    #[test]
+    fn capture_saves_only_when_enabled() {
+        let mut ctx = AppContext::default();
+        for saving in [false, true] {
+            ctx.saving = saving;
+            let s = started(&ctx);
+            let (_, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+            let saves = fx
+                .iter()
+                .filter(|e| matches!(e, Effect::SaveCapture { .. }))
+                .count();
+            assert_eq!(saves, usize::from(saving));
+        }
+    }
+
+    #[test]
+    fn next_with_photos_finishes_early_and_clears_photos_from_state() {
+        let ctx = AppContext::default();
+        let s = started(&ctx);
+        let (s, _) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+        assert_eq!(s.photos.len(), 1);
+        let (s, fx) = update(s, Event::Button(ButtonEvent::Next), &ctx);
+        assert!(fx
+            .iter()
+            .any(|e| matches!(e, Effect::Analyse(p) if p.len() == 1)));
+        assert!(s.photos.is_empty());
+        assert_eq!(s.mode, Mode::Analysing { photos: 1 });
+    }
+
+    #[test]
+    fn results_pages_wrap() {
+        let ctx = AppContext {
+            per_page: 2,
+            ..AppContext::default()
+        };
+        let mut s = started(&ctx);
+        s.mode = Mode::Analysing { photos: 1 };
+        let cand = |rank| Candidate {
+            rank,
+            name: format!("S{rank}"),
+            omim: None,
+            band: crate::ui::view::Band::Weak,
+            similarity: 0.1,
+            nearest_case: "c".into(),
+        };
+        let basis = Basis {
+            reference_cases: 1,
+            syndromes: 1,
+            photos: 1,
+            model_version: "m".into(),
+            gallery_version: "g".into(),
+            demo: true,
+        };
+        let (s, _) = update(
+            s,
+            Event::Analysed(Ok(AnalysisOutcome::Candidates {
+                candidates: (1..=3).map(cand).collect(),
+                basis,
+            })),
+            &ctx,
+        );
+        let page = |s: &State| match &s.mode {
+            Mode::Results { page, .. } => *page,
+            m => panic!("not results: {m:?}"),
+        };
+        assert_eq!(page(&s), 0);
+        let (s, _) = update(s, Event::Button(ButtonEvent::Next), &ctx);
+        assert_eq!(page(&s), 1);
+        let (s, _) = update(s, Event::Button(ButtonEvent::Next), &ctx);
+        assert_eq!(page(&s), 0);
+    }
+
+    #[test]
+    fn watchdog_is_rate_limited() {
+        let ctx = AppContext::default();
+        let mut s = State::new();
+        let mut count = 0;
+        for ms in (0..=5000).step_by(100) {
+            let (next, fx) = update(s, Event::Tick(Duration::from_millis(ms)), &ctx);
+            s = next;
+            count += fx
+                .iter()
+                .filter(|e| **e == Effect::Notify(Notice::Watchdog))
+                .count();
+        }
+        assert_eq!(count, 3); // at 0, 2 s, 4 s
+    }
+}

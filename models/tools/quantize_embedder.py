@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Static int8 quantization of the f32 embedder (QDQ, per-channel weights) with onnxruntime.
+
+  quantize_embedder.py F32.onnx INT8.onnx CHIP_DIR [--method minmax|entropy|percentile] [--limit N]
+Calibration: aligned 150x150 dlib chips (PNG) from CHIP_DIR, normalised like the model input.
+QDQ form is shipped because tract 0.23 rejects onnxruntime's QOperator-only ops.
+"""
+import argparse
+import glob
+import os
+
+import numpy as np
+from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                      quantize_static)
+from PIL import Image
+
+MEAN = np.array([122.782, 117.001, 104.298], np.float32)
+
+
+class Chips(CalibrationDataReader):
+    def __init__(self, paths):
+        self.paths = iter(paths)
+
+    def get_next(self):
+        p = next(self.paths, None)
+        if p is None:
+            return None
+        rgb = np.asarray(Image.open(p).convert("RGB"), np.float32)
+        return {"input": ((rgb - MEAN) / 256.0).transpose(2, 0, 1)[None].copy()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("f32")
+    ap.add_argument("out")
+    ap.add_argument("chips")
+    ap.add_argument("--method", default="percentile", choices=["minmax", "entropy", "percentile"])
+    ap.add_argument("--percentile", type=float, default=99.999)
+    ap.add_argument("--limit", type=int, default=300)
+    ap.add_argument("--exclude", nargs="*", default=[], help="node names kept in float")
+    a = ap.parse_args()
+    paths = sorted(glob.glob(os.path.join(a.chips, "*.png")))[: a.limit]
+    if not paths:
+        raise SystemExit(f"no calibration chips in {a.chips}")
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[a.method]
+    extra = {"ActivationSymmetric": False, "WeightSymmetric": True}
+    if a.method == "percentile":
+        extra["CalibPercentile"] = a.percentile
+    quantize_static(a.f32, a.out, Chips(paths), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=method, nodes_to_exclude=a.exclude, extra_options=extra)
+    print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes) from {len(paths)} chips, {a.method}")
+
+
+if __name__ == "__main__":
+    main()

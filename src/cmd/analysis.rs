@@ -1,0 +1,333 @@
+//! `analyze`, `gallery …`, `calibrate`, `eval`: the commands that work on photos and galleries.
+
+use super::ModelArgs;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use gestaltcam::dataset::{self, LabelledImage};
+use gestaltcam::embed::EmbedOptions;
+use gestaltcam::gallery::{
+    self, CalibrationProbe, CalibrationRule, EvalOptions, FusionMode, Gallery, LoadOptions, Storage,
+};
+use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
+use gestaltcam::ui::view::DISCLAIMER;
+use std::path::{Path, PathBuf};
+
+pub fn load_pipeline(m: &ModelArgs) -> Result<FacePipeline> {
+    FacePipeline::load(&m.models, m.embedder.as_deref(), EmbedOptions { flip_tta: m.flip_tta })
+        .with_context(|| format!("loading models from {}", m.models.display()))
+}
+
+fn threads(m: &ModelArgs) -> usize {
+    m.threads.unwrap_or_else(dataset::default_threads)
+}
+
+/// Loads a gallery for `pipeline`, refusing another model's gallery and, with a key, an unsigned
+/// or wrongly signed one.
+pub fn load_gallery(path: &Path, pipeline: &dyn PhotoEmbedder, pubkey: Option<&Path>) -> Result<Gallery> {
+    let public_key = pubkey.map(gallery::read_verifying_key).transpose()?;
+    let g = Gallery::load_with(
+        path,
+        &LoadOptions {
+            public_key,
+            embedder_id: Some(pipeline.embedder_id()),
+        },
+    )?;
+    Ok(g)
+}
+
+fn progress_bar(total: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{{bar:40}} {{pos}}/{{len}} {what}  {{per_sec}}  ETA {{eta}}"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    /// Photos of ONE patient (several are combined into one ranking).
+    #[arg(required = true)]
+    photos: Vec<PathBuf>,
+    #[arg(long)]
+    gallery: PathBuf,
+    /// Refuse the gallery unless it is signed by this ed25519 public key (PEM).
+    #[arg(long)]
+    pubkey: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// How several photos combine: mean-embedding, min-distance, mean-distance.
+    #[arg(long, default_value = "mean-embedding")]
+    fusion: FusionMode,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    models: ModelArgs,
+}
+
+pub fn analyze(a: AnalyzeArgs) -> Result<()> {
+    let pipeline = load_pipeline(&a.models)?;
+    let gallery = load_gallery(&a.gallery, &pipeline, a.pubkey.as_deref())?;
+    let mut vectors = Vec::new();
+    let mut problems = Vec::new();
+    for (i, path) in a.photos.iter().enumerate() {
+        // Patient photo names are not logged: photos are referred to by their position.
+        match gallery::embed_image(&pipeline, path) {
+            Ok(v) => vectors.push(v),
+            Err(reason) => problems.push(format!("photo {}: {reason}", i + 1)),
+        }
+    }
+    for p in &problems {
+        eprintln!("skipped {p}");
+    }
+    if vectors.is_empty() {
+        bail!("no usable face in any of the {} photo(s)", a.photos.len());
+    }
+    let ranking = gallery.rank_photos(&vectors, a.top, a.fusion)?;
+    if a.json {
+        let out = serde_json::json!({
+            "disclaimer": DISCLAIMER,
+            "gallery": gallery.name(),
+            "reference_cases": gallery.len(),
+            "photos_used": vectors.len(),
+            "photos_skipped": problems,
+            "ranking": ranking,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{DISCLAIMER}");
+        println!(
+            "gallery {} ({} reference cases, {} syndromes); {} of {} photo(s) used",
+            gallery.name(),
+            gallery.len(),
+            gallery.labels().len(),
+            vectors.len(),
+            a.photos.len()
+        );
+        print!("{ranking}");
+    }
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GalleryCommand {
+    /// Embed labelled reference photos into a gallery file.
+    Build(BuildArgs),
+    /// Print a gallery's header and cases per syndrome.
+    Info {
+        gallery: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an ed25519 key pair for signing galleries.
+    Keygen {
+        #[arg(long)]
+        secret: PathBuf,
+        #[arg(long)]
+        public: PathBuf,
+    },
+    /// Sign a gallery (writes <gallery>.sig).
+    Sign {
+        gallery: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Verify a gallery's signature.
+    Verify {
+        gallery: PathBuf,
+        #[arg(long)]
+        pubkey: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Folder the label file's image paths are relative to.
+    #[arg(long)]
+    images: PathBuf,
+    /// `image,label[,omim,genes,subject,case_id]` CSV, or a GestaltMatcher DB split CSV
+    /// (`image_id,subject,label`) together with --syndromes.
+    #[arg(long)]
+    labels: PathBuf,
+    /// GestaltMatcher DB syndromes TSV (`syndrome_id, syndrome_name, OMIM`).
+    #[arg(long)]
+    syndromes: Option<PathBuf>,
+    /// File name of a GMDB image id.
+    #[arg(long, default_value = "{image_id}.jpg")]
+    image_pattern: String,
+    #[arg(long)]
+    out: PathBuf,
+    /// Gallery name/version shown on the device.
+    #[arg(long, default_value = "gallery")]
+    name: String,
+    /// Store embeddings as int8 with a per-case scale (4x smaller).
+    #[arg(long)]
+    int8: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    models: ModelArgs,
+}
+
+pub fn gallery(c: GalleryCommand) -> Result<()> {
+    match c {
+        GalleryCommand::Build(a) => build(a),
+        GalleryCommand::Info { gallery, json } => {
+            let g = Gallery::load(&gallery)?;
+            let info = gallery::info(&g);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print!("{info}");
+            }
+            Ok(())
+        }
+        GalleryCommand::Keygen { secret, public } => {
+            gallery::write_keypair(&secret, &public)?;
+            println!("secret key {} (keep it off the device), public key {}", secret.display(), public.display());
+            Ok(())
+        }
+        GalleryCommand::Sign { gallery, key } => {
+            let key = gallery::read_signing_key(&key)?;
+            let sig = gallery::sign(&gallery, &key)?;
+            println!("signed: {}", sig.display());
+            Ok(())
+        }
+        GalleryCommand::Verify { gallery, pubkey } => {
+            let key = gallery::read_verifying_key(&pubkey)?;
+            gallery::verify(&gallery, &key)?;
+            println!("signature OK: {}", gallery.display());
+            Ok(())
+        }
+    }
+}
+
+fn build(a: BuildArgs) -> Result<()> {
+    let labels = match &a.syndromes {
+        Some(tsv) => gallery::read_gmdb(&a.labels, tsv, &a.image_pattern)?,
+        None => gallery::read_label_csv(&a.labels)?,
+    };
+    let pipeline = load_pipeline(&a.models)?;
+    let opts = gallery::BuildOptions {
+        name: a.name.clone(),
+        storage: if a.int8 { Storage::Int8 } else { Storage::F32 },
+        created_unix: None,
+        progress_bar: !a.quiet,
+    };
+    let (g, summary) = gallery::build_gallery(&pipeline, &labels, &a.images, &opts, None)?;
+    g.save(&a.out)?;
+    print!("{summary}");
+    println!("wrote {} ({} cases, {} syndromes)", a.out.display(), g.len(), g.labels().len());
+    Ok(())
+}
+
+/// A labelled CSV, optionally filtered by role.
+#[derive(Args, Debug)]
+pub struct LabelledSet {
+    /// Labelled photos: CSV with `image` and `label` (or `identity`/`syndrome`) columns,
+    /// optional `subject`, `case_id`, `role`.
+    #[arg(long)]
+    probes: PathBuf,
+    /// Use only rows with this role (e.g. `probe` in ../shared/faces/dev.csv).
+    #[arg(long)]
+    role: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    #[arg(long)]
+    gallery: PathBuf,
+    #[command(flatten)]
+    set: LabelledSet,
+    /// Target false-match rate on probes whose syndrome is not in the gallery; or `eer`.
+    #[arg(long, default_value = "0.05")]
+    rule: String,
+    #[command(flatten)]
+    models: ModelArgs,
+}
+
+fn parse_rule(s: &str) -> Result<CalibrationRule> {
+    if s.eq_ignore_ascii_case("eer") {
+        return Ok(CalibrationRule::EqualError);
+    }
+    let r: f32 = s.parse().with_context(|| format!("--rule `{s}`: a rate like 0.05, or eer"))?;
+    Ok(CalibrationRule::TargetFalseMatchRate(r))
+}
+
+pub fn calibrate(a: CalibrateArgs) -> Result<()> {
+    let pipeline = load_pipeline(&a.models)?;
+    let mut g = load_gallery(&a.gallery, &pipeline, None)?;
+    let rows = dataset::read_labelled_csv(&a.set.probes, a.set.role.as_deref())?;
+    let (probes, skipped) = embed_rows(&pipeline, &rows, threads(&a.models));
+    let probes: Vec<CalibrationProbe> = probes
+        .into_iter()
+        .map(|p| CalibrationProbe {
+            label: p.label,
+            embedding: p.embedding,
+        })
+        .collect();
+    let report = gallery::calibrate(&mut g, &probes, parse_rule(&a.rule)?)?;
+    g.save(&a.gallery)?;
+    println!("{report}");
+    println!("({} probe photos skipped); wrote the threshold into {}", skipped, a.gallery.display());
+    if gallery::sig_path(&a.gallery).exists() {
+        println!("note: the gallery changed, so its signature no longer matches: sign it again");
+    }
+    Ok(())
+}
+
+fn embed_rows(pipeline: &FacePipeline, rows: &[LabelledImage], threads: usize) -> (Vec<gallery::Probe>, usize) {
+    let bar = progress_bar(rows.len(), "photos");
+    let tick = |n: usize| bar.set_position(n as u64);
+    let (probes, skipped) = dataset::probes_from_rows(pipeline, rows, threads, Some(&tick));
+    bar.finish_and_clear();
+    (probes, skipped.len())
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The gallery to evaluate. Without it, the gallery is built in memory from the rows of
+    /// --probes whose role is `gallery` (and the probes are the rows whose role is `probe`).
+    #[arg(long)]
+    gallery: Option<PathBuf>,
+    #[command(flatten)]
+    set: LabelledSet,
+    /// Store the in-memory gallery as int8 (to measure int8 storage).
+    #[arg(long)]
+    int8: bool,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    models: ModelArgs,
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
+    let pipeline = load_pipeline(&a.models)?;
+    let threads = threads(&a.models);
+    let (g, probe_role) = match &a.gallery {
+        Some(path) => (load_gallery(path, &pipeline, None)?, a.set.role.clone()),
+        None => {
+            let rows = dataset::read_labelled_csv(&a.set.probes, Some("gallery"))?;
+            let bar = progress_bar(rows.len(), "gallery photos");
+            let tick = |n: usize| bar.set_position(n as u64);
+            let storage = if a.int8 { Storage::Int8 } else { Storage::F32 };
+            let built = dataset::build_from_rows(&pipeline, &rows, "eval", storage, threads, Some(&tick))?;
+            bar.finish_and_clear();
+            eprintln!("gallery: {} cases, {} skipped", built.gallery.len(), built.skipped.len());
+            (built.gallery, Some(a.set.role.clone().unwrap_or_else(|| "probe".into())))
+        }
+    };
+    let rows = dataset::read_labelled_csv(&a.set.probes, probe_role.as_deref())?;
+    let (probes, skipped) = embed_rows(&pipeline, &rows, threads);
+    let report = gallery::evaluate(&g, &probes, &EvalOptions::default())?;
+    if a.json {
+        let out = serde_json::json!({ "skipped_probes": skipped, "report": report });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{skipped} probe photo(s) skipped (no usable face)");
+        print!("{report}");
+    }
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! Building a gallery from labelled photos.
+//!
+//! Each listed image is decoded and embedded; an unusable image is skipped with its reason and
+//! never stops the build. Labels left without any case are dropped (and reported). A build with
+//! no usable image fails and writes nothing (the caller saves the returned gallery).
+
+use super::format::{Case, Gallery, GalleryMeta, Label, Storage};
+use super::labels::LabelSet;
+use super::{GalleryError, Result};
+use crate::pipeline::{PhotoEmbedder, PhotoError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Why an image gave no gallery case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
+pub enum SkipReason {
+    MissingFile,
+    Unreadable(String),
+    NoFace,
+    SeveralFaces(usize),
+    FaceTooSmall,
+    /// Detector or embedding model failure.
+    ModelError(String),
+    /// The embedder returned a vector of the wrong size or with NaN/∞.
+    BadEmbedding(String),
+}
+
+impl SkipReason {
+    /// Short key used for the per-reason counts.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MissingFile => "missing-file",
+            Self::Unreadable(_) => "unreadable",
+            Self::NoFace => "no-face",
+            Self::SeveralFaces(_) => "several-faces",
+            Self::FaceTooSmall => "face-too-small",
+            Self::ModelError(_) => "model-error",
+            Self::BadEmbedding(_) => "bad-embedding",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingFile => f.write_str("file not found"),
+            Self::Unreadable(m) => write!(f, "cannot decode image: {m}"),
+            Self::NoFace => f.write_str("no face found"),
+            Self::SeveralFaces(n) => write!(f, "{n} faces found"),
+            Self::FaceTooSmall => f.write_str("face too small"),
+            Self::ModelError(m) => write!(f, "model failed: {m}"),
+            Self::BadEmbedding(m) => write!(f, "bad embedding: {m}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkippedImage {
+    pub case_id: String,
+    pub image: PathBuf,
+    pub reason: SkipReason,
+}
+
+/// What a build did.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct BuildSummary {
+    pub listed: usize,
+    pub used: usize,
+    pub labels: usize,
+    pub skipped: Vec<SkippedImage>,
+    /// Skips per [`SkipReason::kind`].
+    pub skipped_by_reason: BTreeMap<String, usize>,
+    /// Labels dropped because none of their images was usable.
+    pub labels_without_cases: Vec<String>,
+    pub seconds: f64,
+}
+
+impl fmt::Display for BuildSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} of {} images used, {} syndromes, {} skipped ({:.1} s)",
+            self.used,
+            self.listed,
+            self.labels,
+            self.skipped.len(),
+            self.seconds
+        )?;
+        for (k, n) in &self.skipped_by_reason {
+            writeln!(f, "  skipped {k}: {n}")?;
+        }
+        for s in &self.skipped {
+            writeln!(f, "  {} ({}): {}", s.case_id, s.image.display(), s.reason)?;
+        }
+        if !self.labels_without_cases.is_empty() {
+            writeln!(
+                f,
+                "  syndromes without a usable image (left out): {}",
+                self.labels_without_cases.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Build settings.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Gallery name/version string.
+    pub name: String,
+    pub storage: Storage,
+    /// Creation time; `None` = now.
+    pub created_unix: Option<u64>,
+    /// Show an indicatif progress bar (count, rate, ETA) on stderr.
+    pub progress_bar: bool,
+}
+
+fn decode_image(path: &Path) -> std::result::Result<image::RgbImage, SkipReason> {
+    if !path.is_file() {
+        return Err(SkipReason::MissingFile);
+    }
+    // Decoded under a neutral name: skip reasons reach logs and screens, file names (which may
+    // name a patient) do not.
+    let too_big = std::fs::metadata(path).map_or(false, |m| m.len() > crate::photo::MAX_FILE_BYTES);
+    if too_big {
+        return Err(SkipReason::Unreadable("file too large".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| SkipReason::Unreadable(e.kind().to_string()))?;
+    crate::photo::decode(&bytes, "the image").map_err(|e| SkipReason::Unreadable(e.to_string()))
+}
+
+/// Decodes and embeds one image file; the error says why it is unusable.
+pub fn embed_image<E: PhotoEmbedder + ?Sized>(
+    embedder: &E,
+    path: &Path,
+) -> std::result::Result<Vec<f32>, SkipReason> {
+    let img = decode_image(path)?;
+    let e = embedder.embed_photo(&img).map_err(|e| match e {
+        PhotoError::NoFace => SkipReason::NoFace,
+        PhotoError::SeveralFaces { count } => SkipReason::SeveralFaces(count),
+        PhotoError::FaceTooSmall { .. } => SkipReason::FaceTooSmall,
+        PhotoError::Detect(m) | PhotoError::Embed(m) => SkipReason::ModelError(m),
+    })?;
+    if e.vector.len() != embedder.embedding_size() {
+        return Err(SkipReason::BadEmbedding(format!(
+            "{} values, expected {}",
+            e.vector.len(),
+            embedder.embedding_size()
+        )));
+    }
+    if e.vector.iter().any(|x| !x.is_finite()) {
+        return Err(SkipReason::BadEmbedding("NaN or infinite value".into()));
+    }
+    Ok(e.vector)
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Embeds every listed image (paths relative to `image_root` unless absolute) and returns the
+/// gallery and what was skipped. `progress(done, total)` is called after each image.
+pub fn build_gallery<E: PhotoEmbedder + ?Sized>(
+    embedder: &E,
+    labels: &LabelSet,
+    image_root: &Path,
+    opts: &BuildOptions,
+    progress: Option<&dyn Fn(usize, usize)>,
+) -> Result<(Gallery, BuildSummary)> {
+    let start = std::time::Instant::now();
+    let dim = embedder.embedding_size();
+    let total = labels.cases.len();
+    let bar = opts.progress_bar.then(|| {
+        let b = indicatif::ProgressBar::new(total as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
+        ) {
+            b.set_style(style);
+        }
+        b
+    });
+    let mut summary = BuildSummary {
+        listed: total,
+        ..Default::default()
+    };
+    let mut used_cases: Vec<(usize, &super::labels::CaseEntry)> = Vec::new();
+    let mut flat: Vec<f32> = Vec::new();
+    for (i, c) in labels.cases.iter().enumerate() {
+        if c.label >= labels.labels.len() {
+            return Err(GalleryError::Input(format!(
+                "case {} has label index {} but there are {} labels",
+                c.case_id,
+                c.label,
+                labels.labels.len()
+            )));
+        }
+        let path = image_root.join(&c.image);
+        match embed_image(embedder, &path) {
+            Ok(v) => {
+                flat.extend_from_slice(&v);
+                used_cases.push((i, c));
+            }
+            Err(reason) => {
+                log::warn!("skipping {} ({}): {reason}", c.case_id, path.display());
+                *summary
+                    .skipped_by_reason
+                    .entry(reason.kind().to_string())
+                    .or_default() += 1;
+                summary.skipped.push(SkippedImage {
+                    case_id: c.case_id.clone(),
+                    image: path,
+                    reason,
+                });
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+        if let Some(p) = progress {
+            p(i + 1, total);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    summary.seconds = start.elapsed().as_secs_f64();
+    if used_cases.is_empty() {
+        let counts = summary
+            .skipped_by_reason
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(GalleryError::NothingUsable {
+            total,
+            summary: if counts.is_empty() {
+                "no images listed".into()
+            } else {
+                counts
+            },
+        });
+    }
+    // Keep labels that have cases, in their original order.
+    let mut new_index = vec![u32::MAX; labels.labels.len()];
+    let mut out_labels = Vec::new();
+    for (_, c) in &used_cases {
+        if new_index[c.label] == u32::MAX {
+            new_index[c.label] = 0;
+        }
+    }
+    for (i, l) in labels.labels.iter().enumerate() {
+        if new_index[i] == u32::MAX {
+            summary.labels_without_cases.push(l.name.clone());
+        } else {
+            new_index[i] = out_labels.len() as u32;
+            out_labels.push(Label {
+                name: l.name.clone(),
+                omim: l.omim.clone(),
+                genes: l.genes.clone(),
+            });
+        }
+    }
+    let cases = used_cases
+        .iter()
+        .map(|(_, c)| Case {
+            case_id: c.case_id.clone(),
+            subject: c.subject.clone(),
+            label: new_index[c.label],
+        })
+        .collect();
+    summary.used = used_cases.len();
+    summary.labels = out_labels.len();
+    let meta = GalleryMeta {
+        embedder_id: embedder.embedder_id(),
+        metric: embedder.metric(),
+        name: opts.name.clone(),
+        created_unix: opts.created_unix.unwrap_or_else(now_unix),
+        threshold: None,
+        storage: opts.storage,
+    };
+    let g = Gallery::from_parts(meta, out_labels, cases, dim, flat)?;
+    Ok((g, summary))
+}
+
+/// Embeds every listed image of a label set as evaluation/calibration probes (label name,
+/// subject, embedding), skipping unusable images with reasons exactly like [`build_gallery`].
+/// Fails only when no image is usable.
+pub fn embed_probes<E: PhotoEmbedder + ?Sized>(
+    embedder: &E,
+    labels: &LabelSet,
+    image_root: &Path,
+    progress_bar: bool,
+) -> Result<(Vec<super::Probe>, BuildSummary)> {
+    let start = std::time::Instant::now();
+    let total = labels.cases.len();
+    let bar = progress_bar.then(|| {
+        let b = indicatif::ProgressBar::new(total as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}",
+        ) {
+            b.set_style(style);
+        }
+        b
+    });
+    let mut summary = BuildSummary {
+        listed: total,
+        labels: labels.labels.len(),
+        ..Default::default()
+    };
+    let mut probes = Vec::new();
+    for c in &labels.cases {
+        let name = labels
+            .labels
+            .get(c.label)
+            .map(|l| l.name.clone())
+            .ok_or_else(|| {
+                GalleryError::Input(format!("case {} has an invalid label index", c.case_id))
+            })?;
+        let path = image_root.join(&c.image);
+        match embed_image(embedder, &path) {
+            Ok(embedding) => probes.push(super::Probe {
+                label: name,
+                subject: c.subject.clone(),
+                embedding,
+            }),
+            Err(reason) => {
+                *summary
+                    .skipped_by_reason
+                    .entry(reason.kind().to_string())
+                    .or_default() += 1;
+                summary.skipped.push(SkippedImage {
+                    case_id: c.case_id.clone(),
+                    image: path,
+                    reason,
+                });
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    summary.used = probes.len();
+    summary.seconds = start.elapsed().as_secs_f64();
+    if probes.is_empty() {
+        return Err(GalleryError::NothingUsable {
+            total,
+            summary: summary
+                .skipped_by_reason
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok((probes, summary))
+}

@@ -1,0 +1,309 @@
+//! Label files: which image shows which syndrome.
+//!
+//! Two formats:
+//! * a plain CSV with a header row naming at least `image` and `label`; optional columns `omim`,
+//!   `genes` (separated by `;` or `|`), `subject` (patient id) and `case_id`. A missing `case_id`
+//!   defaults to the image path, a missing `subject` to the case id.
+//! * the GestaltMatcher Database (GMDB) release: a split CSV with columns `image_id, subject,
+//!   label` (label = numeric syndrome id) and a syndromes TSV with `syndrome_id, syndrome_name,
+//!   OMIM`. Image files are found by a pattern such as `{image_id}.jpg`.
+//!
+//! Errors name the file and the line (1-based, the header is line 1).
+
+use super::{GalleryError, Result};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// A syndrome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LabelInfo {
+    pub name: String,
+    pub omim: Option<String>,
+    pub genes: Vec<String>,
+}
+
+/// One reference photo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseEntry {
+    pub case_id: String,
+    /// Patient id: several photos of one patient share it.
+    pub subject: String,
+    /// Index into [`LabelSet::labels`].
+    pub label: usize,
+    /// Image path, relative to the image root unless absolute.
+    pub image: PathBuf,
+}
+
+/// Labels and the cases that show them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LabelSet {
+    pub labels: Vec<LabelInfo>,
+    pub cases: Vec<CaseEntry>,
+}
+
+impl LabelSet {
+    /// Index of a label by name.
+    pub fn label_index(&self, name: &str) -> Option<usize> {
+        self.labels.iter().position(|l| l.name == name)
+    }
+}
+
+fn open_csv(path: &Path, delimiter: u8) -> Result<(csv::Reader<std::fs::File>, Vec<String>)> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_path(path)
+        .map_err(|e| GalleryError::LabelRead {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let headers = rdr.headers().map_err(|e| GalleryError::LabelRead {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let headers: Vec<String> = headers
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
+        return Err(GalleryError::LabelEmpty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok((rdr, headers))
+}
+
+fn column(path: &Path, headers: &[String], names: &[&str]) -> Result<usize> {
+    optional_column(headers, names).ok_or_else(|| GalleryError::MissingColumn {
+        path: path.to_path_buf(),
+        column: names[0].to_string(),
+        found: headers.join(", "),
+    })
+}
+
+fn optional_column(headers: &[String], names: &[&str]) -> Option<usize> {
+    headers.iter().position(|h| names.contains(&h.as_str()))
+}
+
+fn line_of(rec: &csv::StringRecord, fallback: u64) -> u64 {
+    rec.position().map(|p| p.line()).unwrap_or(fallback)
+}
+
+fn record_error(path: &Path, e: csv::Error) -> GalleryError {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    GalleryError::LabelLine {
+        path: path.to_path_buf(),
+        line,
+        message: e.to_string(),
+    }
+}
+
+fn split_genes(s: &str) -> Vec<String> {
+    s.split([';', '|', ','])
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Reads a plain `image,label[,omim,genes,subject,case_id]` CSV.
+pub fn read_label_csv(path: &Path) -> Result<LabelSet> {
+    let (mut rdr, headers) = open_csv(path, b',')?;
+    let c_image = column(path, &headers, &["image", "image_path", "path"])?;
+    let c_label = column(path, &headers, &["label", "syndrome"])?;
+    let c_omim = optional_column(&headers, &["omim"]);
+    let c_genes = optional_column(&headers, &["genes", "gene"]);
+    let c_subject = optional_column(&headers, &["subject", "patient", "patient_id"]);
+    let c_case = optional_column(&headers, &["case_id", "case"]);
+
+    let mut set = LabelSet::default();
+    let mut by_name: HashMap<String, (usize, u64)> = HashMap::new();
+    let mut genes: Vec<BTreeSet<String>> = Vec::new();
+    let mut seen_case: HashMap<String, u64> = HashMap::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| record_error(path, e))?;
+        let line = line_of(&rec, i as u64 + 2);
+        let bad = |message: String| GalleryError::LabelLine {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let image = non_empty(rec.get(c_image)).ok_or_else(|| bad("empty image".into()))?;
+        let label = non_empty(rec.get(c_label)).ok_or_else(|| bad("empty label".into()))?;
+        let omim = c_omim.and_then(|c| non_empty(rec.get(c)));
+        let row_genes = c_genes
+            .and_then(|c| rec.get(c))
+            .map(split_genes)
+            .unwrap_or_default();
+        let case_id = c_case
+            .and_then(|c| non_empty(rec.get(c)))
+            .unwrap_or_else(|| image.clone());
+        let subject = c_subject
+            .and_then(|c| non_empty(rec.get(c)))
+            .unwrap_or_else(|| case_id.clone());
+
+        let idx = match by_name.get(&label) {
+            Some(&(idx, first_line)) => {
+                let known = &mut set.labels[idx];
+                match (&known.omim, &omim) {
+                    (Some(a), Some(b)) if a != b => {
+                        return Err(bad(format!(
+                            "label `{label}` has OMIM {b} here but {a} on line {first_line}"
+                        )))
+                    }
+                    (None, Some(b)) => known.omim = Some(b.clone()),
+                    _ => {}
+                }
+                idx
+            }
+            None => {
+                set.labels.push(LabelInfo {
+                    name: label.clone(),
+                    omim,
+                    genes: Vec::new(),
+                });
+                genes.push(BTreeSet::new());
+                by_name.insert(label, (set.labels.len() - 1, line));
+                set.labels.len() - 1
+            }
+        };
+        genes[idx].extend(row_genes);
+        if let Some(&first_line) = seen_case.get(&case_id) {
+            return Err(GalleryError::DuplicateCase {
+                path: path.to_path_buf(),
+                line,
+                case_id,
+                first_line,
+            });
+        }
+        seen_case.insert(case_id.clone(), line);
+        set.cases.push(CaseEntry {
+            case_id,
+            subject,
+            label: idx,
+            image: PathBuf::from(image),
+        });
+    }
+    for (l, g) in set.labels.iter_mut().zip(genes) {
+        l.genes = g.into_iter().collect();
+    }
+    if set.cases.is_empty() {
+        return Err(GalleryError::LabelEmpty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(set)
+}
+
+/// Reads a GMDB split CSV (`image_id, subject, label`) and the syndromes TSV (`syndrome_id,
+/// syndrome_name, OMIM`). `image_pattern` maps an image id to a file name, with `{image_id}`
+/// replaced (e.g. `"{image_id}.jpg"`). Only syndromes that have at least one case in the split
+/// become labels, in order of first appearance.
+pub fn read_gmdb(split_csv: &Path, syndromes_tsv: &Path, image_pattern: &str) -> Result<LabelSet> {
+    // Syndromes.
+    let (mut rdr, headers) = open_csv(syndromes_tsv, b'\t')?;
+    let c_id = column(syndromes_tsv, &headers, &["syndrome_id", "label", "id"])?;
+    let c_name = column(syndromes_tsv, &headers, &["syndrome_name", "name"])?;
+    let c_omim = optional_column(&headers, &["omim"]);
+    let mut syndromes: HashMap<String, (LabelInfo, u64)> = HashMap::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| record_error(syndromes_tsv, e))?;
+        let line = line_of(&rec, i as u64 + 2);
+        let bad = |message: String| GalleryError::LabelLine {
+            path: syndromes_tsv.to_path_buf(),
+            line,
+            message,
+        };
+        let id = non_empty(rec.get(c_id)).ok_or_else(|| bad("empty syndrome_id".into()))?;
+        let name = non_empty(rec.get(c_name)).ok_or_else(|| bad("empty syndrome_name".into()))?;
+        let omim = c_omim.and_then(|c| non_empty(rec.get(c)));
+        if let Some((_, first)) = syndromes.get(&id) {
+            return Err(bad(format!(
+                "syndrome_id `{id}` already appears on line {first}"
+            )));
+        }
+        syndromes.insert(
+            id,
+            (
+                LabelInfo {
+                    name,
+                    omim,
+                    genes: Vec::new(),
+                },
+                line,
+            ),
+        );
+    }
+    if syndromes.is_empty() {
+        return Err(GalleryError::LabelEmpty {
+            path: syndromes_tsv.to_path_buf(),
+        });
+    }
+
+    // Split.
+    let (mut rdr, headers) = open_csv(split_csv, b',')?;
+    let c_image = column(split_csv, &headers, &["image_id", "image"])?;
+    let c_subject = column(split_csv, &headers, &["subject", "subject_id"])?;
+    let c_label = column(split_csv, &headers, &["label", "syndrome_id"])?;
+    let mut set = LabelSet::default();
+    let mut label_of_id: HashMap<String, usize> = HashMap::new();
+    let mut seen_case: HashMap<String, u64> = HashMap::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| record_error(split_csv, e))?;
+        let line = line_of(&rec, i as u64 + 2);
+        let bad = |message: String| GalleryError::LabelLine {
+            path: split_csv.to_path_buf(),
+            line,
+            message,
+        };
+        let image_id = non_empty(rec.get(c_image)).ok_or_else(|| bad("empty image_id".into()))?;
+        let subject = non_empty(rec.get(c_subject)).ok_or_else(|| bad("empty subject".into()))?;
+        let label_id = non_empty(rec.get(c_label)).ok_or_else(|| bad("empty label".into()))?;
+        let idx = match label_of_id.get(&label_id) {
+            Some(&i) => i,
+            None => {
+                let (info, _) =
+                    syndromes
+                        .get(&label_id)
+                        .ok_or_else(|| GalleryError::UnknownLabelId {
+                            path: split_csv.to_path_buf(),
+                            line,
+                            label_id: label_id.clone(),
+                            syndromes: syndromes_tsv.to_path_buf(),
+                        })?;
+                set.labels.push(info.clone());
+                label_of_id.insert(label_id, set.labels.len() - 1);
+                set.labels.len() - 1
+            }
+        };
+        if let Some(&first_line) = seen_case.get(&image_id) {
+            return Err(GalleryError::DuplicateCase {
+                path: split_csv.to_path_buf(),
+                line,
+                case_id: image_id,
+                first_line,
+            });
+        }
+        seen_case.insert(image_id.clone(), line);
+        set.cases.push(CaseEntry {
+            image: PathBuf::from(image_pattern.replace("{image_id}", &image_id)),
+            case_id: image_id,
+            subject,
+            label: idx,
+        });
+    }
+    if set.cases.is_empty() {
+        return Err(GalleryError::LabelEmpty {
+            path: split_csv.to_path_buf(),
+        });
+    }
+    Ok(set)
+}

@@ -1,0 +1,670 @@
+//! The whole device in-process: replay camera + scripted buttons + a fake analyzer + manual
+//! clock → the sequence of views.
+//!
+//! - full_session: start → preview → 3 captures → results → next page → clear → preview
+//! - camera_unplugged_mid_session / camera_missing_at_start: error screen, resumes by itself
+//! - idle_timeout_wipes: results blank after the timeout, session wiped, button wakes
+//! - guidance_*: no face / dark / blurred / turn / one face / move closer / ready
+//! - capture_without_usable_face_does_not_advance
+//! - no_close_match_and_analysis_error paths
+//! - saving_disabled_writes_nothing / saving_enabled_writes_private_files
+//! - failed_self_test_stays_on_error / notifications
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gestaltcam::app::run::Analyzer;
+use gestaltcam::app::{
+    run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Device, FrameSummary,
+    Notice, Notifier, RunOptions, RunReport, ScriptedButtons, ViewSink,
+};
+use gestaltcam::camera::{
+    Backoff, Camera, CameraError, Clock, Frame, ManualClock, Reconnecting, ReplayCamera,
+};
+use gestaltcam::ui::view::{Band, Basis, Candidate, CheckState, SelfCheck, View};
+use image::{Rgb, RgbImage};
+
+use ButtonEvent::{Capture, Clear, Next};
+
+// Scene codes: the red value of pixel (0, 0) tells the fake analyzer what it "sees".
+const READY: u8 = 128;
+const NO_FACE: u8 = 200;
+const DARK: u8 = 10;
+const BLURRED: u8 = 60;
+const TURNED: u8 = 90;
+const TWO_FACES: u8 = 30;
+const SMALL: u8 = 70;
+
+fn scene(code: u8) -> RgbImage {
+    RgbImage::from_pixel(16, 12, Rgb([code, 0, 0]))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Answer {
+    Candidates,
+    NoMatch,
+    Fail,
+}
+
+struct FakeAnalyzer {
+    answer: Answer,
+    gallery_ok: bool,
+    analysed: Vec<usize>,
+    previews: usize,
+    clears: usize,
+}
+
+impl FakeAnalyzer {
+    fn new(answer: Answer) -> Self {
+        FakeAnalyzer {
+            answer,
+            gallery_ok: true,
+            analysed: Vec::new(),
+            previews: 0,
+            clears: 0,
+        }
+    }
+}
+
+fn basis(photos: usize) -> Basis {
+    Basis {
+        reference_cases: 40,
+        syndromes: 8,
+        photos,
+        model_version: "test-model".into(),
+        gallery_version: "test-gallery".into(),
+        demo: true,
+    }
+}
+
+impl Analyzer for FakeAnalyzer {
+    fn self_test(&mut self) -> Vec<SelfCheck> {
+        let check = |name: &str, ok: bool| SelfCheck {
+            name: name.into(),
+            state: if ok {
+                CheckState::Ok
+            } else {
+                CheckState::Failed
+            },
+            detail: if ok {
+                "ok".into()
+            } else {
+                "bad signature".into()
+            },
+        };
+        vec![check("Model", true), check("Gallery", self.gallery_ok)]
+    }
+
+    fn preview(&mut self, frame: &Frame) -> FrameSummary {
+        self.previews += 1;
+        let face = Some([0.3, 0.2, 0.7, 0.8]);
+        let mut s = FrameSummary {
+            face_count: 1,
+            face_box: face,
+            brightness: 0.5,
+            sharpness: 0.9,
+            frontal: 0.9,
+        };
+        match frame.image.get_pixel(0, 0)[0] {
+            READY => {}
+            DARK => s = FrameSummary::no_face(0.04),
+            BLURRED => s.sharpness = 0.1,
+            TURNED => s.frontal = 0.2,
+            TWO_FACES => s.face_count = 2,
+            SMALL => s.face_box = Some([0.45, 0.45, 0.55, 0.55]),
+            _ => s = FrameSummary::no_face(0.6),
+        }
+        s
+    }
+
+    fn analyse(&mut self, photos: &[Frame]) -> Result<AnalysisOutcome, AnalyseError> {
+        self.analysed.push(photos.len());
+        match self.answer {
+            Answer::Candidates => Ok(AnalysisOutcome::Candidates {
+                candidates: (1..=5)
+                    .map(|rank| Candidate {
+                        rank,
+                        name: format!("Syndrome {rank}"),
+                        omim: Some(format!("{}", 100000 + rank)),
+                        band: if rank == 1 { Band::Strong } else { Band::Weak },
+                        similarity: 1.0 / rank as f32,
+                        nearest_case: format!("case-{rank}"),
+                    })
+                    .collect(),
+                basis: basis(photos.len()),
+            }),
+            Answer::NoMatch => Ok(AnalysisOutcome::NoCloseMatch {
+                basis: basis(photos.len()),
+            }),
+            Answer::Fail => Err(AnalyseError::NoUsableFace { photo: 2 }),
+        }
+    }
+
+    fn clear_session(&mut self) {
+        self.clears += 1;
+    }
+}
+
+#[derive(Default)]
+struct Screen(Vec<View>);
+
+impl ViewSink for Screen {
+    fn show(&mut self, view: &View) {
+        self.0.push(view.clone());
+    }
+}
+
+#[derive(Default)]
+struct Notices(Vec<Notice>);
+
+impl Notifier for Notices {
+    fn notify(&mut self, n: &Notice) {
+        self.0.push(n.clone());
+    }
+}
+
+/// A short name for each view, to compare sequences.
+fn tag(v: &View) -> String {
+    match v {
+        View::Blank => "blank".into(),
+        View::Starting { .. } => "starting".into(),
+        View::Preview {
+            guidance,
+            photos_taken,
+            photos_wanted,
+            ..
+        } => format!("preview {photos_taken}/{photos_wanted} {guidance:?}"),
+        View::Capturing { photo, of } => format!("capture {photo}/{of}"),
+        View::Analysing { photos } => format!("analysing {photos}"),
+        View::Results { page, .. } => format!("results p{page}"),
+        View::NoCloseMatch { .. } => "no match".into(),
+        View::Error { kind, .. } => format!("error {kind:?}"),
+    }
+}
+
+fn ctx() -> AppContext {
+    AppContext {
+        photos_wanted: 3,
+        top_k: 10,
+        per_page: 2,
+        idle_timeout: Duration::from_secs(60),
+        saving: false,
+        watchdog_interval: Some(Duration::from_secs(1)),
+        ..AppContext::default()
+    }
+}
+
+struct Outcome {
+    views: Vec<View>,
+    notices: Vec<Notice>,
+    analyzer: FakeAnalyzer,
+    report: RunReport,
+}
+
+impl Outcome {
+    fn tags(&self) -> Vec<String> {
+        self.views.iter().map(tag).collect()
+    }
+}
+
+const TICK: Duration = Duration::from_millis(100);
+
+fn run_with<C: Camera>(
+    camera: C,
+    clock: ManualClock,
+    script: &[(u64, ButtonEvent)],
+    analyzer: FakeAnalyzer,
+    ctx: &AppContext,
+    opts: RunOptions,
+) -> Outcome {
+    let mut dev = Device {
+        camera,
+        buttons: ScriptedButtons::at_frames(script.iter().copied()),
+        clock,
+        analyzer,
+        display: Screen::default(),
+        notifier: Notices::default(),
+    };
+    let report = run_device(&mut dev, ctx, &opts);
+    Outcome {
+        views: dev.display.0,
+        notices: dev.notifier.0,
+        analyzer: dev.analyzer,
+        report,
+    }
+}
+
+fn opts(iterations: u64) -> RunOptions {
+    RunOptions {
+        frame_interval: Some(TICK),
+        max_iterations: Some(iterations),
+        ..RunOptions::default()
+    }
+}
+
+fn run_scenes(
+    scenes: &[u8],
+    script: &[(u64, ButtonEvent)],
+    answer: Answer,
+    ctx: &AppContext,
+    iterations: u64,
+) -> Outcome {
+    let cam = ReplayCamera::from_images(scenes.iter().map(|&c| scene(c)).collect(), 10.0).unwrap();
+    run_with(
+        cam,
+        ManualClock::new(),
+        script,
+        FakeAnalyzer::new(answer),
+        ctx,
+        opts(iterations),
+    )
+}
+
+#[test]
+fn full_session() {
+    let script = [
+        (3, Capture),
+        (5, Capture),
+        (7, Capture),
+        (9, Next),
+        (11, Clear),
+    ];
+    let out = run_scenes(&[READY], &script, Answer::Candidates, &ctx(), 14);
+    assert_eq!(
+        out.tags(),
+        vec![
+            "starting",
+            "starting",
+            "preview 0/3 Ready",
+            "capture 1/3",
+            "preview 1/3 Ready",
+            "capture 2/3",
+            "preview 2/3 Ready",
+            "capture 3/3",
+            "analysing 3",
+            "results p0",
+            "results p1",
+            "preview 0/3 Ready",
+        ]
+    );
+    // Before the self-test: only the camera line; after: the self-test lines plus the camera,
+    // pending until the first frame.
+    assert!(matches!(&out.views[0], View::Starting { checks } if checks.len() == 1));
+    let View::Starting { checks } = &out.views[1] else {
+        panic!("first view is not Starting")
+    };
+    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["Model", "Gallery", "Camera"]);
+    assert_eq!(checks[2].state, CheckState::Pending);
+    // Results carry all candidates (top_k 10 > 5) and the basis.
+    let View::Results {
+        candidates, basis, ..
+    } = &out.views[9]
+    else {
+        panic!("not results")
+    };
+    assert_eq!(candidates.len(), 5);
+    assert_eq!(candidates[0].name, "Syndrome 1");
+    assert_eq!(basis.photos, 3);
+    assert_eq!(out.analyzer.analysed, vec![3]);
+    assert_eq!(out.analyzer.clears, 1);
+    assert_eq!(out.report.iterations, 14);
+    assert_eq!(out.report.analyses, 1);
+    assert_eq!(out.report.final_mode, "preview");
+    // No preview analysis while results were on screen (iterations 7..=10).
+    assert_eq!(out.analyzer.previews, 14 - 4);
+}
+
+#[test]
+fn next_during_capture_finishes_early_and_top_k_truncates() {
+    let ctx = AppContext { top_k: 3, ..ctx() };
+    let out = run_scenes(
+        &[READY],
+        &[(2, Capture), (4, Next)],
+        Answer::Candidates,
+        &ctx,
+        6,
+    );
+    assert_eq!(
+        out.tags(),
+        vec![
+            "starting",
+            "starting",
+            "preview 0/3 Ready",
+            "capture 1/3",
+            "preview 1/3 Ready",
+            "analysing 1",
+            "results p0",
+        ]
+    );
+    let View::Results { candidates, .. } = out.views.last().unwrap() else {
+        panic!("not results")
+    };
+    assert_eq!(candidates.len(), 3);
+}
+
+/// A camera that is unplugged while the shared clock is inside `gone`.
+struct Pluggable {
+    inner: ReplayCamera,
+    clock: ManualClock,
+    gone: std::ops::Range<Duration>,
+}
+
+impl Camera for Pluggable {
+    fn frame(&mut self) -> Result<Frame, CameraError> {
+        if self.gone.contains(&self.clock.now()) {
+            Err(CameraError::Disconnected("unplugged".into()))
+        } else {
+            self.inner.frame()
+        }
+    }
+}
+
+fn pluggable_camera(clock: &ManualClock, gone: std::ops::Range<Duration>) -> impl Camera {
+    let c = clock.clone();
+    let factory = move || {
+        if gone.contains(&c.now()) {
+            Err(CameraError::Disconnected("no /dev/video0".into()))
+        } else {
+            Ok(Pluggable {
+                inner: ReplayCamera::from_images(vec![scene(READY)], 10.0).unwrap(),
+                clock: c.clone(),
+                gone: gone.clone(),
+            })
+        }
+    };
+    let backoff = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+    };
+    Reconnecting::new(factory, clock.clone(), backoff)
+}
+
+#[test]
+fn camera_unplugged_mid_session_then_replugged_continues() {
+    let clock = ManualClock::new();
+    let cam = pluggable_camera(&clock, Duration::from_secs(1)..Duration::from_secs(2));
+    let script = [(3, Capture), (24, Capture), (26, Capture)];
+    let out = run_with(
+        cam,
+        clock,
+        &script,
+        FakeAnalyzer::new(Answer::Candidates),
+        &ctx(),
+        opts(30),
+    );
+    assert_eq!(
+        out.tags(),
+        vec![
+            "starting",
+            "starting",
+            "preview 0/3 Ready",
+            "capture 1/3",
+            "preview 1/3 Ready",
+            "error CameraMissing",
+            // Back by itself, and the photo taken before the unplug is still there.
+            "preview 1/3 Ready",
+            "capture 2/3",
+            "preview 2/3 Ready",
+            "capture 3/3",
+            "analysing 3",
+            "results p0",
+        ]
+    );
+    assert_eq!(out.analyzer.analysed, vec![3]);
+    assert!(out.report.camera_errors >= 4, "{:?}", out.report);
+}
+
+#[test]
+fn camera_missing_at_start_shows_error_then_resumes() {
+    let clock = ManualClock::new();
+    let cam = pluggable_camera(&clock, Duration::ZERO..Duration::from_millis(500));
+    let out = run_with(
+        cam,
+        clock,
+        &[],
+        FakeAnalyzer::new(Answer::Candidates),
+        &ctx(),
+        opts(12),
+    );
+    assert_eq!(
+        out.tags(),
+        vec![
+            "starting",
+            "starting",
+            "error CameraMissing",
+            "preview 0/3 Ready"
+        ]
+    );
+    let View::Error { detail, .. } = &out.views[2] else {
+        panic!("not an error")
+    };
+    assert!(detail.contains("Camera"), "{detail}");
+}
+
+#[test]
+fn idle_timeout_blanks_results_and_wipes_the_session() {
+    let ctx = AppContext {
+        idle_timeout: Duration::from_secs(2),
+        ..ctx()
+    };
+    let script = [(2, Capture), (3, Capture), (4, Capture), (30, Capture)];
+    // Stop before the timeout: results still shown.
+    let early = run_scenes(&[READY], &script, Answer::Candidates, &ctx, 23);
+    assert_eq!(early.tags().last().unwrap(), "results p0");
+    assert_eq!(early.analyzer.clears, 0);
+
+    let out = run_scenes(&[READY], &script, Answer::Candidates, &ctx, 32);
+    let tags = out.tags();
+    assert_eq!(
+        tags[tags.len() - 3..],
+        ["results p0", "blank", "preview 0/3 Ready"]
+    );
+    assert_eq!(out.analyzer.clears, 1);
+    // The wake-up press did not take a photo.
+    assert_eq!(out.analyzer.analysed, vec![3]);
+}
+
+#[test]
+fn guidance_follows_the_frame_summary() {
+    let scenes = [NO_FACE, DARK, BLURRED, TURNED, TWO_FACES, SMALL, READY];
+    let out = run_scenes(&scenes, &[], Answer::Candidates, &ctx(), 7);
+    assert_eq!(
+        out.tags(),
+        vec![
+            "starting",
+            "starting",
+            "preview 0/3 NoFace",
+            "preview 0/3 TooDark",
+            "preview 0/3 Blurred",
+            "preview 0/3 TurnToCamera",
+            "preview 0/3 OneFaceOnly",
+            "preview 0/3 MoveCloser",
+            "preview 0/3 Ready",
+        ]
+    );
+    // The face box reaches the view; none without a face.
+    assert!(matches!(out.views[2], View::Preview { face_box: None, .. }));
+    assert!(matches!(
+        out.views[8],
+        View::Preview {
+            face_box: Some(_),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn capture_without_usable_face_does_not_advance() {
+    for code in [NO_FACE, DARK, BLURRED] {
+        let out = run_scenes(
+            &[code],
+            &[(2, Capture), (4, Capture), (5, Next)],
+            Answer::Candidates,
+            &ctx(),
+            8,
+        );
+        assert_eq!(out.tags().len(), 3, "{:?}", out.tags());
+        assert!(out.tags()[2].starts_with("preview 0/3"));
+        assert!(out.analyzer.analysed.is_empty());
+    }
+}
+
+#[test]
+fn no_close_match_and_analysis_error() {
+    let script = [(2, Capture), (3, Next), (5, Next), (7, Clear)];
+    let out = run_scenes(&[READY], &script, Answer::NoMatch, &ctx(), 9);
+    assert_eq!(
+        out.tags()[5..],
+        ["analysing 1", "no match", "preview 0/3 Ready"]
+    );
+    assert_eq!(out.analyzer.clears, 1);
+
+    let script = [(2, Capture), (3, Next), (5, Capture)];
+    let out = run_scenes(&[READY], &script, Answer::Fail, &ctx(), 7);
+    assert_eq!(
+        out.tags()[5..],
+        ["analysing 1", "error Other", "preview 0/3 Ready"]
+    );
+    let View::Error { detail, .. } = &out.views[6] else {
+        panic!("not an error")
+    };
+    assert!(detail.contains("photo 2"), "{detail}");
+}
+
+#[test]
+fn failed_self_test_stays_on_error() {
+    let mut analyzer = FakeAnalyzer::new(Answer::Candidates);
+    analyzer.gallery_ok = false;
+    let cam = ReplayCamera::from_images(vec![scene(READY)], 10.0).unwrap();
+    let out = run_with(
+        cam,
+        ManualClock::new(),
+        &[(2, Capture), (3, Next)],
+        analyzer,
+        &ctx(),
+        opts(6),
+    );
+    assert_eq!(out.tags(), vec!["starting", "error GalleryRefused"]);
+    assert_eq!(out.analyzer.previews, 0);
+    assert!(!out.notices.contains(&Notice::Ready));
+}
+
+#[test]
+fn notifications_ready_status_and_watchdog() {
+    let out = run_scenes(&[READY], &[], Answer::Candidates, &ctx(), 25);
+    assert_eq!(
+        out.notices.iter().filter(|n| **n == Notice::Ready).count(),
+        1
+    );
+    assert!(out.notices.contains(&Notice::Status("preview".into())));
+    // 25 iterations of 100 ms, watchdog every second: at 0, 1 and 2 s.
+    assert_eq!(
+        out.notices
+            .iter()
+            .filter(|n| **n == Notice::Watchdog)
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn shutdown_flag_stops_the_loop() {
+    let flag = Arc::new(AtomicBool::new(true));
+    let cam = ReplayCamera::from_images(vec![scene(READY)], 10.0).unwrap();
+    let out = run_with(
+        cam,
+        ManualClock::new(),
+        &[],
+        FakeAnalyzer::new(Answer::Candidates),
+        &ctx(),
+        RunOptions {
+            shutdown: Some(flag.clone()),
+            ..RunOptions::default()
+        },
+    );
+    assert_eq!(out.report.iterations, 0);
+    flag.store(false, Ordering::SeqCst);
+}
+
+/// Serialises the tests that change the working directory.
+static CWD: Mutex<()> = Mutex::new(());
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn saving_disabled_writes_nothing() {
+    let _guard = CWD.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let old = std::env::current_dir().unwrap();
+    std::env::set_current_dir(tmp.path()).unwrap();
+    std::env::set_var("HOME", tmp.path());
+    let script = [
+        (3, Capture),
+        (5, Capture),
+        (7, Capture),
+        (9, Next),
+        (11, Clear),
+    ];
+    let cam = ReplayCamera::from_images(vec![scene(READY)], 10.0).unwrap();
+    let out = run_with(
+        cam,
+        ManualClock::new(),
+        &script,
+        FakeAnalyzer::new(Answer::Candidates),
+        &ctx(), // saving: false
+        RunOptions {
+            save_dir: Some(tmp.path().join("captures")),
+            ..opts(14)
+        },
+    );
+    std::env::set_current_dir(old).unwrap();
+    assert_eq!(out.analyzer.analysed, vec![3]);
+    assert!(out.report.saved.is_empty());
+    assert_eq!(files_under(tmp.path()), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn saving_enabled_writes_private_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("captures");
+    let ctx = AppContext {
+        saving: true,
+        ..ctx()
+    };
+    let script = [(3, Capture), (5, Capture), (7, Capture)];
+    let cam = ReplayCamera::from_images(vec![scene(READY)], 10.0).unwrap();
+    let out = run_with(
+        cam,
+        ManualClock::new(),
+        &script,
+        FakeAnalyzer::new(Answer::Candidates),
+        &ctx,
+        RunOptions {
+            save_dir: Some(dir.clone()),
+            ..opts(9)
+        },
+    );
+    assert_eq!(out.report.saved.len(), 3);
+    assert_eq!(out.report.save_errors, 0);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for p in &out.report.saved {
+        assert!(p.starts_with(&dir));
+        assert_eq!(mode(p), 0o600, "{}", p.display());
+        let img = image::open(p).unwrap().to_rgb8();
+        assert_eq!(img.get_pixel(0, 0)[0], READY);
+    }
+}

@@ -1,0 +1,699 @@
+//! Golden images of every screen at every panel size, plus layout invariants.
+//!
+//! Each screen is rendered headless into a `FrameBuffer` and compared pixel-exact with
+//! `tests/golden/<panel>/<screen>.png`. Regenerate with `UPDATE_GOLDEN=1 cargo test --test
+//! ui_golden`; on a mismatch the actual image is written under the temp dir and the test
+//! fails with the number of differing pixels.
+
+use std::path::{Path, PathBuf};
+
+use embedded_graphics::{
+    mock_display::MockDisplay,
+    pixelcolor::{BinaryColor, Rgb565, Rgb888},
+    prelude::*,
+};
+use gestaltcam::{
+    display::FrameBuffer,
+    ui::{
+        self,
+        view::{Band, Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View},
+        widgets::band_indicator,
+        Layout, LayoutStyle, Palette,
+    },
+};
+
+fn basis(demo: bool) -> Basis {
+    if demo {
+        Basis {
+            reference_cases: 120,
+            syndromes: 12,
+            photos: 1,
+            model_version: "gm-r100-q8 1.0.2".into(),
+            gallery_version: "demo-0.3".into(),
+            demo: true,
+        }
+    } else {
+        Basis {
+            reference_cases: 7459,
+            syndromes: 449,
+            photos: 2,
+            model_version: "gm-r100-q8 1.0.2".into(),
+            gallery_version: "GMDB 2025-06".into(),
+            demo: false,
+        }
+    }
+}
+
+fn cand(rank: usize, name: &str, omim: Option<&str>, band: Band, case: &str) -> Candidate {
+    Candidate {
+        rank,
+        name: name.into(),
+        omim: omim.map(Into::into),
+        band,
+        similarity: 0.9 - rank as f32 * 0.1,
+        nearest_case: case.into(),
+    }
+}
+
+fn candidates() -> Vec<Candidate> {
+    vec![
+        cand(
+            1,
+            "Cornelia de Lange syndrome",
+            Some("122470"),
+            Band::Strong,
+            "GMDB-P-10234",
+        ),
+        cand(
+            2,
+            "Kabuki syndrome",
+            Some("147920"),
+            Band::Moderate,
+            "GMDB-P-20871",
+        ),
+        cand(
+            3,
+            "Williams-Beuren syndrome",
+            Some("194050"),
+            Band::Moderate,
+            "GMDB-P-00412",
+        ),
+        cand(
+            4,
+            "Smith-Lemli-Opitz syndrome",
+            Some("270400"),
+            Band::Weak,
+            "GMDB-P-31377",
+        ),
+        cand(
+            5,
+            "Koolen-de Vries syndrome",
+            None,
+            Band::Weak,
+            "GMDB-P-12000",
+        ),
+    ]
+}
+
+fn long_candidates() -> Vec<Candidate> {
+    vec![
+        cand(
+            1,
+            "Intellectual developmental disorder, X-linked syndromic, Snijders Blok type",
+            Some("300958"),
+            Band::Strong,
+            "GMDB-P-40001-with-a-very-long-case-identifier",
+        ),
+        cand(
+            2,
+            "Börjeson-Forssman-Lehmann syndrome",
+            Some("301900"),
+            Band::Weak,
+            "GMDB-P-7",
+        ),
+        cand(
+            12,
+            "Pseudohypoparathyroidism type Ia (Albright hereditary osteodystrophy)",
+            Some("103580"),
+            Band::Moderate,
+            "GMDB-P-99999",
+        ),
+    ]
+}
+
+fn check(name: &str, state: CheckState, detail: &str) -> SelfCheck {
+    SelfCheck {
+        name: name.into(),
+        state,
+        detail: detail.into(),
+    }
+}
+
+/// Every screen with realistic view models.
+fn screens() -> Vec<(&'static str, View)> {
+    vec![
+        ("blank", View::Blank),
+        (
+            "starting_pending",
+            View::Starting {
+                checks: vec![
+                    check("Model", CheckState::Ok, "sha256 3f9a2c1e"),
+                    check("Gallery", CheckState::Pending, "verifying signature"),
+                    check("Camera", CheckState::Pending, ""),
+                ],
+            },
+        ),
+        (
+            "starting_failed",
+            View::Starting {
+                checks: vec![
+                    check("Model", CheckState::Ok, "sha256 3f9a2c1e"),
+                    check("Gallery", CheckState::Ok, "7459 cases, 449 syndromes"),
+                    check("Camera", CheckState::Failed, "not found: /dev/video0"),
+                ],
+            },
+        ),
+        (
+            "preview_noface",
+            View::Preview {
+                face_box: None,
+                guidance: Guidance::NoFace,
+                photos_taken: 0,
+                photos_wanted: 3,
+            },
+        ),
+        (
+            "preview_ready",
+            View::Preview {
+                face_box: Some([0.32, 0.18, 0.68, 0.80]),
+                guidance: Guidance::Ready,
+                photos_taken: 1,
+                photos_wanted: 3,
+            },
+        ),
+        (
+            "preview_dark",
+            View::Preview {
+                face_box: Some([0.05, 0.40, 0.30, 0.95]),
+                guidance: Guidance::TooDark,
+                photos_taken: 2,
+                photos_wanted: 3,
+            },
+        ),
+        ("capturing", View::Capturing { photo: 2, of: 3 }),
+        ("analysing", View::Analysing { photos: 3 }),
+        (
+            "results_p1",
+            View::Results {
+                candidates: candidates(),
+                page: 0,
+                basis: basis(false),
+            },
+        ),
+        (
+            "results_p2",
+            View::Results {
+                candidates: candidates(),
+                page: 1,
+                basis: basis(false),
+            },
+        ),
+        (
+            "results_last",
+            View::Results {
+                candidates: candidates(),
+                page: 4,
+                basis: basis(false),
+            },
+        ),
+        (
+            "results_demo",
+            View::Results {
+                candidates: candidates(),
+                page: 0,
+                basis: basis(true),
+            },
+        ),
+        (
+            "results_long_names",
+            View::Results {
+                candidates: long_candidates(),
+                page: 0,
+                basis: basis(true),
+            },
+        ),
+        (
+            "results_long_names_p2",
+            View::Results {
+                candidates: long_candidates(),
+                page: 1,
+                basis: basis(false),
+            },
+        ),
+        ("no_match", View::NoCloseMatch { basis: basis(false) }),
+        ("no_match_demo", View::NoCloseMatch { basis: basis(true) }),
+        (
+            "error_camera",
+            View::Error {
+                kind: ErrorKind::CameraMissing,
+                detail: "No camera at /dev/video0".into(),
+            },
+        ),
+        (
+            "error_model",
+            View::Error {
+                kind: ErrorKind::ModelRefused,
+                detail: "sha256 mismatch: models/gm-r100-q8.nnef.tar".into(),
+            },
+        ),
+        (
+            "error_gallery",
+            View::Error {
+                kind: ErrorKind::GalleryRefused,
+                detail: "signature by unknown key 9c41e0".into(),
+            },
+        ),
+        (
+            "error_other",
+            View::Error {
+                kind: ErrorKind::Other,
+                detail: "Storage full: could not write the session log. Free space on the SD card and restart the device; results were not saved.".into(),
+            },
+        ),
+    ]
+}
+
+/// The panels: name, size, colour.
+#[derive(Clone, Copy)]
+enum Kind {
+    Colour,
+    Mono,
+}
+
+const PANELS: &[(&str, u32, u32, Kind)] = &[
+    ("240x240", 240, 240, Kind::Colour),
+    ("320x240", 320, 240, Kind::Colour),
+    ("128x64", 128, 64, Kind::Mono),
+];
+
+fn render_fb<C: Palette + Default>(view: Option<&View>, w: u32, h: u32) -> FrameBuffer<C> {
+    let mut fb = FrameBuffer::<C>::new(w, h);
+    let layout = Layout::new(Size::new(w, h));
+    let r = match view {
+        Some(v) => ui::draw(v, &layout, &mut fb),
+        None => ui::test_pattern(&format!("ST7789 {w}x{h}"), &mut fb),
+    };
+    assert!(r.is_ok());
+    fb
+}
+
+fn render(view: Option<&View>, w: u32, h: u32, kind: Kind) -> image::RgbImage {
+    match kind {
+        Kind::Colour => render_fb::<Rgb565>(view, w, h).to_rgb_image(),
+        Kind::Mono => render_fb::<BinaryColor>(view, w, h).to_rgb_image(),
+    }
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Compare with (or, with UPDATE_GOLDEN=1, write) one golden image. `Err` describes a failure.
+fn compare(panel: &str, screen: &str, actual: &image::RgbImage) -> Result<(), String> {
+    let path = golden_dir().join(panel).join(format!("{screen}.png"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().ok_or("no parent")?).map_err(|e| e.to_string())?;
+        actual
+            .save(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(());
+    }
+    let keep_actual = || {
+        let dir = std::env::temp_dir().join("gestaltcam-golden").join(panel);
+        let out = dir.join(format!("{screen}.actual.png"));
+        match std::fs::create_dir_all(&dir).map(|_| actual.save(&out)) {
+            Ok(Ok(())) => out.display().to_string(),
+            _ => "(could not save actual image)".to_string(),
+        }
+    };
+    let expected = match image::open(&path) {
+        Ok(img) => img.to_rgb8(),
+        Err(e) => {
+            return Err(format!(
+            "{panel}/{screen}: cannot read {} ({e}); actual image at {}; run with UPDATE_GOLDEN=1",
+            path.display(),
+            keep_actual()
+        ))
+        }
+    };
+    if expected.dimensions() != actual.dimensions() {
+        return Err(format!(
+            "{panel}/{screen}: size {:?} != golden {:?}; actual at {}",
+            actual.dimensions(),
+            expected.dimensions(),
+            keep_actual()
+        ));
+    }
+    let differing = expected
+        .pixels()
+        .zip(actual.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    if differing > 0 {
+        return Err(format!(
+            "{panel}/{screen}: {differing} pixels differ from {}; actual at {}",
+            path.display(),
+            keep_actual()
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn golden_images_match() {
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for &(panel, w, h, kind) in PANELS {
+        for (screen, view) in screens() {
+            let img = render(Some(&view), w, h, kind);
+            if let Err(e) = compare(panel, screen, &img) {
+                failures.push(e);
+            }
+            compared += 1;
+        }
+        let img = render(None, w, h, kind);
+        if let Err(e) = compare(panel, "test_pattern", &img) {
+            failures.push(e);
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, PANELS.len() * (screens().len() + 1));
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} golden images differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A draw target that records every pixel drawn outside its bounds.
+struct BoundsRecorder<C> {
+    size: Size,
+    outside: Vec<Point>,
+    inside: usize,
+    _c: std::marker::PhantomData<C>,
+}
+
+impl<C> BoundsRecorder<C> {
+    fn new(w: u32, h: u32) -> Self {
+        BoundsRecorder {
+            size: Size::new(w, h),
+            outside: Vec::new(),
+            inside: 0,
+            _c: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<C: PixelColor> OriginDimensions for BoundsRecorder<C> {
+    fn size(&self) -> Size {
+        self.size
+    }
+}
+
+impl<C: PixelColor> DrawTarget for BoundsRecorder<C> {
+    type Color = C;
+    type Error = core::convert::Infallible;
+
+    fn draw_iter<I: IntoIterator<Item = Pixel<C>>>(
+        &mut self,
+        pixels: I,
+    ) -> Result<(), Self::Error> {
+        let bb = self.bounding_box();
+        for Pixel(p, _) in pixels {
+            if bb.contains(p) {
+                self.inside += 1;
+            } else {
+                self.outside.push(p);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn out_of_bounds<C: Palette>(view: Option<&View>, w: u32, h: u32) -> (usize, Vec<Point>) {
+    let mut rec = BoundsRecorder::<C>::new(w, h);
+    let layout = Layout::new(Size::new(w, h));
+    let r = match view {
+        Some(v) => ui::draw(v, &layout, &mut rec),
+        None => ui::test_pattern("a panel with a rather long name for its size", &mut rec),
+    };
+    assert!(r.is_ok());
+    (rec.inside, rec.outside)
+}
+
+#[test]
+fn nothing_is_drawn_outside_the_panel() {
+    // The sample screens plus hostile ones: huge counts, empty and absurdly long strings.
+    let mut views: Vec<View> = screens().into_iter().map(|(_, v)| v).collect();
+    let mut hostile = long_candidates();
+    hostile.push(cand(
+        123456,
+        "Supercalifragilisticexpialidocious-syndrome-without-any-spaces-at-all",
+        Some("999999999999"),
+        Band::Strong,
+        "",
+    ));
+    let mut wide_basis = basis(true);
+    wide_basis.reference_cases = usize::MAX;
+    wide_basis.model_version = "m".repeat(200);
+    wide_basis.gallery_version = "g".repeat(200);
+    views.push(View::Results {
+        candidates: hostile,
+        page: usize::MAX,
+        basis: wide_basis.clone(),
+    });
+    views.push(View::NoCloseMatch { basis: wide_basis });
+    views.push(View::Capturing {
+        photo: usize::MAX,
+        of: usize::MAX,
+    });
+    views.push(View::Preview {
+        face_box: Some([-1.0, 2.0, f32::NAN, 0.5]),
+        guidance: Guidance::TurnToCamera,
+        photos_taken: 99,
+        photos_wanted: 3,
+    });
+    views.push(View::Preview {
+        face_box: Some([-0.5, -0.5, 1.5, 1.5]),
+        guidance: Guidance::Blurred,
+        photos_taken: 0,
+        photos_wanted: 0,
+    });
+    views.push(View::Starting {
+        checks: (0..20)
+            .map(|i| check(&"X".repeat(i * 3), CheckState::Failed, &"d".repeat(i * 10)))
+            .collect(),
+    });
+    views.push(View::Error {
+        kind: ErrorKind::Other,
+        detail: "x".repeat(5000),
+    });
+    views.push(View::Results {
+        candidates: vec![],
+        page: 0,
+        basis: basis(false),
+    });
+    for &(panel, w, h, kind) in PANELS.iter().chain(&[
+        ("160x128", 160, 128, Kind::Colour),
+        ("96x64", 96, 64, Kind::Mono),
+    ]) {
+        for view in views.iter().map(Some).chain([None]) {
+            let (inside, outside) = match kind {
+                Kind::Colour => out_of_bounds::<Rgb565>(view, w, h),
+                Kind::Mono => out_of_bounds::<BinaryColor>(view, w, h),
+            };
+            assert!(
+                outside.is_empty(),
+                "{panel}: {} pixels outside the panel, first {:?}, view {view:?}",
+                outside.len(),
+                &outside[..outside.len().min(5)]
+            );
+            // The screen was cleared (and something drawn) inside.
+            assert!(
+                inside >= (w * h) as usize,
+                "{panel}: only {inside} pixels drawn"
+            );
+        }
+    }
+}
+
+#[test]
+fn demo_marker_changes_the_header_only_when_demo() {
+    for &(panel, w, h, kind) in PANELS {
+        let view = |demo| View::Results {
+            candidates: candidates(),
+            page: 0,
+            basis: basis(demo),
+        };
+        let plain = render(Some(&view(false)), w, h, kind);
+        let demo = render(Some(&view(true)), w, h, kind);
+        let header_h = if Layout::new(Size::new(w, h)).style == LayoutStyle::Full {
+            24
+        } else {
+            11
+        };
+        let header_diff = (0..w)
+            .flat_map(|x| (0..header_h).map(move |y| (x, y)))
+            .filter(|&(x, y)| plain.get_pixel(x, y) != demo.get_pixel(x, y))
+            .count();
+        assert!(
+            header_diff > 20,
+            "{panel}: DEMO badge not visible ({header_diff} px)"
+        );
+    }
+}
+
+#[test]
+fn pages_past_the_end_show_the_last_page() {
+    for &(panel, w, h, kind) in PANELS {
+        let layout = Layout::new(Size::new(w, h));
+        let last = layout.page_count(candidates().len()) - 1;
+        let view = |page| View::Results {
+            candidates: candidates(),
+            page,
+            basis: basis(false),
+        };
+        assert_eq!(
+            render(Some(&view(last)), w, h, kind),
+            render(Some(&view(last + 7)), w, h, kind),
+            "{panel}"
+        );
+        assert_ne!(
+            render(Some(&view(0)), w, h, kind),
+            render(Some(&view(last)), w, h, kind),
+            "{panel}: paging changes nothing"
+        );
+    }
+}
+
+#[test]
+fn layouts_per_panel() {
+    assert_eq!(Layout::new(Size::new(240, 240)).candidates_per_page(), 2);
+    assert_eq!(Layout::new(Size::new(320, 240)).candidates_per_page(), 2);
+    let mono = Layout::new(Size::new(128, 64));
+    assert_eq!(mono.style, LayoutStyle::Compact);
+    assert_eq!(mono.candidates_per_page(), 1);
+    assert_eq!(mono.page_count(5), 5);
+    assert_eq!(mono.page_count(0), 1);
+    assert_eq!(Layout::new(Size::new(240, 240)).page_count(5), 3);
+}
+
+#[test]
+fn band_indicator_pattern() {
+    let cases = [
+        (Band::Strong, ["### ### ###", "### ### ###", "### ### ###"]),
+        (
+            Band::Moderate,
+            ["### ### ###", "### ### # #", "### ### ###"],
+        ),
+        (Band::Weak, ["### ### ###", "### # # # #", "### ### ###"]),
+    ];
+    for (band, pattern) in cases {
+        let mut display = MockDisplay::<BinaryColor>::new();
+        let w = band_indicator(
+            &mut display,
+            band,
+            Point::zero(),
+            Size::new(3, 3),
+            1,
+            BinaryColor::On,
+            BinaryColor::On,
+        )
+        .unwrap();
+        assert_eq!(w, 11);
+        display.assert_pattern(&pattern);
+    }
+    // Colour: filled cells in the fill colour, outlines in the outline colour.
+    let mut display = MockDisplay::<Rgb888>::new();
+    band_indicator(
+        &mut display,
+        Band::Weak,
+        Point::new(1, 0),
+        Size::new(2, 2),
+        0,
+        Rgb888::RED,
+        Rgb888::BLUE,
+    )
+    .unwrap();
+    display.assert_pattern(&[" RRBBBB", " RRBBBB"]);
+}
+
+/// Whether `text`, drawn in `font` as `fg` on `bg`, appears anywhere in `screen` pixel-exact.
+fn contains_text<C: Palette + Default>(
+    screen: &FrameBuffer<C>,
+    text: &str,
+    font: &embedded_graphics::mono_font::MonoFont<'_>,
+    fg: C,
+    bg: C,
+) -> bool {
+    use embedded_graphics::{
+        mono_font::MonoTextStyleBuilder,
+        text::{Baseline, Text},
+    };
+    let tw = ui::widgets::text_width(text, font);
+    let th = font.character_size.height;
+    let mut stamp = FrameBuffer::filled(tw, th, bg);
+    let style = MonoTextStyleBuilder::new()
+        .font(font)
+        .text_color(fg)
+        .background_color(bg)
+        .build();
+    assert!(
+        Text::with_baseline(text, Point::zero(), style, Baseline::Top)
+            .draw(&mut stamp)
+            .is_ok()
+    );
+    let Size { width, height } = screen.size();
+    if tw > width || th > height {
+        return false;
+    }
+    (0..=height - th).any(|y0| {
+        (0..=width - tw).any(|x0| {
+            (0..th).all(|y| (0..tw).all(|x| stamp.pixel(x, y) == screen.pixel(x0 + x, y0 + y)))
+        })
+    })
+}
+
+fn check_result_screens<C: Palette + Default>(w: u32, h: u32) {
+    let layout = Layout::new(Size::new(w, h));
+    let fonts = layout.fonts();
+    let (disclaimer_font, disclaimer_fg, basis_font, basis_fg) = match layout.style {
+        LayoutStyle::Full => (fonts.body, C::WARN, fonts.small, C::MUTED),
+        LayoutStyle::Compact => (fonts.small, C::TEXT, fonts.small, C::TEXT),
+    };
+    for (name, view) in screens() {
+        let basis = match &view {
+            View::Results { basis, .. } | View::NoCloseMatch { basis } => basis.clone(),
+            _ => continue,
+        };
+        let fb = render_fb::<C>(Some(&view), w, h);
+        assert!(
+            contains_text(
+                &fb,
+                ui::view::DISCLAIMER,
+                disclaimer_font,
+                disclaimer_fg,
+                C::BACKGROUND
+            ),
+            "{w}x{h} {name}: disclaimer missing"
+        );
+        let cases = basis.reference_cases.to_string();
+        for needle in [
+            cases.as_str(),
+            basis.model_version.as_str(),
+            basis.gallery_version.as_str(),
+        ] {
+            assert!(
+                contains_text(&fb, needle, basis_font, basis_fg, C::BACKGROUND),
+                "{w}x{h} {name}: basis {needle:?} missing"
+            );
+        }
+        let demo_font = match layout.style {
+            LayoutStyle::Full => fonts.header,
+            LayoutStyle::Compact => fonts.body,
+        };
+        assert_eq!(
+            contains_text(&fb, "DEMO", demo_font, C::DEMO_TEXT, C::DEMO_BG),
+            basis.demo,
+            "{w}x{h} {name}: DEMO marker shown iff demo"
+        );
+    }
+}
+
+#[test]
+fn result_screens_show_disclaimer_basis_and_demo_marker() {
+    check_result_screens::<Rgb565>(240, 240);
+    check_result_screens::<Rgb565>(320, 240);
+    check_result_screens::<BinaryColor>(128, 64);
+}
