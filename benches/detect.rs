@@ -43,6 +43,10 @@ fn bench(c: &mut Criterion) {
         ("frame_640x480", frame(&astro, 640, 480)),
     ] {
         g.bench_function(name, |b| b.iter(|| det.detect(&img)));
+        // The Rust letterbox alone (detect − this ≈ tract inference + decode).
+        g.bench_function(format!("{name}_letterbox_only"), |b| {
+            b.iter(|| det.preprocess(&img))
+        });
     }
     g.finish();
 }
