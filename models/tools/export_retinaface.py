@@ -23,8 +23,7 @@ def main():
         d.Clear()
         d.dim_value = v
     n = sum(-(-h // st) * -(-w // st) * 2 for st in (8, 16, 32))  # anchors: 2 sizes per cell
-    for o, k in zip(m.graph.output, {"loc": 4, "conf": 2, "landmarks": 10}.values()):
-        assert o.name in ("loc", "conf", "landmarks")
+    for o in m.graph.output:
         k = {"loc": 4, "conf": 2, "landmarks": 10}[o.name]
         for d, v in zip(o.type.tensor_type.shape.dim, [1, n, k]):
             d.Clear()

@@ -437,20 +437,53 @@ impl Detector {
         let (in_h, in_w) = (self.in_h, self.in_w);
         let mut data = vec![0f32; 3 * in_h * in_w];
         let raw = img.as_raw();
-        let px = |x: usize, y: usize, c: usize| -> f32 {
-            raw.get((y * w + x) * 3 + c).copied().unwrap_or(0) as f32
+        let stride = w * 3;
+        // Separable bilinear: each needed source row is resampled horizontally once (in the model's
+        // channel order), then pairs of rows are blended vertically; same arithmetic as
+        // retinaface_ref.py.
+        let hrow = |y: usize, out: &mut Vec<f32>| -> Result<(), DetectError> {
+            let row = raw
+                .get(y * stride..(y + 1) * stride)
+                .ok_or_else(|| DetectError::Inference(format!("image buffer has no row {y}")))?;
+            out.clear();
+            for &(x0, x1, fx) in &xs {
+                let (p0, p1) = (&row[x0 * 3..x0 * 3 + 3], &row[x1 * 3..x1 * 3 + 3]);
+                for &c in &chan {
+                    out.push(f32::from(p0[c]) * (1.0 - fx) + f32::from(p1[c]) * fx);
+                }
+            }
+            Ok(())
         };
+        let (cstride, pstride) = match self.layout {
+            Layout::Nchw => (in_h * in_w, 1),
+            Layout::Nhwc => (1, 3),
+        };
+        let (mut top, mut bot) = (Vec::with_capacity(new_w * 3), Vec::with_capacity(new_w * 3));
+        let (mut top_y, mut bot_y) = (usize::MAX, usize::MAX);
         for (dy, &(y0, y1, fy)) in ys.iter().enumerate() {
-            for (dx, &(x0, x1, fx)) in xs.iter().enumerate() {
-                for (k, &c) in chan.iter().enumerate() {
-                    let top = px(x0, y0, c) * (1.0 - fx) + px(x1, y0, c) * fx;
-                    let bot = px(x0, y1, c) * (1.0 - fx) + px(x1, y1, c) * fx;
-                    let v = (top * (1.0 - fy) + bot * fy - self.mean[k]) / self.std[k];
-                    let idx = match self.layout {
-                        Layout::Nchw => (k * in_h + dy) * in_w + dx,
-                        Layout::Nhwc => (dy * in_w + dx) * 3 + k,
-                    };
-                    data[idx] = v;
+            if top_y != y0 {
+                if bot_y == y0 {
+                    std::mem::swap(&mut top, &mut bot);
+                    bot_y = usize::MAX;
+                } else {
+                    hrow(y0, &mut top)?;
+                }
+                top_y = y0;
+            }
+            if bot_y != y1 {
+                if y1 == top_y {
+                    bot.clone_from(&top);
+                } else {
+                    hrow(y1, &mut bot)?;
+                }
+                bot_y = y1;
+            }
+            for dx in 0..new_w {
+                let pixel = (dy * in_w + dx) * pstride;
+                for k in 0..3 {
+                    let i = dx * 3 + k;
+                    let v = top[i] * (1.0 - fy) + bot[i] * fy;
+                    data[k * cstride + pixel] = (v - self.mean[k]) / self.std[k];
                 }
             }
         }
@@ -458,8 +491,9 @@ impl Detector {
             Layout::Nchw => [1, 3, in_h, in_w],
             Layout::Nhwc => [1, in_h, in_w, 3],
         };
-        let tensor = Tensor::from_shape(&shape, &data)
-            .map_err(|e| DetectError::Inference(format!("{e:#}")))?;
+        let tensor = tract_ndarray::Array4::from_shape_vec(shape, data)
+            .map_err(|e| DetectError::Inference(e.to_string()))?
+            .into_tensor();
         Ok((tensor, lb))
     }
 }
