@@ -130,6 +130,9 @@ pub fn read_labelled_csv(
     Ok(out)
 }
 
+/// One image's embedding, or why it has none.
+pub type Embedded = Result<Vec<f32>, SkipReason>;
+
 /// Embeds every image on `threads` threads (at least one), in input order. `progress` is
 /// called with the number done so far.
 pub fn embed_many<E: PhotoEmbedder + Sync + ?Sized>(
@@ -137,12 +140,12 @@ pub fn embed_many<E: PhotoEmbedder + Sync + ?Sized>(
     images: &[PathBuf],
     threads: usize,
     progress: Option<&(dyn Fn(usize) + Sync)>,
-) -> Vec<Result<Vec<f32>, SkipReason>> {
+) -> Vec<Embedded> {
     let threads = threads.clamp(1, 64);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Vec<f32>, SkipReason>>> = vec![None; images.len()];
-    let chunks: Vec<Vec<(usize, Result<Vec<f32>, SkipReason>)>> = std::thread::scope(|s| {
+    let mut results: Vec<Option<Embedded>> = vec![None; images.len()];
+    let chunks: Vec<Vec<(usize, Embedded)>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {

@@ -24,10 +24,13 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 #[test]
 fn pin_maps_merge_into_a_valid_config() {
     for board in ["rpi4", "rpi5"] {
-        let mut cfg: toml::Table = toml::from_str(&read("board/default-config.toml")).expect("default config");
-        let pins: toml::Table = toml::from_str(&read(&format!("board/{board}/pins.toml"))).expect("pins.toml");
+        let mut cfg: toml::Table =
+            toml::from_str(&read("board/default-config.toml")).expect("default config");
+        let pins: toml::Table =
+            toml::from_str(&read(&format!("board/{board}/pins.toml"))).expect("pins.toml");
         merge(&mut cfg, pins);
-        let loaded = Config::parse(&toml::to_string(&cfg).expect("serialise")).unwrap_or_else(|e| panic!("{board}: {e}"));
+        let loaded = Config::parse(&toml::to_string(&cfg).expect("serialise"))
+            .unwrap_or_else(|e| panic!("{board}: {e}"));
         assert!(loaded.warnings.is_empty(), "{board}: {:?}", loaded.warnings);
         let c = loaded.config;
         assert_eq!(c.display.panel, PanelKind::St7789_240x240);
@@ -42,8 +45,19 @@ fn pin_maps_merge_into_a_valid_config() {
         assert_eq!(lines.len(), n, "{board}: a GPIO line is used twice");
         // The button pull-ups in config.txt cover every button line.
         let txt = read(&format!("board/{board}/config.txt"));
-        for pin in [Some(c.buttons.capture_pin), Some(c.buttons.next_pin), c.buttons.clear_pin].into_iter().flatten() {
-            assert!(txt.lines().any(|l| l.starts_with("gpio=") && l.contains(&pin.to_string())), "{board}: no pull-up for GPIO{pin}");
+        for pin in [
+            Some(c.buttons.capture_pin),
+            Some(c.buttons.next_pin),
+            c.buttons.clear_pin,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(
+                txt.lines()
+                    .any(|l| l.starts_with("gpio=") && l.contains(&pin.to_string())),
+                "{board}: no pull-up for GPIO{pin}"
+            );
         }
         assert!(txt.contains("dtparam=spi=on") && txt.contains("dtparam=i2c_arm=on"));
     }
@@ -64,12 +78,19 @@ fn systemd_unit_is_notify_watchdogged_and_offline() {
         "DeviceAllow=char-video4linux rw",
         "ExecStart=/usr/bin/gestaltcam run --config /etc/gestaltcam/config.toml",
     ] {
-        assert!(unit.lines().any(|l| l.trim() == needed || l.trim().starts_with(needed)), "unit lacks {needed}");
+        assert!(
+            unit.lines()
+                .any(|l| l.trim() == needed || l.trim().starts_with(needed)),
+            "unit lacks {needed}"
+        );
     }
 }
 
 #[test]
 fn udev_rule_names_the_camera() {
     let rule = read("board/udev/99-gestaltcam.rules");
-    assert!(rule.contains("SUBSYSTEM==\"video4linux\"") && rule.contains("SYMLINK+=\"gestaltcam-camera\""));
+    assert!(
+        rule.contains("SUBSYSTEM==\"video4linux\"")
+            && rule.contains("SYMLINK+=\"gestaltcam-camera\"")
+    );
 }

@@ -53,9 +53,18 @@ fn demo_runs_the_whole_device_and_writes_only_its_screens() {
     // The screens, in order.
     let order: Vec<&str> = stdout
         .lines()
-        .filter_map(|l| l.strip_prefix("[screen ").and_then(|r| r.split_once("] ")).map(|(_, v)| v))
+        .filter_map(|l| {
+            l.strip_prefix("[screen ")
+                .and_then(|r| r.split_once("] "))
+                .map(|(_, v)| v)
+        })
         .collect();
-    let first = |prefix: &str| order.iter().position(|v| v.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}` screen in {order:#?}"));
+    let first = |prefix: &str| {
+        order
+            .iter()
+            .position(|v| v.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` screen in {order:#?}"))
+    };
     let (start, preview, cap1, cap2, analysing, results) = (
         first("starting"),
         first("preview: Ready"),
@@ -64,17 +73,28 @@ fn demo_runs_the_whole_device_and_writes_only_its_screens() {
         first("analysing 2 photo(s)"),
         first("results page 1"),
     );
-    assert!(start < preview && preview < cap1 && cap1 < cap2 && cap2 < analysing && analysing < results, "{order:#?}");
-    assert!(order.iter().any(|v| v.starts_with("results page 2") || v.starts_with("results page 1")));
+    assert!(
+        start < preview && preview < cap1 && cap1 < cap2 && cap2 < analysing && analysing < results,
+        "{order:#?}"
+    );
+    assert!(order
+        .iter()
+        .any(|v| v.starts_with("results page 2") || v.starts_with("results page 1")));
     // The person in the replayed photos is the demo gallery's label A, ranked first.
-    let rank1 = stdout.lines().find(|l| l.trim_start().starts_with("1  ")).expect("a rank-1 row");
+    let rank1 = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("1  "))
+        .expect("a rank-1 row");
     assert!(rank1.contains("DEMO label A"), "{stdout}");
     assert!(stdout.contains("Screening aid - not a diagnosis"));
     // Nothing but the screen PNGs was written (no photo, crop or embedding).
     let written = files_under(tmp.path());
     assert!(!written.is_empty());
     for f in &written {
-        assert!(f.starts_with("screens") && f.extension().is_some_and(|e| e == "png"), "unexpected file {f:?}");
+        assert!(
+            f.starts_with("screens") && f.extension().is_some_and(|e| e == "png"),
+            "unexpected file {f:?}"
+        );
     }
     assert_eq!(written.len(), order.len(), "one PNG per screen shown");
 }
@@ -91,35 +111,89 @@ fn gallery_build_info_analyze_and_model_mismatch() {
     let g = tmp.path().join("g.gcg");
     let photos = photos();
     let (ok, stdout, stderr) = run(
-        &["gallery", "build", "--images", photos.to_str().unwrap(), "--labels", labels.to_str().unwrap(), "--out", g.to_str().unwrap(), "--name", "test-gallery", "--quiet"],
+        &[
+            "gallery",
+            "build",
+            "--images",
+            photos.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--out",
+            g.to_str().unwrap(),
+            "--name",
+            "test-gallery",
+            "--quiet",
+        ],
         tmp.path(),
     );
     assert!(ok, "build failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("3 cases"), "{stdout}");
-    assert!(stdout.to_lowercase().contains("not found") || stdout.contains("missing"), "the missing image is reported: {stdout}");
+    assert!(
+        stdout.to_lowercase().contains("not found") || stdout.contains("missing"),
+        "the missing image is reported: {stdout}"
+    );
 
     let (ok, info, _) = run(&["gallery", "info", g.to_str().unwrap()], tmp.path());
     assert!(ok);
-    assert!(info.contains("test-gallery") && info.contains("Person two"), "{info}");
+    assert!(
+        info.contains("test-gallery") && info.contains("Person two"),
+        "{info}"
+    );
 
     let p2 = photos.join("obama2.jpg");
     let p3 = photos.join("obama3.jpg");
-    let (ok, json, stderr) = run(&["analyze", "--gallery", g.to_str().unwrap(), "--json", p2.to_str().unwrap(), p3.to_str().unwrap()], tmp.path());
+    let (ok, json, stderr) = run(
+        &[
+            "analyze",
+            "--gallery",
+            g.to_str().unwrap(),
+            "--json",
+            p2.to_str().unwrap(),
+            p3.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
     assert!(ok, "analyze failed: {stderr}");
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON output");
     assert_eq!(v["photos_used"], 2);
     assert_eq!(v["ranking"]["matches"][0]["name"], "Person one", "{json}");
     assert_eq!(v["ranking"]["matches"][0]["omim"], "100100");
-    assert!(v["disclaimer"].as_str().unwrap_or("").contains("not a diagnosis"));
+    assert!(v["disclaimer"]
+        .as_str()
+        .unwrap_or("")
+        .contains("not a diagnosis"));
 
     // A photo with no face: a clear error, not a ranking.
     let blank = tmp.path().join("blank.png");
-    image::RgbImage::from_pixel(200, 200, image::Rgb([128, 128, 128])).save(&blank).expect("save");
-    let (ok, _, stderr) = run(&["analyze", "--gallery", g.to_str().unwrap(), blank.to_str().unwrap()], tmp.path());
+    image::RgbImage::from_pixel(200, 200, image::Rgb([128, 128, 128]))
+        .save(&blank)
+        .expect("save");
+    let (ok, _, stderr) = run(
+        &[
+            "analyze",
+            "--gallery",
+            g.to_str().unwrap(),
+            blank.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
     assert!(!ok && stderr.contains("no usable face"), "{stderr}");
 
     // The same gallery used with another embedder is refused, naming both models.
-    let (ok, _, stderr) = run(&["analyze", "--gallery", g.to_str().unwrap(), "--embedder", "dlib-resnet-v1-f32", p2.to_str().unwrap()], tmp.path());
+    let (ok, _, stderr) = run(
+        &[
+            "analyze",
+            "--gallery",
+            g.to_str().unwrap(),
+            "--embedder",
+            "dlib-resnet-v1-f32",
+            p2.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
     assert!(!ok, "a gallery from another model must be refused");
-    assert!(stderr.to_lowercase().contains("embedder") || stderr.to_lowercase().contains("model"), "{stderr}");
+    assert!(
+        stderr.to_lowercase().contains("embedder") || stderr.to_lowercase().contains("model"),
+        "{stderr}"
+    );
 }

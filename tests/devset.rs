@@ -28,7 +28,11 @@ fn pipeline() -> FacePipeline {
 
 /// ROC AUC by the Mann–Whitney statistic: P(genuine similarity > impostor similarity).
 fn auc(genuine: &[f32], impostor: &[f32]) -> f64 {
-    let mut all: Vec<(f32, bool)> = genuine.iter().map(|&s| (s, true)).chain(impostor.iter().map(|&s| (s, false))).collect();
+    let mut all: Vec<(f32, bool)> = genuine
+        .iter()
+        .map(|&s| (s, true))
+        .chain(impostor.iter().map(|&s| (s, false)))
+        .collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
     // Average ranks for ties.
     let mut rank_sum_genuine = 0.0f64;
@@ -59,7 +63,10 @@ fn auc_helper_is_right_on_known_cases() {
 }
 
 #[test]
-#[cfg_attr(not(target_arch = "x86_64"), ignore = "whole dev set: too slow under qemu-user")]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "whole dev set: too slow under qemu-user"
+)]
 fn dev_set_verification_and_ranking() {
     let csv = Path::new(FACES).join("dev.csv");
     let rows: Vec<LabelledImage> = dataset::read_labelled_csv(&csv, None).expect("dev.csv");
@@ -69,10 +76,17 @@ fn dev_set_verification_and_ranking() {
     let embedded = dataset::embed_many(&p, &paths, dataset::default_threads(), None);
     let usable = embedded.iter().filter(|e| e.is_ok()).count();
     eprintln!("embedded {usable} of {} photos", rows.len());
-    assert!(usable as f64 >= 0.99 * rows.len() as f64, "only {usable} photos usable");
+    assert!(
+        usable as f64 >= 0.99 * rows.len() as f64,
+        "only {usable} photos usable"
+    );
 
     // --- pair verification: every same-identity pair, and a fixed spread of impostor pairs ---
-    let ok: Vec<(&LabelledImage, &Vec<f32>)> = rows.iter().zip(&embedded).filter_map(|(r, e)| e.as_ref().ok().map(|v| (r, v))).collect();
+    let ok: Vec<(&LabelledImage, &Vec<f32>)> = rows
+        .iter()
+        .zip(&embedded)
+        .filter_map(|(r, e)| e.as_ref().ok().map(|v| (r, v)))
+        .collect();
     let mut genuine = Vec::new();
     let mut impostor = Vec::new();
     for i in 0..ok.len() {
@@ -85,7 +99,11 @@ fn dev_set_verification_and_ranking() {
         }
     }
     let auc = auc(&genuine, &impostor);
-    eprintln!("verification: {} genuine, {} impostor pairs, ROC AUC {auc:.5}", genuine.len(), impostor.len());
+    eprintln!(
+        "verification: {} genuine, {} impostor pairs, ROC AUC {auc:.5}",
+        genuine.len(),
+        impostor.len()
+    );
     assert!(genuine.len() > 5000 && impostor.len() > 50_000);
     assert!(auc >= 0.99, "ROC AUC {auc}");
 
@@ -142,7 +160,14 @@ fn dev_set_verification_and_ranking() {
         threshold: None,
         storage: Storage::F32,
     };
-    let g = gallery::Gallery::from_parts(meta, labels, cases, p.embedding_size(), gallery_vecs.concat()).expect("gallery");
+    let g = gallery::Gallery::from_parts(
+        meta,
+        labels,
+        cases,
+        p.embedding_size(),
+        gallery_vecs.concat(),
+    )
+    .expect("gallery");
     let report = gallery::evaluate(&g, &probes, &EvalOptions::default()).expect("evaluate");
     eprintln!("{report}");
     // Over ALL probes: unusable probes and probes whose gallery photo was unusable are misses.
@@ -156,7 +181,10 @@ fn dev_set_verification_and_ranking() {
         100.0 * top10,
         100.0 * top30
     );
-    assert!(top1 >= REACHED_TOP1 - 0.02, "top-1 {top1} dropped more than 2 points below {REACHED_TOP1}");
+    assert!(
+        top1 >= REACHED_TOP1 - 0.02,
+        "top-1 {top1} dropped more than 2 points below {REACHED_TOP1}"
+    );
     assert!(top1 <= top5 && top5 <= top10 && top10 <= top30);
 
     // Multi-photo fusion per subject is at least as good as single photos.
@@ -165,14 +193,23 @@ fn dev_set_verification_and_ranking() {
         .iter()
         .find(|t| t.fusion == Some(FusionMode::MeanEmbedding))
         .expect("mean-embedding fusion evaluated");
-    assert!(fused.overall[0] >= report.per_photo.overall[0], "fusion lowered top-1");
+    assert!(
+        fused.overall[0] >= report.per_photo.overall[0],
+        "fusion lowered top-1"
+    );
 
     // int8 gallery storage keeps the ranking.
     let g8 = g.to_storage(Storage::Int8);
     let queries: Vec<Vec<f32>> = probes.iter().map(|p| p.embedding.clone()).collect();
     let agreement = gallery::compare_rankings(&g, &g8, &queries, 10).expect("compare");
     eprintln!("int8 vs f32 gallery storage: {agreement:?}");
-    assert!(agreement.same_top1 as f64 >= 0.99 * agreement.queries as f64, "int8 storage changed many top-1s");
+    assert!(
+        agreement.same_top1 as f64 >= 0.99 * agreement.queries as f64,
+        "int8 storage changed many top-1s"
+    );
     let r8 = gallery::evaluate(&g8, &probes, &EvalOptions::default()).expect("evaluate int8");
-    assert!((r8.per_photo.overall[0] - report.per_photo.overall[0]).abs() <= 0.002, "int8 storage changed top-1 accuracy");
+    assert!(
+        (r8.per_photo.overall[0] - report.per_photo.overall[0]).abs() <= 0.002,
+        "int8 storage changed top-1 accuracy"
+    );
 }

@@ -7,7 +7,8 @@ use gestaltcam::config::Config;
 use std::time::{Duration, Instant};
 
 fn config() -> Config {
-    let path = std::env::var("GESTALTCAM_CONFIG").unwrap_or_else(|_| "/etc/gestaltcam/config.toml".into());
+    let path =
+        std::env::var("GESTALTCAM_CONFIG").unwrap_or_else(|_| "/etc/gestaltcam/config.toml".into());
     Config::load(path.as_ref()).expect("config").config
 }
 
@@ -15,7 +16,10 @@ fn config() -> Config {
 fn panel_shows_the_test_pattern() {
     let mut panel = gestaltcam::hw::open_panel(&config().display).expect("panel opens");
     panel.test_pattern().expect("test pattern drawn");
-    eprintln!("look at the panel: colour bars, marked corners, '{}'", panel.name());
+    eprintln!(
+        "look at the panel: colour bars, marked corners, '{}'",
+        panel.name()
+    );
 }
 
 #[cfg(feature = "camera-v4l")]

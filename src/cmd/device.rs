@@ -120,7 +120,7 @@ pub fn run(a: RunArgs) -> Result<()> {
                     detail: format!("waiting: {e}"),
                 },
             });
-        hw::reconnecting_camera(&cfg.camera, clock.clone())
+        hw::reconnecting_camera(&cfg.camera, clock)
     };
     #[cfg(not(feature = "camera-v4l"))]
     let camera = {

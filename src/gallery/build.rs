@@ -124,7 +124,7 @@ fn decode_image(path: &Path) -> std::result::Result<image::RgbImage, SkipReason>
     }
     // Decoded under a neutral name: skip reasons reach logs and screens, file names (which may
     // name a patient) do not.
-    let too_big = std::fs::metadata(path).map_or(false, |m| m.len() > crate::photo::MAX_FILE_BYTES);
+    let too_big = std::fs::metadata(path).is_ok_and(|m| m.len() > crate::photo::MAX_FILE_BYTES);
     if too_big {
         return Err(SkipReason::Unreadable("file too large".into()));
     }

@@ -207,7 +207,7 @@ mod tests {
             let t = threshold_allowing(&u, allowed);
             let through = u.iter().filter(|&&x| x <= t).count();
             assert!(
-                through <= allowed.max(1).min(4) || allowed == 0 && through == 0,
+                through <= allowed.clamp(1, 4) || allowed == 0 && through == 0,
                 "{allowed}: {t}"
             );
             assert!(through <= allowed || allowed >= u.len());
