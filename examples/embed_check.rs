@@ -25,7 +25,11 @@ fn chips(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<f32>)>> {
                 .as_array()
                 .ok_or_else(|| anyhow::anyhow!("{k}: no descriptor"))?
                 .iter()
-                .map(|x| x.as_f64().map(|x| x as f32).ok_or_else(|| anyhow::anyhow!("{k}: bad number")))
+                .map(|x| {
+                    x.as_f64()
+                        .map(|x| x as f32)
+                        .ok_or_else(|| anyhow::anyhow!("{k}: bad number"))
+                })
                 .collect::<anyhow::Result<Vec<f32>>>()?;
             Ok((chip_dir.join(format!("{k}.png")), d))
         })
@@ -35,7 +39,7 @@ fn chips(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<f32>)>> {
 fn stats(v: &[f32]) -> String {
     let min = v.iter().copied().fold(f32::INFINITY, f32::min);
     let mean = v.iter().sum::<f32>() / v.len().max(1) as f32;
-    format!("min {min:.6}  mean {mean:.6}  (n={})", v.len())
+    format!("min {min:.7}  mean {mean:.7}  (n={})", v.len())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,7 +47,11 @@ fn main() -> anyhow::Result<()> {
     let m = Manifest::load_dir(&root.join("models"))?;
     let f = Embedder::load(&m, m.model("dlib-resnet-v1-f32")?, EmbedOptions::default())?;
     let q = Embedder::load(&m, m.model("dlib-resnet-v1-int8")?, EmbedOptions::default())?;
-    let qt = Embedder::load(&m, m.model("dlib-resnet-v1-int8")?, EmbedOptions { flip_tta: true })?;
+    let qt = Embedder::load(
+        &m,
+        m.model("dlib-resnet-v1-int8")?,
+        EmbedOptions { flip_tta: true },
+    )?;
     let mut dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
     if dirs.is_empty() {
         dirs.push(root.join("tests/fixtures/embed"));
