@@ -67,7 +67,7 @@ fn nnef_load(
 
 fn load(c: &mut Criterion) {
     let m = Manifest::load_dir(&root().join("models")).expect("manifest");
-    let nnef = tract_nnef::nnef().with_tract_core();
+    let nnef = tract_nnef::nnef().with_onnx();
     let mut g = c.benchmark_group("load");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(15));
@@ -82,7 +82,18 @@ fn load(c: &mut Criterion) {
             .and_then(|m| m.into_typed())
             .and_then(|m| m.into_decluttered())
             .expect("typed model");
-        let tar = nnef.write_to_tar(&typed, Vec::new()).expect("nnef written");
+        g.bench_function(format!("{id}/onnx"), |bch| {
+            bch.iter(|| black_box(onnx_load(&bytes).expect("loads")))
+        });
+        // tract-nnef 0.23.9 cannot serialise the QDQ int8 model ("Translating model to
+        // proto_model"); only the f32 model has an NNEF load time.
+        let tar = match nnef.write_to_tar(&typed, Vec::new()) {
+            Ok(tar) => tar,
+            Err(e) => {
+                eprintln!("{id}: NNEF not written, skipping its load bench: {e:#}");
+                continue;
+            }
+        };
         // Both paths must give the same plan output before their load times are compared.
         let x = Tensor::zero::<f32>(&[1, 3, 150, 150]).expect("tensor");
         let a = onnx_load(&bytes)
@@ -93,9 +104,6 @@ fn load(c: &mut Criterion) {
             .expect("nnef runs");
         a[0].close_enough(&b[0], true)
             .expect("NNEF and ONNX plans agree");
-        g.bench_function(format!("{id}/onnx"), |bch| {
-            bch.iter(|| black_box(onnx_load(&bytes).expect("loads")))
-        });
         g.bench_function(format!("{id}/nnef"), |bch| {
             bch.iter(|| black_box(nnef_load(&nnef, &tar).expect("loads")))
         });

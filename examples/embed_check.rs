@@ -39,7 +39,7 @@ fn chips(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<f32>)>> {
 fn stats(v: &[f32]) -> String {
     let min = v.iter().copied().fold(f32::INFINITY, f32::min);
     let mean = v.iter().sum::<f32>() / v.len().max(1) as f32;
-    format!("min {min:.6}  mean {mean:.6}  (n={})", v.len())
+    format!("min {min:.7}  mean {mean:.7}  (n={})", v.len())
 }
 
 fn main() -> anyhow::Result<()> {

@@ -136,6 +136,11 @@ impl Embedder {
         &self.entry
     }
 
+    /// The identity galleries record for this model ([`ModelEntry::embedder_id`]).
+    pub fn embedder_id(&self) -> String {
+        self.entry.embedder_id()
+    }
+
     /// Length of the embeddings.
     pub fn embedding_size(&self) -> usize {
         self.embedding_size

@@ -15,7 +15,16 @@ TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MODELS="$(dirname "$TOOLS")"
 REPO="$(dirname "$MODELS")"
 WORK="$TOOLS/.work"
-FACES_DIR="${FACES_DIR:-$REPO/../shared/faces}"
+if [ -z "${FACES_DIR:-}" ]; then
+    # The shared evaluation photos sit next to the main checkout (and two levels up from a worktree).
+    for d in "$REPO/../shared/faces" "$REPO/../../shared/faces"; do
+        if [ -f "$d/landmarks.csv" ]; then FACES_DIR="$(cd "$d" && pwd)"; break; fi
+    done
+fi
+if [ ! -f "${FACES_DIR:-}/landmarks.csv" ]; then
+    echo "no evaluation photos (landmarks.csv) found; set FACES_DIR" >&2
+    exit 1
+fi
 VENV="$WORK/venv"
 PY="$VENV/bin/python"
 mkdir -p "$WORK"

@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--method", default="percentile", choices=["minmax", "entropy", "percentile"])
     ap.add_argument("--percentile", type=float, default=99.999)
     ap.add_argument("--limit", type=int, default=300)
+    ap.add_argument("--activations", default="u8", choices=["u8", "s8"], help="activation type")
     ap.add_argument("--exclude", nargs="*", default=[], help="node names kept in float")
     a = ap.parse_args()
     paths = sorted(glob.glob(os.path.join(a.chips, "*.png")))[: a.limit]
@@ -44,11 +45,11 @@ def main():
         raise SystemExit(f"no calibration chips in {a.chips}")
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[a.method]
-    extra = {"ActivationSymmetric": False, "WeightSymmetric": True}
+    extra = {"ActivationSymmetric": a.activations == "s8", "WeightSymmetric": True}
     if a.method == "percentile":
         extra["CalibPercentile"] = a.percentile
     quantize_static(a.f32, a.out, Chips(paths), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QUInt8 if a.activations == "u8" else QuantType.QInt8, weight_type=QuantType.QInt8,
                     calibrate_method=method, nodes_to_exclude=a.exclude, extra_options=extra)
     print(f"wrote {a.out} ({os.path.getsize(a.out)} bytes) from {len(paths)} chips, {a.method}")
 
