@@ -1,0 +1,78 @@
+//! The device's two latencies, with the real models (one thread, as on the board):
+//! - live preview: one 320×240 frame → detection + quality → the preview view model
+//!   (target ≥ 10 frames/s on one x86 core);
+//! - capture to results: 3 captured 640×480 frames → detect, align, embed (int8) each, fuse,
+//!   rank against a 1,000-syndrome gallery → the results view model.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use gestaltcam::analyzer::PipelineAnalyzer;
+use gestaltcam::app::run::Analyzer;
+use gestaltcam::camera::Frame;
+use gestaltcam::embed::EmbedOptions;
+use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, Storage};
+use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
+use image::{imageops, Rgb, RgbImage};
+use std::path::Path;
+use std::time::Duration;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn frame(src: &RgbImage, w: u32, h: u32, seq: u64) -> Frame {
+    let face = imageops::resize(src, h, h, imageops::FilterType::Triangle);
+    let mut f = RgbImage::from_pixel(w, h, Rgb([128, 128, 128]));
+    imageops::replace(&mut f, &face, i64::from((w - h) / 2), 0);
+    Frame::new(f, seq, Duration::ZERO)
+}
+
+/// A gallery of `n` syndromes × 1 case with deterministic pseudo-random unit vectors.
+fn synthetic_gallery(p: &FacePipeline, n: usize) -> Gallery {
+    let dim = p.embedding_size();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+    };
+    let mut flat = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let v: Vec<f32> = (0..dim).map(|_| next()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        flat.extend(v.iter().map(|x| x / norm));
+    }
+    let labels = (0..n).map(|i| Label { name: format!("syndrome {i}"), omim: None, genes: vec![] }).collect();
+    let cases = (0..n).map(|i| Case { case_id: format!("case {i}"), subject: format!("s{i}"), label: i as u32 }).collect();
+    let meta = GalleryMeta {
+        embedder_id: p.embedder_id(),
+        metric: p.metric(),
+        name: "bench".into(),
+        created_unix: 0,
+        threshold: None,
+        storage: Storage::F32,
+    };
+    Gallery::from_parts(meta, labels, cases, dim, flat).expect("gallery")
+}
+
+fn bench(c: &mut Criterion) {
+    let models = Path::new(ROOT).join("models");
+    let Ok(astro) = gestaltcam::photo::load_path(&Path::new(ROOT).join("tests/fixtures/photos/astronaut.png")) else {
+        return;
+    };
+    let load = || FacePipeline::load(&models, None, EmbedOptions::default()).expect("models");
+    let p = load();
+    let gallery = synthetic_gallery(&p, 1000);
+    let mut analyzer = PipelineAnalyzer::new(Ok(load()), Ok(gallery));
+    let preview = frame(&astro, 320, 240, 0);
+    let captures: Vec<Frame> = (0..3).map(|i| frame(&astro, 640, 480, i)).collect();
+
+    let mut g = c.benchmark_group("device");
+    g.sample_size(20);
+    g.bench_function("preview 320x240 frame", |b| b.iter(|| analyzer.preview(&preview)));
+    g.bench_function("capture to results, 3 photos", |b| {
+        b.iter(|| analyzer.analyse(&captures).expect("analysis"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
