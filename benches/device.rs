@@ -8,7 +8,6 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use gestaltcam::analyzer::PipelineAnalyzer;
 use gestaltcam::app::run::Analyzer;
 use gestaltcam::camera::Frame;
-use gestaltcam::embed::EmbedOptions;
 use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, Storage};
 use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
 use image::{imageops, Rgb, RgbImage};
@@ -40,8 +39,20 @@ fn synthetic_gallery(p: &FacePipeline, n: usize) -> Gallery {
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         flat.extend(v.iter().map(|x| x / norm));
     }
-    let labels = (0..n).map(|i| Label { name: format!("syndrome {i}"), omim: None, genes: vec![] }).collect();
-    let cases = (0..n).map(|i| Case { case_id: format!("case {i}"), subject: format!("s{i}"), label: i as u32 }).collect();
+    let labels = (0..n)
+        .map(|i| Label {
+            name: format!("syndrome {i}"),
+            omim: None,
+            genes: vec![],
+        })
+        .collect();
+    let cases = (0..n)
+        .map(|i| Case {
+            case_id: format!("case {i}"),
+            subject: format!("s{i}"),
+            label: i as u32,
+        })
+        .collect();
     let meta = GalleryMeta {
         embedder_id: p.embedder_id(),
         metric: p.metric(),
@@ -55,10 +66,15 @@ fn synthetic_gallery(p: &FacePipeline, n: usize) -> Gallery {
 
 fn bench(c: &mut Criterion) {
     let models = Path::new(ROOT).join("models");
-    let Ok(astro) = gestaltcam::photo::load_path(&Path::new(ROOT).join("tests/fixtures/photos/astronaut.png")) else {
+    let Ok(astro) =
+        gestaltcam::photo::load_path(&Path::new(ROOT).join("tests/fixtures/photos/astronaut.png"))
+    else {
         return;
     };
-    let load = || FacePipeline::load(&models, None, EmbedOptions::default()).expect("models");
+    let load = || {
+        FacePipeline::load(&models, None, gestaltcam::pipeline::DEVICE_EMBED_OPTIONS)
+            .expect("models")
+    };
     let p = load();
     let gallery = synthetic_gallery(&p, 1000);
     let mut analyzer = PipelineAnalyzer::new(Ok(load()), Ok(gallery));
@@ -67,7 +83,9 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("device");
     g.sample_size(20);
-    g.bench_function("preview 320x240 frame", |b| b.iter(|| analyzer.preview(&preview)));
+    g.bench_function("preview 320x240 frame", |b| {
+        b.iter(|| analyzer.preview(&preview))
+    });
     g.bench_function("capture to results, 3 photos", |b| {
         b.iter(|| analyzer.analyse(&captures).expect("analysis"))
     });

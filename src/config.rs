@@ -203,6 +203,9 @@ pub struct Config {
     pub photos_per_patient: usize,
     /// Candidates listed on the results screens.
     pub top_k: usize,
+    /// Test-time augmentation: also embed the mirrored face and average (better ranking, a
+    /// second inference per photo).
+    pub flip_tta: bool,
     /// Candidates per results page.
     pub results_per_page: usize,
     /// Seconds without a button press before results are blanked and the session wiped.
@@ -223,6 +226,7 @@ impl Default for Config {
             gallery_public_key: None,
             photos_per_patient: 3,
             top_k: 10,
+            flip_tta: true,
             results_per_page: 3,
             idle_timeout_s: 120,
             log_level: "info".into(),
@@ -240,6 +244,7 @@ const TOP_KEYS: &[&str] = &[
     "gallery_public_key",
     "photos_per_patient",
     "top_k",
+    "flip_tta",
     "results_per_page",
     "idle_timeout_s",
     "log_level",

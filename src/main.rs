@@ -7,9 +7,6 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(cli.log_level()))
-        .format_timestamp_secs()
-        .init();
     match cmd::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -46,7 +46,10 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-#[cfg_attr(not(target_arch = "x86_64"), ignore = "spawns the binary: needs binfmt under qemu-user")]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the binary: needs binfmt under qemu-user"
+)]
 fn demo_runs_the_whole_device_and_writes_only_its_screens() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (ok, stdout, stderr) = run(&["demo", "--out", "screens"], tmp.path());
@@ -101,7 +104,10 @@ fn demo_runs_the_whole_device_and_writes_only_its_screens() {
 }
 
 #[test]
-#[cfg_attr(not(target_arch = "x86_64"), ignore = "spawns the binary: needs binfmt under qemu-user")]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the binary: needs binfmt under qemu-user"
+)]
 fn gallery_build_info_analyze_and_model_mismatch() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let labels = tmp.path().join("labels.csv");

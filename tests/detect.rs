@@ -85,7 +85,10 @@ fn reference_landmarks() -> Vec<(String, [[f32; 2]; 5])> {
 }
 
 #[test]
-#[cfg_attr(not(target_arch = "x86_64"), ignore = "400 photos: too slow under qemu-user")]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "400 photos: too slow under qemu-user"
+)]
 fn landmarks_agree_with_reference_on_shared_photos() {
     let refs = reference_landmarks();
     assert!(refs.len() > 4000, "landmarks.csv has {} rows", refs.len());

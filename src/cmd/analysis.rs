@@ -17,7 +17,7 @@ pub fn load_pipeline(m: &ModelArgs) -> Result<FacePipeline> {
         &m.models,
         m.embedder.as_deref(),
         EmbedOptions {
-            flip_tta: m.flip_tta,
+            flip_tta: !m.no_flip_tta,
         },
     )
     .with_context(|| format!("loading models from {}", m.models.display()))

@@ -17,7 +17,9 @@ use gestaltcam::embed::EmbedOptions;
 use gestaltcam::gallery::{Gallery, Storage};
 use gestaltcam::manifest::Manifest;
 use gestaltcam::pipeline::FacePipeline;
-use gestaltcam::ui::view::{CheckState, SelfCheck, View, DISCLAIMER};
+#[cfg(feature = "camera-v4l")]
+use gestaltcam::ui::view::{CheckState, SelfCheck};
+use gestaltcam::ui::view::{View, DISCLAIMER};
 use gestaltcam::{hw, photo};
 use std::path::{Path, PathBuf};
 
@@ -74,61 +76,35 @@ fn open_sink(cfg: &Config) -> Result<Box<dyn ViewSink>> {
     }))
 }
 
-fn analyzer_for(
-    models: &Path,
-    gallery: &Path,
-    pubkey: Option<&Path>,
-    top_k: usize,
-) -> PipelineAnalyzer {
-    let pipeline =
-        FacePipeline::load(models, None, EmbedOptions::default()).map_err(|e| e.to_string());
+fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
+    let (models, gallery, pubkey) = (
+        &cfg.models_dir,
+        &cfg.gallery,
+        cfg.gallery_public_key.as_deref(),
+    );
+    let opts = EmbedOptions {
+        flip_tta: cfg.flip_tta,
+    };
+    let pipeline = FacePipeline::load(models, None, opts).map_err(|e| e.to_string());
     let gallery = match &pipeline {
         Ok(p) => load_gallery(gallery, p, pubkey).map_err(|e| format!("{e:#}")),
         Err(_) => Gallery::load(gallery).map_err(|e| e.to_string()),
     };
     let mut a = PipelineAnalyzer::new(pipeline, gallery);
-    a.top_k = top_k;
+    a.top_k = cfg.top_k;
     a
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
     let cfg = load_config(&a.config)?;
-    let mut analyzer = analyzer_for(
-        &cfg.models_dir,
-        &cfg.gallery,
-        cfg.gallery_public_key.as_deref(),
-        cfg.top_k,
-    );
+    super::init_logging(&cfg.log_level);
+    let mut analyzer = analyzer_for(&cfg);
     let mut ctx = AppContext::from_config(&cfg);
     ctx.watchdog_interval = hw::SystemdNotifier::watchdog_interval().or(ctx.watchdog_interval);
+    let clock = SystemClock::new();
+    let camera = device_camera(&cfg, clock, &mut analyzer)?;
     let mut sink = open_sink(&cfg)?;
     let display = move |v: &View| sink.show(v);
-    let clock = SystemClock::new();
-    #[cfg(feature = "camera-v4l")]
-    let camera = {
-        analyzer
-            .extra_checks
-            .push(match hw::camera::device_index(&cfg.camera.device) {
-                Ok((_, path)) => SelfCheck {
-                    name: "Camera".into(),
-                    state: CheckState::Ok,
-                    detail: path.display().to_string(),
-                },
-                Err(e) => SelfCheck {
-                    name: "Camera".into(),
-                    state: CheckState::Pending,
-                    detail: format!("waiting: {e}"),
-                },
-            });
-        hw::reconnecting_camera(&cfg.camera, clock)
-    };
-    #[cfg(not(feature = "camera-v4l"))]
-    let camera = {
-        let _ = &mut analyzer;
-        bail!("this build has no camera support (built without the `camera-v4l` feature)");
-        #[allow(unreachable_code)]
-        ReplayCamera::from_images(Vec::new(), 1.0)?
-    };
     let buttons: Box<dyn gestaltcam::app::Buttons> = if cfg.display.panel == PanelKind::Png {
         log::info!("buttons: keyboard (type c + Enter to capture, n next, x clear)");
         Box::new(KeyboardButtons::stdin())
@@ -151,6 +127,31 @@ pub fn run(a: RunArgs) -> Result<()> {
     let report = run_device(&mut dev, &ctx, &opts);
     log::info!("stopped: {report:?}");
     Ok(())
+}
+
+/// The USB camera, reopened by itself after an unplug; its self-test line says whether it is
+/// there now (a missing camera is not fatal: the device waits for it).
+#[cfg(feature = "camera-v4l")]
+fn device_camera(
+    cfg: &Config,
+    clock: SystemClock,
+    analyzer: &mut PipelineAnalyzer,
+) -> Result<impl gestaltcam::camera::Camera> {
+    let (state, detail) = match hw::camera::device_index(&cfg.camera.device) {
+        Ok((_, path)) => (CheckState::Ok, path.display().to_string()),
+        Err(e) => (CheckState::Pending, format!("waiting: {e}")),
+    };
+    analyzer.extra_checks.push(SelfCheck {
+        name: "Camera".into(),
+        state,
+        detail,
+    });
+    Ok(hw::reconnecting_camera(&cfg.camera, clock))
+}
+
+#[cfg(not(feature = "camera-v4l"))]
+fn device_camera(_: &Config, _: SystemClock, _: &mut PipelineAnalyzer) -> Result<ReplayCamera> {
+    bail!("this build has no camera support: build with `--features camera-v4l` (the device build does)")
 }
 
 /// A laptop screen: a colour or (for 128×64) monochrome framebuffer saved as PNG.
@@ -431,7 +432,13 @@ pub fn doctor(a: RunArgs) -> Result<()> {
         }
         Err(e) => line(false, "models", e.to_string()),
     }
-    match FacePipeline::load(&cfg.models_dir, None, EmbedOptions::default()) {
+    match FacePipeline::load(
+        &cfg.models_dir,
+        None,
+        EmbedOptions {
+            flip_tta: cfg.flip_tta,
+        },
+    ) {
         Ok(p) => match load_gallery(&cfg.gallery, &p, cfg.gallery_public_key.as_deref()) {
             Ok(g) => line(
                 true,

@@ -37,9 +37,10 @@ pub struct ModelArgs {
     /// Embedder id from the manifest (default: the manifest's first embedder, the int8 model).
     #[arg(long)]
     pub embedder: Option<String>,
-    /// Test-time augmentation: also embed the mirrored face and average.
+    /// No test-time augmentation (by default each face is also embedded mirrored and the two
+    /// embeddings averaged).
     #[arg(long)]
-    pub flip_tta: bool,
+    pub no_flip_tta: bool,
     /// Worker threads for many photos (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -75,7 +76,18 @@ enum Command {
     Eval(analysis::EvalArgs),
 }
 
+/// Starts logging at `level` unless `RUST_LOG` says otherwise. Log lines never carry patient
+/// photo names or embeddings.
+pub fn init_logging(level: &str) {
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp_secs()
+        .try_init();
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if !matches!(cli.command, Command::Run(_)) || cli.verbose > 0 {
+        init_logging(cli.log_level());
+    }
     match cli.command {
         Command::Run(a) => device::run(a),
         Command::Demo(a) => device::demo(a),
