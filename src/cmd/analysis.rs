@@ -329,6 +329,11 @@ pub struct EvalArgs {
     /// Store the in-memory gallery as int8 (to measure int8 storage).
     #[arg(long)]
     int8: bool,
+    /// Open-set protocol (with the in-memory gallery): leave every Nth person/syndrome out of
+    /// the gallery; calibrate the "no close match" threshold on half of the left-out ones and
+    /// half of the other probes, and report on the other halves.
+    #[arg(long)]
+    holdout: Option<usize>,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -338,24 +343,16 @@ pub struct EvalArgs {
 pub fn eval(a: EvalArgs) -> Result<()> {
     let pipeline = load_pipeline(&a.models)?;
     let threads = threads(&a.models);
+    if let Some(n) = a.holdout {
+        return eval_open_set(&a, &pipeline, n.max(2), threads);
+    }
     let (g, probe_role) = match &a.gallery {
         Some(path) => (load_gallery(path, &pipeline, None)?, a.set.role.clone()),
         None => {
             let rows = dataset::read_labelled_csv(&a.set.probes, Some("gallery"))?;
-            let bar = progress_bar(rows.len(), "gallery photos");
-            let tick = |n: usize| bar.set_position(n as u64);
-            let storage = if a.int8 { Storage::Int8 } else { Storage::F32 };
-            let built =
-                dataset::build_from_rows(&pipeline, &rows, "eval", storage, threads, Some(&tick))?;
-            bar.finish_and_clear();
-            eprintln!(
-                "gallery: {} cases, {} skipped {:?}",
-                built.gallery.len(),
-                built.skipped.len(),
-                dataset::skip_counts(&built.skipped)
-            );
+            let g = build_in_memory(&pipeline, &rows, a.int8, threads)?;
             (
-                built.gallery,
+                g,
                 Some(a.set.role.clone().unwrap_or_else(|| "probe".into())),
             )
         }
@@ -368,6 +365,96 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("{skipped} probe photo(s) skipped (no usable face)");
+        print!("{report}");
+    }
+    Ok(())
+}
+
+fn build_in_memory(
+    pipeline: &FacePipeline,
+    rows: &[LabelledImage],
+    int8: bool,
+    threads: usize,
+) -> Result<Gallery> {
+    let bar = progress_bar(rows.len(), "gallery photos");
+    let tick = |n: usize| bar.set_position(n as u64);
+    let storage = if int8 { Storage::Int8 } else { Storage::F32 };
+    let built = dataset::build_from_rows(pipeline, rows, "eval", storage, threads, Some(&tick))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "gallery: {} cases, {} skipped {:?}",
+        built.gallery.len(),
+        built.skipped.len(),
+        dataset::skip_counts(&built.skipped)
+    );
+    Ok(built.gallery)
+}
+
+/// The open-set protocol of `eval --holdout N`.
+fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize) -> Result<()> {
+    if a.gallery.is_some() {
+        bail!("--holdout builds its own gallery from the rows with role `gallery`: leave out --gallery");
+    }
+    let gallery_rows = dataset::read_labelled_csv(&a.set.probes, Some("gallery"))?;
+    let mut labels: Vec<&str> = Vec::new();
+    for r in &gallery_rows {
+        if !labels.contains(&r.label.as_str()) {
+            labels.push(&r.label);
+        }
+    }
+    // Every nth label is left out; alternate left-out labels go to calibration and to test.
+    let held: Vec<&str> = labels
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(i, _)| i % n == 0)
+        .map(|(_, l)| l)
+        .collect();
+    let held_for_calibration = |l: &str| held.iter().position(|h| *h == l).map(|k| k % 2 == 0);
+    let kept: Vec<LabelledImage> = gallery_rows
+        .iter()
+        .filter(|r| !held.contains(&r.label.as_str()))
+        .cloned()
+        .collect();
+    let mut g = build_in_memory(pipeline, &kept, a.int8, threads)?;
+    let role = a.set.role.clone().unwrap_or_else(|| "probe".into());
+    let rows = dataset::read_labelled_csv(&a.set.probes, Some(&role))?;
+    let (probes, skipped) = embed_rows(pipeline, &rows, threads);
+    let (mut cal, mut test) = (Vec::new(), Vec::new());
+    for (i, p) in probes.into_iter().enumerate() {
+        let to_cal = held_for_calibration(&p.label).unwrap_or(i % 2 == 0);
+        if to_cal {
+            cal.push(p);
+        } else {
+            test.push(p);
+        }
+    }
+    let cal_probes: Vec<CalibrationProbe> = cal
+        .iter()
+        .map(|p| CalibrationProbe {
+            label: p.label.clone(),
+            embedding: p.embedding.clone(),
+        })
+        .collect();
+    let calibration = gallery::calibrate(&mut g, &cal_probes, CalibrationRule::default())?;
+    let report = gallery::evaluate(&g, &test, &EvalOptions::default())?;
+    if a.json {
+        let out = serde_json::json!({
+            "held_out_labels": held.len(),
+            "skipped_probes": skipped,
+            "calibration": calibration,
+            "report": report,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "open set: {} of {} labels left out of the gallery; calibration on {} probes, test on {}",
+            held.len(),
+            labels.len(),
+            cal.len(),
+            test.len()
+        );
+        println!("calibration: {calibration}");
         print!("{report}");
     }
     Ok(())

@@ -1,0 +1,149 @@
+//! Odd photo files through the whole photo path (decode → detect → choose → align → embed):
+//! CMYK and RGBA files work, 50-megapixel photos work, broken files and faceless or crowded
+//! photos give typed errors, never a panic.
+
+use gestaltcam::photo::{self, PhotoLoadError};
+use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder, PhotoError, DEVICE_EMBED_OPTIONS};
+use image::{imageops, Rgb, RgbImage};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/photos")
+        .join(name)
+}
+
+fn pipeline() -> &'static FacePipeline {
+    static P: OnceLock<FacePipeline> = OnceLock::new();
+    P.get_or_init(|| {
+        FacePipeline::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
+            None,
+            DEVICE_EMBED_OPTIONS,
+        )
+        .expect("models load")
+    })
+}
+
+fn unit_length(v: &[f32]) -> bool {
+    (v.iter().map(|x| x * x).sum::<f32>().sqrt() - 1.0).abs() < 1e-3
+}
+
+#[test]
+fn cmyk_jpeg_decodes_to_the_same_picture_and_embeds() {
+    let cmyk = photo::load_path(&fixture("astronaut_cmyk.jpg")).expect("CMYK JPEG decodes");
+    let rgb = photo::load_path(&fixture("astronaut.png")).expect("png");
+    let rgb = imageops::resize(&rgb, 256, 256, imageops::FilterType::Triangle);
+    assert_eq!(cmyk.dimensions(), (256, 256));
+    let mean_diff = cmyk
+        .pixels()
+        .zip(rgb.pixels())
+        .map(|(a, b)| {
+            (0..3)
+                .map(|c| (f32::from(a[c]) - f32::from(b[c])).abs())
+                .sum::<f32>()
+        })
+        .sum::<f32>()
+        / (256.0 * 256.0 * 3.0);
+    assert!(
+        mean_diff < 20.0,
+        "CMYK colours are off by {mean_diff} on average (inverted channels?)"
+    );
+    let e = pipeline()
+        .embed_photo(&cmyk)
+        .expect("a face in the CMYK photo");
+    assert!(unit_length(&e.vector));
+}
+
+#[test]
+fn rgba_png_embeds_like_its_rgb_pixels() {
+    let img = photo::load_path(&fixture("32bit.png")).expect("RGBA PNG decodes");
+    let e = pipeline()
+        .embed_photo(&img)
+        .expect("a face in the RGBA photo");
+    assert!(unit_length(&e.vector) && e.faces_seen >= 1);
+}
+
+#[test]
+fn broken_files_are_typed_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.jpg");
+    std::fs::write(&empty, b"").expect("write");
+    assert!(matches!(
+        photo::load_path(&empty),
+        Err(PhotoLoadError::Empty { .. })
+    ));
+    let text = dir.path().join("notes.jpg");
+    std::fs::write(&text, b"patient notes, not a photo").expect("write");
+    assert!(matches!(
+        photo::load_path(&text),
+        Err(PhotoLoadError::NotAnImage { .. })
+    ));
+    assert!(matches!(
+        photo::load_path(&dir.path().join("missing.jpg")),
+        Err(PhotoLoadError::Io { .. })
+    ));
+    // Truncated JPEGs: either an error, or a decoded picture of the right size (decoders may fill
+    // the missing rows) that the pipeline then handles; never a panic.
+    let bytes = std::fs::read(fixture("obama.jpg")).expect("fixture");
+    for cut in [16, 600, bytes.len() / 3, bytes.len() - 100] {
+        match photo::decode(&bytes[..cut], "cut") {
+            Err(e) => assert!(!e.to_string().is_empty()),
+            Ok(img) => {
+                assert!(img.width() > 1 && img.height() > 1);
+                let _ = pipeline().embed_photo(&img);
+            }
+        }
+    }
+}
+
+#[test]
+fn no_face_and_several_faces_are_refused() {
+    let grey = RgbImage::from_pixel(400, 300, Rgb([120, 120, 120]));
+    assert!(matches!(
+        pipeline().embed_photo(&grey),
+        Err(PhotoError::NoFace)
+    ));
+    // Two people side by side, the same size, neither over the centre: ambiguous.
+    let a = photo::load_path(&fixture("obama.jpg")).expect("obama");
+    let b = photo::load_path(&fixture("biden.jpg")).expect("biden");
+    let (a, b) = (
+        imageops::resize(&a, 300, 300, imageops::FilterType::Triangle),
+        imageops::resize(&b, 300, 300, imageops::FilterType::Triangle),
+    );
+    let mut pair = RgbImage::from_pixel(600, 300, Rgb([0, 0, 0]));
+    imageops::replace(&mut pair, &a, 0, 0);
+    imageops::replace(&mut pair, &b, 300, 0);
+    match pipeline().embed_photo(&pair) {
+        Err(PhotoError::SeveralFaces { count }) => assert!(count >= 2),
+        other => panic!("expected SeveralFaces, got {other:?}"),
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "50 megapixels: too slow under qemu-user"
+)]
+fn fifty_megapixel_photo_works() {
+    // 8160×6120 (a 50 MP phone camera) framing the patient as the device does: the photo fills
+    // the frame. (The detector sees a fixed 320×320 letterbox, so a face must span about a tenth
+    // of the photo's width to be found.)
+    let face = photo::load_path(&fixture("astronaut.png")).expect("png");
+    let face = imageops::resize(&face, 6000, 6000, imageops::FilterType::Nearest);
+    let mut big = RgbImage::from_pixel(8160, 6120, Rgb([90, 90, 90]));
+    imageops::replace(&mut big, &face, 1080, 60);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
+        .encode_image(&big)
+        .expect("encode");
+    drop(big);
+    let decoded = photo::decode(&jpeg, "50 MP").expect("50 MP decodes");
+    assert_eq!(decoded.dimensions(), (8160, 6120));
+    let e = pipeline()
+        .embed_photo(&decoded)
+        .expect("face found in a 50 MP photo");
+    assert!(unit_length(&e.vector));
+    assert!(e.face.width() > 500.0, "face box {:?}", e.face.bbox);
+}
