@@ -87,7 +87,7 @@ fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
     };
     let pipeline = FacePipeline::load(models, None, opts).map_err(|e| e.to_string());
     let gallery = match &pipeline {
-        Ok(p) => load_gallery(gallery, p, pubkey).map_err(|e| format!("{e:#}")),
+        Ok(p) => load_gallery(gallery, p, pubkey).map_err(|e| e.to_string()),
         Err(_) => Gallery::load(gallery).map_err(|e| e.to_string()),
     };
     let mut a = PipelineAnalyzer::new(pipeline, gallery);
@@ -451,7 +451,7 @@ pub fn doctor(a: RunArgs) -> Result<()> {
                     g.threshold()
                 ),
             ),
-            Err(e) => line(false, "gallery", format!("{e:#}")),
+            Err(e) => line(false, "gallery", format!("{e}")),
         },
         Err(e) => line(false, "pipeline", e.to_string()),
     }
