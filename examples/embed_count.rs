@@ -17,7 +17,9 @@ fn main() -> anyhow::Result<()> {
     let id = args.get(1).map_or("dlib-resnet-v1-int8", String::as_str);
     let n: usize = args.get(2).map_or(Ok(1), |s| s.parse())?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let models = args.get(3).map_or_else(|| root.join("models"), PathBuf::from);
+    let models = args
+        .get(3)
+        .map_or_else(|| root.join("models"), PathBuf::from);
     let m = Manifest::load_dir(&models)?;
     let e = Embedder::load(&m, m.model(id)?, EmbedOptions::default())?;
     let chip = gestaltcam::photo::load_path(&root.join("tests/fixtures/embed/obama.png"))?;
