@@ -78,6 +78,32 @@ pub struct BuildSummary {
     pub seconds: f64,
 }
 
+impl BuildSummary {
+    /// Records an image that gave no case, and why.
+    fn skip(&mut self, case_id: String, image: PathBuf, reason: SkipReason) {
+        *self
+            .skipped_by_reason
+            .entry(reason.kind().to_string())
+            .or_default() += 1;
+        self.skipped.push(SkippedImage {
+            case_id,
+            image,
+            reason,
+        });
+    }
+}
+
+/// The progress bar of a build: count, rate, time left.
+fn image_progress_bar(total: usize) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
+    ) {
+        b.set_style(style);
+    }
+    b
+}
+
 impl fmt::Display for BuildSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -176,15 +202,7 @@ pub fn build_gallery<E: PhotoEmbedder + ?Sized>(
     let start = std::time::Instant::now();
     let dim = embedder.embedding_size();
     let total = labels.cases.len();
-    let bar = opts.progress_bar.then(|| {
-        let b = indicatif::ProgressBar::new(total as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
-        ) {
-            b.set_style(style);
-        }
-        b
-    });
+    let bar = opts.progress_bar.then(|| image_progress_bar(total));
     let mut summary = BuildSummary {
         listed: total,
         ..Default::default()
@@ -208,15 +226,7 @@ pub fn build_gallery<E: PhotoEmbedder + ?Sized>(
             }
             Err(reason) => {
                 log::warn!("skipping {} ({}): {reason}", c.case_id, path.display());
-                *summary
-                    .skipped_by_reason
-                    .entry(reason.kind().to_string())
-                    .or_default() += 1;
-                summary.skipped.push(SkippedImage {
-                    case_id: c.case_id.clone(),
-                    image: path,
-                    reason,
-                });
+                summary.skip(c.case_id.clone(), path, reason);
             }
         }
         if let Some(b) = &bar {
@@ -299,15 +309,7 @@ pub fn embed_probes<E: PhotoEmbedder + ?Sized>(
 ) -> Result<(Vec<super::Probe>, BuildSummary)> {
     let start = std::time::Instant::now();
     let total = labels.cases.len();
-    let bar = progress_bar.then(|| {
-        let b = indicatif::ProgressBar::new(total as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}",
-        ) {
-            b.set_style(style);
-        }
-        b
-    });
+    let bar = progress_bar.then(|| image_progress_bar(total));
     let mut summary = BuildSummary {
         listed: total,
         labels: labels.labels.len(),
@@ -330,15 +332,7 @@ pub fn embed_probes<E: PhotoEmbedder + ?Sized>(
                 embedding,
             }),
             Err(reason) => {
-                *summary
-                    .skipped_by_reason
-                    .entry(reason.kind().to_string())
-                    .or_default() += 1;
-                summary.skipped.push(SkippedImage {
-                    case_id: c.case_id.clone(),
-                    image: path,
-                    reason,
-                });
+                summary.skip(c.case_id.clone(), path, reason);
             }
         }
         if let Some(b) = &bar {
