@@ -312,7 +312,20 @@ impl Config {
         } else {
             // Parse the known keys as TOML text again, so a wrong type still names its key;
             // the line is then looked up in the original text.
-            let known = toml::to_string(&table).unwrap_or_default();
+            let known = match toml::to_string(&table) {
+                Ok(k) => k,
+                Err(_) => {
+                    return Config::deserialize(toml::Value::Table(table))
+                        .map_err(|e| ConfigError::Parse {
+                            line: None,
+                            message: e.to_string().trim().to_string(),
+                        })
+                        .and_then(|config| {
+                            config.validate()?;
+                            Ok(Loaded { config, warnings })
+                        })
+                }
+            };
             toml::from_str(&known).map_err(|e| match error_key(&known, &e) {
                 Some((table, key)) => ConfigError::Parse {
                     line: find_line(text, table.as_deref(), &key),

@@ -11,7 +11,7 @@
 //! | gallery corrupted on disk: clear screen, last good gallery kept | `corrupt_gallery_uses_the_last_good_copy_with_a_warning_screen`, `every_refusal_falls_back_to_the_last_good_copy`, `refused_gallery_without_last_good_copy_is_an_error_screen` | `tests/gallery.rs` `truncated_files_give_typed_errors_never_panic`, `garbage_with_valid_hash_never_panics`, `flipped_byte_is_a_hash_error`, `other_embedder_is_refused_naming_both_ids` |
 //! | tampered or unsigned gallery with a public key is refused, with a screen | `signed_gallery_tampered_or_unsigned_is_refused` | `tests/gallery.rs` `signatures` |
 //! | power cut during a gallery write | `power_cut_during_gallery_write_leaves_old_or_new` (SIGKILLed child writer, seeded, 200 rounds) | `tests/gallery.rs` `interrupted_write_leaves_the_old_gallery` (failing writer) |
-//! | disk full | `disk_full_gallery_write_keeps_the_old_gallery`, `disk_full_capture_leaves_no_partial_file`, `failing_capture_save_keeps_the_session_running` | |
+//! | disk full | `disk_full_gallery_write_keeps_the_old_gallery`, `disk_full_capture_leaves_no_partial_file` (real ENOSPC from `/dev/full`), `failing_capture_save_keeps_the_session_running`, `unwritable_state_dir_does_not_stop_the_device` | |
 //! | config with wrong types or unknown keys | `config_wrong_types_name_key_and_line`, `config_unknown_keys_are_warnings_and_ignored`, `config_bad_values_are_refused` | `src/config.rs` unit tests |
 //!
 //! A power cut is simulated with SIGKILL: it proves the writer never exposes a partial file
@@ -789,6 +789,29 @@ fn disk_full_capture_leaves_no_partial_file() {
         files_in(&dir),
         Vec::<String>::new(),
         "no half-written photo"
+    );
+}
+
+#[test]
+fn unwritable_state_dir_does_not_stop_the_device() {
+    // The state folder cannot be created (full or read-only disk): the configured gallery is
+    // still used, only the last good copy is missing, and the log says so.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = device_config(tmp.path());
+    std::fs::write(tmp.path().join("blocked"), b"a file").unwrap();
+    cfg.state_dir = tmp.path().join("blocked/state");
+    let id = device_embedder_id();
+    let good = make_gallery(6, "ref D", 2, 4, &id);
+    good.save(&cfg.gallery).unwrap();
+    logs::start();
+    let choice = gestaltcam::app::setup::load_device_gallery(&cfg, Some(&id));
+    assert!(choice.refused.is_none());
+    assert_eq!(choice.gallery.unwrap().content_hash(), good.content_hash());
+    let l = logs::from("gestaltcam::app::setup");
+    assert!(
+        l.iter().any(|(lv, m)| *lv == log::Level::Warn
+            && m.starts_with("cannot keep a last good copy of the gallery")),
+        "{l:?}"
     );
 }
 
