@@ -23,6 +23,10 @@ pub struct PipelineAnalyzer {
     pub guidance: GuidanceThresholds,
     /// Extra self-test lines (e.g. the camera's), shown after model and gallery.
     pub extra_checks: Vec<SelfCheck>,
+    /// Why the configured gallery was refused when the gallery in use is the last good copy
+    /// (see [`crate::app::setup`]): the self-test then shows a warning the clinician must
+    /// acknowledge.
+    pub gallery_refused: Option<String>,
 }
 
 impl PipelineAnalyzer {
@@ -43,6 +47,7 @@ impl PipelineAnalyzer {
             demo: false,
             guidance: GuidanceThresholds::default(),
             extra_checks: Vec::new(),
+            gallery_refused: None,
         }
     }
 
@@ -91,7 +96,22 @@ impl Analyzer for PipelineAnalyzer {
             .gallery
             .as_ref()
             .map(|g| format!("{}: {} cases", g.name(), g.len()));
-        let mut checks = vec![check("Model", model), check("Gallery", gallery)];
+        let mut checks = vec![check("Model", model)];
+        match (&self.gallery, &self.gallery_refused) {
+            (Ok(g), Some(reason)) => {
+                checks.push(SelfCheck {
+                    name: "Gallery".into(),
+                    state: CheckState::Warning,
+                    detail: format!("configured one refused: {reason}"),
+                });
+                checks.push(SelfCheck {
+                    name: "Using".into(),
+                    state: CheckState::Ok,
+                    detail: format!("last good {}: {} cases", g.name(), g.len()),
+                });
+            }
+            _ => checks.push(check("Gallery", gallery)),
+        }
         checks.extend(self.extra_checks.iter().cloned());
         checks
     }

@@ -200,6 +200,9 @@ pub struct Config {
     pub gallery: PathBuf,
     /// Public key the gallery must be signed with; none = unsigned galleries accepted.
     pub gallery_public_key: Option<PathBuf>,
+    /// The device's own writable folder (systemd `StateDirectory`): the last gallery that loaded
+    /// and verified is kept here, and used when the configured one is refused.
+    pub state_dir: PathBuf,
     pub photos_per_patient: usize,
     /// Candidates listed on the results screens.
     pub top_k: usize,
@@ -224,6 +227,7 @@ impl Default for Config {
             models_dir: PathBuf::from("/usr/share/gestaltcam/models"),
             gallery: PathBuf::from("/usr/share/gestaltcam/gallery.gmg"),
             gallery_public_key: None,
+            state_dir: PathBuf::from("/var/lib/gestaltcam"),
             photos_per_patient: 3,
             top_k: 10,
             flip_tta: true,
@@ -242,6 +246,7 @@ const TOP_KEYS: &[&str] = &[
     "models_dir",
     "gallery",
     "gallery_public_key",
+    "state_dir",
     "photos_per_patient",
     "top_k",
     "flip_tta",
@@ -305,9 +310,35 @@ impl Config {
         let config: Config = if warnings.is_empty() {
             toml::from_str(text).map_err(|e| parse_error(text, &e))?
         } else {
-            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
-                line: None,
-                message: e.to_string().trim().to_string(),
+            // Parse the known keys as TOML text again, so a wrong type still names its key;
+            // the line is then looked up in the original text.
+            let known = match toml::to_string(&table) {
+                Ok(k) => k,
+                Err(_) => {
+                    return Config::deserialize(toml::Value::Table(table))
+                        .map_err(|e| ConfigError::Parse {
+                            line: None,
+                            message: e.to_string().trim().to_string(),
+                        })
+                        .and_then(|config| {
+                            config.validate()?;
+                            Ok(Loaded { config, warnings })
+                        })
+                }
+            };
+            toml::from_str(&known).map_err(|e| match error_key(&known, &e) {
+                Some((table, key)) => ConfigError::Parse {
+                    line: find_line(text, table.as_deref(), &key),
+                    message: format!(
+                        "`{}`: {}",
+                        table.map_or(key.clone(), |t| format!("{t}.{key}")),
+                        e.message()
+                    ),
+                },
+                None => ConfigError::Parse {
+                    line: None,
+                    message: e.message().to_string(),
+                },
             })?
         };
         config.validate()?;
@@ -355,6 +386,15 @@ impl Config {
                 "must be error, warn, info, debug, trace or off",
             );
         }
+        if self.state_dir.as_os_str().is_empty() {
+            return bad("state_dir", "must be a folder the device can write");
+        }
+        if self.state_dir == self.saving.directory {
+            return bad(
+                "state_dir",
+                "must not be the captures folder (saving.directory)",
+            );
+        }
         if self.saving.enabled && self.saving.directory.as_os_str().is_empty() {
             return bad("saving.directory", "must be set when saving is enabled");
         }
@@ -363,13 +403,38 @@ impl Config {
 }
 
 fn parse_error(text: &str, e: &toml::de::Error) -> ConfigError {
-    let line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    ConfigError::Parse {
-        line,
-        message: e.message().to_string(),
+    let line = error_line(text, e);
+    let message = match error_key(text, e) {
+        Some((table, key)) => format!(
+            "`{}`: {}",
+            table.map_or(key.clone(), |t| format!("{t}.{key}")),
+            e.message()
+        ),
+        None => e.message().to_string(),
+    };
+    ConfigError::Parse { line, message }
+}
+
+/// 1-based line of the error's span.
+fn error_line(text: &str, e: &toml::de::Error) -> Option<usize> {
+    e.span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+}
+
+/// The (table, key) assigned on the error's line, e.g. `(Some("camera"), "fps")`.
+fn error_key(text: &str, e: &toml::de::Error) -> Option<(Option<String>, String)> {
+    let line = error_line(text, e)?;
+    let mut table = None;
+    for raw in text.lines().take(line - 1) {
+        let l = raw.trim();
+        if l.starts_with('[') {
+            table = Some(l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+        }
     }
+    let here = text.lines().nth(line - 1)?.trim();
+    let (key, _) = here.split_once('=')?;
+    let key = key.trim().trim_matches('"').to_string();
+    (!key.is_empty() && !key.starts_with('[')).then_some((table, key))
 }
 
 /// 1-based line where `key` is assigned (or its table header) after the header of `table`.

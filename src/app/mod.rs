@@ -5,11 +5,13 @@
 //! Flow: Starting (self-test) → Preview (framing guidance) → capture photo n of N (capture
 //! button; Next finishes early) → Analysing → Results (Next pages, long press clears) or
 //! NoCloseMatch. A missing camera shows an error screen and the app resumes when frames come
-//! back; the idle timeout blanks the screen and wipes the session.
+//! back; the idle timeout blanks the screen and wipes the session. A self-test `Warning` line
+//! (e.g. the last good gallery in use) keeps the start-up screen up until a button is pressed.
 
 pub mod buttons;
 pub mod run;
 pub mod save;
+pub mod setup;
 
 use std::time::Duration;
 
@@ -266,6 +268,8 @@ pub struct State {
     pub camera_ok: bool,
     checks: Vec<SelfCheck>,
     self_test_done: bool,
+    /// A self-test line is a warning: the start-up screen stays until a button is pressed.
+    warning_unacknowledged: bool,
     last_frame: Option<Frame>,
     last_summary: Option<FrameSummary>,
     now: Duration,
@@ -288,6 +292,7 @@ impl State {
             camera_ok: false,
             checks: Vec::new(),
             self_test_done: false,
+            warning_unacknowledged: false,
             last_frame: None,
             last_summary: None,
             now: Duration::ZERO,
@@ -457,10 +462,12 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
                     state.mode = Mode::Fatal(view.clone());
                     show(&mut state, view, &mut fx);
                 } else {
+                    state.warning_unacknowledged =
+                        checks.iter().any(|c| c.state == CheckState::Warning);
                     state.checks = checks;
                     state.self_test_done = true;
                     fx.push(Effect::Notify(Notice::Ready));
-                    if state.camera_ok {
+                    if state.camera_ok && !state.warning_unacknowledged {
                         enter_preview(&mut state, ctx, &mut fx);
                     } else {
                         let v = state.starting_view();
@@ -475,7 +482,7 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
                 Mode::Starting => {
                     state.last_frame = Some(frame);
                     state.last_summary = Some(summary);
-                    if state.self_test_done {
+                    if state.self_test_done && !state.warning_unacknowledged {
                         enter_preview(&mut state, ctx, &mut fx);
                     } else {
                         let v = state.starting_view();
@@ -503,8 +510,12 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
                     let v = state.live_view(ctx);
                     show(&mut state, v, &mut fx);
                 }
-                Mode::Starting if state.self_test_done => {
+                Mode::Starting if state.self_test_done && !state.warning_unacknowledged => {
                     let v = state.live_view(ctx);
+                    show(&mut state, v, &mut fx);
+                }
+                Mode::Starting if state.self_test_done => {
+                    let v = state.starting_view();
                     show(&mut state, v, &mut fx);
                 }
                 _ => {}
@@ -513,6 +524,16 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
         Event::Button(b) => {
             state.last_activity = state.now;
             match (state.mode.clone(), b) {
+                // Any button acknowledges a start-up warning.
+                (Mode::Starting, _) if state.self_test_done && state.warning_unacknowledged => {
+                    state.warning_unacknowledged = false;
+                    if state.camera_ok {
+                        enter_preview(&mut state, ctx, &mut fx);
+                    } else {
+                        let v = state.live_view(ctx);
+                        show(&mut state, v, &mut fx);
+                    }
+                }
                 (Mode::Starting | Mode::Fatal(_) | Mode::Analysing { .. }, _) => {}
                 (Mode::Blank, _) => enter_preview(&mut state, ctx, &mut fx),
                 (Mode::Preview, ButtonEvent::Capture) => {
@@ -697,6 +718,32 @@ mod tests {
         let (s, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
         assert!(views(&fx).is_empty());
         assert!(matches!(s.mode, Mode::Fatal(_)));
+    }
+
+    #[test]
+    fn warning_holds_the_start_screen_until_a_button() {
+        let ctx = AppContext::default();
+        let warn = SelfCheck {
+            name: "Gallery".into(),
+            state: CheckState::Warning,
+            detail: "configured one refused: truncated".into(),
+        };
+        let (s, fx) = update(State::new(), Event::SelfTest(vec![warn]), &ctx);
+        assert!(fx.contains(&Effect::Notify(Notice::Ready)));
+        assert!(matches!(views(&fx).as_slice(), [View::Starting { .. }]));
+        let frame_ev = || Event::Frame {
+            frame: frame(0),
+            summary: ready(),
+        };
+        let (s, _) = update(s, frame_ev(), &ctx);
+        let (s, fx) = update(s, frame_ev(), &ctx);
+        assert_eq!(s.mode, Mode::Starting);
+        assert!(views(&fx).is_empty());
+        // The acknowledging press does not take a photo.
+        let (s, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+        assert_eq!(s.mode, Mode::Preview);
+        assert!(s.photos.is_empty());
+        assert!(matches!(views(&fx).as_slice(), [View::Preview { .. }]));
     }
 
     #[test]

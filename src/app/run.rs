@@ -30,6 +30,9 @@ pub trait Analyzer {
 /// Where views go (a panel, a PNG file, a test's Vec).
 pub trait ViewSink {
     fn show(&mut self, view: &View);
+    /// Called once per loop iteration; a sink that failed to show the last view may retry it
+    /// here (views are only sent when they change).
+    fn idle(&mut self) {}
 }
 
 impl<F: FnMut(&View)> ViewSink for F {
@@ -232,6 +235,7 @@ where
             }
         }
 
+        dev.display.idle();
         report.iterations += 1;
         if let Some(d) = opts.frame_interval {
             dev.clock.sleep(d);
@@ -288,8 +292,12 @@ where
                             match super::save::save_capture(dir, *session, photo, &frame) {
                                 Ok(p) => report.saved.push(p),
                                 Err(e) => {
+                                    // Not fatal: the photo is still in RAM and analysed.
                                     report.save_errors += 1;
                                     log::warn!("saving photo {photo}: {e}");
+                                    dev.notifier.notify(&Notice::Status(format!(
+                                        "photo {photo} not saved: {e}"
+                                    )));
                                 }
                             }
                         }

@@ -29,6 +29,18 @@ pub fn save_capture(
     photo: usize,
     frame: &Frame,
 ) -> Result<PathBuf, SaveError> {
+    save_capture_via(dir, session, photo, frame, |f, b| f.write_all(b))
+}
+
+/// [`save_capture`] with the write step injected (tests hand it a full disk). A file that could
+/// not be written completely (disk full, I/O error) is removed: no half photo stays behind.
+pub fn save_capture_via(
+    dir: &Path,
+    session: u64,
+    photo: usize,
+    frame: &Frame,
+    write: impl FnOnce(&mut std::fs::File, &[u8]) -> std::io::Result<()>,
+) -> Result<PathBuf, SaveError> {
     create_private_dir(dir)?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -55,8 +67,11 @@ pub fn save_capture(
         opts.mode(0o600);
     }
     let mut f = opts.open(&path).map_err(file_err)?;
-    f.write_all(&png).map_err(file_err)?;
-    f.sync_all().map_err(file_err)?;
+    if let Err(e) = write(&mut f, &png).and_then(|()| f.sync_all()) {
+        drop(f);
+        let _ = std::fs::remove_file(&path);
+        return Err(file_err(e));
+    }
     Ok(path)
 }
 

@@ -152,6 +152,14 @@ pub fn mjpeg_to_rgb(data: &[u8]) -> Result<RgbImage, DecodeError> {
     if data.len() < 4 || data[0] != 0xFF || data[1] != 0xD8 {
         return Err(DecodeError::Jpeg("no JPEG start-of-image marker".into()));
     }
+    // A frame cut short on the USB bus still decodes (the missing rows come out grey): refuse
+    // it unless it ends with EOI (FF D9); some cameras pad the buffer with zeros after it.
+    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    if end < 4 || data[end - 2..end] != [0xFF, 0xD9] {
+        return Err(DecodeError::Jpeg(
+            "truncated frame: no JPEG end-of-image marker".into(),
+        ));
+    }
     let data = with_huffman_tables(data);
     let img = image::load_from_memory_with_format(&data, ImageFormat::Jpeg)
         .map_err(|e| DecodeError::Jpeg(e.to_string()))?;

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use gestaltcam::analyzer::PipelineAnalyzer;
 use gestaltcam::app::buttons::KeyboardButtons;
+use gestaltcam::app::setup::{analyzer_for, PanelSink};
 use gestaltcam::app::{
     run_device, AppContext, ButtonEvent, Device, RunOptions, ScriptedButtons, ViewSink,
 };
@@ -14,7 +15,7 @@ use gestaltcam::config::{Config, PanelKind};
 use gestaltcam::dataset;
 use gestaltcam::display::{MonoPngDisplay, Panel, PngDisplay};
 use gestaltcam::embed::EmbedOptions;
-use gestaltcam::gallery::{Gallery, Storage};
+use gestaltcam::gallery::Storage;
 use gestaltcam::manifest::Manifest;
 use gestaltcam::pipeline::FacePipeline;
 #[cfg(feature = "camera-v4l")]
@@ -38,26 +39,6 @@ fn load_config(path: &Path) -> Result<Config> {
     Ok(loaded.config)
 }
 
-/// Shows views on a panel; a failing bus is logged (once per run of failures), never fatal.
-struct PanelSink {
-    panel: Box<dyn Panel>,
-    failing: bool,
-}
-
-impl ViewSink for PanelSink {
-    fn show(&mut self, view: &View) {
-        match self.panel.draw_view(view) {
-            Ok(()) => self.failing = false,
-            Err(e) => {
-                if !self.failing {
-                    log::error!("display: {e}");
-                }
-                self.failing = true;
-            }
-        }
-    }
-}
-
 fn open_sink(cfg: &Config) -> Result<Box<dyn ViewSink>> {
     if cfg.display.panel == PanelKind::Png {
         let path = cfg.display.png_path.clone();
@@ -70,29 +51,7 @@ fn open_sink(cfg: &Config) -> Result<Box<dyn ViewSink>> {
     }
     let panel = hw::open_panel(&cfg.display).context("opening the display")?;
     log::info!("display: {}", panel.name());
-    Ok(Box::new(PanelSink {
-        panel,
-        failing: false,
-    }))
-}
-
-fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
-    let (models, gallery, pubkey) = (
-        &cfg.models_dir,
-        &cfg.gallery,
-        cfg.gallery_public_key.as_deref(),
-    );
-    let opts = EmbedOptions {
-        flip_tta: cfg.flip_tta,
-    };
-    let pipeline = FacePipeline::load(models, None, opts).map_err(|e| e.to_string());
-    let gallery = match &pipeline {
-        Ok(p) => load_gallery(gallery, p, pubkey).map_err(|e| e.to_string()),
-        Err(_) => Gallery::load(gallery).map_err(|e| e.to_string()),
-    };
-    let mut a = PipelineAnalyzer::new(pipeline, gallery);
-    a.top_k = cfg.top_k;
-    a
+    Ok(Box::new(PanelSink::new(panel)))
 }
 
 pub fn run(a: RunArgs) -> Result<()> {

@@ -438,6 +438,7 @@ where
         let (word, color) = match check.state {
             CheckState::Ok => ("ok", C::OK),
             CheckState::Failed => ("FAIL", C::BAD),
+            CheckState::Warning => ("WARN", C::WARN),
             CheckState::Pending => ("...", C::WARN),
         };
         fitted_text(
@@ -461,10 +462,10 @@ where
                     C::TEXT,
                 )?;
                 let dy = y + line_height(name_font) as i32 + 1;
-                let color = if check.state == CheckState::Failed {
-                    C::BAD
-                } else {
-                    C::MUTED
+                let color = match check.state {
+                    CheckState::Failed => C::BAD,
+                    CheckState::Warning => C::WARN,
+                    _ => C::MUTED,
                 };
                 fitted_text(
                     target,
@@ -499,6 +500,8 @@ where
     }
     let (summary, color) = if checks.iter().any(|c| c.state == CheckState::Failed) {
         ("Self-test failed", C::BAD)
+    } else if checks.iter().any(|c| c.state == CheckState::Warning) {
+        ("Warning - press a button", C::WARN)
     } else if checks.iter().any(|c| c.state == CheckState::Pending) {
         ("Checking...", C::WARN)
     } else {

@@ -87,6 +87,9 @@ impl Guidance {
 pub enum CheckState {
     Pending,
     Ok,
+    /// Usable, but the clinician must know (e.g. the configured gallery was refused and the
+    /// last good one is in use): the start-up screen stays until a button is pressed.
+    Warning,
     Failed,
 }
 

@@ -1,0 +1,400 @@
+//! The device's start-up wiring that needs no hardware, so tests can run it as the device does:
+//!
+//! - [`analyzer_for`]: models checked against the manifest, the gallery verified (signature with
+//!   a public key, content hash, same embedding model) and, when the configured gallery is
+//!   refused, the last good copy from [`LastGood`] in its place, with a self-test warning.
+//!   A refused model has no fallback: the device shows "Model refused" and gives no results.
+//! - [`PanelSink`]: shows views on a panel; a failing display bus is logged once per outage,
+//!   never stops the device, and the view that failed is redrawn once the bus works again.
+
+use std::path::{Path, PathBuf};
+
+use crate::analyzer::PipelineAnalyzer;
+use crate::app::run::ViewSink;
+use crate::config::Config;
+use crate::display::Panel;
+use crate::embed::EmbedOptions;
+use crate::gallery::{self, Gallery, GalleryError, LoadOptions};
+use crate::pipeline::{FacePipeline, PhotoEmbedder};
+use crate::ui::view::View;
+
+/// The analyzer the device runs with `cfg`: never fails, a part that could not be loaded is
+/// kept as its error so the start-up screen says which part was refused and why.
+pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
+    let opts = EmbedOptions {
+        flip_tta: cfg.flip_tta,
+    };
+    let (pipeline, choice) = match FacePipeline::load(&cfg.models_dir, None, opts) {
+        Ok(p) => {
+            let choice = load_device_gallery(cfg, Some(&p.embedder_id()));
+            (Ok(p), choice)
+        }
+        Err(e) => {
+            log::error!("models in {} refused: {e}", cfg.models_dir.display());
+            // No fallback for models; the gallery is still read so its line can be shown.
+            let gallery = Gallery::load(&cfg.gallery).map_err(|e| e.to_string());
+            (
+                Err(e.to_string()),
+                GalleryChoice {
+                    gallery,
+                    refused: None,
+                },
+            )
+        }
+    };
+    let mut a = PipelineAnalyzer::new(pipeline, choice.gallery);
+    a.gallery_refused = choice.refused;
+    a.top_k = cfg.top_k;
+    a
+}
+
+/// The gallery the device uses.
+#[derive(Debug)]
+pub struct GalleryChoice {
+    /// The configured gallery, or the last good copy; the error is shown on the error screen.
+    pub gallery: Result<Gallery, String>,
+    /// `Some(why)` when `gallery` is the last good copy because the configured one was refused.
+    pub refused: Option<String>,
+}
+
+/// Loads `cfg.gallery` with every check the device makes (public key signature when
+/// configured, content hash, `embedder_id`). A gallery that passes is kept in
+/// `cfg.state_dir` ([`LastGood::remember`]); one that is refused is replaced by the last good
+/// copy, verified the same way.
+pub fn load_device_gallery(cfg: &Config, embedder_id: Option<&str>) -> GalleryChoice {
+    let public_key = match cfg
+        .gallery_public_key
+        .as_deref()
+        .map(gallery::read_verifying_key)
+        .transpose()
+    {
+        Ok(k) => k,
+        Err(e) => {
+            log::error!("gallery public key: {e}");
+            return GalleryChoice {
+                gallery: Err(e.to_string()),
+                refused: None,
+            };
+        }
+    };
+    let opts = LoadOptions {
+        public_key,
+        embedder_id: embedder_id.map(str::to_string),
+    };
+    let store = LastGood::new(&cfg.state_dir);
+    match Gallery::load_with(&cfg.gallery, &opts) {
+        Ok(g) => {
+            if let Err(e) = store.remember(&cfg.gallery, &g, &opts) {
+                log::warn!(
+                    "cannot keep a last good copy of the gallery in {}: {e}",
+                    store.dir().display()
+                );
+            }
+            GalleryChoice {
+                gallery: Ok(g),
+                refused: None,
+            }
+        }
+        Err(e) => {
+            let why = short_reason(&e);
+            log::error!("gallery {} refused: {e}", cfg.gallery.display());
+            let fallback = match store.load(&opts) {
+                Ok(Some(g)) => Ok(g),
+                Ok(None) => Err("no last good copy".to_string()),
+                Err(e2) => Err(format!(
+                    "last good copy refused too ({})",
+                    short_reason(&e2)
+                )),
+            };
+            match fallback {
+                Ok(g) => {
+                    log::warn!(
+                        "using the last good gallery {} ({} cases) from {}",
+                        g.name(),
+                        g.len(),
+                        store.dir().display()
+                    );
+                    GalleryChoice {
+                        gallery: Ok(g),
+                        refused: Some(why),
+                    }
+                }
+                Err(none) => GalleryChoice {
+                    gallery: Err(format!("refused ({why}), {none} - {e}")),
+                    refused: None,
+                },
+            }
+        }
+    }
+}
+
+/// A few words for the start-up screen on why a gallery was refused (the log has the rest).
+pub fn short_reason(e: &GalleryError) -> String {
+    use GalleryError as E;
+    match e {
+        E::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => "file missing",
+        E::Read { .. } => "cannot be read",
+        E::Truncated { .. } | E::TruncatedAt { .. } => "truncated",
+        E::HashMismatch { .. } => "altered or corrupted",
+        E::UnsupportedVersion { .. } => "unsupported format version",
+        E::Unsigned { .. } => "not signed",
+        E::BadSignature { .. } | E::SigFormat { .. } => "bad signature",
+        E::EmbedderMismatch { .. } => "made for another model",
+        E::Key { .. } => "public key unusable",
+        _ => "corrupt",
+    }
+    .to_string()
+}
+
+const POINTER: &str = "last-good";
+const COPY_PREFIX: &str = "last-good-";
+const COPY_SUFFIX: &str = ".gmg";
+
+/// The last gallery (and its `.sig`) that loaded and verified on this device, kept in the state
+/// folder.
+///
+/// Copies are named by content hash (`last-good-<16 hex>.gmg`) and a pointer file `last-good`
+/// names the current one. Each file is written with [`gallery::write_atomic`] (temp file,
+/// fsync, rename, fsync of the folder), the copy is re-verified, and only then is the pointer
+/// switched: a power cut at any moment leaves the pointer on a complete, verified pair.
+#[derive(Debug, Clone)]
+pub struct LastGood {
+    dir: PathBuf,
+}
+
+impl LastGood {
+    pub fn new(dir: &Path) -> Self {
+        LastGood {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The copy the pointer names, if any (not verified).
+    pub fn current(&self) -> Result<Option<PathBuf>, GalleryError> {
+        let pointer = self.dir.join(POINTER);
+        let text = match std::fs::read_to_string(&pointer) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(GalleryError::Read {
+                    path: pointer,
+                    source,
+                })
+            }
+        };
+        let name = text.trim();
+        let well_formed = name.starts_with(COPY_PREFIX)
+            && name.ends_with(COPY_SUFFIX)
+            && !name.contains(['/', '\\'])
+            && name.len() < 100;
+        if !well_formed {
+            return Err(GalleryError::Invalid(format!(
+                "{} does not name a last good copy",
+                pointer.display()
+            )));
+        }
+        Ok(Some(self.dir.join(name)))
+    }
+
+    /// Loads the current copy with `opts` (the same checks as the configured gallery);
+    /// `Ok(None)` when none was kept.
+    pub fn load(&self, opts: &LoadOptions) -> Result<Option<Gallery>, GalleryError> {
+        match self.current()? {
+            Some(path) => Gallery::load_with(&path, opts).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps `source` (and `source.sig`, if present), which loaded as `loaded` with `opts`, as
+    /// the last good copy; returns the copy's path. Nothing is written when the copy is
+    /// already current (no flash wear at every start).
+    pub fn remember(
+        &self,
+        source: &Path,
+        loaded: &Gallery,
+        opts: &LoadOptions,
+    ) -> Result<PathBuf, GalleryError> {
+        let hash = loaded.content_hash();
+        let name = format!("{COPY_PREFIX}{}{COPY_SUFFIX}", &hash[..16.min(hash.len())]);
+        let copy = self.dir.join(&name);
+        let copy_sig = gallery::sig_path(&copy);
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| GalleryError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let read_if_present = |path: &Path| match std::fs::read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(GalleryError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        };
+        let bytes = read(source)?;
+        let sig = read_if_present(&gallery::sig_path(source))?;
+        let current = self.current().ok().flatten();
+        if current.as_deref() == Some(copy.as_path())
+            && std::fs::read(&copy).ok().as_deref() == Some(bytes.as_slice())
+            && std::fs::read(&copy_sig).ok() == sig
+        {
+            return Ok(copy);
+        }
+        create_private_dir(&self.dir)?;
+        gallery::write_atomic(&copy, &bytes)?;
+        match &sig {
+            Some(s) => gallery::write_atomic(&copy_sig, s)?,
+            None => match std::fs::remove_file(&copy_sig) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(GalleryError::Write {
+                        path: copy_sig,
+                        source,
+                    })
+                }
+            },
+        }
+        // The copy must pass the same checks before it may replace the previous one (the
+        // source could have changed between the two reads).
+        let again = Gallery::load_with(&copy, opts)?;
+        if again.content_hash() != loaded.content_hash() {
+            return Err(GalleryError::Invalid(
+                "the gallery changed while it was being copied".into(),
+            ));
+        }
+        gallery::write_atomic(&self.dir.join(POINTER), format!("{name}\n").as_bytes())?;
+        self.remove_others(&name);
+        Ok(copy)
+    }
+
+    /// Removes copies the pointer no longer names (best effort).
+    fn remove_others(&self, keep: &str) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let keep_sig = format!("{keep}.sig");
+        for e in entries.flatten() {
+            let n = e.file_name();
+            let Some(n) = n.to_str() else { continue };
+            if n.starts_with(COPY_PREFIX) && n != keep && n != keep_sig {
+                if let Err(err) = std::fs::remove_file(e.path()) {
+                    log::warn!("cannot remove old gallery copy {n}: {err}");
+                }
+            }
+        }
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), GalleryError> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(|source| GalleryError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Shows views on a panel. A failing bus is logged once per outage (not once per frame), the
+/// device keeps running, and the view that could not be drawn is retried from
+/// [`ViewSink::idle`] so the glass is right again as soon as the bus recovers (the app only
+/// sends a view when it changes).
+pub struct PanelSink {
+    panel: Box<dyn Panel>,
+    /// The view that failed to draw, kept for the retry.
+    pending: Option<View>,
+    failed_draws: u64,
+    outages: u64,
+    failed_in_outage: u64,
+    idle_calls: u64,
+}
+
+/// While the bus fails, [`PanelSink::idle`] retries every this many loop iterations.
+pub const PANEL_RETRY_EVERY: u64 = 8;
+
+impl PanelSink {
+    pub fn new(panel: Box<dyn Panel>) -> Self {
+        PanelSink {
+            panel,
+            pending: None,
+            failed_draws: 0,
+            outages: 0,
+            failed_in_outage: 0,
+            idle_calls: 0,
+        }
+    }
+
+    pub fn panel(&self) -> &dyn Panel {
+        self.panel.as_ref()
+    }
+
+    /// Draws that failed so far (including retries).
+    pub fn failed_draws(&self) -> u64 {
+        self.failed_draws
+    }
+
+    /// Runs of consecutive failed draws; each was logged once.
+    pub fn outages(&self) -> u64 {
+        self.outages
+    }
+
+    /// Whether the last draw failed.
+    pub fn is_failing(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn draw(&mut self, view: &View) {
+        match self.panel.draw_view(view) {
+            Ok(()) => {
+                if self.pending.take().is_some() {
+                    log::info!(
+                        "display: working again after {} failed draw(s)",
+                        self.failed_in_outage
+                    );
+                }
+                self.failed_in_outage = 0;
+            }
+            Err(e) => {
+                self.failed_draws += 1;
+                self.failed_in_outage += 1;
+                if self.pending.is_none() {
+                    self.outages += 1;
+                    self.idle_calls = 0;
+                    log::error!(
+                        "{e} (the device keeps running; retrying, not logged again until the \
+                         display works)"
+                    );
+                }
+                self.pending = Some(view.clone());
+            }
+        }
+    }
+}
+
+impl ViewSink for PanelSink {
+    fn show(&mut self, view: &View) {
+        self.draw(view);
+    }
+
+    fn idle(&mut self) {
+        if self.pending.is_none() {
+            return;
+        }
+        self.idle_calls += 1;
+        if self.idle_calls % PANEL_RETRY_EVERY == 0 {
+            if let Some(v) = self.pending.clone() {
+                self.draw(&v);
+            }
+        }
+    }
+}
