@@ -856,11 +856,11 @@ where
         ),
         ErrorKind::GalleryRefused if compact => (
             "Gallery refused",
-            "Gallery failed its signature check. No results.",
+            "Gallery failed its checks. No results.",
         ),
         ErrorKind::GalleryRefused => (
             "Gallery refused",
-            "The reference gallery failed its signature check. No results can be given.",
+            "The reference gallery failed its checks (damaged, unsigned or from another model). No results can be given.",
         ),
         ErrorKind::Other if compact => ("Error", "No result was produced."),
         ErrorKind::Other => ("Error", "Something went wrong. No result was produced."),
