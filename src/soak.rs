@@ -123,6 +123,23 @@ impl Default for SoakOptions {
     }
 }
 
+impl SoakOptions {
+    pub fn validate(&self) -> Result<(), SoakError> {
+        if self.captures == 0 || self.sample_every == 0 {
+            return Err(SoakError::Options(
+                "captures and sample interval must be at least 1".into(),
+            ));
+        }
+        if self.warmup >= self.captures {
+            return Err(SoakError::Options(format!(
+                "warm-up ({}) must be fewer captures than the run ({})",
+                self.warmup, self.captures
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The table and what the loop did.
 #[derive(Debug, Clone)]
 pub struct SoakReport {
@@ -348,17 +365,7 @@ where
     C: Camera,
     A: Analyzer,
 {
-    if opts.captures == 0 || opts.sample_every == 0 {
-        return Err(SoakError::Options(
-            "captures and sample interval must be at least 1".into(),
-        ));
-    }
-    if opts.warmup >= opts.captures {
-        return Err(SoakError::Options(format!(
-            "warm-up ({}) must be fewer captures than the run ({})",
-            opts.warmup, opts.captures
-        )));
-    }
+    opts.validate()?;
     let (w, h) = opts.panel;
     let panel: Box<dyn Panel> = if h <= 64 {
         Box::new(MonoPngDisplay::new(w, h))

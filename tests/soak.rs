@@ -12,6 +12,9 @@ use gestaltcam::pipeline::FacePipeline;
 use gestaltcam::soak::{self, SoakOptions};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// The tests of this file run one at a time: a spawned command's pipes are descriptors of this
+/// process too and would show up in the soak's fd count.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Allowed RSS growth after the warm-up.
 const MAX_GROWTH_KIB: u64 = 4 * 1024;
 
@@ -21,6 +24,7 @@ const MAX_GROWTH_KIB: u64 = 4 * 1024;
     ignore = "hundreds of model inferences: too slow under qemu-user"
 )]
 fn short_soak_keeps_fds_and_rss_flat() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let root = Path::new(ROOT);
     let pipeline = FacePipeline::load(&root.join("models"), None, EmbedOptions { flip_tta: false })
         .expect("models");
@@ -61,4 +65,40 @@ fn short_soak_keeps_fds_and_rss_flat() {
     report
         .check(MAX_GROWTH_KIB)
         .unwrap_or_else(|e| panic!("{e}\n{table}"));
+}
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the binary: needs binfmt under qemu-user"
+)]
+fn soak_command_prints_the_table_and_passes() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gestaltcam"))
+        .args(["soak", "--captures", "6", "--every", "2", "--warmup", "2"])
+        .args(["--no-flip-tta", "--panel", "128x64"])
+        .output()
+        .expect("run gestaltcam soak");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&soak::table_header()), "{stdout}");
+    let rows: Vec<u64> = stdout
+        .lines()
+        .filter(|l| l.split_whitespace().count() == 5)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(rows, vec![2, 4, 6], "{stdout}");
+    assert!(stdout.contains("open fds: start"), "{stdout}");
+    assert!(stdout.contains("soak passed"), "{stdout}");
+    // A bad option is refused before any model is loaded.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gestaltcam"))
+        .args(["soak", "--captures", "5", "--warmup", "5"])
+        .output()
+        .expect("run gestaltcam soak");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warm-up"));
 }

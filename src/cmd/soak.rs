@@ -43,12 +43,6 @@ pub fn soak(a: SoakArgs) -> Result<()> {
     if !(a.max_rss_growth_mib.is_finite() && a.max_rss_growth_mib >= 0.0) {
         bail!("--max-rss-growth-mib must be a non-negative number");
     }
-    let pipeline = super::analysis::load_pipeline(&a.models)?;
-    let gallery = soak::demo_gallery(&pipeline, &a.demo)?;
-    let camera = ReplayCamera::from_path(&a.demo.join("patient.txt"), 15.0)
-        .context("the demo's replayed photos")?;
-    let mut analyzer = PipelineAnalyzer::new(Ok(pipeline), Ok(gallery));
-    analyzer.demo = true;
     let opts = SoakOptions {
         captures: a.captures,
         photos_per_patient: a.photos_per_patient.clamp(1, 10),
@@ -56,6 +50,13 @@ pub fn soak(a: SoakArgs) -> Result<()> {
         warmup: a.warmup,
         panel,
     };
+    opts.validate()?;
+    let pipeline = super::analysis::load_pipeline(&a.models)?;
+    let gallery = soak::demo_gallery(&pipeline, &a.demo)?;
+    let camera = ReplayCamera::from_path(&a.demo.join("patient.txt"), 15.0)
+        .context("the demo's replayed photos")?;
+    let mut analyzer = PipelineAnalyzer::new(Ok(pipeline), Ok(gallery));
+    analyzer.demo = true;
     println!(
         "soak: {} captures, {} photo(s) per patient, {} replayed image(s), panel {}x{}, warm-up {} captures",
         opts.captures,
