@@ -81,9 +81,9 @@ enum Command {
 }
 
 /// Starts logging at `level` unless `RUST_LOG` says otherwise. Log lines never carry patient
-/// photo names or embeddings: the inference runtime (tract) prints tensors in its debug log
-/// (model weights, and at trace level values computed from the face), so it stays at `warn`
-/// whatever the level unless `RUST_LOG` names one of its crates (e.g. `tract_core=debug`).
+/// photo names or embeddings: the inference runtime (tract) prints tensor values in its debug
+/// log, so it stays at `warn` whatever the level unless `RUST_LOG` names one of its crates
+/// (e.g. `tract_core=debug`).
 pub fn init_logging(level: &str) {
     let _ = env_logger::Builder::new()
         .filter_module("tract", log::LevelFilter::Warn)
