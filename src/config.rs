@@ -63,6 +63,10 @@ pub struct CameraConfig {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
+    /// Development and tests: replay still images instead of opening the V4L2 camera, at `fps`
+    /// frames per second, looping. A folder (every PNG/JPEG, sorted by name) or a list file (one
+    /// image path per line, relative to the list; `#` comments).
+    pub replay: Option<PathBuf>,
 }
 
 impl Default for CameraConfig {
@@ -73,6 +77,7 @@ impl Default for CameraConfig {
             width: 640,
             height: 480,
             fps: 15,
+            replay: None,
         }
     }
 }
@@ -258,7 +263,7 @@ const TOP_KEYS: &[&str] = &[
     "buttons",
     "saving",
 ];
-const CAMERA_KEYS: &[&str] = &["device", "format", "width", "height", "fps"];
+const CAMERA_KEYS: &[&str] = &["device", "format", "width", "height", "fps", "replay"];
 const DISPLAY_KEYS: &[&str] = &[
     "panel",
     "spi_device",
@@ -370,6 +375,17 @@ impl Config {
         }
         if self.camera.fps == 0 || self.camera.fps > 120 {
             return bad("camera.fps", "must be 1 to 120");
+        }
+        if self
+            .camera
+            .replay
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return bad(
+                "camera.replay",
+                "must name a folder or a list file (remove the key to use the camera)",
+            );
         }
         if self.buttons.long_press_ms <= self.buttons.debounce_ms {
             return bad("buttons.long_press_ms", "must be longer than debounce_ms");
@@ -563,6 +579,13 @@ mod tests {
         );
         let c = Config::parse("[camera]\ndevice = 2\n").unwrap().config;
         assert_eq!(c.camera.device, CameraDevice::Index(2));
+        assert_eq!(c.camera.replay, None);
+        let l = Config::parse("[camera]\nreplay = \"demo/patient.txt\"\n").unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(
+            l.config.camera.replay,
+            Some(PathBuf::from("demo/patient.txt"))
+        );
     }
 
     #[test]
@@ -570,6 +593,10 @@ mod tests {
         assert!(matches!(
             Config::parse("photos_per_patient = 0"),
             Err(ConfigError::Invalid { key, .. }) if key == "photos_per_patient"
+        ));
+        assert!(matches!(
+            Config::parse("[camera]\nreplay = \"\"\n"),
+            Err(ConfigError::Invalid { key, .. }) if key == "camera.replay"
         ));
         assert!(matches!(
             Config::parse("[buttons]\ndebounce_ms = 50\nlong_press_ms = 40\n"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use gestaltcam::camera::decode::{mjpeg_to_rgb, nv12_to_rgb, yuyv_to_rgb};
 use gestaltcam::camera::{
     decode, Backoff, Camera, CameraError, Clock, DecodeError, Frame, ManualClock, PixelFormat,
-    Reconnecting, ReplayCamera,
+    Reconnecting, ReplayCamera, ReplayError,
 };
 use image::{Rgb, RgbImage};
 
@@ -143,6 +143,41 @@ fn replay_folder_sorted_looping_with_rate() {
         vec![0, 1, 2]
     );
     assert_eq!(frames[2].timestamp, Duration::from_millis(200));
+}
+
+#[test]
+fn replay_from_path_takes_a_folder_or_a_list_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("imgs");
+    std::fs::create_dir(&sub).unwrap();
+    solid(30).save(sub.join("x.png")).unwrap();
+    solid(40).save(sub.join("y.png")).unwrap();
+    // A list file: order as listed, relative to the list, comments and blank lines skipped.
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "# replay\nimgs/y.png\n\n  imgs/x.png  \n").unwrap();
+    let mut cam = ReplayCamera::from_path(&list, 10.0).unwrap();
+    let values: Vec<u8> = (0..3)
+        .map(|_| cam.frame().unwrap().image.get_pixel(0, 0)[0])
+        .collect();
+    assert_eq!(values, vec![40, 30, 40]);
+    // A folder: sorted by name.
+    let mut cam = ReplayCamera::from_path(&sub, 10.0).unwrap();
+    assert_eq!(cam.frame().unwrap().image.get_pixel(0, 0)[0], 30);
+    // A list naming a missing image, an empty list, a missing list.
+    std::fs::write(&list, "imgs/missing.png\n").unwrap();
+    assert!(matches!(
+        ReplayCamera::from_path(&list, 10.0),
+        Err(ReplayError::Image { .. })
+    ));
+    std::fs::write(&list, "# nothing\n").unwrap();
+    assert!(matches!(
+        ReplayCamera::from_path(&list, 10.0),
+        Err(ReplayError::NoImages)
+    ));
+    assert!(matches!(
+        ReplayCamera::from_path(&dir.path().join("nope.txt"), 10.0),
+        Err(ReplayError::Folder { .. })
+    ));
 }
 
 #[test]

@@ -226,6 +226,11 @@ impl KeyboardButtons {
         });
         KeyboardButtons { rx, closed: false }
     }
+
+    /// Whether the input has ended (end of file) and every typed key has been polled.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
 }
 
 impl Buttons for KeyboardButtons {
@@ -348,5 +353,14 @@ mod tests {
             got,
             vec![ButtonEvent::Capture, ButtonEvent::Next, ButtonEvent::Clear]
         );
+        // End of input: closed once every key has been polled, and polling stays quiet.
+        for _ in 0..200 {
+            assert!(k.poll(Duration::ZERO, 0).unwrap().is_empty());
+            if k.is_closed() {
+                break;
+            }
+            std::thread::sleep(ms(2));
+        }
+        assert!(k.is_closed());
     }
 }

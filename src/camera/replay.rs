@@ -11,7 +11,7 @@ use super::{Camera, CameraError, Frame};
 /// Why a replay camera could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("cannot read folder {path}: {source}")]
+    #[error("cannot read {path}: {source}")]
     Folder {
         path: PathBuf,
         source: std::io::Error,
@@ -77,6 +77,33 @@ impl ReplayCamera {
         for path in paths {
             let img = image::open(&path).map_err(|e| ReplayError::Image {
                 path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            images.push(img.to_rgb8());
+        }
+        Self::from_images(images, fps)
+    }
+
+    /// A folder (as [`Self::from_folder`]) or a list file: one image path per line, relative to
+    /// the list's folder; blank lines and `#` comments are skipped.
+    pub fn from_path(path: &Path, fps: f32) -> Result<Self, ReplayError> {
+        if path.is_dir() {
+            return Self::from_folder(path, fps);
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Folder {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut images = Vec::new();
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let p = base.join(line);
+            let img = image::open(&p).map_err(|e| ReplayError::Image {
+                path: p.clone(),
                 reason: e.to_string(),
             })?;
             images.push(img.to_rgb8());

@@ -5,12 +5,12 @@ use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use gestaltcam::analyzer::PipelineAnalyzer;
-use gestaltcam::app::buttons::KeyboardButtons;
+use gestaltcam::app::buttons::{ButtonError, KeyboardButtons};
 use gestaltcam::app::setup::{analyzer_for, PanelSink};
 use gestaltcam::app::{
-    run_device, AppContext, ButtonEvent, Device, RunOptions, ScriptedButtons, ViewSink,
+    run_device, AppContext, ButtonEvent, Buttons, Device, RunOptions, ScriptedButtons, ViewSink,
 };
-use gestaltcam::camera::{ReplayCamera, SystemClock};
+use gestaltcam::camera::{Camera, ReplayCamera, SystemClock};
 use gestaltcam::config::{Config, PanelKind};
 use gestaltcam::dataset;
 use gestaltcam::display::{MonoPngDisplay, Panel, PngDisplay};
@@ -18,11 +18,12 @@ use gestaltcam::embed::EmbedOptions;
 use gestaltcam::gallery::Storage;
 use gestaltcam::manifest::Manifest;
 use gestaltcam::pipeline::FacePipeline;
-#[cfg(feature = "camera-v4l")]
-use gestaltcam::ui::view::{CheckState, SelfCheck};
-use gestaltcam::ui::view::{View, DISCLAIMER};
+use gestaltcam::ui::view::{CheckState, SelfCheck, View, DISCLAIMER};
 use gestaltcam::{hw, photo};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -62,11 +63,20 @@ pub fn run(a: RunArgs) -> Result<()> {
     ctx.watchdog_interval = hw::SystemdNotifier::watchdog_interval().or(ctx.watchdog_interval);
     let clock = SystemClock::new();
     let camera = device_camera(&cfg, clock, &mut analyzer)?;
-    let mut sink = open_sink(&cfg)?;
-    let display = move |v: &View| sink.show(v);
-    let buttons: Box<dyn gestaltcam::app::Buttons> = if cfg.display.panel == PanelKind::Png {
+    let replay = cfg.camera.replay.is_some();
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let display = LoggedSink(open_sink(&cfg)?);
+    let buttons: Box<dyn Buttons> = if cfg.display.panel == PanelKind::Png {
         log::info!("buttons: keyboard (type c + Enter to capture, n next, x clear)");
-        Box::new(KeyboardButtons::stdin())
+        let keys = KeyboardButtons::stdin();
+        if replay {
+            Box::new(KeysUntilEof {
+                keys,
+                shutdown: shutdown.clone(),
+            })
+        } else {
+            Box::new(keys)
+        }
     } else {
         Box::new(hw::GpioButtons::open(&cfg.buttons).context("opening the buttons")?)
     };
@@ -81,21 +91,76 @@ pub fn run(a: RunArgs) -> Result<()> {
     let opts = RunOptions {
         save_dir: cfg.saving.enabled.then(|| cfg.saving.directory.clone()),
         timeouts_as_lost: 3,
+        // A replay camera does not block: pace it at the configured rate.
+        frame_interval: replay.then(|| Duration::from_secs_f64(1.0 / f64::from(cfg.camera.fps))),
+        shutdown: Some(shutdown),
         ..RunOptions::default()
     };
     let report = run_device(&mut dev, &ctx, &opts);
-    log::info!("stopped: {report:?}");
+    // Counts only: the names of saved captures are patient photos and stay out of the log.
+    log::info!(
+        "stopped after {} iterations: {} frames, {} camera errors, {} screens, {} analyses, \
+         {} photo(s) saved, {} save errors, {} button errors, final state {}",
+        report.iterations,
+        report.frames,
+        report.camera_errors,
+        report.views_shown,
+        report.analyses,
+        report.saved.len(),
+        report.save_errors,
+        report.button_errors,
+        report.final_mode
+    );
     Ok(())
+}
+
+/// The device's display, each screen also logged at debug level (no patient data: a screen shows
+/// no photo and no file name). Forwards `idle` so a panel can redraw after a bus error.
+struct LoggedSink(Box<dyn ViewSink>);
+
+impl ViewSink for LoggedSink {
+    fn show(&mut self, view: &View) {
+        log::debug!("screen: {}", describe(view));
+        self.0.show(view);
+    }
+    fn idle(&mut self) {
+        self.0.idle();
+    }
+}
+
+/// The camera: still images replayed at `fps` when `[camera] replay` is set (development and
+/// tests: a whole session without a camera), else the USB camera.
+fn device_camera(
+    cfg: &Config,
+    clock: SystemClock,
+    analyzer: &mut PipelineAnalyzer,
+) -> Result<Box<dyn Camera>> {
+    let Some(path) = &cfg.camera.replay else {
+        return usb_camera(cfg, clock, analyzer);
+    };
+    let camera = ReplayCamera::from_path(path, cfg.camera.fps as f32)
+        .with_context(|| format!("[camera] replay = {}", path.display()))?;
+    log::info!(
+        "camera: replaying {} image(s) at {} fps instead of a camera",
+        camera.len(),
+        cfg.camera.fps
+    );
+    analyzer.extra_checks.push(SelfCheck {
+        name: "Camera".into(),
+        state: CheckState::Ok,
+        detail: format!("replay: {} images", camera.len()),
+    });
+    Ok(Box::new(camera))
 }
 
 /// The USB camera, reopened by itself after an unplug; its self-test line says whether it is
 /// there now (a missing camera is not fatal: the device waits for it).
 #[cfg(feature = "camera-v4l")]
-fn device_camera(
+fn usb_camera(
     cfg: &Config,
     clock: SystemClock,
     analyzer: &mut PipelineAnalyzer,
-) -> Result<impl gestaltcam::camera::Camera> {
+) -> Result<Box<dyn Camera>> {
     let (state, detail) = match hw::camera::device_index(&cfg.camera.device) {
         Ok((_, path)) => (CheckState::Ok, path.display().to_string()),
         Err(e) => (CheckState::Pending, format!("waiting: {e}")),
@@ -105,12 +170,32 @@ fn device_camera(
         state,
         detail,
     });
-    Ok(hw::reconnecting_camera(&cfg.camera, clock))
+    Ok(Box::new(hw::reconnecting_camera(&cfg.camera, clock)))
 }
 
 #[cfg(not(feature = "camera-v4l"))]
-fn device_camera(_: &Config, _: SystemClock, _: &mut PipelineAnalyzer) -> Result<ReplayCamera> {
-    bail!("this build has no camera support: build with `--features camera-v4l` (the device build does)")
+fn usb_camera(_: &Config, _: SystemClock, _: &mut PipelineAnalyzer) -> Result<Box<dyn Camera>> {
+    bail!(
+        "this build has no camera support: build with `--features camera-v4l` (the device build \
+         does), or set `[camera] replay` to replay images"
+    )
+}
+
+/// Keys on stdin for a replayed session, which ends when stdin does (Ctrl-D, or a test closing
+/// the pipe) once every typed key has been handled.
+struct KeysUntilEof {
+    keys: KeyboardButtons,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl Buttons for KeysUntilEof {
+    fn poll(&mut self, now: Duration, frame: u64) -> Result<Vec<ButtonEvent>, ButtonError> {
+        let events = self.keys.poll(now, frame)?;
+        if self.keys.is_closed() && !self.shutdown.swap(true, Ordering::SeqCst) {
+            log::info!("stdin closed: ending the replayed session");
+        }
+        Ok(events)
+    }
 }
 
 /// A laptop screen: a colour or (for 128×64) monochrome framebuffer saved as PNG.
@@ -217,7 +302,7 @@ pub struct DemoArgs {
     models: ModelArgs,
 }
 
-fn parse_panel(s: &str) -> Result<(u32, u32)> {
+pub(super) fn parse_panel(s: &str) -> Result<(u32, u32)> {
     let (w, h) = s
         .split_once('x')
         .context("--panel WIDTHxHEIGHT, e.g. 240x240")?;

@@ -2,6 +2,7 @@
 
 mod analysis;
 mod device;
+mod soak;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -61,6 +62,9 @@ enum Command {
     Run(device::RunArgs),
     /// Laptop demo: replay sample photos as the camera, PNG screens, a scripted capture.
     Demo(device::DemoArgs),
+    /// The device loop for thousands of replayed captures (demo gallery, screens drawn in
+    /// memory): prints VmRSS and open descriptors; fails if either keeps growing.
+    Soak(soak::SoakArgs),
     /// Draw a test pattern on the configured panel (bring-up).
     TestPattern(device::RunArgs),
     /// Check device nodes, permissions, models and gallery.
@@ -77,9 +81,13 @@ enum Command {
 }
 
 /// Starts logging at `level` unless `RUST_LOG` says otherwise. Log lines never carry patient
-/// photo names or embeddings.
+/// photo names or embeddings: the inference runtime (tract) prints tensor values in its debug
+/// log, so it stays at `warn` whatever the level unless `RUST_LOG` names one of its crates
+/// (e.g. `tract_core=debug`).
 pub fn init_logging(level: &str) {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+    let _ = env_logger::Builder::new()
+        .filter_module("tract", log::LevelFilter::Warn)
+        .parse_env(env_logger::Env::default().default_filter_or(level))
         .format_timestamp_secs()
         .try_init();
 }
@@ -91,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(a) => device::run(a),
         Command::Demo(a) => device::demo(a),
+        Command::Soak(a) => soak::soak(a),
         Command::TestPattern(a) => device::test_pattern(a),
         Command::Doctor(a) => device::doctor(a),
         Command::Analyze(a) => analysis::analyze(a),
