@@ -6,6 +6,7 @@
 #     default config), remove, reinstall, purge, checking the user's edit survives every step but purge.
 # The install cycle runs in a private dpkg root (dpkg --root; the maintainer scripts see DPKG_ROOT
 # and leave this machine's users, udev and systemd alone), so it needs no root and changes nothing here.
+# The private root has no libc6, so its dependency is forced there (checked above instead).
 #
 # Usage: board/deb-check.sh target/aarch64-unknown-linux-gnu/debian/gestaltcam_*.deb
 set -euo pipefail
@@ -79,7 +80,7 @@ root=$work/root
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers"
 touch "$root/var/lib/dpkg/status" "$root/var/lib/dpkg/available"
 dp() {
-  dpkg --root="$root" --force-not-root --force-script-chrootless --force-architecture \
+  dpkg --root="$root" --force-not-root --force-script-chrootless --force-architecture --force-depends \
     --force-bad-path --log=/dev/null "$@" </dev/null >"$work/dpkg.log" 2>&1 \
     || { cat "$work/dpkg.log" >&2; fail "dpkg $*"; }
 }
@@ -112,7 +113,7 @@ dp -r gestaltcam
 [[ ! -e $root/usr/bin/gestaltcam ]] || fail "remove left the binary"
 grep -q 'edited by the clinic' "$conf" || fail "remove lost the config"
 ok "remove keeps the config"
-dp -i "$deb"
+dp -i "$work/changed.deb"
 grep -q 'edited by the clinic' "$conf" || fail "reinstall lost the config"
 ok "reinstall keeps the config"
 dp -P gestaltcam

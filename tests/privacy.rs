@@ -50,6 +50,9 @@ struct Rig {
     config: PathBuf,
     screen_dir: PathBuf,
     captures: PathBuf,
+    /// `state_dir`: the last good copy of the gallery (reference data, not patient data).
+    state: PathBuf,
+    gallery: PathBuf,
 }
 
 impl Rig {
@@ -96,6 +99,7 @@ impl Rig {
         let screen_dir = root.join("screen");
         std::fs::create_dir(&screen_dir).expect("mkdir screen");
         let captures = root.join("captures");
+        let state = root.join("state");
         let config = root.join("config.toml");
         std::fs::write(
             &config,
@@ -106,10 +110,12 @@ impl Rig {
                  flip_tta = false\n\
                  idle_timeout_s = 0\n\
                  log_level = \"debug\"\n\
+                 state_dir = \"{}\"\n\
                  [camera]\nreplay = \"{}\"\nfps = 30\n\
                  [display]\npanel = \"png\"\npng_path = \"{}\"\n\
                  [saving]\nenabled = {saving}\ndirectory = \"{}\"\n",
                 gallery.display(),
+                state.display(),
                 replay.display(),
                 screen_dir.join("screen.png").display(),
                 captures.display()
@@ -121,7 +127,22 @@ impl Rig {
             config,
             screen_dir,
             captures,
+            state,
+            gallery,
         }
+    }
+
+    /// The state folder holds only the last good gallery: a byte copy of the configured one and
+    /// the `last-good` pointer naming it.
+    fn assert_state_is_gallery_copy(&self) {
+        let gallery = std::fs::read(&self.gallery).expect("read gallery");
+        let mut files = files_under(&self.state);
+        files.sort();
+        assert_eq!(files.len(), 2, "state folder: {files:?}");
+        let pointer = std::fs::read_to_string(self.state.join("last-good")).expect("last-good");
+        let copy = self.state.join(pointer.trim());
+        assert!(files.contains(&copy), "{files:?} lacks {}", copy.display());
+        assert!(std::fs::read(&copy).expect("read copy") == gallery, "copy differs");
     }
 
     fn root(&self) -> PathBuf {
@@ -456,7 +477,7 @@ fn saving_disabled_writes_nothing_but_screens_and_logs_no_names() {
     );
     assert_clean_log(&log, &[]);
 
-    let writes = assert_writes_only_under(&trace, &root, &[&rig.screen_dir]);
+    let writes = assert_writes_only_under(&trace, &root, &[&rig.screen_dir, &rig.state]);
     // The trace saw the process: the models were read and the screen written.
     let calls = syscalls(&trace);
     assert!(
@@ -474,8 +495,9 @@ fn saving_disabled_writes_nothing_but_screens_and_logs_no_names() {
     // On disk: nothing new but the trace and the screen.
     let after: Vec<PathBuf> = files_under(&root)
         .into_iter()
-        .filter(|p| !before.contains(p) && p != &trace)
+        .filter(|p| !before.contains(p) && p != &trace && !p.starts_with(&rig.state))
         .collect();
+    rig.assert_state_is_gallery_copy();
     assert_eq!(after, vec![rig.screen_dir.join("screen.png")]);
     assert!(!rig.captures.exists());
     // The last screen is the preview, the one that could have shown the camera picture.
@@ -495,7 +517,12 @@ fn saving_enabled_writes_private_captures_only_where_configured() {
     let log = s.full_session(|_| {});
     assert!(log.contains("2 photo(s) saved"), "{log}");
 
-    let writes = assert_writes_only_under(&trace, &root, &[&rig.screen_dir, &rig.captures]);
+    let writes = assert_writes_only_under(
+        &trace,
+        &root,
+        &[&rig.screen_dir, &rig.captures, &rig.state],
+    );
+    rig.assert_state_is_gallery_copy();
     let saved = files_under(&rig.captures);
     assert_eq!(saved.len(), 2, "{saved:?}");
     assert_clean_log(&log, &saved);
