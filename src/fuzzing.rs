@@ -15,8 +15,11 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::OnceLock;
 
+/// A fuzz entry point.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/` use.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("gallery", gallery),
     ("manifest", manifest),
     ("config", config),
