@@ -207,8 +207,18 @@ pub fn config(data: &[u8]) {
         return;
     };
     loaded.config.validate().expect("a parsed config validates");
+    // Warnings name keys the config does not have (`"" = 1` is a legal, unknown, empty key).
+    let known = toml::Value::try_from(&loaded.config).expect("config serialises");
     for w in &loaded.warnings {
-        assert!(!w.key.is_empty());
+        let (table, key) = match w.key.split_once('.') {
+            Some((t, k)) if known.get(t).is_some_and(|v| v.is_table()) => (known.get(t), k),
+            _ => (Some(&known), w.key.as_str()),
+        };
+        assert!(
+            table.and_then(|t| t.get(key)).is_none(),
+            "known key `{}` reported as unknown",
+            w.key
+        );
         if let Some(line) = w.line {
             assert!(line >= 1 && line <= text.lines().count().max(1));
         }
