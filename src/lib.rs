@@ -29,6 +29,8 @@ pub mod config;
 pub mod dataset;
 pub mod display;
 pub mod embed;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gallery;
 pub mod hw;
 pub mod manifest;

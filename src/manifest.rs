@@ -174,7 +174,13 @@ impl ModelEntry {
         {
             return Err(bad("mean/std must be finite and std non-zero".into()));
         }
-        if self.file.contains("..") || Path::new(&self.file).is_absolute() {
+        // Exactly one plain path component: not "", ".", "..", "/x", "sub/x.onnx".
+        let mut parts = Path::new(&self.file).components();
+        let plain = matches!(
+            (parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        );
+        if !plain || self.file.contains("..") || self.file.ends_with('/') {
             return Err(bad(format!(
                 "file `{}` must be a plain name inside the models directory",
                 self.file

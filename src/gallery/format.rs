@@ -680,7 +680,8 @@ impl Gallery {
                 let mut scales = Vec::with_capacity(case_count);
                 for (i, row) in body.chunks_exact(row_bytes).enumerate() {
                     let s = f32::from_le_bytes([row[0], row[1], row[2], row[3]]);
-                    finite_or(s.is_finite(), i)?;
+                    // Every dequantised value (−127..=127 × s) must be finite too.
+                    finite_or((s.abs() * 127.0).is_finite(), i)?;
                     scales.push(s);
                     data.extend(row[4..].iter().map(|&b| b as i8));
                 }

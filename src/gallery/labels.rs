@@ -13,6 +13,7 @@
 use super::{GalleryError, Result};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A syndrome.
@@ -49,16 +50,16 @@ impl LabelSet {
     }
 }
 
-fn open_csv(path: &Path, delimiter: u8) -> Result<(csv::Reader<std::fs::File>, Vec<String>)> {
+fn open_csv<R: Read>(
+    reader: R,
+    path: &Path,
+    delimiter: u8,
+) -> Result<(csv::Reader<R>, Vec<String>)> {
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .trim(csv::Trim::All)
         .flexible(false)
-        .from_path(path)
-        .map_err(|e| GalleryError::LabelRead {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        .from_reader(reader);
     let headers = rdr.headers().map_err(|e| GalleryError::LabelRead {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -73,6 +74,13 @@ fn open_csv(path: &Path, delimiter: u8) -> Result<(csv::Reader<std::fs::File>, V
         });
     }
     Ok((rdr, headers))
+}
+
+fn open_file(path: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| GalleryError::LabelRead {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 fn column(path: &Path, headers: &[String], names: &[&str]) -> Result<usize> {
@@ -116,7 +124,12 @@ fn non_empty(s: Option<&str>) -> Option<String> {
 
 /// Reads a plain `image,label[,omim,genes,subject,case_id]` CSV.
 pub fn read_label_csv(path: &Path) -> Result<LabelSet> {
-    let (mut rdr, headers) = open_csv(path, b',')?;
+    read_label_csv_from(open_file(path)?, path)
+}
+
+/// [`read_label_csv`] from any reader; `path` only names the source in errors.
+pub fn read_label_csv_from<R: Read>(reader: R, path: &Path) -> Result<LabelSet> {
+    let (mut rdr, headers) = open_csv(reader, path, b',')?;
     let c_image = column(path, &headers, &["image", "image_path", "path"])?;
     let c_label = column(path, &headers, &["label", "syndrome"])?;
     let c_omim = optional_column(&headers, &["omim"]);
@@ -208,8 +221,21 @@ pub fn read_label_csv(path: &Path) -> Result<LabelSet> {
 /// replaced (e.g. `"{image_id}.jpg"`). Only syndromes that have at least one case in the split
 /// become labels, in order of first appearance.
 pub fn read_gmdb(split_csv: &Path, syndromes_tsv: &Path, image_pattern: &str) -> Result<LabelSet> {
+    let syndromes = open_file(syndromes_tsv)?;
+    let split = open_file(split_csv)?;
+    read_gmdb_from(split, split_csv, syndromes, syndromes_tsv, image_pattern)
+}
+
+/// [`read_gmdb`] from any readers; the paths only name the sources in errors.
+pub fn read_gmdb_from<S: Read, T: Read>(
+    split: S,
+    split_csv: &Path,
+    syndromes: T,
+    syndromes_tsv: &Path,
+    image_pattern: &str,
+) -> Result<LabelSet> {
     // Syndromes.
-    let (mut rdr, headers) = open_csv(syndromes_tsv, b'\t')?;
+    let (mut rdr, headers) = open_csv(syndromes, syndromes_tsv, b'\t')?;
     let c_id = column(syndromes_tsv, &headers, &["syndrome_id", "label", "id"])?;
     let c_name = column(syndromes_tsv, &headers, &["syndrome_name", "name"])?;
     let c_omim = optional_column(&headers, &["omim"]);
@@ -249,7 +275,7 @@ pub fn read_gmdb(split_csv: &Path, syndromes_tsv: &Path, image_pattern: &str) ->
     }
 
     // Split.
-    let (mut rdr, headers) = open_csv(split_csv, b',')?;
+    let (mut rdr, headers) = open_csv(split, split_csv, b',')?;
     let c_image = column(split_csv, &headers, &["image_id", "image"])?;
     let c_subject = column(split_csv, &headers, &["subject", "subject_id"])?;
     let c_label = column(split_csv, &headers, &["label", "syndrome_id"])?;

@@ -34,7 +34,9 @@ pub use format::{
     remove_stale_temp_files, write_atomic, write_atomic_via, Case, Gallery, GalleryHeader,
     GalleryMeta, Label, LoadOptions, Storage, FORMAT_VERSION, MAGIC,
 };
-pub use labels::{read_gmdb, read_label_csv, CaseEntry, LabelInfo, LabelSet};
+pub use labels::{
+    read_gmdb, read_gmdb_from, read_label_csv, read_label_csv_from, CaseEntry, LabelInfo, LabelSet,
+};
 pub use rank::{
     band_for, compare_rankings, similarity, FusionMode, LabelMatch, RankAgreement, Ranking,
     STRONG_FRACTION,

@@ -258,9 +258,12 @@ impl Gallery {
         let dim = self.dim;
         let labels = &self.case_label;
         // Raw scores: cosine → −dot (smaller is closer), euclidean → squared distance.
+        // A label with cases always gets one: a score that overflowed (∞) or is undefined
+        // (NaN, e.g. ∞ − ∞ from huge values) ranks it last instead of dropping it.
         let mut update = |i: usize, s: f32| {
             let l = labels[i] as usize;
-            if s < best[l].0 {
+            let s = if s.is_nan() { f32::INFINITY } else { s };
+            if s < best[l].0 || best[l].1 == u32::MAX {
                 best[l] = (s, i as u32);
             }
         };
