@@ -142,7 +142,10 @@ impl Rig {
         let pointer = std::fs::read_to_string(self.state.join("last-good")).expect("last-good");
         let copy = self.state.join(pointer.trim());
         assert!(files.contains(&copy), "{files:?} lacks {}", copy.display());
-        assert!(std::fs::read(&copy).expect("read copy") == gallery, "copy differs");
+        assert!(
+            std::fs::read(&copy).expect("read copy") == gallery,
+            "copy differs"
+        );
     }
 
     fn root(&self) -> PathBuf {
@@ -517,11 +520,8 @@ fn saving_enabled_writes_private_captures_only_where_configured() {
     let log = s.full_session(|_| {});
     assert!(log.contains("2 photo(s) saved"), "{log}");
 
-    let writes = assert_writes_only_under(
-        &trace,
-        &root,
-        &[&rig.screen_dir, &rig.captures, &rig.state],
-    );
+    let writes =
+        assert_writes_only_under(&trace, &root, &[&rig.screen_dir, &rig.captures, &rig.state]);
     rig.assert_state_is_gallery_copy();
     let saved = files_under(&rig.captures);
     assert_eq!(saved.len(), 2, "{saved:?}");
