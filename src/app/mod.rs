@@ -314,15 +314,21 @@ impl State {
 
     fn starting_view(&self) -> View {
         let mut checks = self.checks.clone();
-        checks.push(SelfCheck {
-            name: "Camera".into(),
-            state: if self.camera_ok {
-                CheckState::Ok
-            } else {
-                CheckState::Pending
-            },
-            detail: String::new(),
-        });
+        // Frames decide the camera's state; the device's own line (which camera, or why it is
+        // missing) keeps its detail rather than showing a second "Camera" line.
+        let state = if self.camera_ok {
+            CheckState::Ok
+        } else {
+            CheckState::Pending
+        };
+        match checks.iter_mut().find(|c| c.name == "Camera") {
+            Some(c) => c.state = state,
+            None => checks.push(SelfCheck {
+                name: "Camera".into(),
+                state,
+                detail: String::new(),
+            }),
+        }
         View::Starting { checks }
     }
 
@@ -718,6 +724,26 @@ mod tests {
         let (s, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
         assert!(views(&fx).is_empty());
         assert!(matches!(s.mode, Mode::Fatal(_)));
+    }
+
+    #[test]
+    fn one_camera_line_on_the_start_screen() {
+        let ctx = AppContext::default();
+        let cam = SelfCheck {
+            name: "Camera".into(),
+            state: CheckState::Pending,
+            detail: "waiting: no /dev/video0".into(),
+        };
+        let (s, fx) = update(State::new(), Event::SelfTest(vec![cam]), &ctx);
+        let shown = views(&fx);
+        let [View::Starting { checks }] = shown.as_slice() else {
+            panic!("expected the start screen: {fx:?}");
+        };
+        let cams: Vec<_> = checks.iter().filter(|c| c.name == "Camera").collect();
+        assert_eq!(cams.len(), 1, "{checks:?}");
+        assert_eq!(cams[0].state, CheckState::Pending);
+        assert_eq!(cams[0].detail, "waiting: no /dev/video0");
+        assert!(!s.camera_ok);
     }
 
     #[test]
