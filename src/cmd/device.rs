@@ -12,10 +12,8 @@ use gestaltcam::app::{
 };
 use gestaltcam::camera::{Camera, ReplayCamera, SystemClock};
 use gestaltcam::config::{Config, PanelKind};
-use gestaltcam::dataset;
 use gestaltcam::display::{MonoPngDisplay, Panel, PngDisplay};
 use gestaltcam::embed::EmbedOptions;
-use gestaltcam::gallery::Storage;
 use gestaltcam::manifest::Manifest;
 use gestaltcam::pipeline::FacePipeline;
 use gestaltcam::ui::view::{CheckState, SelfCheck, View, DISCLAIMER};
@@ -317,19 +315,9 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     let (w, h) = parse_panel(&a.panel)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let pipeline = super::analysis::load_pipeline(&a.models)?;
-    // The DEMO gallery is built in memory from bundled, licence-clean photos: nothing clinical.
-    let rows = dataset::read_labelled_csv(&a.demo.join("gallery.csv"), None)?;
-    let built = dataset::build_from_rows(&pipeline, &rows, "DEMO gallery", Storage::F32, 1, None)?;
-    if !built.skipped.is_empty() {
-        bail!(
-            "demo gallery: {} photo(s) unusable: {:?}",
-            built.skipped.len(),
-            dataset::skip_counts(&built.skipped)
-        );
-    }
-    let mut gallery = built.gallery;
-    // No calibration set ships with the demo: accept any match so the ranking is shown.
-    gallery.set_threshold(None)?;
+    // The DEMO gallery is built in memory from bundled, licence-clean photos: nothing clinical
+    // (no calibration set ships with it: any match is accepted so the ranking is shown).
+    let gallery = gestaltcam::soak::demo_gallery(&pipeline, &a.demo)?;
     let list = a.demo.join("patient.txt");
     let text =
         std::fs::read_to_string(&list).with_context(|| format!("reading {}", list.display()))?;
