@@ -75,22 +75,29 @@ pub fn save_capture_via(
     Ok(path)
 }
 
+/// Creates `dir` and its parents, new folders with mode 0700 (owner only).
+pub(crate) fn create_dir_0700(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), SaveError> {
     let dir_err = |source| SaveError::Dir {
         path: dir.to_path_buf(),
         source,
     };
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
+    create_dir_0700(dir).map_err(dir_err)?;
+    // An existing folder may have been created more open: tighten it.
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        b.mode(0o700);
-        b.create(dir).map_err(dir_err)?;
-        // An existing folder may have been created more open: tighten it.
+        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(dir_err)?;
     }
-    #[cfg(not(unix))]
-    b.create(dir).map_err(dir_err)?;
     Ok(())
 }

@@ -292,14 +292,7 @@ impl LastGood {
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), GalleryError> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir).map_err(|source| GalleryError::Write {
+    super::save::create_dir_0700(dir).map_err(|source| GalleryError::Write {
         path: dir.to_path_buf(),
         source,
     })
