@@ -14,10 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod common;
+
+use common::{Notices, Screen};
 use gestaltcam::app::run::Analyzer;
 use gestaltcam::app::{
     run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Device, FrameSummary,
-    Notice, Notifier, RunOptions, RunReport, ScriptedButtons, ViewSink,
+    Notice, RunOptions, RunReport, ScriptedButtons,
 };
 use gestaltcam::camera::{
     Backoff, Camera, CameraError, Clock, Frame, ManualClock, Reconnecting, ReplayCamera,
@@ -143,24 +146,6 @@ impl Analyzer for FakeAnalyzer {
 
     fn clear_session(&mut self) {
         self.clears += 1;
-    }
-}
-
-#[derive(Default)]
-struct Screen(Vec<View>);
-
-impl ViewSink for Screen {
-    fn show(&mut self, view: &View) {
-        self.0.push(view.clone());
-    }
-}
-
-#[derive(Default)]
-struct Notices(Vec<Notice>);
-
-impl Notifier for Notices {
-    fn notify(&mut self, n: &Notice) {
-        self.0.push(n.clone());
     }
 }
 

@@ -1,6 +1,8 @@
 //! Camera tests: pixel decoders (YUYV, NV12, MJPEG) against known colours, bad frames as typed
 //! errors, the replay camera, and the reconnecting wrapper's backoff on an injected clock.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -276,17 +278,7 @@ fn mjpeg_without_huffman_tables() {
         .encode_image(&src)
         .unwrap();
     let full = mjpeg_to_rgb(&jpeg).unwrap();
-    // Drop every DHT (FF C4) segment before the scan.
-    let mut out = jpeg[..2].to_vec();
-    let mut i = 2;
-    while i + 4 <= jpeg.len() && jpeg[i] == 0xFF && jpeg[i + 1] != 0xDA {
-        let len = usize::from(jpeg[i + 2]) << 8 | usize::from(jpeg[i + 3]);
-        if jpeg[i + 1] != 0xC4 {
-            out.extend_from_slice(&jpeg[i..i + 2 + len]);
-        }
-        i += 2 + len;
-    }
-    out.extend_from_slice(&jpeg[i..]);
+    let out = common::strip_dht(&jpeg);
     assert!(out.len() < jpeg.len(), "test JPEG had no DHT segment");
     let stripped = mjpeg_to_rgb(&out).unwrap();
     assert_eq!(stripped, full);

@@ -24,11 +24,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use embedded_graphics::{pixelcolor::raw::ToBytes, pixelcolor::BinaryColor, prelude::*};
+mod common;
+
+use common::{Notices, Rng, Screen};
 use gestaltcam::app::run::Analyzer;
 use gestaltcam::app::setup::{analyzer_for, LastGood, PanelSink, PANEL_RETRY_EVERY};
 use gestaltcam::app::{
     run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Device, FrameSummary,
-    Notice, Notifier, RunOptions, RunReport, ScriptedButtons, ViewSink,
+    Notice, RunOptions, RunReport, ScriptedButtons, ViewSink,
 };
 use gestaltcam::camera::{decode, Camera, CameraError, Frame, ManualClock, PixelFormat};
 use gestaltcam::config::{Config, ConfigError};
@@ -44,24 +47,6 @@ use image::RgbImage;
 use ButtonEvent::Capture;
 
 // ------------------------------------------------------------------ helpers
-
-/// Deterministic splitmix64.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Log records of the current thread (each test runs on its own thread).
 mod logs {
@@ -196,24 +181,6 @@ fn jpeg(img: &RgbImage) -> Vec<u8> {
         .encode_image(img)
         .unwrap();
     out
-}
-
-#[derive(Default)]
-struct Screen(Vec<View>);
-
-impl ViewSink for Screen {
-    fn show(&mut self, view: &View) {
-        self.0.push(view.clone());
-    }
-}
-
-#[derive(Default)]
-struct Notices(Vec<Notice>);
-
-impl Notifier for Notices {
-    fn notify(&mut self, n: &Notice) {
-        self.0.push(n.clone());
-    }
 }
 
 /// A short name for each view, to compare sequences.

@@ -7,6 +7,8 @@
 //! The generated seeds (galleries, small images, camera frames) are written by the code itself:
 //! `cargo test --test fuzz_smoke -- --ignored write_generated_seeds` rewrites them.
 
+mod common;
+
 use gestaltcam::fuzzing;
 use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, Storage};
 use gestaltcam::manifest::Metric;
@@ -418,21 +420,6 @@ fn fixture(name: &str) -> DynamicImage {
     .expect("fixture photo")
 }
 
-/// Drops every DHT (FF C4) segment: an MJPEG frame as many UVC cameras send it.
-fn strip_dht(jpeg: &[u8]) -> Vec<u8> {
-    let mut out = jpeg[..2].to_vec();
-    let mut i = 2;
-    while i + 4 <= jpeg.len() && jpeg[i] == 0xFF && jpeg[i + 1] != 0xDA {
-        let len = usize::from(jpeg[i + 2]) << 8 | usize::from(jpeg[i + 3]);
-        if jpeg[i + 1] != 0xC4 {
-            out.extend_from_slice(&jpeg[i..i + 2 + len]);
-        }
-        i += 2 + len;
-    }
-    out.extend_from_slice(&jpeg[i..]);
-    out
-}
-
 fn frame(format: u8, w: u16, h: u16, data: &[u8]) -> Vec<u8> {
     let mut v = vec![format];
     v.extend_from_slice(&w.to_le_bytes());
@@ -505,7 +492,7 @@ fn generated_photos_and_frames() -> Vec<(&'static str, String, Vec<u8>)> {
         (
             "camera_frame",
             "mjpeg_16_no_dht".into(),
-            frame(2, 16, 16, &strip_dht(&small_jpeg)),
+            frame(2, 16, 16, &common::strip_dht(&small_jpeg)),
         ),
     ]
 }

@@ -12,26 +12,8 @@ use std::path::{Path, PathBuf};
 
 // ------------------------------------------------------------------ helpers
 
-/// Deterministic splitmix64.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn f32(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f32()).collect()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+mod common;
+use common::Rng;
 
 fn meta(metric: Metric, storage: Storage) -> GalleryMeta {
     GalleryMeta {
@@ -75,7 +57,7 @@ fn random_gallery(
             label: if i < n_labels {
                 i as u32
             } else {
-                rng.below(n_labels) as u32
+                rng.below(n_labels as u64) as u32
             },
         })
         .collect();
@@ -234,7 +216,7 @@ fn garbage_with_valid_hash_never_panics() {
     for round in 0..500 {
         let mut b = good.clone();
         for _ in 0..1 + round % 8 {
-            let i = 12 + rng.below(b.len() - 12);
+            let i = 12 + rng.below((b.len() - 12) as u64) as usize;
             if (40..80).contains(&i) {
                 continue;
             }
