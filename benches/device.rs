@@ -7,6 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use gestaltcam::analyzer::PipelineAnalyzer;
 use gestaltcam::app::run::Analyzer;
+use gestaltcam::app::Capture;
 use gestaltcam::camera::Frame;
 use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, Storage};
 use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
@@ -79,7 +80,14 @@ fn bench(c: &mut Criterion) {
     let gallery = synthetic_gallery(&p, 1000);
     let mut analyzer = PipelineAnalyzer::new(Ok(load()), Ok(gallery));
     let preview = frame(&astro, 320, 240, 0);
-    let captures: Vec<Frame> = (0..3).map(|i| frame(&astro, 640, 480, i)).collect();
+    // As on the device: each photo keeps the face its preview found.
+    let captures: Vec<Capture> = (0..3)
+        .map(|i| {
+            let frame = frame(&astro, 640, 480, i);
+            let face = analyzer.preview(&frame).face;
+            Capture { frame, face }
+        })
+        .collect();
 
     let mut g = c.benchmark_group("device");
     g.sample_size(20);

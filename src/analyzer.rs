@@ -2,7 +2,7 @@
 //! [`Analyzer`] trait. Pure: frames in, views' data out; nothing is written anywhere.
 
 use crate::app::run::Analyzer;
-use crate::app::{AnalyseError, AnalysisOutcome, FrameSummary, GuidanceThresholds};
+use crate::app::{AnalyseError, AnalysisOutcome, Capture, FrameSummary};
 use crate::camera::Frame;
 use crate::gallery::{FusionMode, Gallery};
 use crate::pipeline::{FacePipeline, PhotoEmbedder, PhotoError};
@@ -19,8 +19,6 @@ pub struct PipelineAnalyzer {
     pub top_k: usize,
     /// The bundled demo gallery: every result screen says DEMO.
     pub demo: bool,
-    /// Limits the app's guidance uses, so the measured values are scaled to meet them.
-    pub guidance: GuidanceThresholds,
     /// Extra self-test lines (e.g. the camera's), shown after model and gallery.
     pub extra_checks: Vec<SelfCheck>,
     /// Why the configured gallery was refused when the gallery in use is the last good copy
@@ -45,7 +43,6 @@ impl PipelineAnalyzer {
             fusion: FusionMode::default(),
             top_k: 10,
             demo: false,
-            guidance: GuidanceThresholds::default(),
             extra_checks: Vec::new(),
             gallery_refused: None,
         }
@@ -118,84 +115,83 @@ impl Analyzer for PipelineAnalyzer {
 
     fn preview(&mut self, frame: &Frame) -> FrameSummary {
         let Ok(p) = &self.pipeline else {
-            return FrameSummary::no_face(0.0);
+            return FrameSummary::no_face(false);
         };
         let img = &frame.image;
-        let whole_frame_brightness = || {
-            let n = (img.width() as f32 * img.height() as f32).max(1.0);
-            img.pixels()
-                .map(|px| {
-                    0.299 * f32::from(px[0]) + 0.587 * f32::from(px[1]) + 0.114 * f32::from(px[2])
-                })
-                .sum::<f32>()
-                / n
-                / 255.0
-        };
         let Ok(check) = p.check_frame(img) else {
-            return FrameSummary::no_face(whole_frame_brightness());
+            return FrameSummary::no_face(false);
         };
-        let (Some(i), Some(m)) = (check.chosen, check.measures) else {
-            let mut s = FrameSummary::no_face(whole_frame_brightness());
-            if check.issue == Some(Issue::SeveralFaces) {
-                // Several similar faces: report them so the screen says "one face only".
-                s.face_count = check.faces.len();
-                s.face_box = check
-                    .faces
-                    .first()
-                    .map(|f| fraction_box(&f.bbox, img.width(), img.height()));
-                s.sharpness = 1.0;
-                s.frontal = 1.0;
-            }
-            return s;
-        };
-        let face = &check.faces[i];
-        let t = &p.thresholds;
-        let g = &self.guidance;
-        // Scale measurements so the pipeline's own limits land exactly on the app's thresholds.
-        let sharpness = (m.sharpness / t.min_sharpness.max(1e-6) * g.min_sharpness).clamp(0.0, 1.0);
-        let frontal =
-            (1.0 - m.yaw.abs() / t.max_yaw.max(1e-6) * (1.0 - g.min_frontal)).clamp(0.0, 1.0);
-        let brightness =
-            (m.brightness / t.min_brightness.max(1e-6) * g.min_brightness).clamp(0.0, 1.0);
+        let chosen = check.chosen.map(|i| check.faces[i].clone());
+        // Several similar faces: box the first so the screen shows what it means.
+        let boxed = chosen.as_ref().or(check.faces.first());
         FrameSummary {
-            face_count: 1,
-            face_box: Some(fraction_box(&face.bbox, img.width(), img.height())),
-            brightness,
-            sharpness,
-            frontal,
+            face_count: if chosen.is_some() {
+                1
+            } else {
+                check.faces.len()
+            },
+            face_box: boxed.map(|f| fraction_box(&f.bbox, img.width(), img.height())),
+            face: chosen,
+            issue: check.issue,
         }
     }
 
-    fn analyse(&mut self, photos: &[Frame]) -> Result<AnalysisOutcome, AnalyseError> {
+    fn analyse(&mut self, photos: &[Capture]) -> Result<AnalysisOutcome, AnalyseError> {
         let p = self
             .pipeline
             .as_ref()
-            .map_err(|e| AnalyseError::Model(e.clone()))?;
+            .map_err(|e| AnalyseError::ModelUnavailable { detail: e.clone() })?;
         let g = self
             .gallery
             .as_ref()
-            .map_err(|e| AnalyseError::Gallery(e.clone()))?;
+            .map_err(|e| AnalyseError::GalleryUnavailable { detail: e.clone() })?;
         let mut vectors = Vec::new();
-        let mut first_bad = None;
+        let mut first_problem = None;
         for (n, photo) in photos.iter().enumerate() {
-            match p.embed_photo(&photo.image) {
-                Ok(e) => vectors.push(e.vector),
+            // The face found at capture; a capture without one (not taken through the
+            // preview) is detected here.
+            let embedded = match &photo.face {
+                Some(face) => p.embed_face(&photo.frame.image, face),
+                None => p.embed_photo(&photo.frame.image).map(|e| e.vector),
+            };
+            match embedded {
+                Ok(v) => vectors.push(v),
                 Err(PhotoError::Detect(m) | PhotoError::Embed(m)) => {
-                    return Err(AnalyseError::Model(m))
+                    return Err(AnalyseError::ModelFailed { detail: m })
                 }
-                Err(_) => {
-                    first_bad.get_or_insert(n + 1);
+                Err(e) => {
+                    log::info!("photo {} of {} not usable: {e}", n + 1, photos.len());
+                    first_problem.get_or_insert(match e {
+                        PhotoError::SeveralFaces { .. } => Issue::SeveralFaces,
+                        PhotoError::FaceTooSmall { .. } => Issue::TooSmall,
+                        _ => Issue::NoFace,
+                    });
                 }
             }
         }
         if vectors.is_empty() {
             return Err(AnalyseError::NoUsableFace {
-                photo: first_bad.unwrap_or(1),
+                photos: photos.len(),
+                reason: first_problem.unwrap_or(Issue::NoFace),
             });
         }
         let ranking = g
             .rank_photos(&vectors, self.top_k.max(1), self.fusion)
-            .map_err(|e| AnalyseError::Gallery(e.to_string()))?;
+            .map_err(|e| AnalyseError::RankingFailed {
+                detail: e.to_string(),
+            })?;
+        log::info!(
+            "analysed {} photo(s): {} (threshold of the {}-photo calibration)",
+            vectors.len(),
+            if ranking.close_match {
+                "close match"
+            } else {
+                "no close match"
+            },
+            ranking
+                .threshold_photos
+                .map_or("no".to_string(), |n| n.to_string())
+        );
         let basis = self.basis(g, p, vectors.len());
         if !ranking.close_match {
             return Ok(AnalysisOutcome::NoCloseMatch { basis });

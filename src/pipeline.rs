@@ -147,23 +147,27 @@ impl FacePipeline {
             .map_err(|e| PhotoError::Detect(e.to_string()))
     }
 
-    /// Detection plus the quality verdict the live preview shows.
+    /// Detection plus the quality verdict the live preview shows ([`quality::assess`]).
     pub fn check_frame(&self, frame: &RgbImage) -> Result<FrameCheck, PhotoError> {
         let faces = self.detect(frame)?;
-        let (chosen, measures, issue) =
-            match quality::choose_face(&faces, frame.dimensions(), &self.thresholds) {
-                Err(issue) => (None, None, Some(issue)),
-                Ok(i) => {
-                    let m = quality::measure(frame, &faces[i]);
-                    (Some(i), Some(m), quality::judge(&m, &self.thresholds))
-                }
-            };
+        let a = quality::assess(frame, &faces, &self.thresholds);
         Ok(FrameCheck {
             faces,
-            chosen,
-            measures,
-            issue,
+            chosen: a.chosen,
+            measures: a.measures,
+            issue: a.issue,
         })
+    }
+
+    /// Aligns and embeds a face already found in `photo` (a capture keeps the face the preview
+    /// found, so it is not detected again).
+    pub fn embed_face(&self, photo: &RgbImage, face: &Face) -> Result<Vec<f32>, PhotoError> {
+        let iod = face.inter_ocular();
+        if iod < MIN_PHOTO_INTER_OCULAR {
+            return Err(PhotoError::FaceTooSmall { pixels: iod });
+        }
+        let aligned = self.align(photo, face)?;
+        self.embed_chip(&aligned.chip)
     }
 
     /// Aligns the chosen face onto the embedder's template.
@@ -202,12 +206,7 @@ impl PhotoEmbedder for FacePipeline {
             Err(_) => return Err(PhotoError::NoFace),
         };
         let face = faces[chosen].clone();
-        let iod = face.inter_ocular();
-        if iod < MIN_PHOTO_INTER_OCULAR {
-            return Err(PhotoError::FaceTooSmall { pixels: iod });
-        }
-        let aligned = self.align(photo, &face)?;
-        let vector = self.embed_chip(&aligned.chip)?;
+        let vector = self.embed_face(photo, &face)?;
         Ok(FaceEmbedding {
             vector,
             face,

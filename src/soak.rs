@@ -377,7 +377,7 @@ where
         idle_timeout_s: 0,
         ..Config::default()
     };
-    let ctx = AppContext::from_config(&cfg);
+    let ctx = AppContext::for_panel(&cfg, embedded_graphics::prelude::Size::new(w, h));
     let shutdown = Arc::new(AtomicBool::new(false));
     let clinician = Rc::new(RefCell::new(Clinician {
         wanted: opts.captures,

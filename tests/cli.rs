@@ -81,9 +81,17 @@ fn demo_runs_the_whole_device_and_writes_only_its_screens() {
         start < preview && preview < cap1 && cap1 < cap2 && cap2 < analysing && analysing < results,
         "{order:#?}"
     );
-    assert!(order
+    // The scripted clinician pages through every page (3 demo labels, 2 a page on 240x240)
+    // and back to the first; each results screen names the ranks it shows.
+    let pages: Vec<&str> = order[results..]
         .iter()
-        .any(|v| v.starts_with("results page 2") || v.starts_with("results page 1")));
+        .filter(|v| v.starts_with("results page"))
+        .copied()
+        .collect();
+    assert_eq!(pages.len(), 3, "{order:#?}");
+    assert!(pages[0].starts_with("results page 1/2: ranks 1-2 of 3"), "{pages:#?}");
+    assert!(pages[1].starts_with("results page 2/2: rank 3 of 3"), "{pages:#?}");
+    assert_eq!(pages[2], pages[0], "the last press wraps to page 1");
     // The person in the replayed photos is the demo gallery's label A, ranked first.
     let rank1 = stdout
         .lines()
@@ -101,6 +109,36 @@ fn demo_runs_the_whole_device_and_writes_only_its_screens() {
         );
     }
     assert_eq!(written.len(), order.len(), "one PNG per screen shown");
+}
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the binary: needs binfmt under qemu-user"
+)]
+fn demo_on_the_small_panel_shows_every_rank() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (ok, stdout, stderr) = run(&["demo", "--panel", "128x64", "--out", "s"], tmp.path());
+    assert!(ok, "demo failed:\n{stdout}\n{stderr}");
+    let pages: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_once("] results page ").map(|(_, v)| v))
+        .collect();
+    // One candidate a page: three pages, then page 1 again.
+    assert_eq!(pages.len(), 4, "{stdout}");
+    for (i, p) in pages.iter().take(3).enumerate() {
+        let want = format!("{}/3: rank {} of 3", i + 1, i + 1);
+        assert!(p.starts_with(&want), "{p} (wanted {want})");
+    }
+    // The summary table lists all three ranks.
+    for rank in 1..=3 {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{rank}  DEMO label"))),
+            "rank {rank} missing: {stdout}"
+        );
+    }
 }
 
 #[test]

@@ -164,7 +164,7 @@ fn st7789_320x240_landscape_and_custom_chunk() {
     cfg.spi_max_write = 1001;
     let view = View::Error {
         kind: ErrorKind::CameraMissing,
-        detail: "No camera at /dev/video0".into(),
+        technical: "No camera at /dev/video0".into(),
     };
     let pixels = expected_frame(&view, 320, 240);
 

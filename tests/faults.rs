@@ -30,7 +30,8 @@ use common::{Notices, Rng, Screen};
 use gestaltcam::app::run::Analyzer;
 use gestaltcam::app::setup::{analyzer_for, LastGood, PanelSink, PANEL_RETRY_EVERY};
 use gestaltcam::app::{
-    run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Device, FrameSummary,
+    run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Capture as Photo, Device,
+    FrameSummary,
     Notice, RunOptions, RunReport, ScriptedButtons, ViewSink,
 };
 use gestaltcam::camera::{decode, Camera, CameraError, Frame, ManualClock, PixelFormat};
@@ -334,7 +335,7 @@ fn tampered_model_is_refused_with_a_screen() {
         &opts(6),
     );
     assert_eq!(tags(&out.views), ["starting", "error ModelRefused"]);
-    let View::Error { detail, .. } = &out.views[1] else {
+    let View::Error { technical: detail, .. } = &out.views[1] else {
         unreachable!()
     };
     assert!(detail.starts_with("Model: "), "{detail}");
@@ -530,7 +531,7 @@ fn refused_gallery_without_last_good_copy_is_an_error_screen() {
         gestaltcam::camera::ReplayCamera::from_images(vec![photo("obama2.jpg")], 10.0).unwrap();
     let out = run(cam, analyzer_for(&cfg), &[(2, Capture)], &ctx(1), &opts(5));
     assert_eq!(tags(&out.views), ["starting", "error GalleryRefused"]);
-    let View::Error { detail, .. } = &out.views[1] else {
+    let View::Error { technical: detail, .. } = &out.views[1] else {
         unreachable!()
     };
     assert!(
@@ -601,7 +602,7 @@ fn signed_gallery_tampered_or_unsigned_is_refused() {
         gestaltcam::camera::ReplayCamera::from_images(vec![photo("obama2.jpg")], 10.0).unwrap();
     let out = run(cam, analyzer, &[(2, Capture)], &ctx(1), &opts(4));
     assert_eq!(tags(&out.views), ["starting", "error GalleryRefused"]);
-    let View::Error { detail, .. } = &out.views[1] else {
+    let View::Error { technical: detail, .. } = &out.views[1] else {
         unreachable!()
     };
     assert!(detail.contains("not signed"), "{detail}");
@@ -791,18 +792,18 @@ impl Analyzer for FakeAnalyzer {
         FrameSummary {
             face_count: 1,
             face_box: Some([0.3, 0.2, 0.7, 0.8]),
-            brightness: 0.5,
-            sharpness: 0.9,
-            frontal: 0.9,
+            face: None,
+            issue: None,
         }
     }
-    fn analyse(&mut self, photos: &[Frame]) -> Result<AnalysisOutcome, AnalyseError> {
+    fn analyse(&mut self, photos: &[Photo]) -> Result<AnalysisOutcome, AnalyseError> {
         Ok(AnalysisOutcome::Candidates {
             candidates: (1..=2)
                 .map(|rank| Candidate {
                     rank,
                     name: format!("Syndrome {rank}"),
                     omim: None,
+                    genes: Vec::new(),
                     band: Band::Moderate,
                     similarity: 0.5,
                     nearest_case: format!("case-{rank}"),
@@ -1048,10 +1049,12 @@ fn camera_lost_between_photos_keeps_the_session() {
         ],
         "{t:?}"
     );
-    let View::Error { detail, .. } = &out.views[lost] else {
+    let View::Error { technical: detail, .. } = &out.views[lost] else {
         unreachable!()
     };
-    assert!(detail.contains("Camera not found"), "{detail}");
+    // The camera-missing screen: what to do comes from the kind, no technician line.
+    assert!(matches!(&out.views[lost], View::Error { kind: ErrorKind::CameraMissing, .. }));
+    assert_eq!(detail, "");
     assert_eq!(basis_of(out.views.last().unwrap()).unwrap().photos, 2);
     assert_eq!(out.report.camera_errors, 5);
 }
@@ -1142,7 +1145,7 @@ fn display_i2c_errors_are_logged_once_and_the_view_is_redrawn() {
     let v2 = View::Analysing { photos: 2 };
     let v3 = View::Error {
         kind: ErrorKind::CameraMissing,
-        detail: "Camera not found - check the USB cable".into(),
+        technical: String::new(),
     };
     let v4 = View::Blank;
     let mut expected = init(a);

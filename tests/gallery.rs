@@ -854,7 +854,7 @@ fn ranking_ties_and_nearest_case_rule() {
         r.close_match,
         "uncalibrated galleries never say no close match"
     );
-    assert!(r.matches.iter().all(|m| m.band == Band::Weak));
+    assert!(r.matches.iter().all(|m| m.band == Band::Uncalibrated));
     // Wrong size / NaN queries.
     assert!(matches!(
         g.rank(&[1.0], 3),
@@ -867,19 +867,18 @@ fn ranking_ties_and_nearest_case_rule() {
 }
 
 #[test]
-fn bands_and_close_match() {
-    assert_eq!(band_for(0.1, Some(0.5)), Band::Strong);
-    assert_eq!(band_for(0.4, Some(0.5)), Band::Strong);
-    assert_eq!(band_for(0.45, Some(0.5)), Band::Moderate);
-    assert_eq!(band_for(0.5, Some(0.5)), Band::Moderate);
-    assert_eq!(band_for(0.51, Some(0.5)), Band::Weak);
-    assert_eq!(band_for(0.0, None), Band::Weak);
+fn a_hand_set_threshold_decides_close_match_but_earns_no_band() {
     let mut g = random_gallery(30, 4, 8, 2, Metric::Euclidean, Storage::F32);
     let q = g.vector(3);
+    let r = g.rank(&q, 4).unwrap();
+    assert!(r.close_match, "uncalibrated: always a close match");
+    assert_eq!(r.threshold_photos, None);
+    assert!(r.matches.iter().all(|m| m.band == Band::Uncalibrated));
     g.set_threshold(Some(0.5)).unwrap();
     let r = g.rank(&q, 4).unwrap();
     assert!(r.close_match);
-    assert_eq!(r.matches[0].band, Band::Strong);
+    assert_eq!(r.threshold_photos, Some(1));
+    assert_eq!(r.matches[0].band, Band::Uncalibrated);
     assert_eq!(r.candidates()[0].nearest_case, "case-3");
     assert!((r.candidates()[0].similarity - 1.0).abs() < 1e-6);
     let far = vec![100.0, 100.0];
@@ -888,7 +887,8 @@ fn bands_and_close_match() {
     assert!(r.to_string().contains("NO CLOSE MATCH"));
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["close_match"], false);
-    assert_eq!(json["matches"][0]["band"], "weak");
+    assert_eq!(json["matches"][0]["band"], "uncalibrated");
+    assert_eq!(json["threshold_photos"], 1);
 }
 
 #[test]
@@ -969,10 +969,20 @@ fn line_gallery() -> Gallery {
     .unwrap()
 }
 
+/// A probe of its own subject (one photo per patient).
 fn probe(label: &str, x: f32) -> CalibrationProbe {
     CalibrationProbe {
         label: label.into(),
+        subject: format!("{label}@{x}"),
         embedding: vec![x],
+    }
+}
+
+fn rule(r: CalibrationRule) -> CalibrateOptions {
+    CalibrateOptions {
+        rule: r,
+        max_photos: 1,
+        ..CalibrateOptions::default()
     }
 }
 
@@ -984,49 +994,194 @@ fn calibration_threshold() {
     let probes: Vec<_> = (1..=20)
         .map(|i| probe("not in gallery", i as f32))
         .collect();
-    let rep = calibrate(&mut g, &probes, CalibrationRule::TargetFalseMatchRate(0.10)).unwrap();
-    assert!(rep.threshold > 2.0 && rep.threshold < 3.0, "{rep}");
-    assert_eq!(rep.false_match_rate, Some(0.10));
-    assert_eq!(g.threshold(), Some(rep.threshold));
+    let rep = calibrate(&mut g, &probes, &rule(CalibrationRule::TargetFalseMatchRate(0.10))).unwrap();
+    let one = &rep.sessions[0];
+    assert_eq!(one.photos, 1);
+    assert!(one.threshold > 2.0 && one.threshold < 3.0, "{rep}");
+    assert_eq!(one.false_match_rate, Some(0.10));
+    assert_eq!(one.unknown_subjects, 20);
+    assert_eq!(g.threshold(), Some(one.threshold));
     assert!(g.rank(&[2.0], 1).unwrap().close_match);
     assert!(!g.rank(&[3.0], 1).unwrap().close_match);
     // Target 0 → below the nearest unknown probe.
-    let rep = calibrate(&mut g, &probes, CalibrationRule::TargetFalseMatchRate(0.0)).unwrap();
-    assert!(rep.threshold < 1.0 && rep.false_match_rate == Some(0.0));
+    let rep = calibrate(&mut g, &probes, &rule(CalibrationRule::TargetFalseMatchRate(0.0))).unwrap();
+    assert!(rep.sessions[0].threshold < 1.0 && rep.sessions[0].false_match_rate == Some(0.0));
     // Ties in the unknown distances never let more through than allowed.
     let tied: Vec<_> = [1.0, 2.0, 2.0, 2.0, 5.0]
         .iter()
-        .map(|&x| probe("u", x))
+        .enumerate()
+        .map(|(i, &x)| CalibrationProbe {
+            subject: format!("s{i}"),
+            ..probe("u", x)
+        })
         .collect();
-    let rep = calibrate(&mut g, &tied, CalibrationRule::TargetFalseMatchRate(0.4)).unwrap();
-    assert!(rep.threshold > 1.0 && rep.threshold < 2.0, "{rep}");
+    let rep = calibrate(&mut g, &tied, &rule(CalibrationRule::TargetFalseMatchRate(0.4))).unwrap();
+    let t = rep.sessions[0].threshold;
+    assert!(t > 1.0 && t < 2.0, "{rep}");
     // No unknown probes → a clear error.
     assert!(calibrate(
         &mut g,
         &[probe("syndrome 0", 1.0)],
-        CalibrationRule::default()
+        &CalibrateOptions::default()
     )
     .is_err());
 
-    // Equal error: known at 1,2,3,4 ; unknown at 3.5,5,6,7 → t in (3, 3.5): FRR 1/4 (4 rejected),
-    // FMR 0 … or t in [4,5): FRR 0, FMR 1/4. Both |FMR-FRR| = 1/4; and at t in (3.5,4): FRR 1/4,
-    // FMR 1/4 → equal: the chosen point.
+    // Equal error: known at 1,2,3,4 ; unknown at 3.5,5,6,7 → t in (3.5, 4): FRR 1/4, FMR 1/4.
     let mut probes: Vec<_> = [1.0, 2.0, 3.0, 4.0]
         .iter()
         .map(|&x| probe("syndrome 0", x))
         .collect();
     probes.extend([3.5, 5.0, 6.0, 7.0].iter().map(|&x| probe("other", x)));
-    let rep = calibrate(&mut g, &probes, CalibrationRule::EqualError).unwrap();
-    assert!(rep.threshold > 3.5 && rep.threshold < 4.0, "{rep}");
-    assert_eq!(rep.false_match_rate, Some(0.25));
-    assert_eq!(rep.false_reject_rate, Some(0.25));
-    assert_eq!((rep.known_probes, rep.unknown_probes), (4, 4));
+    let rep = calibrate(&mut g, &probes, &rule(CalibrationRule::EqualError)).unwrap();
+    let one = &rep.sessions[0];
+    assert!(one.threshold > 3.5 && one.threshold < 4.0, "{rep}");
+    assert_eq!(one.false_match_rate, Some(0.25));
+    assert_eq!(one.false_reject_rate, Some(0.25));
+    assert_eq!((one.known_subjects, one.unknown_subjects), (4, 4));
 
-    // The threshold survives save/load.
+    // The calibration survives save/load.
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("g.gallery");
     g.save(&p).unwrap();
-    assert_eq!(Gallery::load(&p).unwrap().threshold(), Some(rep.threshold));
+    let back = Gallery::load(&p).unwrap();
+    assert_eq!(back.threshold(), Some(one.threshold));
+    assert_eq!(back.calibration(), Some(&rep));
+}
+
+/// Two syndromes on a line (A at 0, B at 10; 2-d, y = 0); subjects with several photos.
+fn two_label_line() -> Gallery {
+    Gallery::from_parts(
+        meta(Metric::Euclidean, Storage::F32),
+        labels(2),
+        vec![
+            Case {
+                case_id: "a".into(),
+                subject: "a".into(),
+                label: 0,
+            },
+            Case {
+                case_id: "b".into(),
+                subject: "b".into(),
+                label: 1,
+            },
+        ],
+        2,
+        vec![0.0, 0.0, 10.0, 0.0],
+    )
+    .unwrap()
+}
+
+#[test]
+fn sessions_are_calibrated_per_size_and_used_for_the_photos_fused() {
+    let mut g = two_label_line();
+    let mut rng = Rng(7);
+    let mut probes = Vec::new();
+    // 40 unknown people with 4 photos each, scattered around x = 4 (y noise averages out
+    // when photos are fused, so fused sessions sit closer to the line: a smaller best
+    // distance, hence a different threshold per session size); 30 known people near A.
+    for person in 0..70 {
+        let (label, centre) = if person < 40 {
+            ("unknown", 4.0 + rng.f32() * 2.0)
+        } else {
+            ("syndrome 0", rng.f32())
+        };
+        for _ in 0..4 {
+            probes.push(CalibrationProbe {
+                label: label.into(),
+                subject: format!("p{person}"),
+                embedding: vec![centre, rng.f32() * 3.0],
+            });
+        }
+    }
+    let opts = CalibrateOptions {
+        max_photos: 3,
+        fusion: FusionMode::MinDistance,
+        ..CalibrateOptions::default()
+    };
+    let rep = calibrate(&mut g, &probes, &opts).unwrap();
+    assert_eq!(rep.sessions.len(), 3);
+    for (n, s) in rep.sessions.iter().enumerate() {
+        assert_eq!(s.photos, n + 1);
+        // Every person counts once whatever their number of sessions: ⌊4 / n⌋ each.
+        assert_eq!(s.unknown_subjects, 40);
+        assert_eq!(s.unknown_sessions, 40 * (4 / (n + 1)));
+        assert!(s.false_match_rate.unwrap() <= 0.05 + 1e-9, "{rep}");
+    }
+    // The ranking uses the threshold for the photos actually fused (and says which).
+    let q = vec![vec![4.5, 0.0]; 2];
+    let r = g.rank_photos(&q, 2, FusionMode::MinDistance).unwrap();
+    assert_eq!(r.threshold_photos, Some(2));
+    assert_eq!(r.threshold, Some(rep.sessions[1].threshold));
+    let r = g.rank_photos(&vec![vec![4.5, 0.0]; 5], 2, FusionMode::MinDistance).unwrap();
+    assert_eq!(r.threshold_photos, Some(3), "more photos than calibrated: the largest size");
+    // Another fusion than the calibrated one: only the 1-photo threshold applies.
+    let r = g.rank_photos(&q, 2, FusionMode::MeanEmbedding).unwrap();
+    assert_eq!(r.threshold_photos, Some(1));
+    assert!(r.matches.iter().all(|m| m.band == Band::Uncalibrated));
+    // Known people near A earn a band; bands come with their measured precision.
+    let s1 = &rep.sessions[0];
+    let strong = s1.bands.iter().find(|b| b.band == Band::Strong).unwrap();
+    assert!(strong.max_distance.is_some(), "{rep}");
+    assert!(strong.precision.unwrap() >= 0.9);
+    let r = g.rank(&[0.1, 0.0], 2).unwrap();
+    assert_eq!(r.matches[0].band, Band::Strong);
+    // The text report names each session size.
+    let text = rep.to_string();
+    assert!(text.contains("3 photo(s): threshold"), "{text}");
+}
+
+#[test]
+fn mean_embedding_fusion_is_renormalised_for_euclidean_too() {
+    // Unit-length cases; two unit photos 90° apart average to length 0.71, which would sit
+    // closer to everything. Re-normalised, the fused query is the unit bisector.
+    let g = Gallery::from_parts(
+        meta(Metric::Euclidean, Storage::F32),
+        labels(1),
+        vec![Case {
+            case_id: "a".into(),
+            subject: "a".into(),
+            label: 0,
+        }],
+        2,
+        vec![-1.0, 0.0],
+    )
+    .unwrap();
+    let best = g
+        .fused_label_best(&[vec![0.0, 1.0], vec![1.0, 0.0]], FusionMode::MeanEmbedding)
+        .unwrap();
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    let expected = ((h + 1.0).powi(2) + h * h).sqrt();
+    assert!((best[0].0 - expected).abs() < 1e-5, "{} vs {expected}", best[0].0);
+}
+
+#[test]
+fn session_open_set_report_counts_people_once() {
+    let mut g = two_label_line();
+    let mut probes = Vec::new();
+    // 10 unknown people at x = 5 ± 1 with 3 photos; 2 of them sit at x = 1 (close to A).
+    for person in 0..10 {
+        let x = if person < 2 { 1.0 } else { 5.0 };
+        for k in 0..3 {
+            probes.push(CalibrationProbe {
+                label: "unknown".into(),
+                subject: format!("u{person}"),
+                embedding: vec![x + k as f32 * 0.01, 0.0],
+            });
+        }
+    }
+    g.set_threshold(Some(2.0)).unwrap();
+    let rows = evaluate_sessions(&g, &probes, 3, FusionMode::MeanEmbedding, 1).unwrap();
+    assert_eq!(rows.len(), 3);
+    let one = &rows[0];
+    assert_eq!((one.unknown, one.unknown_sessions), (10, 30));
+    assert_eq!(one.unknown_accepted, Some(0.2));
+    assert_eq!(one.unknown_accepted_sessions, Some(0.2));
+    let [lo, hi] = one.unknown_accepted_ci95.unwrap();
+    assert!(lo < 0.2 && 0.2 < hi && hi < 0.6, "{lo} {hi}");
+    assert_eq!(rows[2].unknown_sessions, 10);
+    assert_eq!(rows[2].threshold_photos, Some(1), "hand-set threshold: the 1-photo one");
+    assert_eq!(one.known, 0);
+    assert_eq!(one.known_rejected, None);
 }
 
 // ------------------------------------------------------------------ evaluation

@@ -4,6 +4,10 @@
 //! `tests/golden/<panel>/<screen>.png`. Regenerate with `UPDATE_GOLDEN=1 cargo test --test
 //! ui_golden`; on a mismatch the actual image is written under the temp dir and the test
 //! fails with the number of differing pixels.
+//!
+//! Result and error screens are the app's own messages: the views come out of
+//! `app::update` (paging by the panel's layout, error screens from typed `AnalyseError`s, the
+//! self-test's real error texts), not hand-built view models.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +17,12 @@ use embedded_graphics::{
     prelude::*,
 };
 use gestaltcam::{
+    app::{
+        update, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Effect, Event,
+        FrameSummary, State,
+    },
+    camera::Frame,
+    config::Config,
     display::FrameBuffer,
     ui::{
         self,
@@ -20,6 +30,7 @@ use gestaltcam::{
         widgets::band_indicator,
         Layout, LayoutStyle, Palette,
     },
+    vision::quality::Issue,
 };
 
 fn basis(demo: bool) -> Basis {
@@ -45,10 +56,19 @@ fn basis(demo: bool) -> Basis {
 }
 
 fn cand(rank: usize, name: &str, omim: Option<&str>, band: Band, case: &str) -> Candidate {
+    // Genes as a GMDB label file lists them (some syndromes have none).
+    let genes: &[&str] = match omim {
+        Some("122470") => &["NIPBL", "SMC1A", "SMC3", "RAD21", "HDAC8"],
+        Some("147920") => &["KMT2D"],
+        Some("194050") => &["ELN", "GTF2I"],
+        Some("270400") => &["DHCR7"],
+        _ => &[],
+    };
     Candidate {
         rank,
         name: name.into(),
         omim: omim.map(Into::into),
+        genes: genes.iter().map(|g| g.to_string()).collect(),
         band,
         similarity: 0.9 - rank as f32 * 0.1,
         nearest_case: case.into(),
@@ -129,8 +149,115 @@ fn check(name: &str, state: CheckState, detail: &str) -> SelfCheck {
     }
 }
 
-/// Every screen with realistic view models.
-fn screens() -> Vec<(&'static str, View)> {
+/// The app, started and showing the preview, on a panel of `w`×`h` with `ctx`.
+fn app_in_preview(ctx: &AppContext) -> State {
+    let (state, _) = update(State::new(), Event::SelfTest(vec![]), ctx);
+    let ready = FrameSummary {
+        face_count: 1,
+        face_box: Some([0.3, 0.2, 0.7, 0.8]),
+        face: None,
+        issue: None,
+    };
+    let frame = Frame::new(image::RgbImage::new(4, 4), 0, std::time::Duration::ZERO);
+    let (state, _) = update(
+        state,
+        Event::Frame {
+            frame,
+            summary: ready,
+        },
+        ctx,
+    );
+    state
+}
+
+fn shown(fx: Vec<Effect>) -> Vec<View> {
+    fx.into_iter()
+        .filter_map(|e| match e {
+            Effect::Show(v) => Some(v),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The views the app shows for `outcome` on a `w`×`h` panel: the analysis result, then one
+/// view per "next" press.
+fn app_results(
+    w: u32,
+    h: u32,
+    outcome: Result<AnalysisOutcome, AnalyseError>,
+    nexts: usize,
+) -> Vec<View> {
+    let cfg = Config {
+        photos_per_patient: 1,
+        ..Config::default()
+    };
+    let ctx = AppContext::for_panel(&cfg, Size::new(w, h));
+    let state = app_in_preview(&ctx);
+    let (mut state, _) = update(state, Event::Button(ButtonEvent::Capture), &ctx);
+    let mut views = Vec::new();
+    let (next, fx) = update(state, Event::Analysed(outcome), &ctx);
+    state = next;
+    views.extend(shown(fx));
+    for _ in 0..nexts {
+        let (next, fx) = update(state, Event::Button(ButtonEvent::Next), &ctx);
+        state = next;
+        views.extend(shown(fx));
+    }
+    views
+}
+
+fn candidates_outcome(candidates: Vec<Candidate>, basis: Basis) -> Result<AnalysisOutcome, AnalyseError> {
+    Ok(AnalysisOutcome::Candidates { candidates, basis })
+}
+
+/// The page the app shows after `page` presses of "next" (wrapping like the app does).
+fn results_page(w: u32, h: u32, candidates: Vec<Candidate>, basis: Basis, page: usize) -> View {
+    app_results(w, h, candidates_outcome(candidates, basis), page)
+        .pop()
+        .expect("the app showed results")
+}
+
+/// The last page the app shows for `candidates`.
+fn results_last(w: u32, h: u32, candidates: Vec<Candidate>, basis: Basis) -> View {
+    let first = results_page(w, h, candidates.clone(), basis.clone(), 0);
+    let View::Results { pages, .. } = first else {
+        panic!("not results: {first:?}")
+    };
+    results_page(w, h, candidates, basis, pages - 1)
+}
+
+fn app_error(w: u32, h: u32, e: AnalyseError) -> View {
+    app_results(w, h, Err(e), 0)
+        .pop()
+        .expect("the app showed an error")
+}
+
+/// The fatal screen the app shows for a failed self-test line.
+fn self_test_error(name: &str, detail: String) -> View {
+    let ctx = AppContext::default();
+    let check = SelfCheck {
+        name: name.into(),
+        state: CheckState::Failed,
+        detail,
+    };
+    let (_, fx) = update(State::new(), Event::SelfTest(vec![check]), &ctx);
+    shown(fx).pop().expect("an error screen")
+}
+
+/// What the app shows when the camera goes away during the preview.
+fn camera_lost() -> View {
+    let ctx = AppContext::default();
+    let (_, fx) = update(app_in_preview(&ctx), Event::CameraLost, &ctx);
+    shown(fx).pop().expect("the camera-missing screen")
+}
+
+fn uncalibrated(mut c: Vec<Candidate>) -> Vec<Candidate> {
+    c.iter_mut().for_each(|c| c.band = Band::Uncalibrated);
+    c
+}
+
+/// Every screen for a `w`×`h` panel, with realistic view models (see the module docs).
+fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
     vec![
         ("blank", View::Blank),
         (
@@ -182,83 +309,79 @@ fn screens() -> Vec<(&'static str, View)> {
         ),
         ("capturing", View::Capturing { photo: 2, of: 3 }),
         ("analysing", View::Analysing { photos: 3 }),
+        ("results_p1", results_page(w, h, candidates(), basis(false), 0)),
+        ("results_p2", results_page(w, h, candidates(), basis(false), 1)),
+        ("results_last", results_last(w, h, candidates(), basis(false))),
+        ("results_demo", results_page(w, h, candidates(), basis(true), 0)),
         (
-            "results_p1",
-            View::Results {
-                candidates: candidates(),
-                page: 0,
-                basis: basis(false),
-            },
-        ),
-        (
-            "results_p2",
-            View::Results {
-                candidates: candidates(),
-                page: 1,
-                basis: basis(false),
-            },
-        ),
-        (
-            "results_last",
-            View::Results {
-                candidates: candidates(),
-                page: 4,
-                basis: basis(false),
-            },
-        ),
-        (
-            "results_demo",
-            View::Results {
-                candidates: candidates(),
-                page: 0,
-                basis: basis(true),
-            },
+            "results_uncalibrated",
+            results_page(w, h, uncalibrated(candidates()), basis(true), 0),
         ),
         (
             "results_long_names",
-            View::Results {
-                candidates: long_candidates(),
-                page: 0,
-                basis: basis(true),
-            },
+            results_page(w, h, long_candidates(), basis(true), 0),
         ),
         (
             "results_long_names_p2",
-            View::Results {
-                candidates: long_candidates(),
-                page: 1,
-                basis: basis(false),
-            },
+            results_page(w, h, long_candidates(), basis(false), 1),
         ),
         ("no_match", View::NoCloseMatch { basis: basis(false) }),
         ("no_match_demo", View::NoCloseMatch { basis: basis(true) }),
-        (
-            "error_camera",
-            View::Error {
-                kind: ErrorKind::CameraMissing,
-                detail: "No camera at /dev/video0".into(),
-            },
-        ),
+        ("error_camera", camera_lost()),
         (
             "error_model",
-            View::Error {
-                kind: ErrorKind::ModelRefused,
-                detail: "sha256 mismatch: models/gm-r100-q8.nnef.tar".into(),
-            },
+            self_test_error(
+                "Model",
+                gestaltcam::manifest::ManifestError::HashMismatch {
+                    path: "/usr/share/gestaltcam/models/dlib_resnet_int8.onnx".into(),
+                    expected: "3f9a2c1e".repeat(8),
+                    actual: "0b7d44aa".repeat(8),
+                }
+                .to_string(),
+            ),
         ),
         (
             "error_gallery",
-            View::Error {
-                kind: ErrorKind::GalleryRefused,
-                detail: "signature by unknown key 9c41e0".into(),
-            },
+            self_test_error(
+                "Gallery",
+                gestaltcam::gallery::GalleryError::EmbedderMismatch {
+                    gallery: "dlib-resnet-v1-f32@1a2b3c4d".into(),
+                    model: "dlib-resnet-v1-int8@5e6f7a8b".into(),
+                }
+                .to_string(),
+            ),
         ),
         (
-            "error_other",
-            View::Error {
-                kind: ErrorKind::Other,
-                detail: "Storage full: could not write the session log. Free space on the SD card and restart the device; results were not saved.".into(),
-            },
+            "error_retake_two_faces",
+            app_error(
+                w,
+                h,
+                AnalyseError::NoUsableFace {
+                    photos: 3,
+                    reason: Issue::SeveralFaces,
+                },
+            ),
+        ),
+        (
+            "error_retake_no_face",
+            app_error(
+                w,
+                h,
+                AnalyseError::NoUsableFace {
+                    photos: 1,
+                    reason: Issue::NoFace,
+                },
+            ),
+        ),
+        (
+            "error_analysis",
+            app_error(
+                w,
+                h,
+                AnalyseError::ModelFailed {
+                    detail: "embedding model failed: Evaluating #12 \"conv_2\" Conv: out of memory".into(),
+                },
+            ),
         ),
     ]
 }
@@ -354,7 +477,7 @@ fn golden_images_match() {
     let mut failures = Vec::new();
     let mut compared = 0;
     for &(panel, w, h, kind) in PANELS {
-        for (screen, view) in screens() {
+        for (screen, view) in screens(w, h) {
             let img = render(Some(&view), w, h, kind);
             if let Err(e) = compare(panel, screen, &img) {
                 failures.push(e);
@@ -367,7 +490,7 @@ fn golden_images_match() {
         }
         compared += 1;
     }
-    assert_eq!(compared, PANELS.len() * (screens().len() + 1));
+    assert_eq!(compared, PANELS.len() * (screens(240, 240).len() + 1));
     assert!(
         failures.is_empty(),
         "{} of {compared} golden images differ:\n{}",
@@ -435,7 +558,8 @@ fn out_of_bounds<C: Palette>(view: Option<&View>, w: u32, h: u32) -> (usize, Vec
 #[test]
 fn nothing_is_drawn_outside_the_panel() {
     // The sample screens plus hostile ones: huge counts, empty and absurdly long strings.
-    let mut views: Vec<View> = screens().into_iter().map(|(_, v)| v).collect();
+    let mut views: Vec<View> = screens(240, 240).into_iter().map(|(_, v)| v).collect();
+    views.extend(screens(128, 64).into_iter().map(|(_, v)| v));
     let mut hostile = long_candidates();
     hostile.push(cand(
         123456,
@@ -451,6 +575,8 @@ fn nothing_is_drawn_outside_the_panel() {
     views.push(View::Results {
         candidates: hostile,
         page: usize::MAX,
+        pages: usize::MAX,
+        total: usize::MAX,
         basis: wide_basis.clone(),
     });
     views.push(View::NoCloseMatch { basis: wide_basis });
@@ -477,11 +603,13 @@ fn nothing_is_drawn_outside_the_panel() {
     });
     views.push(View::Error {
         kind: ErrorKind::Other,
-        detail: "x".repeat(5000),
+        technical: "x".repeat(5000),
     });
     views.push(View::Results {
         candidates: vec![],
         page: 0,
+        pages: 1,
+        total: 0,
         basis: basis(false),
     });
     for &(panel, w, h, kind) in PANELS.iter().chain(&[
@@ -511,11 +639,7 @@ fn nothing_is_drawn_outside_the_panel() {
 #[test]
 fn demo_marker_changes_the_header_only_when_demo() {
     for &(panel, w, h, kind) in PANELS {
-        let view = |demo| View::Results {
-            candidates: candidates(),
-            page: 0,
-            basis: basis(demo),
-        };
+        let view = |demo| results_page(w, h, candidates(), basis(demo), 0);
         let plain = render(Some(&view(false)), w, h, kind);
         let demo = render(Some(&view(true)), w, h, kind);
         let header_h = if Layout::new(Size::new(w, h)).style == LayoutStyle::Full {
@@ -535,38 +659,12 @@ fn demo_marker_changes_the_header_only_when_demo() {
 }
 
 #[test]
-fn pages_past_the_end_show_the_last_page() {
-    for &(panel, w, h, kind) in PANELS {
-        let layout = Layout::new(Size::new(w, h));
-        let last = layout.page_count(candidates().len()) - 1;
-        let view = |page| View::Results {
-            candidates: candidates(),
-            page,
-            basis: basis(false),
-        };
-        assert_eq!(
-            render(Some(&view(last)), w, h, kind),
-            render(Some(&view(last + 7)), w, h, kind),
-            "{panel}"
-        );
-        assert_ne!(
-            render(Some(&view(0)), w, h, kind),
-            render(Some(&view(last)), w, h, kind),
-            "{panel}: paging changes nothing"
-        );
-    }
-}
-
-#[test]
 fn layouts_per_panel() {
     assert_eq!(Layout::new(Size::new(240, 240)).candidates_per_page(), 2);
     assert_eq!(Layout::new(Size::new(320, 240)).candidates_per_page(), 2);
     let mono = Layout::new(Size::new(128, 64));
     assert_eq!(mono.style, LayoutStyle::Compact);
     assert_eq!(mono.candidates_per_page(), 1);
-    assert_eq!(mono.page_count(5), 5);
-    assert_eq!(mono.page_count(0), 1);
-    assert_eq!(Layout::new(Size::new(240, 240)).page_count(5), 3);
 }
 
 #[test]
@@ -577,7 +675,15 @@ fn band_indicator_pattern() {
             Band::Moderate,
             ["### ### ###", "### ### # #", "### ### ###"],
         ),
-        (Band::Weak, ["### ### ###", "### # # # #", "### ### ###"]),
+        (
+            Band::Supporting,
+            ["### ### ###", "### # # # #", "### ### ###"],
+        ),
+        (Band::Weak, ["### ### ###", "# # # # # #", "### ### ###"]),
+        (
+            Band::Uncalibrated,
+            ["### ### ###", "# # # # # #", "### ### ###"],
+        ),
     ];
     for (band, pattern) in cases {
         let mut display = MockDisplay::<BinaryColor>::new();
@@ -598,7 +704,7 @@ fn band_indicator_pattern() {
     let mut display = MockDisplay::<Rgb888>::new();
     band_indicator(
         &mut display,
-        Band::Weak,
+        Band::Supporting,
         Point::new(1, 0),
         Size::new(2, 2),
         0,
@@ -652,7 +758,7 @@ fn check_result_screens<C: Palette + Default>(w: u32, h: u32) {
         LayoutStyle::Full => (fonts.body, C::WARN, fonts.small, C::MUTED),
         LayoutStyle::Compact => (fonts.small, C::TEXT, fonts.small, C::TEXT),
     };
-    for (name, view) in screens() {
+    for (name, view) in screens(w, h) {
         let basis = match &view {
             View::Results { basis, .. } | View::NoCloseMatch { basis } => basis.clone(),
             _ => continue,

@@ -18,35 +18,38 @@ use std::time::Duration;
 use crate::camera::Frame;
 use crate::config::Config;
 use crate::ui::view::{Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View};
+use crate::ui::Layout;
+use crate::vision::quality::Issue;
+use crate::vision::Face;
+use embedded_graphics::prelude::Size;
 
 pub use crate::camera::{Clock, ManualClock, SystemClock};
 pub use buttons::{ButtonEvent, Buttons, ScriptedButtons, Trigger};
 pub use run::{run_device, Device, Notifier, NullNotifier, RunOptions, RunReport, ViewSink};
 
-/// What the analyzer saw in one preview frame. Sizes are fractions of the frame, scores 0..=1.
+/// What the analyzer saw in one preview frame. Boxes are fractions of the frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrameSummary {
     /// Faces found (of a size that matters).
     pub face_count: usize,
     /// The patient's face, `[x0, y0, x1, y1]` as fractions of the frame.
     pub face_box: Option<[f32; 4]>,
-    /// Mean luma of the frame (or the face), 0 = black, 1 = white.
-    pub brightness: f32,
-    /// Sharpness of the face, 0 = smeared, 1 = crisp.
-    pub sharpness: f32,
-    /// How frontal the face is, 0 = profile, 1 = looking at the camera.
-    pub frontal: f32,
+    /// The patient's face in the frame's pixels: a captured photo keeps it, so the analysis
+    /// embeds exactly the face the clinician saw framed (no second detection).
+    pub face: Option<Face>,
+    /// The first problem by [`crate::vision::quality::assess`] (the one rule for preview and
+    /// capture); `None` = ready to capture.
+    pub issue: Option<Issue>,
 }
 
 impl FrameSummary {
-    /// A frame without a face.
-    pub fn no_face(brightness: f32) -> Self {
+    /// A frame without a face (`dark`: too dark to see one).
+    pub fn no_face(dark: bool) -> Self {
         FrameSummary {
             face_count: 0,
             face_box: None,
-            brightness,
-            sharpness: 0.0,
-            frontal: 0.0,
+            face: None,
+            issue: Some(if dark { Issue::TooDark } else { Issue::NoFace }),
         }
     }
 
@@ -56,44 +59,24 @@ impl FrameSummary {
     }
 }
 
-/// Limits that turn a [`FrameSummary`] into [`Guidance`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GuidanceThresholds {
-    pub min_brightness: f32,
-    /// Face box width as a fraction of the frame width.
-    pub min_face_size: f32,
-    pub min_sharpness: f32,
-    pub min_frontal: f32,
-}
-
-impl Default for GuidanceThresholds {
-    fn default() -> Self {
-        GuidanceThresholds {
-            min_brightness: 0.2,
-            min_face_size: 0.2,
-            min_sharpness: 0.35,
-            min_frontal: 0.6,
-        }
+/// Framing advice for a frame: vision's verdict in the clinician's words.
+pub fn guidance(s: &FrameSummary) -> Guidance {
+    match s.issue {
+        None if s.face_box.is_some() => Guidance::Ready,
+        None | Some(Issue::NoFace) => Guidance::NoFace,
+        Some(Issue::SeveralFaces) => Guidance::OneFaceOnly,
+        Some(Issue::TooSmall) => Guidance::MoveCloser,
+        Some(Issue::TooDark) => Guidance::TooDark,
+        Some(Issue::Blurred) => Guidance::Blurred,
+        Some(Issue::TurnedAway) => Guidance::TurnToCamera,
     }
 }
 
-/// Framing advice, most fundamental problem first.
-pub fn guidance(s: &FrameSummary, t: &GuidanceThresholds) -> Guidance {
-    if s.brightness < t.min_brightness {
-        Guidance::TooDark
-    } else if s.face_count == 0 || s.face_box.is_none() {
-        Guidance::NoFace
-    } else if s.face_count > 1 {
-        Guidance::OneFaceOnly
-    } else if s.face_size() < t.min_face_size {
-        Guidance::MoveCloser
-    } else if s.sharpness < t.min_sharpness {
-        Guidance::Blurred
-    } else if s.frontal < t.min_frontal {
-        Guidance::TurnToCamera
-    } else {
-        Guidance::Ready
-    }
+/// A captured photo and the face found in it at capture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capture {
+    pub frame: Frame,
+    pub face: Option<Face>,
 }
 
 /// The analyzer's answer for one patient.
@@ -108,34 +91,41 @@ pub enum AnalysisOutcome {
     NoCloseMatch { basis: Basis },
 }
 
-/// Why the analysis gave no outcome.
+/// Why the analysis gave no outcome. Each variant says what the clinician can do; `detail`
+/// is for the technician (log and the error screen's small line).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AnalyseError {
-    /// Photo `photo` (1-based) has no face the pipeline can use.
-    #[error("no usable face in photo {photo}")]
-    NoUsableFace { photo: usize },
-    #[error("model failed: {0}")]
-    Model(String),
-    #[error("gallery failed: {0}")]
-    Gallery(String),
-    #[error("analysis failed: {0}")]
-    Other(String),
+    /// None of the `photos` photos had a face the pipeline can use; `reason` is the first
+    /// photo's problem.
+    #[error("no usable face in the {photos} photo(s): {reason:?}")]
+    NoUsableFace { photos: usize, reason: Issue },
+    /// The models did not load at start-up.
+    #[error("model unavailable: {detail}")]
+    ModelUnavailable { detail: String },
+    /// The gallery did not load at start-up.
+    #[error("gallery unavailable: {detail}")]
+    GalleryUnavailable { detail: String },
+    /// The detector or embedder failed on these photos.
+    #[error("model failed: {detail}")]
+    ModelFailed { detail: String },
+    /// Ranking against the gallery failed.
+    #[error("ranking failed: {detail}")]
+    RankingFailed { detail: String },
 }
 
 impl AnalyseError {
     fn view(&self) -> View {
-        let (kind, detail) = match self {
-            AnalyseError::NoUsableFace { photo } => (
-                ErrorKind::Other,
-                format!("No usable face in photo {photo} - press to retry"),
-            ),
-            AnalyseError::Model(_) => (ErrorKind::ModelRefused, "Model failed - restart".into()),
-            AnalyseError::Gallery(_) => {
-                (ErrorKind::GalleryRefused, "Gallery failed - restart".into())
+        let (kind, technical) = match self {
+            AnalyseError::NoUsableFace { reason, .. } => (ErrorKind::Retake(*reason), String::new()),
+            AnalyseError::ModelUnavailable { detail } => (ErrorKind::ModelRefused, detail.clone()),
+            AnalyseError::GalleryUnavailable { detail } => {
+                (ErrorKind::GalleryRefused, detail.clone())
             }
-            AnalyseError::Other(_) => (ErrorKind::Other, "Analysis failed - press to retry".into()),
+            AnalyseError::ModelFailed { detail } | AnalyseError::RankingFailed { detail } => {
+                (ErrorKind::AnalysisFailed, detail.clone())
+            }
         };
-        View::Error { kind, detail }
+        View::Error { kind, technical }
     }
 }
 
@@ -174,7 +164,7 @@ pub enum Event {
 pub enum Effect {
     Show(View),
     /// Analyse these photos of one patient; answer with [`Event::Analysed`].
-    Analyse(Vec<Frame>),
+    Analyse(Vec<Capture>),
     /// Forget everything about the current patient.
     ClearSession,
     /// Write a captured photo (only emitted when saving is enabled).
@@ -190,6 +180,8 @@ pub enum Effect {
 pub struct AppContext {
     pub photos_wanted: usize,
     pub top_k: usize,
+    /// Candidates per results page: what the panel's layout fits, or fewer if the
+    /// configuration asks ([`AppContext::for_panel`]).
     pub per_page: usize,
     /// Zero disables the idle timeout.
     pub idle_timeout: Duration,
@@ -197,26 +189,33 @@ pub struct AppContext {
     pub saving: bool,
     /// How often to emit [`Notice::Watchdog`]; `None` = never.
     pub watchdog_interval: Option<Duration>,
-    pub thresholds: GuidanceThresholds,
 }
 
 impl Default for AppContext {
     fn default() -> Self {
-        Self::from_config(&Config::default())
+        Self::for_panel(&Config::default(), Size::new(240, 240))
     }
 }
 
 impl AppContext {
-    pub fn from_config(c: &Config) -> Self {
+    /// The context for `c` on a panel of `panel` pixels. The paging rule: a page holds what
+    /// the panel's layout fits ([`Layout::candidates_per_page`]); `results_per_page` may only
+    /// lower it.
+    pub fn for_panel(c: &Config, panel: Size) -> Self {
+        let fits = Layout::new(panel).candidates_per_page();
         AppContext {
             photos_wanted: c.photos_per_patient.max(1),
             top_k: c.top_k.max(1),
-            per_page: c.results_per_page.max(1),
+            per_page: c.results_per_page.clamp(1, fits),
             idle_timeout: Duration::from_secs(c.idle_timeout_s),
             saving: c.saving.enabled,
             watchdog_interval: Some(Duration::from_secs(2)),
-            thresholds: GuidanceThresholds::default(),
         }
+    }
+
+    /// Pages needed for `candidates` (at least 1).
+    pub fn pages(&self, candidates: usize) -> usize {
+        candidates.div_ceil(self.per_page.max(1)).max(1)
     }
 }
 
@@ -263,8 +262,8 @@ impl Mode {
 #[derive(Debug, Clone)]
 pub struct State {
     pub mode: Mode,
-    /// Photos captured for the current patient.
-    pub photos: Vec<Frame>,
+    /// Photos captured for the current patient, each with the face found at capture.
+    pub photos: Vec<Capture>,
     pub camera_ok: bool,
     checks: Vec<SelfCheck>,
     self_test_done: bool,
@@ -336,29 +335,36 @@ impl State {
         if !self.camera_ok {
             return View::Error {
                 kind: ErrorKind::CameraMissing,
-                detail: "Camera not found - check the USB cable".into(),
+                technical: String::new(),
             };
         }
         let summary = self.last_summary.as_ref();
         View::Preview {
             face_box: summary.and_then(|s| s.face_box),
-            guidance: summary.map_or(Guidance::NoFace, |s| guidance(s, &ctx.thresholds)),
+            guidance: summary.map_or(Guidance::NoFace, guidance),
             photos_taken: self.photos.len(),
             photos_wanted: ctx.photos_wanted,
         }
     }
 
-    fn results_view(&self) -> Option<View> {
+    fn results_view(&self, ctx: &AppContext) -> Option<View> {
         match &self.mode {
             Mode::Results {
                 candidates,
                 basis,
                 page,
-            } => Some(View::Results {
-                candidates: candidates.clone(),
-                page: *page,
-                basis: basis.clone(),
-            }),
+            } => {
+                let per = ctx.per_page.max(1);
+                let start = (page * per).min(candidates.len());
+                let end = (start + per).min(candidates.len());
+                Some(View::Results {
+                    candidates: candidates[start..end].to_vec(),
+                    page: *page,
+                    pages: ctx.pages(candidates.len()),
+                    total: candidates.len(),
+                    basis: basis.clone(),
+                })
+            }
             Mode::NoCloseMatch { basis } => Some(View::NoCloseMatch {
                 basis: basis.clone(),
             }),
@@ -366,13 +372,13 @@ impl State {
         }
     }
 
-    fn ready_to_capture(&self, ctx: &AppContext) -> bool {
+    fn ready_to_capture(&self) -> bool {
         self.camera_ok
             && self.last_frame.is_some()
             && self
                 .last_summary
                 .as_ref()
-                .is_some_and(|s| guidance(s, &ctx.thresholds) == Guidance::Ready)
+                .is_some_and(|s| guidance(s) == Guidance::Ready)
     }
 }
 
@@ -463,7 +469,7 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
                     };
                     let view = View::Error {
                         kind,
-                        detail: format!("{}: {}", c.name, c.detail),
+                        technical: format!("{}: {}", c.name, c.detail),
                     };
                     state.mode = Mode::Fatal(view.clone());
                     show(&mut state, view, &mut fx);
@@ -543,9 +549,13 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
                 (Mode::Starting | Mode::Fatal(_) | Mode::Analysing { .. }, _) => {}
                 (Mode::Blank, _) => enter_preview(&mut state, ctx, &mut fx),
                 (Mode::Preview, ButtonEvent::Capture) => {
-                    if state.ready_to_capture(ctx) {
+                    if state.ready_to_capture() {
                         if let Some(frame) = state.last_frame.take() {
-                            state.photos.push(frame.clone());
+                            let face = state.last_summary.as_ref().and_then(|s| s.face.clone());
+                            state.photos.push(Capture {
+                                frame: frame.clone(),
+                                face,
+                            });
                             let n = state.photos.len();
                             show(
                                 &mut state,
@@ -563,6 +573,15 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
                             }
                         }
                     } else {
+                        // Say why nothing was taken: the guidance line names the problem.
+                        log::info!(
+                            "capture pressed but not ready: {}",
+                            state
+                                .last_summary
+                                .as_ref()
+                                .map_or(Guidance::NoFace, guidance)
+                                .text()
+                        );
                         let v = state.live_view(ctx);
                         show(&mut state, v, &mut fx);
                     }
@@ -585,13 +604,13 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
                     },
                     ButtonEvent::Next,
                 ) => {
-                    let pages = candidates.len().div_ceil(ctx.per_page).max(1);
+                    let pages = ctx.pages(candidates.len());
                     state.mode = Mode::Results {
                         candidates,
                         basis,
                         page: (page + 1) % pages,
                     };
-                    if let Some(v) = state.results_view() {
+                    if let Some(v) = state.results_view(ctx) {
                         show(&mut state, v, &mut fx);
                     }
                 }
@@ -629,7 +648,7 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
                         show(&mut state, v, &mut fx);
                     }
                 }
-                if let Some(v) = state.results_view() {
+                if let Some(v) = state.results_view(ctx) {
                     show(&mut state, v, &mut fx);
                 }
             }
@@ -651,9 +670,8 @@ mod tests {
         FrameSummary {
             face_count: 1,
             face_box: Some([0.3, 0.2, 0.7, 0.8]),
-            brightness: 0.5,
-            sharpness: 0.9,
-            frontal: 0.9,
+            face: None,
+            issue: None,
         }
     }
 
@@ -685,24 +703,29 @@ mod tests {
     }
 
     #[test]
-    fn guidance_order() {
-        let t = GuidanceThresholds::default();
-        assert_eq!(guidance(&ready(), &t), Guidance::Ready);
-        assert_eq!(guidance(&FrameSummary::no_face(0.5), &t), Guidance::NoFace);
-        assert_eq!(
-            guidance(&FrameSummary::no_face(0.05), &t),
-            Guidance::TooDark
-        );
-        let mut s = ready();
-        s.sharpness = 0.1;
-        assert_eq!(guidance(&s, &t), Guidance::Blurred);
-        s.face_box = Some([0.45, 0.45, 0.55, 0.55]);
-        assert_eq!(guidance(&s, &t), Guidance::MoveCloser);
-        s.face_count = 2;
-        assert_eq!(guidance(&s, &t), Guidance::OneFaceOnly);
-        let mut s = ready();
-        s.frontal = 0.2;
-        assert_eq!(guidance(&s, &t), Guidance::TurnToCamera);
+    fn guidance_names_visions_verdict() {
+        assert_eq!(guidance(&ready()), Guidance::Ready);
+        assert_eq!(guidance(&FrameSummary::no_face(false)), Guidance::NoFace);
+        assert_eq!(guidance(&FrameSummary::no_face(true)), Guidance::TooDark);
+        for (issue, g) in [
+            (Issue::Blurred, Guidance::Blurred),
+            (Issue::TooSmall, Guidance::MoveCloser),
+            (Issue::SeveralFaces, Guidance::OneFaceOnly),
+            (Issue::TurnedAway, Guidance::TurnToCamera),
+            (Issue::TooDark, Guidance::TooDark),
+        ] {
+            let s = FrameSummary {
+                issue: Some(issue),
+                ..ready()
+            };
+            assert_eq!(guidance(&s), g);
+        }
+        // No verdict and no box is not a face.
+        let s = FrameSummary {
+            face_box: None,
+            ..ready()
+        };
+        assert_eq!(guidance(&s), Guidance::NoFace);
     }
 
     #[test]
@@ -813,6 +836,7 @@ mod tests {
             rank,
             name: format!("S{rank}"),
             omim: None,
+            genes: Vec::new(),
             band: crate::ui::view::Band::Weak,
             similarity: 0.1,
             nearest_case: "c".into(),

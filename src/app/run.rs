@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::buttons::Buttons;
-use super::{update, AnalyseError, AnalysisOutcome, AppContext, Effect, Event, FrameSummary};
+use super::{update, AnalyseError, AnalysisOutcome, AppContext, Capture, Effect, Event, FrameSummary};
 use super::{Notice, State};
 use crate::camera::{Camera, CameraError, Clock, Frame};
 use crate::ui::view::{SelfCheck, View};
@@ -21,8 +21,8 @@ pub trait Analyzer {
     }
     /// Cheap per-frame look: faces, box, quality. Called only while the preview is on screen.
     fn preview(&mut self, frame: &Frame) -> FrameSummary;
-    /// Full analysis of one patient's photos.
-    fn analyse(&mut self, photos: &[Frame]) -> Result<AnalysisOutcome, AnalyseError>;
+    /// Full analysis of one patient's photos, each with the face found at capture.
+    fn analyse(&mut self, photos: &[Capture]) -> Result<AnalysisOutcome, AnalyseError>;
     /// The session was wiped: drop anything cached about the patient.
     fn clear_session(&mut self) {}
 }
@@ -78,7 +78,8 @@ pub struct RunOptions {
     pub frame_interval: Option<Duration>,
     /// Stop after this many iterations.
     pub max_iterations: Option<u64>,
-    /// Stop when this becomes true (set it from a signal handler).
+    /// Stop when this becomes true (set it from a signal handler). The panel is then blanked,
+    /// so no patient's results stay on the glass after the device stops.
     pub shutdown: Option<Arc<AtomicBool>>,
     /// Where [`Effect::SaveCapture`] writes; only used when the context enables saving.
     pub save_dir: Option<PathBuf>,
@@ -153,8 +154,15 @@ where
             .shutdown
             .as_ref()
             .is_some_and(|f| f.load(Ordering::SeqCst))
-            || opts.max_iterations.is_some_and(|m| report.iterations >= m)
         {
+            log::info!("shutting down: blanking the display");
+            state.photos.clear();
+            dev.analyzer.clear_session();
+            dev.display.show(&View::Blank);
+            report.views_shown += 1;
+            break;
+        }
+        if opts.max_iterations.is_some_and(|m| report.iterations >= m) {
             break;
         }
         let now = dev.clock.now();

@@ -5,8 +5,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use gestaltcam::dataset::{self, LabelledImage};
 use gestaltcam::embed::EmbedOptions;
+use gestaltcam::config::Config;
 use gestaltcam::gallery::{
-    self, CalibrationProbe, CalibrationRule, EvalOptions, FusionMode, Gallery, LoadOptions, Storage,
+    self, CalibrateOptions, CalibrationRule, EvalOptions, FusionMode, Gallery, LoadOptions, Storage,
 };
 use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
 use gestaltcam::ui::view::DISCLAIMER;
@@ -95,6 +96,12 @@ pub fn analyze(a: AnalyzeArgs) -> Result<()> {
         bail!("no usable face in any of the {} photo(s)", a.photos.len());
     }
     let ranking = gallery.rank_photos(&vectors, a.top, a.fusion)?;
+    if let Some(n) = ranking.threshold_photos.filter(|&n| n != vectors.len()) {
+        eprintln!(
+            "note: the gallery has no calibration for {} photo(s); the {n}-photo threshold and bands are used",
+            vectors.len()
+        );
+    }
     if a.json {
         let out = serde_json::json!({
             "disclaimer": DISCLAIMER,
@@ -102,6 +109,9 @@ pub fn analyze(a: AnalyzeArgs) -> Result<()> {
             "reference_cases": gallery.len(),
             "photos_used": vectors.len(),
             "photos_skipped": problems,
+            "no_close_match": !ranking.close_match,
+            "threshold_photos": ranking.threshold_photos,
+            "candidates": ranking.candidates(),
             "ranking": ranking,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -264,7 +274,43 @@ pub struct CalibrateArgs {
     #[arg(long, default_value = "0.05")]
     rule: String,
     #[command(flatten)]
+    sessions: SessionArgs,
+    #[command(flatten)]
     models: ModelArgs,
+}
+
+/// The sessions calibration and the open-set report measure.
+#[derive(Args, Debug)]
+pub struct SessionArgs {
+    /// Session sizes 1..=N photos are measured (the device's `photos_per_patient`).
+    #[arg(long, default_value_t = Config::default().photos_per_patient)]
+    session_photos: usize,
+    /// How the device fuses a session's photos.
+    #[arg(long, default_value = "mean-embedding")]
+    session_fusion: FusionMode,
+    /// Seed of the session draw.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl SessionArgs {
+    fn calibrate_options(&self, rule: CalibrationRule) -> CalibrateOptions {
+        CalibrateOptions {
+            rule,
+            max_photos: self.session_photos.max(1),
+            fusion: self.session_fusion,
+            seed: self.seed,
+        }
+    }
+
+    fn eval_options(&self) -> EvalOptions {
+        EvalOptions {
+            session_photos: self.session_photos.max(1),
+            session_fusion: self.session_fusion,
+            session_seed: self.seed.wrapping_add(1),
+            ..EvalOptions::default()
+        }
+    }
 }
 
 fn parse_rule(s: &str) -> Result<CalibrationRule> {
@@ -282,18 +328,12 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     let mut g = load_gallery(&a.gallery, &pipeline, None)?;
     let rows = dataset::read_labelled_csv(&a.set.probes, a.set.role.as_deref())?;
     let (probes, skipped) = embed_rows(&pipeline, &rows, threads(&a.models));
-    let probes: Vec<CalibrationProbe> = probes
-        .into_iter()
-        .map(|p| CalibrationProbe {
-            label: p.label,
-            embedding: p.embedding,
-        })
-        .collect();
-    let report = gallery::calibrate(&mut g, &probes, parse_rule(&a.rule)?)?;
+    let opts = a.sessions.calibrate_options(parse_rule(&a.rule)?);
+    let report = gallery::calibrate(&mut g, &probes, &opts)?;
     g.save(&a.gallery)?;
-    println!("{report}");
+    print!("{report}");
     println!(
-        "({} probe photos skipped); wrote the threshold into {}",
+        "({} probe photos skipped); wrote the thresholds and bands into {}",
         skipped,
         a.gallery.display()
     );
@@ -331,9 +371,11 @@ pub struct EvalArgs {
     int8: bool,
     /// Open-set protocol (with the in-memory gallery): leave every Nth person/syndrome out of
     /// the gallery; calibrate the "no close match" threshold on half of the left-out ones and
-    /// half of the other probes, and report on the other halves.
+    /// half of the other probes, and report on the other halves, per session size.
     #[arg(long)]
     holdout: Option<usize>,
+    #[command(flatten)]
+    sessions: SessionArgs,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -359,7 +401,11 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     };
     let rows = dataset::read_labelled_csv(&a.set.probes, probe_role.as_deref())?;
     let (probes, skipped) = embed_rows(&pipeline, &rows, threads);
-    let report = gallery::evaluate(&g, &probes, &EvalOptions::default())?;
+    let opts = match g.threshold() {
+        Some(_) => a.sessions.eval_options(),
+        None => EvalOptions::default(),
+    };
+    let report = gallery::evaluate(&g, &probes, &opts)?;
     if a.json {
         let out = serde_json::json!({ "skipped_probes": skipped, "report": report });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -390,7 +436,11 @@ fn build_in_memory(
     Ok(built.gallery)
 }
 
-/// The open-set protocol of `eval --holdout N`.
+/// The open-set protocol of `eval --holdout N`: every Nth label leaves the gallery; those
+/// people's photos (all of them, gallery role included) are the unknown patients, split by
+/// label into calibration and test halves; the known probes are split by subject the same way.
+/// The threshold and bands are calibrated per session size on one half and reported on the
+/// other.
 fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize) -> Result<()> {
     if a.gallery.is_some() {
         bail!("--holdout builds its own gallery from the rows with role `gallery`: leave out --gallery");
@@ -410,51 +460,58 @@ fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize
         .filter(|(i, _)| i % n == 0)
         .map(|(_, l)| l)
         .collect();
-    let held_for_calibration = |l: &str| held.iter().position(|h| *h == l).map(|k| k % 2 == 0);
+    let is_held = |l: &str| held.contains(&l);
     let kept: Vec<LabelledImage> = gallery_rows
         .iter()
-        .filter(|r| !held.contains(&r.label.as_str()))
+        .filter(|r| !is_held(&r.label))
         .cloned()
         .collect();
     let mut g = build_in_memory(pipeline, &kept, a.int8, threads)?;
     let role = a.set.role.clone().unwrap_or_else(|| "probe".into());
-    let rows = dataset::read_labelled_csv(&a.set.probes, Some(&role))?;
+    let mut rows = dataset::read_labelled_csv(&a.set.probes, Some(&role))?;
+    // A left-out person's gallery photo is one more photo of an unknown patient.
+    rows.extend(gallery_rows.iter().filter(|r| is_held(&r.label)).cloned());
     let (probes, skipped) = embed_rows(pipeline, &rows, threads);
-    let (mut cal, mut test) = (Vec::new(), Vec::new());
-    for (i, p) in probes.into_iter().enumerate() {
-        let to_cal = held_for_calibration(&p.label).unwrap_or(i % 2 == 0);
-        if to_cal {
-            cal.push(p);
-        } else {
-            test.push(p);
+    let mut subjects: Vec<(String, String)> = Vec::new();
+    let mut to_calibration = |p: &gallery::Probe| match held.iter().position(|h| *h == p.label) {
+        Some(k) => k % 2 == 0,
+        None => {
+            let i = subjects
+                .iter()
+                .position(|(s, l)| *s == p.subject && *l == p.label)
+                .unwrap_or_else(|| {
+                    subjects.push((p.subject.clone(), p.label.clone()));
+                    subjects.len() - 1
+                });
+            i % 2 == 0
         }
-    }
-    let cal_probes: Vec<CalibrationProbe> = cal
+    };
+    let (cal, test): (Vec<_>, Vec<_>) = probes
         .iter()
-        .map(|p| CalibrationProbe {
-            label: p.label.clone(),
-            embedding: p.embedding.clone(),
-        })
-        .collect();
-    let calibration = gallery::calibrate(&mut g, &cal_probes, CalibrationRule::default())?;
-    let report = gallery::evaluate(&g, &test, &EvalOptions::default())?;
+        .cloned()
+        .partition(|p| to_calibration(p));
+    let calibration =
+        gallery::calibrate(&mut g, &cal, &a.sessions.calibrate_options(CalibrationRule::default()))?;
+    let report = gallery::evaluate(&g, &test, &a.sessions.eval_options())?;
     if a.json {
         let out = serde_json::json!({
             "held_out_labels": held.len(),
             "skipped_probes": skipped,
+            "calibration_photos": cal.len(),
+            "test_photos": test.len(),
             "calibration": calibration,
             "report": report,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
-            "open set: {} of {} labels left out of the gallery; calibration on {} probes, test on {}",
+            "open set: {} of {} labels left out of the gallery; calibration on {} photos, test on {}",
             held.len(),
             labels.len(),
             cal.len(),
             test.len()
         );
-        println!("calibration: {calibration}");
+        print!("{calibration}");
         print!("{report}");
     }
     Ok(())

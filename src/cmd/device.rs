@@ -21,6 +21,7 @@ use gestaltcam::{hw, photo};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use embedded_graphics::prelude::Size;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -38,32 +39,46 @@ fn load_config(path: &Path) -> Result<Config> {
     Ok(loaded.config)
 }
 
-fn open_sink(cfg: &Config) -> Result<Box<dyn ViewSink>> {
+/// The display and its size in pixels (which decides how many candidates a page holds).
+fn open_sink(cfg: &Config) -> Result<(Box<dyn ViewSink>, Size)> {
     if cfg.display.panel == PanelKind::Png {
         let path = cfg.display.png_path.clone();
         let mut screen = Screen::new(240, 240);
-        return Ok(Box::new(move |view: &View| {
+        let sink = move |view: &View| {
             if let Err(e) = screen.show(view, &path) {
                 log::error!("display: {e:#}");
             }
-        }));
+        };
+        return Ok((Box::new(sink), Size::new(240, 240)));
     }
     let panel = hw::open_panel(&cfg.display).context("opening the display")?;
     log::info!("display: {}", panel.name());
-    Ok(Box::new(PanelSink::new(panel)))
+    let size = panel.resolution();
+    Ok((Box::new(PanelSink::new(panel)), size))
+}
+
+/// Sets `flag` on SIGTERM and SIGINT, so the loop blanks the panel and stops the camera.
+fn stop_on_signals(flag: &Arc<AtomicBool>) -> Result<()> {
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(flag))
+            .with_context(|| format!("installing the handler for signal {sig}"))?;
+    }
+    Ok(())
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
     let cfg = load_config(&a.config)?;
     super::init_logging(&cfg.log_level);
     let mut analyzer = analyzer_for(&cfg);
-    let mut ctx = AppContext::from_config(&cfg);
+    let (sink, panel_size) = open_sink(&cfg)?;
+    let display = LoggedSink(sink);
+    let mut ctx = AppContext::for_panel(&cfg, panel_size);
     ctx.watchdog_interval = hw::SystemdNotifier::watchdog_interval().or(ctx.watchdog_interval);
     let clock = SystemClock::new();
     let camera = device_camera(&cfg, clock, &mut analyzer)?;
     let replay = cfg.camera.replay.is_some();
     let shutdown = Arc::new(AtomicBool::new(false));
-    let display = LoggedSink(open_sink(&cfg)?);
+    stop_on_signals(&shutdown)?;
     let buttons: Box<dyn Buttons> = if cfg.display.panel == PanelKind::Png {
         log::info!("buttons: keyboard (type c + Enter to capture, n next, x clear)");
         let keys = KeyboardButtons::stdin();
@@ -266,19 +281,32 @@ fn describe(view: &View) -> String {
         View::Results {
             candidates,
             page,
+            pages,
+            total,
             basis,
-        } => format!(
-            "results page {}: {} candidates from {} reference cases{}",
-            page + 1,
-            candidates.len(),
-            basis.reference_cases,
-            if basis.demo { " (DEMO gallery)" } else { "" }
-        ),
+        } => {
+            let ranks = match (candidates.first(), candidates.last()) {
+                (Some(a), Some(b)) if a.rank == b.rank => format!("rank {}", a.rank),
+                (Some(a), Some(b)) => format!("ranks {}-{}", a.rank, b.rank),
+                _ => "no ranks".into(),
+            };
+            format!(
+                "results page {}/{pages}: {ranks} of {total} [{}] from {} reference cases{}",
+                page + 1,
+                candidates
+                    .iter()
+                    .map(|c| format!("{} {}", c.name, c.band.label()))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                basis.reference_cases,
+                if basis.demo { " (DEMO gallery)" } else { "" }
+            )
+        }
         View::NoCloseMatch { basis } => format!(
             "no close match among {} reference cases",
             basis.reference_cases
         ),
-        View::Error { kind, detail } => format!("error ({kind:?}): {detail}"),
+        View::Error { kind, technical } => format!("error ({kind:?}): {technical}"),
     }
 }
 
@@ -318,6 +346,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     // The DEMO gallery is built in memory from bundled, licence-clean photos: nothing clinical
     // (no calibration set ships with it: any match is accepted so the ranking is shown).
     let gallery = gestaltcam::soak::demo_gallery(&pipeline, &a.demo)?;
+    let labels = gallery.labels().len();
     let list = a.demo.join("patient.txt");
     let text =
         std::fs::read_to_string(&list).with_context(|| format!("reading {}", list.display()))?;
@@ -337,17 +366,21 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         ..Config::default()
     };
     analyzer.top_k = cfg.top_k;
-    let ctx = AppContext::from_config(&cfg);
-    // The scripted clinician: capture a photo every 4 frames, page once through the results.
+    let ctx = AppContext::for_panel(&cfg, Size::new(w, h));
+    // The scripted clinician: capture a photo every 4 frames, then page through every results
+    // page and back to the first.
     let mut script: Vec<(u64, ButtonEvent)> = (0..ctx.photos_wanted as u64)
         .map(|i| (4 + 4 * i, ButtonEvent::Capture))
         .collect();
     let after = 8 + 4 * ctx.photos_wanted as u64;
-    script.push((after, ButtonEvent::Next));
-    let max_iterations = after + 4;
+    let pages = ctx.pages(ctx.top_k.min(labels)) as u64;
+    script.extend((0..pages).map(|i| (after + 2 * i, ButtonEvent::Next)));
+    let max_iterations = after + 2 * pages + 4;
     let mut screen = Screen::new(w, h);
     let mut shown = 0usize;
     let mut last_results: Option<View> = None;
+    // Every rank the clinician saw, over all pages.
+    let mut seen = std::collections::BTreeMap::new();
     let out = a.out.clone();
     let display = |view: &View| {
         shown += 1;
@@ -355,6 +388,11 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         println!("[screen {shown:03}] {}", describe(view));
         if let Err(e) = screen.show(view, &file) {
             eprintln!("display: {e:#}");
+        }
+        if let View::Results { candidates, .. } = view {
+            for c in candidates {
+                seen.insert(c.rank, c.clone());
+            }
         }
         if matches!(view, View::Results { .. } | View::NoCloseMatch { .. }) {
             last_results = Some(view.clone());
@@ -378,20 +416,24 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     println!();
     println!("{DISCLAIMER}  (DEMO gallery: stand-in labels, not syndromes)");
     match last_results {
-        Some(View::Results {
-            candidates, basis, ..
-        }) => {
+        Some(View::Results { basis, total, .. }) => {
+            if seen.len() != total {
+                bail!(
+                    "the demo showed {} of the {total} ranks on its pages",
+                    seen.len()
+                );
+            }
             println!(
                 "{} photo(s) combined, {} reference cases, model {}",
                 basis.photos, basis.reference_cases, basis.model_version
             );
             println!(
-                "{:>4}  {:<40} {:>10} {:>10}  nearest case",
+                "{:>4}  {:<40} {:>12} {:>10}  nearest case",
                 "rank", "label", "band", "similarity"
             );
-            for c in &candidates {
+            for c in seen.values() {
                 println!(
-                    "{:>4}  {:<40} {:>10} {:>10.3}  {}",
+                    "{:>4}  {:<40} {:>12} {:>10.3}  {}",
                     c.rank,
                     c.name,
                     c.band.label(),

@@ -1,41 +1,54 @@
-//! The "no close match" threshold (open-set calibration).
+//! Session-true calibration: the "no close match" threshold and the evidence bands, measured
+//! for every session size the device runs.
 //!
-//! Each probe embedding is ranked against the gallery and its **best** distance (over all
-//! syndromes) is taken. A probe whose syndrome is in the gallery is *known*, otherwise
-//! *unknown*. With threshold `t`, a ranking is a close match when its best distance is `≤ t`:
-//! * false-match rate (FMR) = share of unknown probes with best distance `≤ t`;
-//! * false-reject rate (FRR) = share of known probes with best distance `> t`.
+//! The device fuses the photos of one patient into one ranking, so a threshold measured on
+//! single photos is wrong for a 3-photo session (fused distances are smaller). Calibration
+//! therefore builds **sessions** of `n` photos (`n = 1 ..= max_photos`) from the calibration
+//! subjects exactly as the device would take them, fuses them with the device's
+//! [`FusionMode`], and measures each session size on its own:
 //!
-//! Rules:
-//! * [`CalibrationRule::TargetFalseMatchRate`]`(r)` (default `r = 0.05`): the largest `t` with
-//!   FMR ≤ r (placed halfway to the next unknown probe's distance). Needs unknown probes.
-//! * [`CalibrationRule::EqualError`]: the `t` where FMR and FRR are closest (ties: the smaller
-//!   of the two rates, then the lower `t`). Needs both kinds.
+//! * **Sessions.** Photos are grouped by (subject, label). A subject with `m ≥ n` photos gives
+//!   `⌊m / n⌋` sessions of `n` disjoint photos, drawn after a seeded shuffle (resampling where a
+//!   subject has more photos than a session needs); a subject with fewer gives none.
+//! * **Every patient counts once.** A subject's sessions are repeated looks at one patient, so
+//!   each session weighs `1 / (sessions of its subject)`: rates are per patient, and a subject
+//!   with twenty photos does not count twenty times.
+//! * **Threshold.** A session is a close match when its best distance (over all syndromes) is
+//!   `≤ t`. With [`CalibrationRule::TargetFalseMatchRate`]`(r)` (default `r = 0.05`), `t` is the
+//!   largest value that lets at most a share `r` of the unknown subjects (syndrome not in the
+//!   gallery) through, placed halfway to the next unknown distance.
+//!   [`CalibrationRule::EqualError`] takes the `t` where false-match and false-reject rates are
+//!   closest.
+//! * **Bands.** For every session the 30 nearest syndromes are candidate pairs: *same* when it is
+//!   the session's true syndrome, *different* otherwise. Sorted by distance, the precision at `d`
+//!   is the (patient-weighted) share of same pairs among all pairs at distance `≤ d`. Each
+//!   [`Band::LEVELS`] level (strong 0.90, moderate 0.75, supporting 0.50) gets the largest
+//!   distance whose precision still reaches it (with at least [`MIN_SAME_PAIRS`] same pairs);
+//!   a candidate's band is the strongest level whose distance it is within, else
+//!   [`Band::Weak`]. The same/different distance histograms are stored too (for likelihoods).
 //!
-//! Probes must not be gallery cases (their distance to themselves is 0): use a held-out split.
+//! Precision depends on how many calibration subjects are not in the gallery: it is measured on
+//! the mixture given, which `gallery info` and the report state. Probes must not be gallery
+//! cases (their distance to themselves is 0): use a held-out split.
 
-use super::{Gallery, GalleryError, Result};
-use serde::Serialize;
+use super::candidate::Band;
+use super::rank::{FusionMode, LabelBest};
+use super::{Gallery, GalleryError, Probe, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
 
-/// A labelled embedding used for calibration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CalibrationProbe {
-    /// Syndrome name; a name not in the gallery makes it an unknown probe.
-    pub label: String,
-    pub embedding: Vec<f32>,
-}
+/// A labelled embedding used for calibration (the same as an evaluation probe).
+pub type CalibrationProbe = Probe;
 
-impl From<super::Probe> for CalibrationProbe {
-    fn from(p: super::Probe) -> Self {
-        Self {
-            label: p.label,
-            embedding: p.embedding,
-        }
-    }
-}
+/// Candidates per session whose distances are measured for the bands.
+pub const BAND_CANDIDATES: usize = 30;
+/// A band level needs at least this many same-syndrome pairs behind it.
+pub const MIN_SAME_PAIRS: usize = 5;
+/// Bins of the stored distance histograms.
+pub const HISTOGRAM_BINS: usize = 48;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "rule", content = "value", rename_all = "kebab-case")]
 pub enum CalibrationRule {
     TargetFalseMatchRate(f32),
@@ -48,30 +61,179 @@ impl Default for CalibrationRule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CalibrationReport {
+/// How to calibrate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrateOptions {
     pub rule: CalibrationRule,
-    pub threshold: f32,
-    pub known_probes: usize,
-    pub unknown_probes: usize,
-    /// On the calibration probes, at the chosen threshold.
-    pub false_match_rate: Option<f64>,
-    pub false_reject_rate: Option<f64>,
+    /// Session sizes 1 ..= this are measured (the device's `photos_per_patient`).
+    pub max_photos: usize,
+    /// How the device fuses a session's photos.
+    pub fusion: FusionMode,
+    /// Seed of the session draw.
+    pub seed: u64,
 }
 
-impl fmt::Display for CalibrationReport {
+impl Default for CalibrateOptions {
+    fn default() -> Self {
+        Self {
+            rule: CalibrationRule::default(),
+            max_photos: 3,
+            fusion: FusionMode::default(),
+            seed: 1,
+        }
+    }
+}
+
+/// One calibrated band level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BandLevel {
+    pub band: Band,
+    /// Precision this level requires.
+    pub min_precision: f64,
+    /// Largest distance still in this level; `None` when no distance reached the precision.
+    pub max_distance: Option<f32>,
+    /// Precision measured at `max_distance`.
+    pub precision: Option<f64>,
+    /// Candidate pairs at or below `max_distance`, and how many of them were the true syndrome.
+    pub pairs: usize,
+    pub same_pairs: usize,
+}
+
+/// Distances of same-syndrome and different-syndrome candidate pairs (counts per bin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistanceHistogram {
+    /// `bins + 1` increasing edges; the last bin also holds everything above the last edge.
+    pub edges: Vec<f32>,
+    pub same: Vec<u64>,
+    pub different: Vec<u64>,
+}
+
+/// What was measured for one session size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionCalibration {
+    /// Photos fused per session.
+    pub photos: usize,
+    pub threshold: f32,
+    pub unknown_subjects: usize,
+    pub unknown_sessions: usize,
+    pub known_subjects: usize,
+    pub known_sessions: usize,
+    /// On the calibration sessions at `threshold`, per patient.
+    pub false_match_rate: Option<f64>,
+    pub false_reject_rate: Option<f64>,
+    pub bands: Vec<BandLevel>,
+    pub histogram: DistanceHistogram,
+}
+
+impl SessionCalibration {
+    /// The band of a candidate at `distance`.
+    pub fn band(&self, distance: f32) -> Band {
+        self.bands
+            .iter()
+            .find(|l| l.max_distance.is_some_and(|m| distance <= m))
+            .map_or(Band::Weak, |l| l.band)
+    }
+}
+
+/// Everything calibration stores in the gallery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub rule: CalibrationRule,
+    pub fusion: FusionMode,
+    pub seed: u64,
+    /// One entry per calibrated session size, ascending.
+    pub sessions: Vec<SessionCalibration>,
+}
+
+/// What [`calibrate`] reports: what it stored.
+pub type CalibrationReport = Calibration;
+
+impl Calibration {
+    /// The measurement for a session of `photos` photos fused with `fusion`: the largest
+    /// calibrated size not above `photos`. `None` when the fusion differs (for more than one
+    /// photo) or nothing fits.
+    pub fn for_photos(&self, photos: usize, fusion: FusionMode) -> Option<&SessionCalibration> {
+        if photos > 1 && fusion != self.fusion {
+            return None;
+        }
+        self.sessions
+            .iter()
+            .filter(|s| s.photos <= photos.max(1))
+            .max_by_key(|s| s.photos)
+    }
+
+    /// Checks what a gallery file holds before it is used.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(GalleryError::Malformed(format!("calibration: {m}")));
+        if self.sessions.is_empty() {
+            return bad("no session sizes");
+        }
+        let mut last = 0;
+        for s in &self.sessions {
+            if s.photos <= last {
+                return bad("session sizes are not increasing");
+            }
+            last = s.photos;
+            if !s.threshold.is_finite() {
+                return bad("threshold is not finite");
+            }
+            if s.bands.iter().any(|b| b.max_distance.is_some_and(|d| !d.is_finite())) {
+                return bad("band distance is not finite");
+            }
+            let h = &s.histogram;
+            if h.edges.len() != h.same.len() + 1 || h.same.len() != h.different.len() {
+                return bad("histogram sizes disagree");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map_or("n/a".to_string(), |r| format!("{:.2}%", 100.0 * r))
+}
+
+impl fmt::Display for Calibration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pct = |r: Option<f64>| r.map_or("n/a".to_string(), |r| format!("{:.2}%", 100.0 * r));
-        write!(
+        writeln!(
             f,
-            "threshold {:.5} ({:?}); {} known / {} unknown probes; false match {}, false reject {}",
-            self.threshold,
-            self.rule,
-            self.known_probes,
-            self.unknown_probes,
-            pct(self.false_match_rate),
-            pct(self.false_reject_rate)
-        )
+            "calibration ({:?}, fusion {}, seed {}), rates per patient:",
+            self.rule, self.fusion, self.seed
+        )?;
+        for s in &self.sessions {
+            writeln!(
+                f,
+                "  {} photo(s): threshold {:.5}; {} unknown subjects ({} sessions), {} known ({} sessions); false match {}, false reject {}",
+                s.photos,
+                s.threshold,
+                s.unknown_subjects,
+                s.unknown_sessions,
+                s.known_subjects,
+                s.known_sessions,
+                pct(s.false_match_rate),
+                pct(s.false_reject_rate)
+            )?;
+            for b in &s.bands {
+                match (b.max_distance, b.precision) {
+                    (Some(d), Some(p)) => writeln!(
+                        f,
+                        "    {:<10} distance <= {d:.4}: precision {:.1}% (needs {:.0}%; {} of {} candidates)",
+                        b.band.label(),
+                        100.0 * p,
+                        100.0 * b.min_precision,
+                        b.same_pairs,
+                        b.pairs
+                    )?,
+                    _ => writeln!(
+                        f,
+                        "    {:<10} never reached {:.0}% precision",
+                        b.band.label(),
+                        100.0 * b.min_precision
+                    )?,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -86,50 +248,151 @@ fn next_below(x: f32) -> f32 {
     f32::from_bits(if x > 0.0 { b - 1 } else { b + 1 })
 }
 
-/// Largest threshold letting at most `allowed` of the sorted `u` through.
-fn threshold_allowing(u: &[f32], allowed: usize) -> f32 {
-    if allowed >= u.len() {
-        return u[u.len() - 1];
-    }
-    let cut = u[allowed];
-    match u[..allowed].iter().rev().find(|&&x| x < cut) {
-        Some(&below) => {
-            let mid = below + (cut - below) / 2.0;
-            if mid < cut {
-                mid
-            } else {
-                next_below(cut)
-            }
+/// Largest threshold letting at most `allowed` weight of the ascending `(distance, weight)`
+/// list through; equal distances go through together.
+fn threshold_allowing(sorted: &[(f32, f64)], allowed: f64) -> f32 {
+    let mut cum = 0.0;
+    let mut i = 0;
+    while i < sorted.len() {
+        let d = sorted[i].0;
+        let mut j = i;
+        let mut w = 0.0;
+        while j < sorted.len() && sorted[j].0 == d {
+            w += sorted[j].1;
+            j += 1;
         }
-        None => next_below(cut),
+        if cum + w > allowed + 1e-9 {
+            break;
+        }
+        cum += w;
+        i = j;
+    }
+    if i == 0 {
+        return next_below(sorted[0].0);
+    }
+    if i == sorted.len() {
+        return sorted[i - 1].0;
+    }
+    let (below, cut) = (sorted[i - 1].0, sorted[i].0);
+    let mid = below + (cut - below) / 2.0;
+    if mid < cut {
+        mid
+    } else {
+        next_below(cut)
     }
 }
 
-fn rate_le(sorted: &[f32], t: f32) -> f64 {
-    sorted.partition_point(|&x| x <= t) as f64 / sorted.len() as f64
+/// Weighted share of the ascending list at or below `t`.
+fn weighted_rate_le(sorted: &[(f32, f64)], t: f32) -> f64 {
+    let total: f64 = sorted.iter().map(|x| x.1).sum();
+    let below: f64 = sorted.iter().take_while(|x| x.0 <= t).map(|x| x.1).sum();
+    below / total
 }
 
-/// Computes the best distances of the probes, chooses the threshold by `rule`, stores it in the
-/// gallery (save and re-sign it to keep it) and reports the rates on the probes.
-pub fn calibrate(
-    gallery: &mut Gallery,
-    probes: &[CalibrationProbe],
-    rule: CalibrationRule,
-) -> Result<CalibrationReport> {
-    let mut known = Vec::new();
-    let mut unknown = Vec::new();
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Photos of one (subject, label), in input order.
+pub(crate) struct Subject<'a> {
+    pub label: &'a str,
+    pub photos: Vec<&'a [f32]>,
+}
+
+/// Groups probes by (subject, label), in first-seen order.
+pub(crate) fn subjects(probes: &[Probe]) -> Vec<Subject<'_>> {
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut out: Vec<Subject<'_>> = Vec::new();
     for p in probes {
-        let r = gallery.rank(&p.embedding, 1)?;
-        let d = r.matches.first().map_or(f32::INFINITY, |m| m.distance);
-        if gallery.labels.iter().any(|l| l.name == p.label) {
-            known.push(d);
-        } else {
-            unknown.push(d);
+        let i = *index
+            .entry((p.subject.as_str(), p.label.as_str()))
+            .or_insert_with(|| {
+                out.push(Subject {
+                    label: &p.label,
+                    photos: Vec::new(),
+                });
+                out.len() - 1
+            });
+        out[i].photos.push(&p.embedding);
+    }
+    out
+}
+
+/// One fused session of `n` photos.
+pub(crate) struct SessionResult {
+    /// Index into the subjects.
+    pub subject: usize,
+    /// The true label's index in the gallery, `None` for an unknown subject.
+    pub label: Option<usize>,
+    /// Per-label nearest distance after fusion.
+    pub best: LabelBest,
+    /// `1 / sessions of this subject`.
+    pub weight: f64,
+}
+
+/// Draws the sessions of `n` photos (see the module docs) and ranks each against `gallery`.
+pub(crate) fn sessions(
+    gallery: &Gallery,
+    subjects: &[Subject<'_>],
+    n: usize,
+    fusion: FusionMode,
+    seed: u64,
+) -> Result<Vec<SessionResult>> {
+    let index: HashMap<&str, usize> = gallery
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.as_str(), i))
+        .collect();
+    let mut out = Vec::new();
+    for (s, subject) in subjects.iter().enumerate() {
+        let m = subject.photos.len();
+        if n == 0 || m < n {
+            continue;
+        }
+        let mut order: Vec<usize> = (0..m).collect();
+        let mut state = seed ^ (n as u64).wrapping_mul(0xA24B_AED4_963E_E407) ^ s as u64;
+        for i in (1..m).rev() {
+            let j = (splitmix(&mut state) % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let count = m / n;
+        let label = index.get(subject.label).copied();
+        for chunk in order.chunks_exact(n).take(count) {
+            let photos: Vec<Vec<f32>> = chunk.iter().map(|&i| subject.photos[i].to_vec()).collect();
+            out.push(SessionResult {
+                subject: s,
+                label,
+                best: gallery.fused_label_best(&photos, fusion)?,
+                weight: 1.0 / count as f64,
+            });
         }
     }
-    known.sort_by(f32::total_cmp);
-    unknown.sort_by(f32::total_cmp);
-    let t = match rule {
+    Ok(out)
+}
+
+pub(crate) fn min_distance(best: &LabelBest) -> f32 {
+    best.iter()
+        .filter(|b| b.1 != u32::MAX)
+        .map(|b| b.0)
+        .fold(f32::INFINITY, f32::min)
+}
+
+fn sorted_by_distance(mut v: Vec<(f32, f64)>) -> Vec<(f32, f64)> {
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v
+}
+
+fn choose_threshold(
+    rule: CalibrationRule,
+    known: &[(f32, f64)],
+    unknown: &[(f32, f64)],
+) -> Result<f32> {
+    match rule {
         CalibrationRule::TargetFalseMatchRate(r) => {
             if !(0.0..=1.0).contains(&r) {
                 return Err(GalleryError::Input(format!(
@@ -141,8 +404,8 @@ pub fn calibrate(
                     "calibrating to a false-match rate needs probes of syndromes not in the gallery".into(),
                 ));
             }
-            let allowed = (r as f64 * unknown.len() as f64 + 1e-9).floor() as usize;
-            threshold_allowing(&unknown, allowed)
+            let total: f64 = unknown.iter().map(|x| x.1).sum();
+            Ok(threshold_allowing(unknown, f64::from(r) * total))
         }
         CalibrationRule::EqualError => {
             if unknown.is_empty() || known.is_empty() {
@@ -150,7 +413,7 @@ pub fn calibrate(
                     "the equal-error rule needs probes both in and not in the gallery".into(),
                 ));
             }
-            let mut all: Vec<f32> = known.iter().chain(&unknown).copied().collect();
+            let mut all: Vec<f32> = known.iter().chain(unknown).map(|x| x.0).collect();
             all.sort_by(f32::total_cmp);
             all.dedup();
             let mut cands = vec![next_below(all[0])];
@@ -160,30 +423,198 @@ pub fn calibrate(
             cands.push(all[all.len() - 1]);
             let mut best = (f64::INFINITY, f64::INFINITY, f32::INFINITY);
             for t in cands {
-                let fmr = rate_le(&unknown, t);
-                let frr = 1.0 - rate_le(&known, t);
+                let fmr = weighted_rate_le(unknown, t);
+                let frr = 1.0 - weighted_rate_le(known, t);
                 let key = ((fmr - frr).abs(), fmr.max(frr), t);
                 if key.0 < best.0 - 1e-12 || ((key.0 - best.0).abs() <= 1e-12 && key.1 < best.1) {
                     best = key;
                 }
             }
-            best.2
+            Ok(best.2)
         }
-    };
+    }
+}
+
+/// A candidate pair: distance, whether it is the true syndrome, the session's weight.
+type Pair = (f32, bool, f64);
+
+fn band_levels(pairs: &[Pair]) -> Vec<BandLevel> {
+    let mut levels: Vec<BandLevel> = Band::LEVELS
+        .iter()
+        .map(|&(band, min_precision)| BandLevel {
+            band,
+            min_precision,
+            max_distance: None,
+            precision: None,
+            pairs: 0,
+            same_pairs: 0,
+        })
+        .collect();
+    let (mut w_all, mut w_same, mut n_same) = (0.0f64, 0.0f64, 0usize);
+    let mut i = 0;
+    while i < pairs.len() {
+        let d = pairs[i].0;
+        while i < pairs.len() && pairs[i].0 == d {
+            w_all += pairs[i].2;
+            if pairs[i].1 {
+                w_same += pairs[i].2;
+                n_same += 1;
+            }
+            i += 1;
+        }
+        let precision = w_same / w_all;
+        for l in levels.iter_mut() {
+            if n_same >= MIN_SAME_PAIRS && precision >= l.min_precision {
+                l.max_distance = Some(d);
+                l.precision = Some(precision);
+                l.pairs = i;
+                l.same_pairs = n_same;
+            }
+        }
+    }
+    // A weaker level reaches at least as far as a stronger one.
+    for k in 1..levels.len() {
+        if let (Some(strong), weaker) = (levels[k - 1].max_distance, levels[k].max_distance) {
+            if weaker.map_or(true, |w| w < strong) {
+                levels[k] = BandLevel {
+                    band: levels[k].band,
+                    min_precision: levels[k].min_precision,
+                    ..levels[k - 1].clone()
+                };
+            }
+        }
+    }
+    levels
+}
+
+fn histogram(pairs: &[Pair]) -> DistanceHistogram {
+    let hi = pairs
+        .iter()
+        .map(|p| p.0)
+        .filter(|d| d.is_finite())
+        .fold(0f32, f32::max)
+        .max(f32::MIN_POSITIVE);
+    let step = hi / HISTOGRAM_BINS as f32;
+    let edges = (0..=HISTOGRAM_BINS).map(|i| i as f32 * step).collect();
+    let mut same = vec![0u64; HISTOGRAM_BINS];
+    let mut different = vec![0u64; HISTOGRAM_BINS];
+    for &(d, is_same, _) in pairs {
+        let bin = ((d.max(0.0) / step) as usize).min(HISTOGRAM_BINS - 1);
+        if is_same {
+            same[bin] += 1;
+        } else {
+            different[bin] += 1;
+        }
+    }
+    DistanceHistogram {
+        edges,
+        same,
+        different,
+    }
+}
+
+fn calibrate_size(
+    gallery: &Gallery,
+    subjects: &[Subject<'_>],
+    n: usize,
+    opts: &CalibrateOptions,
+) -> Result<Option<SessionCalibration>> {
+    let results = sessions(gallery, subjects, n, opts.fusion, opts.seed)?;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    let mut pairs: Vec<Pair> = Vec::new();
+    let (mut known_subjects, mut unknown_subjects) = (Vec::new(), Vec::new());
+    for r in &results {
+        let d = min_distance(&r.best);
+        match r.label {
+            Some(_) => {
+                known.push((d, r.weight));
+                known_subjects.push(r.subject);
+            }
+            None => {
+                unknown.push((d, r.weight));
+                unknown_subjects.push(r.subject);
+            }
+        }
+        let mut order: Vec<usize> = (0..r.best.len())
+            .filter(|&l| r.best[l].1 != u32::MAX)
+            .collect();
+        order.sort_by(|&a, &b| r.best[a].0.total_cmp(&r.best[b].0));
+        for &l in order.iter().take(BAND_CANDIDATES) {
+            pairs.push((r.best[l].0, r.label == Some(l), r.weight));
+        }
+    }
+    if unknown.is_empty() && known.is_empty() {
+        return Ok(None);
+    }
+    if n > 1 && unknown.is_empty() && matches!(opts.rule, CalibrationRule::TargetFalseMatchRate(_))
+    {
+        // No unknown subject has this many photos: this size cannot be measured.
+        return Ok(None);
+    }
+    let known = sorted_by_distance(known);
+    let unknown = sorted_by_distance(unknown);
+    let t = choose_threshold(opts.rule, &known, &unknown)?;
     if !t.is_finite() {
         return Err(GalleryError::Input(
             "probe distances are not finite; cannot calibrate".into(),
         ));
     }
-    gallery.set_threshold(Some(t))?;
-    Ok(CalibrationReport {
-        rule,
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let count = |mut v: Vec<usize>| {
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    };
+    Ok(Some(SessionCalibration {
+        photos: n,
         threshold: t,
-        known_probes: known.len(),
-        unknown_probes: unknown.len(),
-        false_match_rate: (!unknown.is_empty()).then(|| rate_le(&unknown, t)),
-        false_reject_rate: (!known.is_empty()).then(|| 1.0 - rate_le(&known, t)),
-    })
+        unknown_subjects: count(unknown_subjects),
+        unknown_sessions: unknown.len(),
+        known_subjects: count(known_subjects),
+        known_sessions: known.len(),
+        false_match_rate: (!unknown.is_empty()).then(|| weighted_rate_le(&unknown, t)),
+        false_reject_rate: (!known.is_empty()).then(|| 1.0 - weighted_rate_le(&known, t)),
+        bands: band_levels(&pairs),
+        histogram: histogram(&pairs),
+    }))
+}
+
+/// Measures the threshold and bands for every session size (see the module docs), stores them
+/// in the gallery (save and re-sign it to keep them) and returns what was stored.
+pub fn calibrate(
+    gallery: &mut Gallery,
+    probes: &[CalibrationProbe],
+    opts: &CalibrateOptions,
+) -> Result<CalibrationReport> {
+    if opts.max_photos == 0 {
+        return Err(GalleryError::Input(
+            "sessions need at least one photo".into(),
+        ));
+    }
+    let subjects = subjects(probes);
+    let mut out = Vec::new();
+    for n in 1..=opts.max_photos {
+        match calibrate_size(gallery, &subjects, n, opts)? {
+            Some(s) => out.push(s),
+            None if n == 1 => {
+                return Err(GalleryError::Input("no probes to calibrate with".into()))
+            }
+            None => log::warn!(
+                "calibration: no subject has {n} photos of the needed kind; sessions of {n} \
+                 photos use the {}-photo measurement",
+                n - 1
+            ),
+        }
+    }
+    let calibration = Calibration {
+        rule: opts.rule,
+        fusion: opts.fusion,
+        seed: opts.seed,
+        sessions: out,
+    };
+    gallery.set_calibration(Some(calibration.clone()))?;
+    Ok(calibration)
 }
 
 #[cfg(test)]
@@ -202,23 +633,75 @@ mod tests {
 
     #[test]
     fn threshold_lets_through_at_most_allowed() {
-        let u = [1.0f32, 2.0, 2.0, 4.0];
+        let u: Vec<(f32, f64)> = [1.0f32, 2.0, 2.0, 4.0].iter().map(|&d| (d, 1.0)).collect();
         for allowed in 0..=4 {
-            let t = threshold_allowing(&u, allowed);
-            let through = u.iter().filter(|&&x| x <= t).count();
-            assert!(
-                through <= allowed.clamp(1, 4) || allowed == 0 && through == 0,
-                "{allowed}: {t}"
-            );
-            assert!(through <= allowed || allowed >= u.len());
+            let t = threshold_allowing(&u, allowed as f64);
+            let through = u.iter().filter(|x| x.0 <= t).count();
+            assert!(through <= allowed, "{allowed}: {t}");
         }
-        assert_eq!(threshold_allowing(&u, 1), 1.5);
-        assert_eq!(
-            threshold_allowing(&u, 2),
-            1.5,
-            "ties at 2.0 cannot be split"
-        );
-        assert_eq!(threshold_allowing(&u, 3), 3.0);
-        assert_eq!(threshold_allowing(&u, 9), 4.0);
+        assert!(threshold_allowing(&u, 0.0) < 1.0);
+        assert_eq!(threshold_allowing(&u, 1.0), 1.5);
+        assert_eq!(threshold_allowing(&u, 2.0), 1.5, "ties at 2.0 cannot be split");
+        assert_eq!(threshold_allowing(&u, 3.0), 3.0);
+        assert_eq!(threshold_allowing(&u, 9.0), 4.0);
+    }
+
+    #[test]
+    fn weights_make_each_subject_count_once() {
+        // One subject with four close sessions (weight 1/4 each), three far subjects.
+        let u = sorted_by_distance(vec![
+            (0.1, 0.25),
+            (0.1, 0.25),
+            (0.2, 0.25),
+            (0.2, 0.25),
+            (1.0, 1.0),
+            (2.0, 1.0),
+            (3.0, 1.0),
+        ]);
+        // A quarter of the subjects may pass: exactly the close one.
+        let t = threshold_allowing(&u, 0.25 * 4.0);
+        assert!((0.2..1.0).contains(&t), "{t}");
+        assert_eq!(weighted_rate_le(&u, t), 0.25);
+    }
+
+    #[test]
+    fn band_levels_follow_measured_precision() {
+        // 10 same pairs at 0.1..=1.0, different pairs from 0.55 on: precision is 1 up to 0.5.
+        let mut pairs: Vec<Pair> = (1..=10).map(|i| (i as f32 / 10.0, true, 1.0)).collect();
+        pairs.extend((0..20).map(|i| (0.55 + i as f32 * 0.05, false, 1.0)));
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let levels = band_levels(&pairs);
+        assert_eq!(levels[0].band, Band::Strong);
+        let strong = levels[0].max_distance.unwrap();
+        let supporting = levels[2].max_distance.unwrap();
+        assert!(strong >= 0.5 && strong < supporting, "{levels:?}");
+        for l in &levels {
+            assert!(l.precision.unwrap() >= l.min_precision);
+            assert!(l.same_pairs >= MIN_SAME_PAIRS);
+        }
+        let s = SessionCalibration {
+            photos: 1,
+            threshold: 1.0,
+            unknown_subjects: 0,
+            unknown_sessions: 0,
+            known_subjects: 0,
+            known_sessions: 0,
+            false_match_rate: None,
+            false_reject_rate: None,
+            bands: levels,
+            histogram: histogram(&pairs),
+        };
+        assert_eq!(s.band(0.2), Band::Strong);
+        assert_eq!(s.band(supporting + 0.01), Band::Weak);
+        assert_eq!(s.histogram.same.iter().sum::<u64>(), 10);
+        assert_eq!(s.histogram.different.iter().sum::<u64>(), 20);
+    }
+
+    #[test]
+    fn too_few_same_pairs_earn_no_band() {
+        let pairs: Vec<Pair> = (1..MIN_SAME_PAIRS)
+            .map(|i| (i as f32, true, 1.0))
+            .collect();
+        assert!(band_levels(&pairs).iter().all(|l| l.max_distance.is_none()));
     }
 }

@@ -6,7 +6,14 @@
 //! accuracy (GestaltMatcher's headline number). Probes whose syndrome is not in the gallery only
 //! count in the open-set numbers. Per-subject results group probes by (subject, label) and fuse
 //! their photos with each requested [`FusionMode`].
+//!
+//! Open set per session size ([`SessionOpenSet`]): sessions of 1 ..= `session_photos` photos are
+//! drawn and fused exactly as calibration draws them ([`super::calibrate`]), each judged with the
+//! gallery's threshold for that session size. Rates count every patient once (a subject's
+//! sessions share one vote); the per-session rates are reported beside them, and the 95%
+//! interval of the per-patient false-match rate is a Wilson interval over the unknown subjects.
 
+use super::calibrate::{min_distance, sessions, subjects};
 use super::rank::{FusionMode, LabelBest};
 use super::{Gallery, GalleryError, GalleryHeader, Result};
 use serde::Serialize;
@@ -31,6 +38,11 @@ pub struct EvalOptions {
     pub fusions: Vec<FusionMode>,
     /// Threshold for the open-set numbers; `None` = the gallery's own.
     pub threshold: Option<f32>,
+    /// Largest session size of the per-session open-set report (0 = no report).
+    pub session_photos: usize,
+    /// Fusion and seed of the sessions (as the device fuses; as calibration draws).
+    pub session_fusion: FusionMode,
+    pub session_seed: u64,
 }
 
 impl Default for EvalOptions {
@@ -43,6 +55,10 @@ impl Default for EvalOptions {
                 FusionMode::MeanDistance,
             ],
             threshold: None,
+            session_photos: 0,
+            session_fusion: FusionMode::default(),
+            // Not calibration's seed: the draw differs even on the same photos.
+            session_seed: 2,
         }
     }
 }
@@ -77,6 +93,106 @@ pub struct OpenSet {
     pub known_rejected: Option<f64>,
 }
 
+/// Open-set behaviour of sessions of one size, at the gallery's threshold for that size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionOpenSet {
+    /// Photos fused per session.
+    pub photos: usize,
+    pub threshold: Option<f32>,
+    /// The session size whose calibration gave `threshold`.
+    pub threshold_photos: Option<usize>,
+    /// Unknown subjects (syndrome not in the gallery) with at least `photos` photos.
+    pub unknown: usize,
+    pub unknown_sessions: usize,
+    /// Per patient: share of unknown subjects' sessions called a close match (false matches).
+    pub unknown_accepted: Option<f64>,
+    /// Wilson 95% interval of `unknown_accepted` over the unknown subjects.
+    pub unknown_accepted_ci95: Option<[f64; 2]>,
+    /// The same counted per session.
+    pub unknown_accepted_sessions: Option<f64>,
+    pub known: usize,
+    pub known_sessions: usize,
+    /// Per patient: share of known subjects' sessions wrongly called "no close match".
+    pub known_rejected: Option<f64>,
+    pub known_rejected_sessions: Option<f64>,
+    /// Per patient: share of known sessions with the true syndrome ranked first.
+    pub known_top1: Option<f64>,
+}
+
+/// Wilson score interval (95%) of a share `p` measured on `n` units.
+pub fn wilson95(p: f64, n: usize) -> [f64; 2] {
+    if n == 0 {
+        return [0.0, 1.0];
+    }
+    let z = 1.959_964f64;
+    let n = n as f64;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    [(centre - half).max(0.0), (centre + half).min(1.0)]
+}
+
+/// The per-session-size open-set report (see the module docs).
+pub fn evaluate_sessions(
+    gallery: &Gallery,
+    probes: &[Probe],
+    max_photos: usize,
+    fusion: FusionMode,
+    seed: u64,
+) -> Result<Vec<SessionOpenSet>> {
+    let groups = subjects(probes);
+    let mut out = Vec::new();
+    for n in 1..=max_photos {
+        let results = sessions(gallery, &groups, n, fusion, seed)?;
+        if results.is_empty() {
+            continue;
+        }
+        let (threshold, threshold_photos, _) = gallery.session_threshold(n, Some(fusion));
+        // Per subject: (weight sum of flagged sessions, sessions); known also top-1 hits.
+        let mut unknown: BTreeMap<usize, (f64, usize)> = BTreeMap::new();
+        let mut known: BTreeMap<usize, (f64, f64, usize)> = BTreeMap::new();
+        let (mut u_acc, mut k_rej) = (0usize, 0usize);
+        for r in &results {
+            let close = threshold.map_or(true, |t| min_distance(&r.best) <= t);
+            match r.label {
+                None => {
+                    let e = unknown.entry(r.subject).or_default();
+                    e.0 += r.weight * f64::from(u8::from(close));
+                    e.1 += 1;
+                    u_acc += usize::from(close);
+                }
+                Some(l) => {
+                    let e = known.entry(r.subject).or_default();
+                    e.0 += r.weight * f64::from(u8::from(!close));
+                    e.1 += r.weight * f64::from(u8::from(rank_of(&r.best, l) == 1));
+                    e.2 += 1;
+                    k_rej += usize::from(!close);
+                }
+            }
+        }
+        let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
+        let u_rate = mean(unknown.values().map(|e| e.0).sum(), unknown.len());
+        let u_sessions: usize = unknown.values().map(|e| e.1).sum();
+        let k_sessions: usize = known.values().map(|e| e.2).sum();
+        out.push(SessionOpenSet {
+            photos: n,
+            threshold,
+            threshold_photos,
+            unknown: unknown.len(),
+            unknown_sessions: u_sessions,
+            unknown_accepted: u_rate,
+            unknown_accepted_ci95: u_rate.map(|p| wilson95(p, unknown.len())),
+            unknown_accepted_sessions: mean(u_acc as f64, u_sessions),
+            known: known.len(),
+            known_sessions: k_sessions,
+            known_rejected: mean(known.values().map(|e| e.0).sum(), known.len()),
+            known_rejected_sessions: mean(k_rej as f64, k_sessions),
+            known_top1: mean(known.values().map(|e| e.1).sum(), known.len()),
+        });
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvalReport {
     pub gallery: String,
@@ -86,6 +202,8 @@ pub struct EvalReport {
     pub subjects: usize,
     pub per_photo: TopK,
     pub per_subject: Vec<TopK>,
+    /// Open set per session size (empty unless asked for).
+    pub sessions: Vec<SessionOpenSet>,
 }
 
 fn fmt_topk(f: &mut fmt::Formatter<'_>, t: &TopK) -> fmt::Result {
@@ -129,6 +247,29 @@ impl fmt::Display for EvalReport {
         for t in &self.per_subject {
             fmt_topk(f, t)?;
         }
+        if !self.sessions.is_empty() {
+            writeln!(f, "open set per session size (rates per patient; per session in brackets):")?;
+        }
+        let pct = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{:.1}%", 100.0 * r));
+        for s in &self.sessions {
+            writeln!(
+                f,
+                "  {} photo(s), threshold {} ({}-photo calibration): unknown accepted {} (95% CI {}) [{}] of {} people ({} sessions); known rejected {} [{}] of {} people ({} sessions); known top-1 {}",
+                s.photos,
+                s.threshold.map_or("none".into(), |t| format!("{t:.4}")),
+                s.threshold_photos.map_or("no".into(), |n| n.to_string()),
+                pct(s.unknown_accepted),
+                s.unknown_accepted_ci95.map_or("n/a".into(), |[a, b]| format!("{:.1}-{:.1}%", 100.0 * a, 100.0 * b)),
+                pct(s.unknown_accepted_sessions),
+                s.unknown,
+                s.unknown_sessions,
+                pct(s.known_rejected),
+                pct(s.known_rejected_sessions),
+                s.known,
+                s.known_sessions,
+                pct(s.known_top1),
+            )?;
+        }
         Ok(())
     }
 }
@@ -141,13 +282,6 @@ fn rank_of(best: &LabelBest, label: usize) -> usize {
         .enumerate()
         .filter(|&(l, b)| b.1 != u32::MAX && (b.0 < d || (b.0 == d && l < label)))
         .count()
-}
-
-fn min_distance(best: &LabelBest) -> f32 {
-    best.iter()
-        .filter(|b| b.1 != u32::MAX)
-        .map(|b| b.0)
-        .fold(f32::INFINITY, f32::min)
 }
 
 /// Accumulates (true label or None, best per-label distances) into a TopK block.
@@ -269,6 +403,13 @@ pub fn evaluate(gallery: &Gallery, probes: &[Probe], opts: &EvalOptions) -> Resu
         subjects: groups.len(),
         per_photo: score(&per_photo, &opts.ks, threshold, None),
         per_subject,
+        sessions: evaluate_sessions(
+            gallery,
+            probes,
+            opts.session_photos,
+            opts.session_fusion,
+            opts.session_seed,
+        )?,
     })
 }
 
@@ -288,6 +429,8 @@ pub struct GalleryInfo {
     pub header: GalleryHeader,
     pub embedding_bytes: usize,
     pub subjects: usize,
+    /// Thresholds and bands per session size, with the precision measured behind each band.
+    pub calibration: Option<super::Calibration>,
     pub labels: Vec<LabelCount>,
 }
 
@@ -305,9 +448,13 @@ impl fmt::Display for GalleryInfo {
         )?;
         writeln!(f, "embedding size {}", h.embedding_size)?;
         writeln!(f, "created        {} (unix seconds)", h.created_unix)?;
-        match h.threshold {
-            Some(t) => writeln!(f, "threshold      {t:.5}")?,
-            None => writeln!(f, "threshold      not calibrated")?,
+        match (&self.calibration, h.threshold) {
+            (Some(c), _) => write!(f, "{c}")?,
+            (None, Some(t)) => writeln!(
+                f,
+                "threshold      {t:.5} (set by hand: one threshold for every session size, bands uncalibrated)"
+            )?,
+            (None, None) => writeln!(f, "threshold      not calibrated (bands say \"uncalibrated\")")?,
         }
         writeln!(f, "content sha256 {}", h.content_hash)?;
         writeln!(
@@ -344,6 +491,7 @@ pub fn info(gallery: &Gallery) -> GalleryInfo {
         header: gallery.header(),
         embedding_bytes: gallery.embedding_bytes(),
         subjects: all.len(),
+        calibration: gallery.calibration().cloned(),
         labels: gallery
             .labels
             .iter()

@@ -6,7 +6,8 @@
 //!  8      2    format version (u16) = 1
 //! 10      1    storage: 0 = f32, 1 = int8 with a per-row f32 scale
 //! 11      1    metric: 0 = cosine, 1 = euclidean
-//! 12      4    flags (u32): bit 0 = threshold present; other bits must be 0
+//! 12      4    flags (u32): bit 0 = threshold present, bit 1 = calibration block present;
+//!              other bits must be 0
 //! 16      4    embedding size (u32, 1..=4096)
 //! 20      4    label count (u32)
 //! 24      4    case count (u32)
@@ -19,6 +20,8 @@
 //!              cases  × (case id str, subject str, label index u32)
 //!              embeddings: f32 → case count × size × f32
 //!                          int8 → case count × (scale f32, size × i8)
+//!              calibration (flag bit 1): u32 byte length + UTF-8 JSON of
+//!              [`super::calibrate::Calibration`] (at most 4 MiB)
 //! str = u32 byte length + UTF-8 bytes (at most 65,536 bytes)
 //! ```
 //!
@@ -31,6 +34,7 @@
 //! Saving is atomic ([`write_atomic`]): a temp file in the same directory, fsync, rename, fsync of
 //! the directory; a power cut leaves the old or the new file.
 
+use super::calibrate::Calibration;
 use super::{GalleryError, Result};
 use crate::manifest::Metric;
 use serde::Serialize;
@@ -46,6 +50,8 @@ const HASH_AT: usize = 48;
 const MAX_STR: usize = 65_536;
 const MAX_DIM: u32 = 4096;
 const FLAG_THRESHOLD: u32 = 1;
+const FLAG_CALIBRATION: u32 = 2;
+const MAX_CALIBRATION: usize = 4 << 20;
 
 /// How embeddings are stored (in the file and in memory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -154,6 +160,8 @@ pub struct Gallery {
     /// Case → label index, kept apart for the ranking loop.
     pub(crate) case_label: Vec<u32>,
     pub(crate) vectors: Vectors,
+    /// Session-true threshold and bands ([`super::calibrate()`]); `None` = not calibrated.
+    pub(crate) calibration: Option<Calibration>,
     pub(crate) content_hash: String,
 }
 
@@ -274,6 +282,7 @@ impl Gallery {
             cases,
             case_label,
             vectors,
+            calibration: None,
             content_hash: String::new(),
         };
         g.content_hash = content_hash(&g.encode_unhashed());
@@ -358,7 +367,8 @@ impl Gallery {
     pub fn threshold(&self) -> Option<f32> {
         self.meta.threshold
     }
-    /// Sets (or clears) the "no close match" threshold; save to keep it (and re-sign).
+    /// Sets (or clears) a single "no close match" threshold by hand, dropping any measured
+    /// calibration (its bands would no longer match); save to keep it (and re-sign).
     pub fn set_threshold(&mut self, t: Option<f32>) -> Result<()> {
         if let Some(t) = t {
             if !t.is_finite() {
@@ -366,6 +376,25 @@ impl Gallery {
             }
         }
         self.meta.threshold = t;
+        self.calibration = None;
+        self.content_hash = content_hash(&self.encode_unhashed());
+        Ok(())
+    }
+    /// The session-true calibration, if the gallery was calibrated by this version.
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
+    /// Stores (or clears) a calibration; the header threshold becomes its 1-photo threshold,
+    /// so older tools still read one. Save to keep it (and re-sign).
+    pub fn set_calibration(&mut self, c: Option<Calibration>) -> Result<()> {
+        if let Some(c) = &c {
+            c.validate().map_err(|e| GalleryError::Invalid(e.to_string()))?;
+        }
+        self.meta.threshold = match &c {
+            Some(c) => c.for_photos(1, c.fusion).map(|s| s.threshold),
+            None => None,
+        };
+        self.calibration = c;
         self.content_hash = content_hash(&self.encode_unhashed());
         Ok(())
     }
@@ -418,11 +447,13 @@ impl Gallery {
             Metric::Cosine => 0,
             Metric::Euclidean => 1,
         });
-        let flags = if self.meta.threshold.is_some() {
-            FLAG_THRESHOLD
-        } else {
-            0
-        };
+        let mut flags = 0;
+        if self.meta.threshold.is_some() {
+            flags |= FLAG_THRESHOLD;
+        }
+        if self.calibration.is_some() {
+            flags |= FLAG_CALIBRATION;
+        }
         b.extend_from_slice(&flags.to_le_bytes());
         b.extend_from_slice(&(self.dim as u32).to_le_bytes());
         b.extend_from_slice(&(self.labels.len() as u32).to_le_bytes());
@@ -454,6 +485,12 @@ impl Gallery {
                     b.extend(row.iter().map(|&q| q as u8));
                 }
             }
+        }
+        if let Some(c) = &self.calibration {
+            // Serialising plain data cannot fail.
+            let json = serde_json::to_vec(c).unwrap_or_default();
+            b.extend_from_slice(&(json.len() as u32).to_le_bytes());
+            b.extend_from_slice(&json);
         }
         let len = b.len() as u64;
         b[40..48].copy_from_slice(&len.to_le_bytes());
@@ -584,7 +621,7 @@ impl Gallery {
             });
         }
         // From here the content is what its writer hashed, but still untrusted.
-        if flags & !FLAG_THRESHOLD != 0 {
+        if flags & !(FLAG_THRESHOLD | FLAG_CALIBRATION) != 0 {
             return Err(GalleryError::Malformed(format!("unknown flags {flags:#x}")));
         }
         if dim == 0 || dim > MAX_DIM {
@@ -649,6 +686,20 @@ impl Gallery {
             Storage::Int8 => 4 + dim,
         };
         let body = r.take_exact(case_count, row_bytes, "embeddings")?;
+        let calibration = if flags & FLAG_CALIBRATION != 0 {
+            let n = r.u32("calibration")? as usize;
+            if n > MAX_CALIBRATION {
+                return Err(GalleryError::Malformed(format!(
+                    "calibration block is {n} bytes (limit {MAX_CALIBRATION})"
+                )));
+            }
+            let c: Calibration = serde_json::from_slice(r.take(n, "calibration")?)
+                .map_err(|e| GalleryError::Malformed(format!("calibration block: {e}")))?;
+            c.validate()?;
+            Some(c)
+        } else {
+            None
+        };
         if r.pos != bytes.len() {
             return Err(GalleryError::Malformed(format!(
                 "{} bytes left after the embeddings",
@@ -712,6 +763,7 @@ impl Gallery {
             cases,
             case_label,
             vectors,
+            calibration,
             content_hash: hex::encode(stored_hash),
         })
     }

@@ -11,12 +11,14 @@
 //! | [`format`] | the binary gallery file (header, labels, cases, f32 or int8 embeddings), atomic save |
 //! | [`sign`] | detached ed25519 signatures (`<gallery>.sig`), key generation |
 //! | [`build`] | photos → embeddings → [`Gallery`], with per-image skip reasons |
+//! | [`candidate`] | what a ranking gives the device: [`Candidate`]s and their evidence [`Band`] |
 //! | [`rank`] | exact nearest-case ranking, bands, multi-photo fusion, ranking comparison |
-//! | [`calibrate`](mod@calibrate) | the "no close match" threshold |
+//! | [`calibrate`](mod@calibrate) | session-true "no close match" thresholds and evidence bands |
 //! | [`eval`] | top-k accuracy (overall and mean over syndromes), open-set numbers, `gallery info` |
 
 pub mod build;
 pub mod calibrate;
+pub mod candidate;
 pub mod eval;
 pub mod format;
 pub mod labels;
@@ -26,9 +28,14 @@ pub mod sign;
 pub use build::{
     build_gallery, embed_image, embed_probes, BuildOptions, BuildSummary, SkipReason, SkippedImage,
 };
-pub use calibrate::{calibrate, CalibrationProbe, CalibrationReport, CalibrationRule};
+pub use candidate::{Band, Candidate};
+pub use calibrate::{
+    calibrate, BandLevel, CalibrateOptions, Calibration, CalibrationProbe, CalibrationReport,
+    CalibrationRule, DistanceHistogram, SessionCalibration,
+};
 pub use eval::{
-    evaluate, info, EvalOptions, EvalReport, GalleryInfo, LabelCount, OpenSet, Probe, TopK,
+    evaluate, evaluate_sessions, info, wilson95, EvalOptions, EvalReport, GalleryInfo, LabelCount,
+    OpenSet, Probe, SessionOpenSet, TopK,
 };
 pub use format::{
     remove_stale_temp_files, write_atomic, write_atomic_via, Case, Gallery, GalleryHeader,
@@ -38,8 +45,7 @@ pub use labels::{
     read_gmdb, read_gmdb_from, read_label_csv, read_label_csv_from, CaseEntry, LabelInfo, LabelSet,
 };
 pub use rank::{
-    band_for, compare_rankings, similarity, FusionMode, LabelMatch, RankAgreement, Ranking,
-    STRONG_FRACTION,
+    compare_rankings, similarity, FusionMode, LabelMatch, RankAgreement, Ranking,
 };
 pub use sign::{
     generate_keypair, parse_signing_key, parse_verifying_key, read_signing_key, read_verifying_key,

@@ -10,19 +10,22 @@
 //! The inner loops use 16 independent accumulators so LLVM vectorises them (no intrinsics, no
 //! extra crates); memory is the embeddings plus one (distance, case) slot per label.
 //!
-//! Bands ([`band_for`]) compare the best distance with the gallery's calibrated threshold `t`:
-//! `d ≤ STRONG_FRACTION·t` → strong, `d ≤ t` → moderate, else weak. An uncalibrated gallery gives
-//! only weak bands and always reports `close_match = true` (it cannot say "no close match").
+//! The "no close match" threshold and the bands come from the gallery's calibration for the
+//! number of photos actually fused ([`super::calibrate`]): [`Ranking::threshold_photos`] says
+//! which session size's measurement was used. A gallery with only a hand-set threshold uses it
+//! as the 1-photo threshold with [`Band::Uncalibrated`] bands; a gallery with neither gives
+//! uncalibrated bands and always reports `close_match = true` (it cannot say "no close match").
+//!
+//! Mean-embedding fusion re-normalises the mean to the photos' mean length for every metric
+//! (the mean of unit vectors is shorter, which would shrink every euclidean distance).
 
 use super::format::Vectors;
 use super::{Gallery, GalleryError, Result};
+use super::calibrate::SessionCalibration;
+use super::candidate::{Band, Candidate};
 use crate::manifest::Metric;
-use crate::ui::view::{Band, Candidate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// A best distance at most this fraction of the threshold is a strong match.
-pub const STRONG_FRACTION: f32 = 0.8;
 
 const LANES: usize = 16;
 
@@ -104,7 +107,7 @@ fn sq_f32(a: &[f32], b: &[f32]) -> f32 {
 pub(crate) type LabelBest = Vec<(f32, u32)>;
 
 /// How several photos of one patient become one ranking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum FusionMode {
     /// Average the (normalised) embeddings, then rank once.
@@ -153,6 +156,7 @@ pub struct LabelMatch {
     pub label: usize,
     pub name: String,
     pub omim: Option<String>,
+    pub genes: Vec<String>,
     /// Distance to the nearest case (after fusion).
     pub distance: f32,
     pub nearest_case: String,
@@ -167,6 +171,8 @@ pub struct Ranking {
     /// False when the best distance is above the calibrated threshold ("no close match").
     pub close_match: bool,
     pub threshold: Option<f32>,
+    /// The session size whose calibration gave `threshold` and the bands (`None`: none).
+    pub threshold_photos: Option<usize>,
     pub metric: Metric,
     pub photos: usize,
     pub fusion: Option<FusionMode>,
@@ -182,6 +188,7 @@ impl Ranking {
                 rank: m.rank,
                 name: m.name.clone(),
                 omim: m.omim.clone(),
+                genes: m.genes.clone(),
                 band: m.band,
                 similarity: similarity(self.metric, m.distance),
                 nearest_case: m.nearest_case.clone(),
@@ -219,16 +226,28 @@ impl fmt::Display for Ranking {
     }
 }
 
-/// The band of a distance given the calibrated threshold (see the module docs).
-pub fn band_for(distance: f32, threshold: Option<f32>) -> Band {
-    match threshold {
-        Some(t) if distance <= STRONG_FRACTION * t => Band::Strong,
-        Some(t) if distance <= t => Band::Moderate,
-        _ => Band::Weak,
-    }
-}
-
 impl Gallery {
+    /// The threshold, its session size and the band measurement for `photos` photos fused by
+    /// `fusion` (see the module docs).
+    pub fn session_threshold(
+        &self,
+        photos: usize,
+        fusion: Option<FusionMode>,
+    ) -> (Option<f32>, Option<usize>, Option<&SessionCalibration>) {
+        let fusion = fusion.unwrap_or_default();
+        if let Some(s) = self
+            .calibration
+            .as_ref()
+            .and_then(|c| c.for_photos(photos, fusion))
+        {
+            return (Some(s.threshold), Some(s.photos), Some(s));
+        }
+        match self.meta.threshold {
+            Some(t) => (Some(t), Some(1), None),
+            None => (None, None, None),
+        }
+    }
+
     fn prepare_query(&self, q: &[f32]) -> Result<Vec<f32>> {
         if q.len() != self.dim {
             return Err(GalleryError::DimensionMismatch {
@@ -322,7 +341,8 @@ impl Gallery {
         let mut order: Vec<usize> = (0..best.len()).filter(|&l| best[l].1 != u32::MAX).collect();
         order.sort_by(|&a, &b| best[a].0.total_cmp(&best[b].0).then(a.cmp(&b)));
         order.truncate(k);
-        let t = self.meta.threshold;
+        let (t, threshold_photos, session) = self.session_threshold(photos, fusion);
+        let band = |d: f32| session.map_or(Band::Uncalibrated, |s| s.band(d));
         let matches = order
             .iter()
             .enumerate()
@@ -331,9 +351,10 @@ impl Gallery {
                 label: l,
                 name: self.labels[l].name.clone(),
                 omim: self.labels[l].omim.clone(),
+                genes: self.labels[l].genes.clone(),
                 distance: best[l].0,
                 nearest_case: self.cases[best[l].1 as usize].case_id.clone(),
-                band: band_for(best[l].0, t),
+                band: band(best[l].0),
             })
             .collect::<Vec<_>>();
         let best_d = order.first().map(|&l| best[l].0).unwrap_or(f32::INFINITY);
@@ -341,6 +362,7 @@ impl Gallery {
             close_match: t.map_or(true, |t| best_d <= t),
             matches,
             threshold: t,
+            threshold_photos,
             metric: self.meta.metric,
             photos,
             fusion,
@@ -373,8 +395,13 @@ impl Gallery {
                 for q in &prepared {
                     mean.iter_mut().zip(q).for_each(|(m, x)| *m += x);
                 }
-                let n = prepared.len() as f32;
-                mean.iter_mut().for_each(|m| *m /= n);
+                // Back to the photos' mean length (1 for unit embeddings), for every metric.
+                let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                let length = prepared.iter().map(|q| norm(q)).sum::<f32>() / prepared.len() as f32;
+                let n = norm(&mean);
+                if n > 0.0 && n.is_finite() {
+                    mean.iter_mut().for_each(|m| *m *= length / n);
+                }
                 let mean = self.prepare_query(&mean)?;
                 self.label_best(&mean)
             }

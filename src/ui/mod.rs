@@ -99,18 +99,14 @@ impl Layout {
         }
     }
 
-    /// Candidates shown on one results page.
+    /// Candidates that fit on one results page: the most the app puts on a page
+    /// (`app::AppContext::for_panel`; the configuration may only lower it).
     pub fn candidates_per_page(&self) -> usize {
         match self.style {
             LayoutStyle::Compact => 1,
             LayoutStyle::Full if self.size.height >= 320 => 3,
             LayoutStyle::Full => 2,
         }
-    }
-
-    /// Pages needed for `candidates` (at least 1).
-    pub fn page_count(&self, candidates: usize) -> usize {
-        candidates.div_ceil(self.candidates_per_page()).max(1)
     }
 }
 

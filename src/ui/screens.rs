@@ -1,5 +1,6 @@
 //! One function per screen.
 
+use crate::vision::quality::Issue;
 use embedded_graphics::{
     mono_font::MonoFont,
     prelude::*,
@@ -55,10 +56,12 @@ where
         View::Results {
             candidates,
             page,
+            pages,
             basis,
-        } => results(candidates, *page, basis, layout, target),
+            ..
+        } => results(candidates, *page, *pages, basis, layout, target),
         View::NoCloseMatch { basis } => no_close_match(basis, layout, target),
-        View::Error { kind, detail } => error(*kind, detail, layout, target),
+        View::Error { kind, technical } => error(*kind, technical, layout, target),
     }
 }
 
@@ -161,9 +164,11 @@ where
 
 // ---------------------------------------------------------------- results
 
+/// One page of candidates, as the app paged them (it never sends more than the layout fits).
 fn results<C, D>(
-    candidates: &[Candidate],
+    shown: &[Candidate],
     page: usize,
+    pages: usize,
     basis: &Basis,
     layout: &Layout,
     target: &mut D,
@@ -173,13 +178,8 @@ where
     D: DrawTarget<Color = C>,
 {
     let per_page = layout.candidates_per_page();
-    let pages = layout.page_count(candidates.len());
-    let page = page.min(pages - 1);
-    let shown: &[Candidate] = candidates
-        .get(page * per_page..)
-        .map(|rest| &rest[..rest.len().min(per_page)])
-        .unwrap_or(&[]);
-    let counter = format!("{}/{}", page + 1, pages);
+    let shown = &shown[..shown.len().min(per_page)];
+    let counter = format!("{}/{}", page + 1, pages.max(1));
     let title = match (layout.style, shown.first()) {
         (LayoutStyle::Compact, Some(c)) => format!("Rank #{}", c.rank),
         _ => "Candidates".to_string(),
@@ -250,8 +250,8 @@ where
             )?;
             let x = p + rank_col;
             let name_w = (right - x).max(0) as u32;
-            // Reserve room for the band line and nearest case below the name.
-            let below = line_height(fonts.body) as i32 + line_height(fonts.small) as i32 + 4;
+            // Reserve room for the band line, genes and nearest case below the name.
+            let below = line_height(fonts.body) as i32 + 2 * line_height(fonts.small) as i32 + 5;
             let name_lines = ((slot_h - below) / line_height(fonts.name) as i32).clamp(1, 2);
             let y = wrapped_text(
                 target,
@@ -264,7 +264,18 @@ where
                 C::TEXT,
             )? + 2;
             band_line(c, x, y, right, fonts.body, Size::new(8, 9), 2, target)?;
-            let y = y + line_height(fonts.body) as i32 + 2;
+            let mut y = y + line_height(fonts.body) as i32 + 2;
+            if !c.genes.is_empty() {
+                fitted_text(
+                    target,
+                    &format!("genes: {}", c.genes.join(", ")),
+                    Point::new(x, y),
+                    name_w,
+                    fonts.small,
+                    C::TEXT,
+                )?;
+                y += line_height(fonts.small) as i32 + 1;
+            }
             fitted_text(
                 target,
                 &format!("nearest case: {}", c.nearest_case),
@@ -276,26 +287,29 @@ where
         }
         LayoutStyle::Compact => {
             let w = inner_width(layout);
+            let small_h = line_height(fonts.small) as i32;
+            // Two name lines when the slot has room for them and the line below.
+            let room = slot_h - line_height(fonts.body) as i32 - small_h;
+            let name_lines = (room / line_height(fonts.name) as i32).clamp(1, 2) as usize;
             let y = wrapped_text(
                 target,
                 &c.name,
                 Point::new(p, top),
                 w,
-                2,
+                name_lines,
                 0,
                 fonts.name,
                 C::TEXT,
             )?;
             band_line(c, p, y, right, fonts.body, Size::new(4, 6), 1, target)?;
             let y = y + line_height(fonts.body) as i32;
-            fitted_text(
-                target,
-                &format!("nearest: {}", c.nearest_case),
-                Point::new(p, y),
-                w,
-                fonts.small,
-                C::TEXT,
-            )?;
+            // Genes and the nearest case share the last line.
+            let last = if c.genes.is_empty() {
+                format!("nearest: {}", c.nearest_case)
+            } else {
+                format!("{} | {}", c.genes.join(","), c.nearest_case)
+            };
+            fitted_text(target, &last, Point::new(p, y), w, fonts.small, C::TEXT)?;
         }
     }
     Ok(())
@@ -825,9 +839,69 @@ where
 
 // ---------------------------------------------------------------- errors
 
+/// What happened and what to do, for the clinician: (title, full text, compact text).
+fn error_text(kind: ErrorKind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        ErrorKind::CameraMissing => (
+            "Camera not found",
+            "Check the USB camera cable. The device carries on by itself when the camera is back.",
+            "Check the camera cable. Resumes by itself.",
+        ),
+        ErrorKind::ModelRefused => (
+            "Model refused",
+            "The face model failed its integrity check, so no results can be given. Call the technician.",
+            "Model failed its check. No results. Call the technician.",
+        ),
+        ErrorKind::GalleryRefused => (
+            "Gallery refused",
+            "The reference gallery failed its checks (damaged, unsigned or from another model), so no results can be given. Call the technician.",
+            "Gallery failed its checks. No results. Call the technician.",
+        ),
+        ErrorKind::Retake(issue) => {
+            let (full, compact) = match issue {
+                Issue::SeveralFaces => (
+                    "Two faces in view - only the child should be in the frame.",
+                    "Two faces in view: only the child in frame.",
+                ),
+                Issue::TooSmall => (
+                    "The face was too small in the photos - move closer.",
+                    "Face too small: move closer.",
+                ),
+                Issue::TooDark => (
+                    "The photos were too dark - add light.",
+                    "Too dark: add light.",
+                ),
+                Issue::Blurred => (
+                    "The photos were blurred - hold the camera still.",
+                    "Blurred: hold still.",
+                ),
+                Issue::TurnedAway => (
+                    "The face was turned away - the child should look at the camera.",
+                    "Face turned: look at the camera.",
+                ),
+                Issue::NoFace => (
+                    "No face was found in the photos - point the camera at the child's face.",
+                    "No face found: aim at the face.",
+                ),
+            };
+            ("Retake photos", full, compact)
+        }
+        ErrorKind::AnalysisFailed => (
+            "Analysis failed",
+            "The photos could not be analysed. Press a button and take them again; if this repeats, restart the device.",
+            "Not analysed. Press, retake; restart if it repeats.",
+        ),
+        ErrorKind::Other => (
+            "Error",
+            "No result was produced. Press a button to go back.",
+            "No result. Press a button.",
+        ),
+    }
+}
+
 fn error<C, D>(
     kind: ErrorKind,
-    detail: &str,
+    technical: &str,
     layout: &Layout,
     target: &mut D,
 ) -> Result<(), D::Error>
@@ -838,40 +912,24 @@ where
     let fonts = layout.fonts();
     let p = pad(layout);
     let w = inner_width(layout);
-    let compact = layout.style == LayoutStyle::Compact;
-    let (title, hint) = match kind {
-        ErrorKind::CameraMissing if compact => {
-            ("Camera not found", "Check the camera cable, then restart.")
-        }
-        ErrorKind::CameraMissing => (
-            "Camera not found",
-            "Check the USB camera cable, then restart the device.",
-        ),
-        ErrorKind::ModelRefused if compact => {
-            ("Model refused", "Model failed its check. No results.")
-        }
-        ErrorKind::ModelRefused => (
-            "Model refused",
-            "The face model failed its integrity check. No results can be given.",
-        ),
-        ErrorKind::GalleryRefused if compact => (
-            "Gallery refused",
-            "Gallery failed its checks. No results.",
-        ),
-        ErrorKind::GalleryRefused => (
-            "Gallery refused",
-            "The reference gallery failed its checks (damaged, unsigned or from another model). No results can be given.",
-        ),
-        ErrorKind::Other if compact => ("Error", "No result was produced."),
-        ErrorKind::Other => ("Error", "Something went wrong. No result was produced."),
+    let (title, full, compact) = error_text(kind);
+    let hint = match layout.style {
+        LayoutStyle::Full => full,
+        LayoutStyle::Compact => compact,
     };
     let top = header(target, layout, title, None, false, C::BAD, C::ON_BAD)? as i32;
     let h = layout.size.height as i32;
-    let (hint_font, detail_font, hint_lines, detail_lines, gap) = match layout.style {
-        LayoutStyle::Full => (fonts.body, fonts.body, 4usize, 5usize, 2u32),
-        LayoutStyle::Compact => (fonts.body, fonts.small, 3, 3, 0),
+    let small_h = line_height(fonts.small) as i32;
+    let technical = technical.trim();
+    // The technician's line sits at the bottom, in the small font; the rest is the clinician's.
+    let bottom = if technical.is_empty() { h } else { h - small_h - 3 };
+    let (hint_font, gap) = match layout.style {
+        LayoutStyle::Full => (fonts.large, 2u32),
+        LayoutStyle::Compact => (fonts.body, 0),
     };
-    let y = wrapped_text(
+    let step = (line_height(hint_font) + gap) as i32;
+    let hint_lines = ((bottom - top - 4) / step).max(1) as usize;
+    wrapped_text(
         target,
         hint,
         Point::new(p, top + 4),
@@ -881,26 +939,15 @@ where
         hint_font,
         C::TEXT,
     )?;
-    let detail = detail.trim();
-    if detail.is_empty() {
-        return Ok(());
-    }
-    let y = y + 2;
-    h_rule(target, layout, y)?;
-    let y = y + 3;
-    let step = (line_height(detail_font) + gap) as i32;
-    let room = ((h - y) / step).max(0) as usize;
-    let lines = detail_lines.min(room);
-    if lines > 0 {
-        wrapped_text(
+    if !technical.is_empty() {
+        h_rule(target, layout, bottom)?;
+        fitted_text(
             target,
-            detail,
-            Point::new(p, y),
+            technical,
+            Point::new(p, bottom + 2),
             w,
-            lines,
-            gap,
-            detail_font,
-            C::WARN,
+            fonts.small,
+            C::MUTED,
         )?;
     }
     Ok(())

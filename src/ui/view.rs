@@ -3,42 +3,8 @@
 /// Shown on every result screen.
 pub const DISCLAIMER: &str = "Screening aid - not a diagnosis";
 
-/// A similarity band, shown instead of a fake percentage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Band {
-    /// Close to a reference case of this syndrome.
-    Strong,
-    Moderate,
-    /// Weak resemblance: listed for completeness.
-    Weak,
-}
-
-impl Band {
-    pub fn label(self) -> &'static str {
-        match self {
-            Band::Strong => "strong",
-            Band::Moderate => "moderate",
-            Band::Weak => "weak",
-        }
-    }
-}
-
-/// One candidate syndrome on the results screen.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    /// 1-based rank.
-    pub rank: usize,
-    /// Syndrome name, e.g. "Cornelia de Lange syndrome".
-    pub name: String,
-    /// OMIM id, e.g. "122470", if known.
-    pub omim: Option<String>,
-    pub band: Band,
-    /// Similarity to the nearest reference case (higher is closer); for logs and JSON, the
-    /// screen shows the band.
-    pub similarity: f32,
-    /// Id of the nearest reference case in the gallery.
-    pub nearest_case: String,
-}
+pub use crate::gallery::candidate::{Band, Candidate};
+use crate::vision::quality::Issue;
 
 /// What a result is based on; shown on every result screen.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,12 +69,17 @@ pub struct SelfCheck {
     pub detail: String,
 }
 
-/// Which error screen.
+/// Which error screen: each says what happened and what to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// No frames from the camera (the device reconnects by itself).
     CameraMissing,
     ModelRefused,
     GalleryRefused,
+    /// The captured photos had no usable face: retake, for this reason.
+    Retake(Issue),
+    /// The analysis itself failed.
+    AnalysisFailed,
     Other,
 }
 
@@ -136,9 +107,13 @@ pub enum View {
         photos: usize,
     },
     Results {
+        /// The candidates on this page, in rank order (the app pages; the screen draws them).
         candidates: Vec<Candidate>,
-        /// Which page of candidates (the "next" button pages through them).
+        /// 0-based page and the number of pages ("next" pages through them).
         page: usize,
+        pages: usize,
+        /// Candidates over all pages.
+        total: usize,
         basis: Basis,
     },
     NoCloseMatch {
@@ -146,7 +121,8 @@ pub enum View {
     },
     Error {
         kind: ErrorKind,
-        /// One short line for the clinician (what to do).
-        detail: String,
+        /// Technician detail (hashes, paths, errno): one small line at the bottom, may be empty.
+        /// What happened and what to do come from `kind`.
+        technical: String,
     },
 }

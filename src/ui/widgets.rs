@@ -212,11 +212,7 @@ where
 
 /// Number of filled cells of the band indicator (out of 3).
 pub fn band_level(band: Band) -> usize {
-    match band {
-        Band::Strong => 3,
-        Band::Moderate => 2,
-        Band::Weak => 1,
-    }
+    band.level()
 }
 
 /// The similarity band indicator: three cells of `cell` size, `gap` apart, the first

@@ -127,6 +127,61 @@ pub fn measure(frame: &RgbImage, face: &Face) -> Measures {
     }
 }
 
+/// The verdict on one frame: the patient's face, its measures and the first problem.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Assessment {
+    /// Index of the patient's face, when one can be chosen.
+    pub chosen: Option<usize>,
+    pub measures: Option<Measures>,
+    /// `None` = ready to capture.
+    pub issue: Option<Issue>,
+}
+
+/// The one rule that decides "too small / too dark / blurred / turned / several faces / no
+/// face" for a frame, used by the live preview and therefore by every capture (a photo is
+/// only taken from a frame this calls ready). A frame without a face whose mean luma is below
+/// `min_brightness` is "too dark" rather than "no face".
+pub fn assess(frame: &RgbImage, faces: &[Face], t: &QualityThresholds) -> Assessment {
+    match choose_face(faces, frame.dimensions(), t) {
+        Err(Issue::NoFace) if mean_luma(frame) < t.min_brightness => Assessment {
+            chosen: None,
+            measures: None,
+            issue: Some(Issue::TooDark),
+        },
+        Err(issue) => Assessment {
+            chosen: None,
+            measures: None,
+            issue: Some(issue),
+        },
+        Ok(i) => {
+            let m = measure(frame, &faces[i]);
+            Assessment {
+                chosen: Some(i),
+                measures: Some(m),
+                issue: judge(&m, t),
+            }
+        }
+    }
+}
+
+/// Mean luma (0–255) of a whole frame, sampled on a grid of at most ~4,000 pixels.
+pub fn mean_luma(frame: &RgbImage) -> f32 {
+    let (w, h) = frame.dimensions();
+    if w == 0 || h == 0 {
+        return 0.0;
+    }
+    let step = ((u64::from(w) * u64::from(h) / 4096) as f64).sqrt().max(1.0) as u32;
+    let (mut sum, mut n) = (0f64, 0f64);
+    for y in (0..h).step_by(step as usize) {
+        for x in (0..w).step_by(step as usize) {
+            let p = frame.get_pixel(x, y);
+            sum += 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
+            n += 1.0;
+        }
+    }
+    (sum / n) as f32
+}
+
 /// The first problem with `m`, if any.
 pub fn judge(m: &Measures, t: &QualityThresholds) -> Option<Issue> {
     if m.inter_ocular < t.min_inter_ocular {
@@ -248,6 +303,24 @@ mod tests {
             judge(&measure(&sharp, &turned), &t),
             Some(Issue::TurnedAway)
         );
+    }
+
+    #[test]
+    fn assess_is_the_same_rule_as_choose_and_judge() {
+        let t = QualityThresholds::default();
+        let sharp = checker(200, 200, 4, 60, 220);
+        let f = face(20.0, 20.0, 160.0);
+        let a = assess(&sharp, std::slice::from_ref(&f), &t);
+        assert_eq!(a.chosen, Some(0));
+        assert_eq!(a.issue, judge(&measure(&sharp, &f), &t));
+        assert_eq!(a.issue, None);
+        let tiny = face(20.0, 20.0, 30.0);
+        assert_eq!(assess(&sharp, &[tiny], &t).issue, Some(Issue::TooSmall));
+        // No face: dark frames say so, others say "no face".
+        assert_eq!(assess(&sharp, &[], &t).issue, Some(Issue::NoFace));
+        let dark = checker(200, 200, 4, 5, 30);
+        assert_eq!(assess(&dark, &[], &t).issue, Some(Issue::TooDark));
+        assert!((mean_luma(&RgbImage::from_pixel(9, 7, Rgb([100, 100, 100]))) - 100.0).abs() < 0.5);
     }
 
     #[test]
