@@ -22,15 +22,14 @@ use gestaltcam::app::{
     run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Capture as Photo, Device,
     FrameSummary, Notice, RunOptions, RunReport, ScriptedButtons,
 };
-use gestaltcam::vision::quality::Issue;
 use gestaltcam::camera::{
     Backoff, Camera, CameraError, Clock, Frame, ManualClock, Reconnecting, ReplayCamera,
 };
 use gestaltcam::ui::view::{Band, Basis, Candidate, CheckState, SelfCheck, View};
+use gestaltcam::vision::quality::Issue;
 use image::{Rgb, RgbImage};
 
 use ButtonEvent::{Capture, Clear, Next};
-
 
 // Scene codes: the red value of pixel (0, 0) tells the fake analyzer what it "sees".
 const READY: u8 = 128;
@@ -531,7 +530,11 @@ fn no_close_match_and_analysis_error() {
     let out = run_scenes(&[READY], &script, Answer::Fail, &ctx(), 7);
     assert_eq!(
         out.tags()[5..],
-        ["analysing 1", "error Retake(SeveralFaces)", "preview 0/3 Ready"]
+        [
+            "analysing 1",
+            "error Retake(SeveralFaces)",
+            "preview 0/3 Ready"
+        ]
     );
 }
 

@@ -89,8 +89,14 @@ fn demo_runs_the_whole_device_and_writes_only_its_screens() {
         .copied()
         .collect();
     assert_eq!(pages.len(), 3, "{order:#?}");
-    assert!(pages[0].starts_with("results page 1/2: ranks 1-2 of 3"), "{pages:#?}");
-    assert!(pages[1].starts_with("results page 2/2: rank 3 of 3"), "{pages:#?}");
+    assert!(
+        pages[0].starts_with("results page 1/2: ranks 1-2 of 3"),
+        "{pages:#?}"
+    );
+    assert!(
+        pages[1].starts_with("results page 2/2: rank 3 of 3"),
+        "{pages:#?}"
+    );
     assert_eq!(pages[2], pages[0], "the last press wraps to page 1");
     // The person in the replayed photos is the demo gallery's label A, ranked first.
     let rank1 = stdout

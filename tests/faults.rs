@@ -31,8 +31,7 @@ use gestaltcam::app::run::Analyzer;
 use gestaltcam::app::setup::{analyzer_for, LastGood, PanelSink, PANEL_RETRY_EVERY};
 use gestaltcam::app::{
     run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Capture as Photo, Device,
-    FrameSummary,
-    Notice, RunOptions, RunReport, ScriptedButtons, ViewSink,
+    FrameSummary, Notice, RunOptions, RunReport, ScriptedButtons, ViewSink,
 };
 use gestaltcam::camera::{decode, Camera, CameraError, Frame, ManualClock, PixelFormat};
 use gestaltcam::config::{Config, ConfigError};
@@ -335,7 +334,10 @@ fn tampered_model_is_refused_with_a_screen() {
         &opts(6),
     );
     assert_eq!(tags(&out.views), ["starting", "error ModelRefused"]);
-    let View::Error { technical: detail, .. } = &out.views[1] else {
+    let View::Error {
+        technical: detail, ..
+    } = &out.views[1]
+    else {
         unreachable!()
     };
     assert!(detail.starts_with("Model: "), "{detail}");
@@ -531,7 +533,10 @@ fn refused_gallery_without_last_good_copy_is_an_error_screen() {
         gestaltcam::camera::ReplayCamera::from_images(vec![photo("obama2.jpg")], 10.0).unwrap();
     let out = run(cam, analyzer_for(&cfg), &[(2, Capture)], &ctx(1), &opts(5));
     assert_eq!(tags(&out.views), ["starting", "error GalleryRefused"]);
-    let View::Error { technical: detail, .. } = &out.views[1] else {
+    let View::Error {
+        technical: detail, ..
+    } = &out.views[1]
+    else {
         unreachable!()
     };
     assert!(
@@ -602,7 +607,10 @@ fn signed_gallery_tampered_or_unsigned_is_refused() {
         gestaltcam::camera::ReplayCamera::from_images(vec![photo("obama2.jpg")], 10.0).unwrap();
     let out = run(cam, analyzer, &[(2, Capture)], &ctx(1), &opts(4));
     assert_eq!(tags(&out.views), ["starting", "error GalleryRefused"]);
-    let View::Error { technical: detail, .. } = &out.views[1] else {
+    let View::Error {
+        technical: detail, ..
+    } = &out.views[1]
+    else {
         unreachable!()
     };
     assert!(detail.contains("not signed"), "{detail}");
@@ -1049,11 +1057,20 @@ fn camera_lost_between_photos_keeps_the_session() {
         ],
         "{t:?}"
     );
-    let View::Error { technical: detail, .. } = &out.views[lost] else {
+    let View::Error {
+        technical: detail, ..
+    } = &out.views[lost]
+    else {
         unreachable!()
     };
     // The camera-missing screen: what to do comes from the kind, no technician line.
-    assert!(matches!(&out.views[lost], View::Error { kind: ErrorKind::CameraMissing, .. }));
+    assert!(matches!(
+        &out.views[lost],
+        View::Error {
+            kind: ErrorKind::CameraMissing,
+            ..
+        }
+    ));
     assert_eq!(detail, "");
     assert_eq!(basis_of(out.views.last().unwrap()).unwrap().photos, 2);
     assert_eq!(out.report.camera_errors, 5);

@@ -994,7 +994,12 @@ fn calibration_threshold() {
     let probes: Vec<_> = (1..=20)
         .map(|i| probe("not in gallery", i as f32))
         .collect();
-    let rep = calibrate(&mut g, &probes, &rule(CalibrationRule::TargetFalseMatchRate(0.10))).unwrap();
+    let rep = calibrate(
+        &mut g,
+        &probes,
+        &rule(CalibrationRule::TargetFalseMatchRate(0.10)),
+    )
+    .unwrap();
     let one = &rep.sessions[0];
     assert_eq!(one.photos, 1);
     assert!(one.threshold > 2.0 && one.threshold < 3.0, "{rep}");
@@ -1004,7 +1009,12 @@ fn calibration_threshold() {
     assert!(g.rank(&[2.0], 1).unwrap().close_match);
     assert!(!g.rank(&[3.0], 1).unwrap().close_match);
     // Target 0 → below the nearest unknown probe.
-    let rep = calibrate(&mut g, &probes, &rule(CalibrationRule::TargetFalseMatchRate(0.0))).unwrap();
+    let rep = calibrate(
+        &mut g,
+        &probes,
+        &rule(CalibrationRule::TargetFalseMatchRate(0.0)),
+    )
+    .unwrap();
     assert!(rep.sessions[0].threshold < 1.0 && rep.sessions[0].false_match_rate == Some(0.0));
     // Ties in the unknown distances never let more through than allowed.
     let tied: Vec<_> = [1.0, 2.0, 2.0, 2.0, 5.0]
@@ -1015,7 +1025,12 @@ fn calibration_threshold() {
             ..probe("u", x)
         })
         .collect();
-    let rep = calibrate(&mut g, &tied, &rule(CalibrationRule::TargetFalseMatchRate(0.4))).unwrap();
+    let rep = calibrate(
+        &mut g,
+        &tied,
+        &rule(CalibrationRule::TargetFalseMatchRate(0.4)),
+    )
+    .unwrap();
     let t = rep.sessions[0].threshold;
     assert!(t > 1.0 && t < 2.0, "{rep}");
     // No unknown probes → a clear error.
@@ -1112,8 +1127,14 @@ fn sessions_are_calibrated_per_size_and_used_for_the_photos_fused() {
     let r = g.rank_photos(&q, 2, FusionMode::MinDistance).unwrap();
     assert_eq!(r.threshold_photos, Some(2));
     assert_eq!(r.threshold, Some(rep.sessions[1].threshold));
-    let r = g.rank_photos(&vec![vec![4.5, 0.0]; 5], 2, FusionMode::MinDistance).unwrap();
-    assert_eq!(r.threshold_photos, Some(3), "more photos than calibrated: the largest size");
+    let r = g
+        .rank_photos(&vec![vec![4.5, 0.0]; 5], 2, FusionMode::MinDistance)
+        .unwrap();
+    assert_eq!(
+        r.threshold_photos,
+        Some(3),
+        "more photos than calibrated: the largest size"
+    );
     // Another fusion than the calibrated one: only the 1-photo threshold applies.
     let r = g.rank_photos(&q, 2, FusionMode::MeanEmbedding).unwrap();
     assert_eq!(r.threshold_photos, Some(1));
@@ -1151,7 +1172,11 @@ fn mean_embedding_fusion_is_renormalised_for_euclidean_too() {
         .unwrap();
     let h = std::f32::consts::FRAC_1_SQRT_2;
     let expected = ((h + 1.0).powi(2) + h * h).sqrt();
-    assert!((best[0].0 - expected).abs() < 1e-5, "{} vs {expected}", best[0].0);
+    assert!(
+        (best[0].0 - expected).abs() < 1e-5,
+        "{} vs {expected}",
+        best[0].0
+    );
 }
 
 #[test]
@@ -1179,7 +1204,11 @@ fn session_open_set_report_counts_people_once() {
     let [lo, hi] = one.unknown_accepted_ci95.unwrap();
     assert!(lo < 0.2 && 0.2 < hi && hi < 0.6, "{lo} {hi}");
     assert_eq!(rows[2].unknown_sessions, 10);
-    assert_eq!(rows[2].threshold_photos, Some(1), "hand-set threshold: the 1-photo one");
+    assert_eq!(
+        rows[2].threshold_photos,
+        Some(1),
+        "hand-set threshold: the 1-photo one"
+    );
     assert_eq!(one.known, 0);
     assert_eq!(one.known_rejected, None);
 }

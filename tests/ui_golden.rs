@@ -206,7 +206,10 @@ fn app_results(
     views
 }
 
-fn candidates_outcome(candidates: Vec<Candidate>, basis: Basis) -> Result<AnalysisOutcome, AnalyseError> {
+fn candidates_outcome(
+    candidates: Vec<Candidate>,
+    basis: Basis,
+) -> Result<AnalysisOutcome, AnalyseError> {
     Ok(AnalysisOutcome::Candidates { candidates, basis })
 }
 
@@ -309,10 +312,22 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
         ),
         ("capturing", View::Capturing { photo: 2, of: 3 }),
         ("analysing", View::Analysing { photos: 3 }),
-        ("results_p1", results_page(w, h, candidates(), basis(false), 0)),
-        ("results_p2", results_page(w, h, candidates(), basis(false), 1)),
-        ("results_last", results_last(w, h, candidates(), basis(false))),
-        ("results_demo", results_page(w, h, candidates(), basis(true), 0)),
+        (
+            "results_p1",
+            results_page(w, h, candidates(), basis(false), 0),
+        ),
+        (
+            "results_p2",
+            results_page(w, h, candidates(), basis(false), 1),
+        ),
+        (
+            "results_last",
+            results_last(w, h, candidates(), basis(false)),
+        ),
+        (
+            "results_demo",
+            results_page(w, h, candidates(), basis(true), 0),
+        ),
         (
             "results_uncalibrated",
             results_page(w, h, uncalibrated(candidates()), basis(true), 0),
@@ -325,7 +340,12 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
             "results_long_names_p2",
             results_page(w, h, long_candidates(), basis(false), 1),
         ),
-        ("no_match", View::NoCloseMatch { basis: basis(false) }),
+        (
+            "no_match",
+            View::NoCloseMatch {
+                basis: basis(false),
+            },
+        ),
         ("no_match_demo", View::NoCloseMatch { basis: basis(true) }),
         ("error_camera", camera_lost()),
         (
@@ -379,7 +399,8 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
                 w,
                 h,
                 AnalyseError::ModelFailed {
-                    detail: "embedding model failed: Evaluating #12 \"conv_2\" Conv: out of memory".into(),
+                    detail: "embedding model failed: Evaluating #12 \"conv_2\" Conv: out of memory"
+                        .into(),
                 },
             ),
         ),

@@ -116,7 +116,9 @@ pub enum AnalyseError {
 impl AnalyseError {
     fn view(&self) -> View {
         let (kind, technical) = match self {
-            AnalyseError::NoUsableFace { reason, .. } => (ErrorKind::Retake(*reason), String::new()),
+            AnalyseError::NoUsableFace { reason, .. } => {
+                (ErrorKind::Retake(*reason), String::new())
+            }
             AnalyseError::ModelUnavailable { detail } => (ErrorKind::ModelRefused, detail.clone()),
             AnalyseError::GalleryUnavailable { detail } => {
                 (ErrorKind::GalleryRefused, detail.clone())

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::buttons::Buttons;
-use super::{update, AnalyseError, AnalysisOutcome, AppContext, Capture, Effect, Event, FrameSummary};
+use super::{
+    update, AnalyseError, AnalysisOutcome, AppContext, Capture, Effect, Event, FrameSummary,
+};
 use super::{Notice, State};
 use crate::camera::{Camera, CameraError, Clock, Frame};
 use crate::ui::view::{SelfCheck, View};

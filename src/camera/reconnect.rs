@@ -1,9 +1,14 @@
-//! [`Reconnecting`]: wraps a camera; when it reports `Disconnected`, reopens it through a
-//! factory on later polls, with exponential backoff measured on the injected clock.
+//! [`Reconnecting`]: wraps a camera; when it reports `Disconnected`, or fails
+//! [`REOPEN_AFTER`] times in a row (timeouts or stream errors: a camera that stopped sending
+//! frames, or whose stream died), reopens it through a factory on later polls, with exponential
+//! backoff measured on the injected clock.
 
 use std::time::Duration;
 
 use super::{Camera, CameraError, Clock, Frame};
+
+/// Consecutive timeouts or stream errors after which the camera is closed and reopened.
+pub const REOPEN_AFTER: u32 = 3;
 
 /// Backoff between reopen attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +38,8 @@ pub struct Reconnecting<C, F, K> {
     next_try: Duration,
     reopened: u32,
     sequence: u64,
+    /// Timeouts and stream errors in a row.
+    failures: u32,
 }
 
 impl<C, F, K> Reconnecting<C, F, K>
@@ -52,6 +59,7 @@ where
             next_try: Duration::ZERO,
             reopened: 0,
             sequence: 0,
+            failures: 0,
         }
     }
 
@@ -97,6 +105,21 @@ where
     }
 }
 
+impl<C, F, K> Reconnecting<C, F, K>
+where
+    K: Clock,
+{
+    /// Closes the camera; the first reopen attempt is on the next poll, then it backs off.
+    fn lost(&mut self, why: String) -> CameraError {
+        log::warn!("camera lost: {why}; reopening it");
+        self.inner = None;
+        self.failures = 0;
+        self.next_try = self.clock.now();
+        self.delay = self.backoff.initial;
+        CameraError::Disconnected(why)
+    }
+}
+
 impl<C, F, K> Camera for Reconnecting<C, F, K>
 where
     C: Camera,
@@ -114,17 +137,60 @@ where
             Ok(mut f) => {
                 f.sequence = self.sequence;
                 self.sequence += 1;
+                self.failures = 0;
                 Ok(f)
             }
-            Err(CameraError::Disconnected(m)) => {
-                log::warn!("camera lost: {m}");
-                self.inner = None;
-                // First reopen attempt on the next poll, then back off.
-                self.next_try = self.clock.now();
-                self.delay = self.backoff.initial;
-                Err(CameraError::Disconnected(m))
+            Err(CameraError::Disconnected(m)) => Err(self.lost(m)),
+            Err(e @ (CameraError::Timeout | CameraError::Other(_) | CameraError::Config(_))) => {
+                self.failures += 1;
+                if self.failures >= REOPEN_AFTER {
+                    let why = format!("{} failures in a row, last: {e}", self.failures);
+                    return Err(self.lost(why));
+                }
+                Err(e)
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::camera::ManualClock;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// Times out forever (a camera that stopped sending frames).
+    struct Stalled;
+
+    impl Camera for Stalled {
+        fn frame(&mut self) -> Result<Frame, CameraError> {
+            Err(CameraError::Timeout)
+        }
+    }
+
+    #[test]
+    fn repeated_timeouts_reopen_the_camera() {
+        let opens = Rc::new(Cell::new(0));
+        let counted = opens.clone();
+        let factory = move || {
+            counted.set(counted.get() + 1);
+            Ok(Stalled)
+        };
+        let mut cam = Reconnecting::new(factory, ManualClock::new(), Backoff::default());
+        let errors: Vec<_> = (0..REOPEN_AFTER)
+            .map(|_| cam.frame().unwrap_err())
+            .collect();
+        assert!(matches!(errors[0], CameraError::Timeout));
+        assert!(
+            matches!(&errors[REOPEN_AFTER as usize - 1], CameraError::Disconnected(m) if m.contains("in a row")),
+            "{errors:?}"
+        );
+        assert!(!cam.is_connected());
+        // The next poll opens it again.
+        assert!(matches!(cam.frame(), Err(CameraError::Timeout)));
+        assert_eq!(opens.get(), 2);
+        assert!(cam.is_connected());
     }
 }

@@ -3,9 +3,9 @@
 use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use gestaltcam::config::Config;
 use gestaltcam::dataset::{self, LabelledImage};
 use gestaltcam::embed::EmbedOptions;
-use gestaltcam::config::Config;
 use gestaltcam::gallery::{
     self, CalibrateOptions, CalibrationRule, EvalOptions, FusionMode, Gallery, LoadOptions, Storage,
 };
@@ -486,12 +486,12 @@ fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize
             i % 2 == 0
         }
     };
-    let (cal, test): (Vec<_>, Vec<_>) = probes
-        .iter()
-        .cloned()
-        .partition(|p| to_calibration(p));
-    let calibration =
-        gallery::calibrate(&mut g, &cal, &a.sessions.calibrate_options(CalibrationRule::default()))?;
+    let (cal, test): (Vec<_>, Vec<_>) = probes.iter().cloned().partition(|p| to_calibration(p));
+    let calibration = gallery::calibrate(
+        &mut g,
+        &cal,
+        &a.sessions.calibrate_options(CalibrationRule::default()),
+    )?;
     let report = gallery::evaluate(&g, &test, &a.sessions.eval_options())?;
     if a.json {
         let out = serde_json::json!({

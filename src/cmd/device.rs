@@ -4,6 +4,7 @@ use super::analysis::load_gallery;
 use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use embedded_graphics::prelude::Size;
 use gestaltcam::analyzer::PipelineAnalyzer;
 use gestaltcam::app::buttons::{ButtonError, KeyboardButtons};
 use gestaltcam::app::setup::{analyzer_for, PanelSink};
@@ -21,7 +22,6 @@ use gestaltcam::{hw, photo};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use embedded_graphics::prelude::Size;
 use std::time::Duration;
 
 #[derive(Args, Debug)]

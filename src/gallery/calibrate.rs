@@ -177,7 +177,10 @@ impl Calibration {
             if !s.threshold.is_finite() {
                 return bad("threshold is not finite");
             }
-            if s.bands.iter().any(|b| b.max_distance.is_some_and(|d| !d.is_finite())) {
+            if s.bands
+                .iter()
+                .any(|b| b.max_distance.is_some_and(|d| !d.is_finite()))
+            {
                 return bad("band distance is not finite");
             }
             let h = &s.histogram;
@@ -641,7 +644,11 @@ mod tests {
         }
         assert!(threshold_allowing(&u, 0.0) < 1.0);
         assert_eq!(threshold_allowing(&u, 1.0), 1.5);
-        assert_eq!(threshold_allowing(&u, 2.0), 1.5, "ties at 2.0 cannot be split");
+        assert_eq!(
+            threshold_allowing(&u, 2.0),
+            1.5,
+            "ties at 2.0 cannot be split"
+        );
         assert_eq!(threshold_allowing(&u, 3.0), 3.0);
         assert_eq!(threshold_allowing(&u, 9.0), 4.0);
     }
@@ -699,9 +706,7 @@ mod tests {
 
     #[test]
     fn too_few_same_pairs_earn_no_band() {
-        let pairs: Vec<Pair> = (1..MIN_SAME_PAIRS)
-            .map(|i| (i as f32, true, 1.0))
-            .collect();
+        let pairs: Vec<Pair> = (1..MIN_SAME_PAIRS).map(|i| (i as f32, true, 1.0)).collect();
         assert!(band_levels(&pairs).iter().all(|l| l.max_distance.is_none()));
     }
 }

@@ -248,7 +248,10 @@ impl fmt::Display for EvalReport {
             fmt_topk(f, t)?;
         }
         if !self.sessions.is_empty() {
-            writeln!(f, "open set per session size (rates per patient; per session in brackets):")?;
+            writeln!(
+                f,
+                "open set per session size (rates per patient; per session in brackets):"
+            )?;
         }
         let pct = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{:.1}%", 100.0 * r));
         for s in &self.sessions {

@@ -388,7 +388,8 @@ impl Gallery {
     /// so older tools still read one. Save to keep it (and re-sign).
     pub fn set_calibration(&mut self, c: Option<Calibration>) -> Result<()> {
         if let Some(c) = &c {
-            c.validate().map_err(|e| GalleryError::Invalid(e.to_string()))?;
+            c.validate()
+                .map_err(|e| GalleryError::Invalid(e.to_string()))?;
         }
         self.meta.threshold = match &c {
             Some(c) => c.for_photos(1, c.fusion).map(|s| s.threshold),

@@ -28,11 +28,11 @@ pub mod sign;
 pub use build::{
     build_gallery, embed_image, embed_probes, BuildOptions, BuildSummary, SkipReason, SkippedImage,
 };
-pub use candidate::{Band, Candidate};
 pub use calibrate::{
     calibrate, BandLevel, CalibrateOptions, Calibration, CalibrationProbe, CalibrationReport,
     CalibrationRule, DistanceHistogram, SessionCalibration,
 };
+pub use candidate::{Band, Candidate};
 pub use eval::{
     evaluate, evaluate_sessions, info, wilson95, EvalOptions, EvalReport, GalleryInfo, LabelCount,
     OpenSet, Probe, SessionOpenSet, TopK,
@@ -44,9 +44,7 @@ pub use format::{
 pub use labels::{
     read_gmdb, read_gmdb_from, read_label_csv, read_label_csv_from, CaseEntry, LabelInfo, LabelSet,
 };
-pub use rank::{
-    compare_rankings, similarity, FusionMode, LabelMatch, RankAgreement, Ranking,
-};
+pub use rank::{compare_rankings, similarity, FusionMode, LabelMatch, RankAgreement, Ranking};
 pub use sign::{
     generate_keypair, parse_signing_key, parse_verifying_key, read_signing_key, read_verifying_key,
     sig_path, sign, verify, write_keypair,

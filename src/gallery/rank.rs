@@ -19,10 +19,10 @@
 //! Mean-embedding fusion re-normalises the mean to the photos' mean length for every metric
 //! (the mean of unit vectors is shorter, which would shrink every euclidean distance).
 
-use super::format::Vectors;
-use super::{Gallery, GalleryError, Result};
 use super::calibrate::SessionCalibration;
 use super::candidate::{Band, Candidate};
+use super::format::Vectors;
+use super::{Gallery, GalleryError, Result};
 use crate::manifest::Metric;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -179,7 +179,9 @@ where
 {
     let per_page = layout.candidates_per_page();
     let shown = &shown[..shown.len().min(per_page)];
-    let counter = format!("{}/{}", page + 1, pages.max(1));
+    // Bounded so the header always has room for it (real rankings have a few pages).
+    let pages = pages.clamp(1, 999);
+    let counter = format!("{}/{pages}", page.saturating_add(1).min(pages));
     let title = match (layout.style, shown.first()) {
         (LayoutStyle::Compact, Some(c)) => format!("Rank #{}", c.rank),
         _ => "Candidates".to_string(),
@@ -860,28 +862,28 @@ fn error_text(kind: ErrorKind) -> (&'static str, &'static str, &'static str) {
         ErrorKind::Retake(issue) => {
             let (full, compact) = match issue {
                 Issue::SeveralFaces => (
-                    "Two faces in view - only the child should be in the frame.",
-                    "Two faces in view: only the child in frame.",
+                    "Two faces in view - only the child should be in the frame. Press a button to retake.",
+                    "Two faces in view: only the child in frame. Press to retake.",
                 ),
                 Issue::TooSmall => (
-                    "The face was too small in the photos - move closer.",
-                    "Face too small: move closer.",
+                    "The face was too small in the photos - move closer. Press a button to retake.",
+                    "Face too small: move closer. Press to retake.",
                 ),
                 Issue::TooDark => (
-                    "The photos were too dark - add light.",
-                    "Too dark: add light.",
+                    "The photos were too dark - add light. Press a button to retake.",
+                    "Too dark: add light. Press to retake.",
                 ),
                 Issue::Blurred => (
-                    "The photos were blurred - hold the camera still.",
-                    "Blurred: hold still.",
+                    "The photos were blurred - hold the camera still. Press a button to retake.",
+                    "Blurred: hold still. Press to retake.",
                 ),
                 Issue::TurnedAway => (
-                    "The face was turned away - the child should look at the camera.",
-                    "Face turned: look at the camera.",
+                    "The face was turned away - the child should look at the camera. Press a button to retake.",
+                    "Face turned: look at the camera. Press to retake.",
                 ),
                 Issue::NoFace => (
-                    "No face was found in the photos - point the camera at the child's face.",
-                    "No face found: aim at the face.",
+                    "No face was found in the photos - point the camera at the child's face. Press a button to retake.",
+                    "No face found: aim at the face. Press to retake.",
                 ),
             };
             ("Retake photos", full, compact)
@@ -922,7 +924,11 @@ where
     let small_h = line_height(fonts.small) as i32;
     let technical = technical.trim();
     // The technician's line sits at the bottom, in the small font; the rest is the clinician's.
-    let bottom = if technical.is_empty() { h } else { h - small_h - 3 };
+    let bottom = if technical.is_empty() {
+        h
+    } else {
+        h - small_h - 3
+    };
     let (hint_font, gap) = match layout.style {
         LayoutStyle::Full => (fonts.large, 2u32),
         LayoutStyle::Compact => (fonts.body, 0),

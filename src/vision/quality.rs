@@ -170,7 +170,9 @@ pub fn mean_luma(frame: &RgbImage) -> f32 {
     if w == 0 || h == 0 {
         return 0.0;
     }
-    let step = ((u64::from(w) * u64::from(h) / 4096) as f64).sqrt().max(1.0) as u32;
+    let step = ((u64::from(w) * u64::from(h) / 4096) as f64)
+        .sqrt()
+        .max(1.0) as u32;
     let (mut sum, mut n) = (0f64, 0f64);
     for y in (0..h).step_by(step as usize) {
         for x in (0..w).step_by(step as usize) {
