@@ -811,3 +811,72 @@ fn every_rank_is_reachable_on_every_panel() {
         }
     }
 }
+
+/// The real analyzer embeds the face the preview found in a captured photo, without a second
+/// detection: a capture whose kept face is implausibly small is refused as "too small" even
+/// though the photo shows a good face, and the preview's face gives the same ranking as
+/// detecting the photo afresh.
+#[test]
+fn a_capture_keeps_the_face_found_at_capture() {
+    use gestaltcam::analyzer::PipelineAnalyzer;
+    use gestaltcam::pipeline::FacePipeline;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pipeline = FacePipeline::load(
+        &root.join("models"),
+        None,
+        gestaltcam::pipeline::DEVICE_EMBED_OPTIONS,
+    )
+    .expect("models");
+    let gallery = gestaltcam::soak::demo_gallery(&pipeline, &root.join("demo")).expect("demo");
+    let mut analyzer = PipelineAnalyzer::new(Ok(pipeline), Ok(gallery));
+    let image = gestaltcam::photo::load_path(&root.join("tests/fixtures/photos/obama2.jpg"))
+        .expect("photo");
+    let frame = Frame::new(image, 0, Duration::ZERO);
+    let summary = analyzer.preview(&frame);
+    assert_eq!(summary.issue, None, "{summary:?}");
+    let face = summary
+        .face
+        .clone()
+        .expect("the preview keeps the patient's face");
+
+    let kept = analyzer
+        .analyse(&[Photo {
+            frame: frame.clone(),
+            face: Some(face.clone()),
+        }])
+        .expect("analysis");
+    let fresh = analyzer
+        .analyse(&[Photo {
+            frame: frame.clone(),
+            face: None,
+        }])
+        .expect("analysis");
+    assert_eq!(kept, fresh);
+    let AnalysisOutcome::Candidates { candidates, .. } = kept else {
+        panic!("no candidates: {kept:?}")
+    };
+    assert!(
+        candidates[0].name.contains("DEMO label A"),
+        "{candidates:?}"
+    );
+
+    // The same face squeezed to a few pixels between the eyes.
+    let mut shrunk = face;
+    let cx = shrunk.landmarks.iter().map(|p| p[0]).sum::<f32>() / 5.0;
+    let cy = shrunk.landmarks.iter().map(|p| p[1]).sum::<f32>() / 5.0;
+    for p in shrunk.landmarks.iter_mut() {
+        p[0] = cx + (p[0] - cx) * 0.02;
+        p[1] = cy + (p[1] - cy) * 0.02;
+    }
+    let refused = analyzer.analyse(&[Photo {
+        frame,
+        face: Some(shrunk),
+    }]);
+    assert_eq!(
+        refused,
+        Err(AnalyseError::NoUsableFace {
+            photos: 1,
+            reason: Issue::TooSmall
+        })
+    );
+}

@@ -14,11 +14,15 @@
 //!   each session weighs `1 / (sessions of its subject)`: rates are per patient, and a subject
 //!   with twenty photos does not count twenty times.
 //! * **Threshold.** A session is a close match when its best distance (over all syndromes) is
-//!   `≤ t`. With [`CalibrationRule::TargetFalseMatchRate`]`(r)` (default `r = 0.05`), `t` is the
-//!   largest value that lets at most a share `r` of the unknown subjects (syndrome not in the
-//!   gallery) through, placed halfway to the next unknown distance.
-//!   [`CalibrationRule::EqualError`] takes the `t` where false-match and false-reject rates are
-//!   closest.
+//!   `≤ t`. With [`CalibrationRule::TargetFalseMatchRate`]`(r)` (default `r = 0.05`), `t` lets a
+//!   share `r` of the unknown subjects (syndrome not in the gallery) through. The lower tail of
+//!   one session size alone rests on a handful of people (5% of 50 is 2.5), so the tail is
+//!   estimated once from all sizes together: each size's unknown best distances are
+//!   standardised by their own (patient-weighted) median `m_n` and median absolute deviation
+//!   `s_n`, the `r`-quantile `z` of the pooled standardised values is taken (halfway to the next
+//!   value), and `t_n = m_n + s_n · z`. A size whose spread is zero uses its own quantile.
+//!   [`CalibrationRule::EqualError`] takes, per size, the `t` where false-match and
+//!   false-reject rates are closest.
 //! * **Bands.** For every session the 30 nearest syndromes are candidate pairs: *same* when it is
 //!   the session's true syndrome, *different* otherwise. Sorted by distance, the precision at `d`
 //!   is the (patient-weighted) share of same pairs among all pairs at distance `≤ d`. Each
@@ -516,12 +520,66 @@ fn histogram(pairs: &[Pair]) -> DistanceHistogram {
     }
 }
 
-fn calibrate_size(
+/// What one session size's sessions gave, before the threshold is chosen.
+struct Measured {
+    n: usize,
+    known: Vec<(f32, f64)>,
+    unknown: Vec<(f32, f64)>,
+    pairs: Vec<Pair>,
+    known_subjects: usize,
+    unknown_subjects: usize,
+}
+
+/// The value at which the ascending weighted list reaches `share` of its weight.
+fn weighted_quantile(sorted: &[(f32, f64)], share: f64) -> f32 {
+    let total: f64 = sorted.iter().map(|x| x.1).sum();
+    let mut cum = 0.0;
+    for &(d, w) in sorted {
+        cum += w;
+        if cum >= share * total - 1e-12 {
+            return d;
+        }
+    }
+    sorted.last().map_or(f32::NAN, |x| x.0)
+}
+
+/// Median and median absolute deviation (patient-weighted) of an ascending list.
+fn median_mad(sorted: &[(f32, f64)]) -> (f32, f32) {
+    let m = weighted_quantile(sorted, 0.5);
+    let dev = sorted_by_distance(sorted.iter().map(|&(d, w)| ((d - m).abs(), w)).collect());
+    (m, weighted_quantile(&dev, 0.5))
+}
+
+/// Thresholds at the target false-match rate `r` for every measured size, with the tail
+/// pooled over the sizes (see the module docs).
+fn pooled_thresholds(measured: &[Measured], r: f64) -> Vec<f32> {
+    let scales: Vec<(f32, f32)> = measured.iter().map(|m| median_mad(&m.unknown)).collect();
+    let mut pooled = Vec::new();
+    for (m, &(centre, spread)) in measured.iter().zip(&scales) {
+        if spread > 0.0 && spread.is_finite() {
+            pooled.extend(m.unknown.iter().map(|&(d, w)| ((d - centre) / spread, w)));
+        }
+    }
+    let pooled = sorted_by_distance(pooled);
+    let total: f64 = pooled.iter().map(|x| x.1).sum();
+    let z = (!pooled.is_empty()).then(|| threshold_allowing(&pooled, r * total));
+    measured
+        .iter()
+        .zip(&scales)
+        .map(|(m, &(centre, spread))| match z {
+            // (r = 0 lets nobody through: each size's own smallest distance decides.)
+            Some(z) if spread > 0.0 && spread.is_finite() && r > 0.0 => centre + spread * z,
+            _ => threshold_allowing(&m.unknown, r * m.unknown.iter().map(|x| x.1).sum::<f64>()),
+        })
+        .collect()
+}
+
+fn measure_size(
     gallery: &Gallery,
     subjects: &[Subject<'_>],
     n: usize,
     opts: &CalibrateOptions,
-) -> Result<Option<SessionCalibration>> {
+) -> Result<Option<Measured>> {
     let results = sessions(gallery, subjects, n, opts.fusion, opts.seed)?;
     let mut known = Vec::new();
     let mut unknown = Vec::new();
@@ -555,32 +613,40 @@ fn calibrate_size(
         // No unknown subject has this many photos: this size cannot be measured.
         return Ok(None);
     }
-    let known = sorted_by_distance(known);
-    let unknown = sorted_by_distance(unknown);
-    let t = choose_threshold(opts.rule, &known, &unknown)?;
-    if !t.is_finite() {
-        return Err(GalleryError::Input(
-            "probe distances are not finite; cannot calibrate".into(),
-        ));
-    }
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let count = |mut v: Vec<usize>| {
         v.sort_unstable();
         v.dedup();
         v.len()
     };
-    Ok(Some(SessionCalibration {
-        photos: n,
-        threshold: t,
-        unknown_subjects: count(unknown_subjects),
-        unknown_sessions: unknown.len(),
+    Ok(Some(Measured {
+        n,
+        known: sorted_by_distance(known),
+        unknown: sorted_by_distance(unknown),
+        pairs,
         known_subjects: count(known_subjects),
-        known_sessions: known.len(),
-        false_match_rate: (!unknown.is_empty()).then(|| weighted_rate_le(&unknown, t)),
-        false_reject_rate: (!known.is_empty()).then(|| 1.0 - weighted_rate_le(&known, t)),
-        bands: band_levels(&pairs),
-        histogram: histogram(&pairs),
+        unknown_subjects: count(unknown_subjects),
     }))
+}
+
+fn finish_size(m: Measured, t: f32) -> Result<SessionCalibration> {
+    if !t.is_finite() {
+        return Err(GalleryError::Input(
+            "probe distances are not finite; cannot calibrate".into(),
+        ));
+    }
+    Ok(SessionCalibration {
+        photos: m.n,
+        threshold: t,
+        unknown_subjects: m.unknown_subjects,
+        unknown_sessions: m.unknown.len(),
+        known_subjects: m.known_subjects,
+        known_sessions: m.known.len(),
+        false_match_rate: (!m.unknown.is_empty()).then(|| weighted_rate_le(&m.unknown, t)),
+        false_reject_rate: (!m.known.is_empty()).then(|| 1.0 - weighted_rate_le(&m.known, t)),
+        bands: band_levels(&m.pairs),
+        histogram: histogram(&m.pairs),
+    })
 }
 
 /// Measures the threshold and bands for every session size (see the module docs), stores them
@@ -596,10 +662,10 @@ pub fn calibrate(
         ));
     }
     let subjects = subjects(probes);
-    let mut out = Vec::new();
+    let mut measured = Vec::new();
     for n in 1..=opts.max_photos {
-        match calibrate_size(gallery, &subjects, n, opts)? {
-            Some(s) => out.push(s),
+        match measure_size(gallery, &subjects, n, opts)? {
+            Some(m) => measured.push(m),
             None if n == 1 => {
                 return Err(GalleryError::Input("no probes to calibrate with".into()))
             }
@@ -610,6 +676,22 @@ pub fn calibrate(
             ),
         }
     }
+    let thresholds = match opts.rule {
+        CalibrationRule::TargetFalseMatchRate(r) => {
+            // Checks the rate and that there are unknown probes.
+            choose_threshold(opts.rule, &measured[0].known, &measured[0].unknown)?;
+            pooled_thresholds(&measured, f64::from(r))
+        }
+        CalibrationRule::EqualError => measured
+            .iter()
+            .map(|m| choose_threshold(opts.rule, &m.known, &m.unknown))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let out = measured
+        .into_iter()
+        .zip(thresholds)
+        .map(|(m, t)| finish_size(m, t))
+        .collect::<Result<Vec<_>>>()?;
     let calibration = Calibration {
         rule: opts.rule,
         fusion: opts.fusion,
@@ -669,6 +751,29 @@ mod tests {
         let t = threshold_allowing(&u, 0.25 * 4.0);
         assert!((0.2..1.0).contains(&t), "{t}");
         assert_eq!(weighted_rate_le(&u, t), 0.25);
+    }
+
+    #[test]
+    fn pooling_one_size_gives_its_own_quantile_and_shares_the_tail_across_sizes() {
+        let size = |n: usize, shift: f32, spread: f32| Measured {
+            n,
+            known: Vec::new(),
+            unknown: sorted_by_distance(
+                (0..40).map(|i| (shift + spread * i as f32, 1.0)).collect(),
+            ),
+            pairs: Vec::new(),
+            known_subjects: 0,
+            unknown_subjects: 40,
+        };
+        let one = [size(1, 1.0, 0.1)];
+        let t = pooled_thresholds(&one, 0.05);
+        assert_eq!(t, vec![threshold_allowing(&one[0].unknown, 2.0)]);
+        // Two sizes of the same shape, shifted and scaled: the same share passes each.
+        let two = [size(1, 1.0, 0.1), size(2, 0.5, 0.05)];
+        let t = pooled_thresholds(&two, 0.05);
+        for (m, t) in two.iter().zip(&t) {
+            assert_eq!(weighted_rate_le(&m.unknown, *t), 0.05, "{t}");
+        }
     }
 
     #[test]
