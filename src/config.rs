@@ -214,7 +214,8 @@ pub struct Config {
     /// Test-time augmentation: also embed the mirrored face and average (better ranking, a
     /// second inference per photo).
     pub flip_tta: bool,
-    /// Candidates per results page.
+    /// Most candidates per results page: a page holds what the panel fits (2 on 240×240 and
+    /// 320×240, 3 on 240×320, 1 on 128×64); this may only lower it.
     pub results_per_page: usize,
     /// Seconds without a button press before results are blanked and the session wiped.
     pub idle_timeout_s: u64,

@@ -20,7 +20,10 @@
 //!   estimated once from all sizes together: each size's unknown best distances are
 //!   standardised by their own (patient-weighted) median `m_n` and median absolute deviation
 //!   `s_n`, the `r`-quantile `z` of the pooled standardised values is taken (halfway to the next
-//!   value), and `t_n = m_n + s_n · z`. A size whose spread is zero uses its own quantile.
+//!   value), and `t_n = m_n + s_n · z`. Each size then takes the stricter of that and its own
+//!   quantile, so a size whose tail differs from the others (or whose spread is zero) never
+//!   lets more through than its own measurement allows: a false "close match" is the harmful
+//!   error, so of two estimates the safer one is kept.
 //!   [`CalibrationRule::EqualError`] takes, per size, the `t` where false-match and
 //!   false-reject rates are closest.
 //! * **Bands.** For every session the 30 nearest syndromes are candidate pairs: *same* when it is
@@ -130,8 +133,12 @@ pub struct SessionCalibration {
 }
 
 impl SessionCalibration {
-    /// The band of a candidate at `distance`.
+    /// The band of a candidate at `distance`; [`Band::Uncalibrated`] when calibration saw no
+    /// candidate of a known syndrome (nothing to measure precision on).
     pub fn band(&self, distance: f32) -> Band {
+        if self.histogram.same.iter().all(|&n| n == 0) {
+            return Band::Uncalibrated;
+        }
         self.bands
             .iter()
             .find(|l| l.max_distance.is_some_and(|m| distance <= m))
@@ -293,7 +300,8 @@ fn threshold_allowing(sorted: &[(f32, f64)], allowed: f64) -> f32 {
 fn weighted_rate_le(sorted: &[(f32, f64)], t: f32) -> f64 {
     let total: f64 = sorted.iter().map(|x| x.1).sum();
     let below: f64 = sorted.iter().take_while(|x| x.0 <= t).map(|x| x.1).sum();
-    below / total
+    // (+ 0.0: an empty f64 sum is -0.0.)
+    below / total + 0.0
 }
 
 fn splitmix(state: &mut u64) -> u64 {
@@ -566,10 +574,16 @@ fn pooled_thresholds(measured: &[Measured], r: f64) -> Vec<f32> {
     measured
         .iter()
         .zip(&scales)
-        .map(|(m, &(centre, spread))| match z {
-            // (r = 0 lets nobody through: each size's own smallest distance decides.)
-            Some(z) if spread > 0.0 && spread.is_finite() && r > 0.0 => centre + spread * z,
-            _ => threshold_allowing(&m.unknown, r * m.unknown.iter().map(|x| x.1).sum::<f64>()),
+        .map(|(m, &(centre, spread))| {
+            let own =
+                threshold_allowing(&m.unknown, r * m.unknown.iter().map(|x| x.1).sum::<f64>());
+            match z {
+                // (r = 0 lets nobody through: each size's own smallest distance decides.)
+                Some(z) if spread > 0.0 && spread.is_finite() && r > 0.0 => {
+                    own.min(centre + spread * z)
+                }
+                _ => own,
+            }
         })
         .collect()
 }
@@ -769,11 +783,19 @@ mod tests {
         let t = pooled_thresholds(&one, 0.05);
         assert_eq!(t, vec![threshold_allowing(&one[0].unknown, 2.0)]);
         // Two sizes of the same shape, shifted and scaled: the same share passes each.
+        // (A size whose own quantile is stricter keeps it: see the third case.)
         let two = [size(1, 1.0, 0.1), size(2, 0.5, 0.05)];
         let t = pooled_thresholds(&two, 0.05);
         for (m, t) in two.iter().zip(&t) {
             assert_eq!(weighted_rate_le(&m.unknown, *t), 0.05, "{t}");
         }
+        // One size with a heavy lower tail (4 of 40 people at distance 0): the pooled tail
+        // would let them all through; its own quantile is stricter and is kept.
+        let mut heavy = size(2, 0.5, 0.05);
+        heavy.unknown[..4].iter_mut().for_each(|x| x.0 = 0.0);
+        let heavy = [size(1, 1.0, 0.1), heavy];
+        let t = pooled_thresholds(&heavy, 0.05);
+        assert!(weighted_rate_le(&heavy[1].unknown, t[1]) <= 0.05, "{t:?}");
     }
 
     #[test]
