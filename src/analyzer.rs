@@ -22,7 +22,7 @@ pub struct PipelineAnalyzer {
     /// Extra self-test lines (e.g. the camera's), shown after model and gallery.
     pub extra_checks: Vec<SelfCheck>,
     /// Why the configured gallery was refused when the gallery in use is the last good copy
-    /// (see [`crate::app::setup`]): the self-test then shows a warning the clinician must
+    /// (see [`crate::setup`]): the self-test then shows a warning the clinician must
     /// acknowledge.
     pub gallery_refused: Option<String>,
 }

@@ -19,6 +19,7 @@
 //! | [`config`] | the device's TOML configuration | no |
 //! | [`analyzer`] | the real detector, embedder and gallery behind the app's `Analyzer` trait | no |
 //! | [`app`] | the device's state machine and run loop (camera, clock, buttons, display injected) | no |
+//! | [`setup`] | start-up wiring above `app` and `analyzer`: models + verified gallery (last good copy), the panel sink | no |
 //! | [`soak`] | long replayed runs of the device loop, sampling RSS and open descriptors | no |
 //! | [`hw`] | the only module that opens `/dev/*`: V4L2 camera, SPI/I2C panels, GPIO buttons | **yes** |
 
@@ -36,6 +37,7 @@ pub mod hw;
 pub mod manifest;
 pub mod photo;
 pub mod pipeline;
+pub mod setup;
 pub mod soak;
 pub mod ui;
 pub mod vision;

@@ -593,6 +593,47 @@ fn shutdown_flag_stops_the_loop() {
     flag.store(false, Ordering::SeqCst);
 }
 
+/// A SIGTERM (the flag) while a patient's results are on screen blanks the panel and wipes
+/// the session before the loop ends.
+#[test]
+fn shutdown_during_results_blanks_the_panel() {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (f, v) = (flag.clone(), seen.clone());
+    let display = move |view: &View| {
+        if matches!(view, View::Results { .. }) {
+            f.store(true, Ordering::SeqCst);
+        }
+        v.lock().unwrap().push(view.clone());
+    };
+    let mut dev = Device {
+        camera: ReplayCamera::from_images(vec![scene(READY)], 10.0).unwrap(),
+        buttons: ScriptedButtons::at_frames([(2, Capture), (3, Next)]),
+        clock: ManualClock::new(),
+        analyzer: FakeAnalyzer::new(Answer::Candidates),
+        display,
+        notifier: Notices::default(),
+    };
+    let report = run_device(
+        &mut dev,
+        &ctx(),
+        &RunOptions {
+            shutdown: Some(flag),
+            max_iterations: Some(50),
+            frame_interval: Some(TICK),
+            ..RunOptions::default()
+        },
+    );
+    let views = seen.lock().unwrap();
+    assert!(
+        matches!(views[views.len() - 2], View::Results { .. }),
+        "{views:?}"
+    );
+    assert_eq!(views.last(), Some(&View::Blank));
+    assert!(report.iterations < 50);
+    assert_eq!(dev.analyzer.clears, 1, "the session is wiped");
+}
+
 /// Serialises the tests that change the working directory.
 static CWD: Mutex<()> = Mutex::new(());
 

@@ -28,7 +28,6 @@ mod common;
 
 use common::{Notices, Rng, Screen};
 use gestaltcam::app::run::Analyzer;
-use gestaltcam::app::setup::{analyzer_for, LastGood, PanelSink, PANEL_RETRY_EVERY};
 use gestaltcam::app::{
     run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Capture as Photo, Device,
     FrameSummary, Notice, RunOptions, RunReport, ScriptedButtons, ViewSink,
@@ -40,6 +39,7 @@ use gestaltcam::gallery::{
     self, Case, Gallery, GalleryError, GalleryMeta, Label, LoadOptions, Storage,
 };
 use gestaltcam::manifest::{Manifest, Metric, Role};
+use gestaltcam::setup::{analyzer_for, LastGood, PanelSink, PANEL_RETRY_EVERY};
 use gestaltcam::ui::view::{Band, Basis, Candidate, CheckState, ErrorKind, SelfCheck, View};
 use gestaltcam::ui::{self, Layout};
 use image::RgbImage;
@@ -486,12 +486,12 @@ fn every_refusal_falls_back_to_the_last_good_copy() {
             public_key: None,
             embedder_id: Some(id.clone()),
         };
-        let choice = gestaltcam::app::setup::load_device_gallery(&cfg, Some(&id));
+        let choice = gestaltcam::setup::load_device_gallery(&cfg, Some(&id));
         assert!(choice.refused.is_none(), "{what}");
         assert!(choice.gallery.is_ok(), "{what}");
 
         damage(&cfg.gallery);
-        let choice = gestaltcam::app::setup::load_device_gallery(&cfg, Some(&id));
+        let choice = gestaltcam::setup::load_device_gallery(&cfg, Some(&id));
         assert_eq!(choice.refused.as_deref(), Some(reason), "{what}");
         let g = choice.gallery.expect(what);
         assert_eq!(g.content_hash(), good.content_hash(), "{what}");
@@ -511,7 +511,7 @@ fn refused_gallery_without_last_good_copy_is_an_error_screen() {
             .save(&cfg.gallery)
             .unwrap();
         damage(&cfg.gallery);
-        let choice = gestaltcam::app::setup::load_device_gallery(&cfg, Some(&id));
+        let choice = gestaltcam::setup::load_device_gallery(&cfg, Some(&id));
         let err = choice.gallery.expect_err(what);
         assert!(
             err.starts_with(&format!("refused ({reason}), no last good copy")),
@@ -558,7 +558,7 @@ fn signed_gallery_tampered_or_unsigned_is_refused() {
     let good = make_gallery(4, "signed ref", 3, 9, &id);
     good.save(&cfg.gallery).unwrap();
     gallery::sign(&cfg.gallery, &key).unwrap();
-    let load = |cfg: &Config| gestaltcam::app::setup::load_device_gallery(cfg, Some(&id));
+    let load = |cfg: &Config| gestaltcam::setup::load_device_gallery(cfg, Some(&id));
 
     let c = load(&cfg);
     assert!(c.refused.is_none() && c.gallery.is_ok());
@@ -781,10 +781,10 @@ fn unwritable_state_dir_does_not_stop_the_device() {
     let good = make_gallery(6, "ref D", 2, 4, &id);
     good.save(&cfg.gallery).unwrap();
     logs::start();
-    let choice = gestaltcam::app::setup::load_device_gallery(&cfg, Some(&id));
+    let choice = gestaltcam::setup::load_device_gallery(&cfg, Some(&id));
     assert!(choice.refused.is_none());
     assert_eq!(choice.gallery.unwrap().content_hash(), good.content_hash());
-    let l = logs::from("gestaltcam::app::setup");
+    let l = logs::from("gestaltcam::setup");
     assert!(
         l.iter().any(|(lv, m)| *lv == log::Level::Warn
             && m.starts_with("cannot keep a last good copy of the gallery")),
@@ -1204,7 +1204,7 @@ fn display_i2c_errors_are_logged_once_and_the_view_is_redrawn() {
     drop(sink);
     i2c.done();
 
-    let l = logs::from("gestaltcam::app::setup");
+    let l = logs::from("gestaltcam::setup");
     let errors: Vec<_> = l
         .iter()
         .filter(|(lv, _)| *lv == log::Level::Error)
@@ -1358,7 +1358,7 @@ fn display_spi_outage_does_not_stop_the_device() {
     let want: Vec<u8> = fb.pixels().iter().flat_map(|p| p.to_be_bytes()).collect();
     let sent = spi.sent.borrow();
     assert_eq!(&sent[sent.len() - want.len()..], want.as_slice());
-    let errors = logs::from("gestaltcam::app::setup")
+    let errors = logs::from("gestaltcam::setup")
         .into_iter()
         .filter(|(l, _)| *l == log::Level::Error)
         .count();

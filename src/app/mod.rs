@@ -11,7 +11,6 @@
 pub mod buttons;
 pub mod run;
 pub mod save;
-pub mod setup;
 
 use std::time::Duration;
 

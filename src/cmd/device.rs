@@ -7,7 +7,6 @@ use clap::Args;
 use embedded_graphics::prelude::Size;
 use gestaltcam::analyzer::PipelineAnalyzer;
 use gestaltcam::app::buttons::{ButtonError, KeyboardButtons};
-use gestaltcam::app::setup::{analyzer_for, PanelSink};
 use gestaltcam::app::{
     run_device, AppContext, ButtonEvent, Buttons, Device, RunOptions, ScriptedButtons, ViewSink,
 };
@@ -17,6 +16,7 @@ use gestaltcam::display::{MonoPngDisplay, Panel, PngDisplay};
 use gestaltcam::embed::EmbedOptions;
 use gestaltcam::manifest::Manifest;
 use gestaltcam::pipeline::FacePipeline;
+use gestaltcam::setup::{analyzer_for, PanelSink};
 use gestaltcam::ui::view::{CheckState, SelfCheck, View, DISCLAIMER};
 use gestaltcam::{hw, photo};
 use std::path::{Path, PathBuf};

@@ -292,7 +292,7 @@ impl LastGood {
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), GalleryError> {
-    super::save::create_dir_0700(dir).map_err(|source| GalleryError::Write {
+    crate::app::save::create_dir_0700(dir).map_err(|source| GalleryError::Write {
         path: dir.to_path_buf(),
         source,
     })
