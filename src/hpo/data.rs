@@ -41,6 +41,9 @@ pub const PINNED_OBO_SHA256: &str =
 pub const PINNED_HPOA_SHA256: &str =
     "8180403e2f5de0d8f41890e587d95077ce7f8bb8228d5d7b29dd358b70f0938c";
 
+/// A stanza as read: id, name, is_a parents, alt ids, obsolete.
+type RawTerm = (u32, String, Vec<u32>, Vec<u32>, bool);
+
 /// The `is_a` graph of the ontology: dense term indices, parents and children as CSR lists.
 #[derive(Debug, Clone)]
 pub struct Ontology {
@@ -92,7 +95,7 @@ impl Ontology {
             message,
         };
         let mut version = String::new();
-        let mut terms: Vec<(u32, String, Vec<u32>, Vec<u32>, bool)> = Vec::new();
+        let mut terms: Vec<RawTerm> = Vec::new();
         let mut in_term = false;
         let mut saw_header = false;
         for (i, line) in reader.lines().enumerate() {

@@ -42,7 +42,7 @@ pub const QUESTIONS: &[Question] = &[
     q(256, "Macrocephaly?"),
     // neurodevelopment
     q(1263, "Developmental delay?"),
-    q(1249, "Intellect. disability?"),
+    q(1249, "Intellect disability?"),
     q(1250, "Seizures?"),
     q(1252, "Hypotonia?"),
     q(729, "Autistic behaviour?"),

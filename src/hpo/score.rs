@@ -121,7 +121,10 @@ impl FaceLikelihood {
         if bins == 0 || different.len() != bins || edges.len() != bins + 1 {
             return Err(bad("edges must be one longer than both histograms"));
         }
-        if edges.windows(2).any(|w| !(w[1] > w[0])) {
+        if edges
+            .windows(2)
+            .any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
+        {
             return Err(bad("edges must increase"));
         }
         let (s_tot, d_tot) = (

@@ -139,7 +139,7 @@ pub fn assign_diseases(
             eligible.len()
         )));
     }
-    let mut rng = SplitMix(seed ^ 0xD15E_A5E);
+    let mut rng = SplitMix(seed ^ 0x0D15_EA5E);
     for i in (1..eligible.len()).rev() {
         eligible.swap(i, rng.below(i + 1));
     }
@@ -201,7 +201,11 @@ fn rank_of(diff: &Differential<'_>, truth: usize) -> Option<usize> {
     diff.ranked().iter().position(|s| s.label == truth)
 }
 
-/// Runs the protocol on one difficulty; returns its entries and the mean questions asked.
+/// One difficulty's entries; mean questions asked per (difficulty/chooser, budget); fit and
+/// scored probe counts.
+pub type SimOutcome = (Vec<SimEntry>, Vec<(String, usize, f64)>, usize, usize);
+
+/// Runs the protocol on one difficulty.
 pub fn simulate(
     index: &HpoIndex,
     bank: &[QueryTerm],
@@ -209,7 +213,7 @@ pub fn simulate(
     label_omim: &[u32],
     difficulty: &str,
     cfg: &SimConfig,
-) -> Result<(Vec<SimEntry>, Vec<(String, usize, f64)>, usize, usize), HpoError> {
+) -> Result<SimOutcome, HpoError> {
     let fit = fit_half(probes, cfg.seed);
     let (same, different) = face_samples(probes, &fit);
     let face = FaceLikelihood::from_samples(&same, &different)?;
@@ -298,7 +302,7 @@ pub fn face_distances(
         .enumerate()
         .map(|(i, e)| {
             let q = if sigma > 0.0 {
-                let mut rng = mix(seed, i as u64 + 1, 0x401_5E);
+                let mut rng = mix(seed, i as u64 + 1, 0x0004_015E);
                 let norm = e.iter().map(|x| x * x).sum::<f32>().sqrt();
                 let mut q: Vec<f32> = e.iter().map(|x| x + sigma * rng.normal() as f32).collect();
                 let n2 = q.iter().map(|x| x * x).sum::<f32>().sqrt();
