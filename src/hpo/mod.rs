@@ -45,7 +45,8 @@
 //!   in this release, gets LR 1 for every answer and is marked `face_only`.
 //! * **LR_face(d)** ([`FaceLikelihood`]): ln(p_same(d) / p_diff(d)) from histograms of the
 //!   distance of a probe to its own label (same) and to every other label (different):
-//!   [`FACE_BINS`] = 40 equal-width bins between the 0.5th and 99.5th percentile of all samples,
+//!   [`FACE_BINS`] = 40 equal-width bins from the lower of the two 0.5th percentiles (same,
+//!   different) to the higher of the two 99.5th percentiles,
 //!   add-0.5 smoothing per bin, made non-increasing in d by weighted pool-adjacent-violators
 //!   (a closer face never counts less), linear between bin centres, flat beyond the ends, and
 //!   clipped to ±[`FACE_LOG_LR_CAP`] = 12 nats.

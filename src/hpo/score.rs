@@ -89,12 +89,19 @@ impl FaceLikelihood {
         if same.is_empty() || different.is_empty() {
             return Err(bad("needs same-label and different-label distances"));
         }
-        let mut all: Vec<f32> = same.iter().chain(different).copied().collect();
-        if all.iter().any(|x| !x.is_finite()) {
+        if same.iter().chain(different).any(|x| !x.is_finite()) {
             return Err(bad("distances must be finite"));
         }
-        all.sort_by(f32::total_cmp);
-        let (lo, hi) = (percentile(&all, 0.005), percentile(&all, 0.995));
+        let sorted = |xs: &[f32]| {
+            let mut v = xs.to_vec();
+            v.sort_by(f32::total_cmp);
+            v
+        };
+        let (s, d) = (sorted(same), sorted(different));
+        // The range covers both distributions: pooled percentiles would put every close
+        // same-label distance (and the nearest other labels) into one flat first bin.
+        let lo = percentile(&s, 0.005).min(percentile(&d, 0.005));
+        let hi = percentile(&s, 0.995).max(percentile(&d, 0.995));
         let hi = if hi > lo { hi } else { lo + 1e-3 };
         let edges: Vec<f32> = (0..=FACE_BINS)
             .map(|i| lo + (hi - lo) * i as f32 / FACE_BINS as f32)
