@@ -21,6 +21,22 @@
 //!    coordinate of the query embedding, which is then rescaled to its original length, with σ
 //!    found by bisection on a subset so that face-only top-1 ≈ 42% (GMDB's frequent-syndrome
 //!    figure) ([`calibrate_noise`]).
+//!
+//! # Measured (SIMULATION; 2026-12-01, HPO 2025-01-16, `../shared/faces/dev.csv`, flip TTA)
+//! `cargo run --example hpo_sim -- ../shared/faces/dev.csv --seed 14` (same numbers as
+//! `gestaltcam eval --probes ../shared/faces/dev.csv --hpo-sim --seed 14 --json`): 1,002 gallery
+//! photos, 3,370 probes, 1,606 fit the face likelihood and 1,764 are scored; gm σ = 0.0734
+//! (bisection on 800 probes: face-only top-1 42.0%). Top-1 / top-5 in %:
+//!
+//! | difficulty | face only | 1 chosen | 3 chosen | 5 chosen | 3 random |
+//! |---|---|---|---|---|---|
+//! | native | 95.2 / 98.8 | 96.5 / 99.1 | 97.5 / 99.3 | 97.8 / 99.3 | 95.6 / 99.0 |
+//! | gm | 42.5 / 67.5 | 47.1 / 70.6 | **55.8** / 76.6 | 62.3 / 80.0 | 46.5 / 71.3 |
+//!
+//! Goals at gm: 3 chosen questions +13.3 points over face only (goal ≥ 15: **not met** at seed
+//! 14; seed 7 gives 43.1 → 59.0, +15.9) and +9.3 over 3 random (goal ≥ 5: met; seed 7: +12.1).
+//! The chooser asks 2.94 questions on average with a budget of 3 at gm (it stops at a 0.9
+//! leader), 0.35 at native.
 
 use super::{
     choose_question, random_question, should_stop, Answer, Candidate, Differential, FaceLikelihood,
