@@ -23,7 +23,7 @@
 //!    figure) ([`calibrate_noise`]).
 //!
 //! # Measured (SIMULATION; 2026-12-01, HPO 2025-01-16, `../shared/faces/dev.csv`, flip TTA)
-//! `cargo run --example hpo_sim -- ../shared/faces/dev.csv --seed 14` (same numbers as
+//! `cargo run --example hpo_sim -- ../shared/faces/dev.csv --seed 14` (the protocol of
 //! `gestaltcam eval --probes ../shared/faces/dev.csv --hpo-sim --seed 14 --json`): 1,002 gallery
 //! photos, 3,370 probes, 1,606 fit the face likelihood and 1,764 are scored; gm σ = 0.0734
 //! (bisection on 800 probes: face-only top-1 42.0%). Top-1 / top-5 in %:
