@@ -301,3 +301,27 @@ fn term_ids_and_omim_parse() {
     assert_eq!(parse_omim("194050"), Some(194050));
     assert_eq!(parse_omim("ORPHA:904"), None);
 }
+
+#[test]
+fn any_term_scores_like_the_same_bank_question() {
+    let idx = tiny();
+    let bank = vec![idx.query_term(TermId(30), Some("Short stature?")).unwrap()];
+    let mut by_bank =
+        Differential::new(&idx, LrModel::default(), &flat_face(), &cands(), &bank, 30);
+    let mut by_term = Differential::new(&idx, LrModel::default(), &flat_face(), &cands(), &[], 30);
+    by_bank.answer_question(0, Answer::No);
+    by_term.answer_term(&idx.query_term(TermId(30), None).unwrap(), Answer::No);
+    for (a, b) in by_bank.candidates().iter().zip(by_term.candidates()) {
+        assert!((a.posterior - b.posterior).abs() < 1e-6);
+        assert_eq!(a.contributions[0].log_lr, b.contributions[0].log_lr);
+    }
+    // b = 0.05 + 0.93 · 0.5 = 0.515: "no" gives A (1/2) and C (default 0.5) ln(0.5 / 0.485),
+    // and B (unannotated, 0.05) the larger ln(0.95 / 0.485); face-only D gets 0.
+    let c = by_term.candidates();
+    let l = |i: usize| c[i].contributions[0].log_lr;
+    assert!((l(0) - (0.5f32 / 0.485).ln()).abs() < 1e-5);
+    assert_eq!(l(0), l(2));
+    assert!((l(1) - (0.95f32 / 0.485).ln()).abs() < 1e-5);
+    assert_eq!(l(3), 0.0);
+    assert_eq!(by_term.asked(), &[TermId(30)]);
+}
