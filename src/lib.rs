@@ -13,6 +13,7 @@
 //! | [`pipeline`] | photo → detect → align → embed, behind the [`pipeline::PhotoEmbedder`] trait | no |
 //! | [`dataset`] | labelled photo sets (CSV), embedding many photos on all cores | no |
 //! | [`gallery`] | gallery file format, signing, ranking, multi-photo fusion, calibration, evaluation | no |
+//! | [`hpo`] | phenotype questions (HPO): likelihood-ratio re-ranking of the face candidates, question choice, simulation | no |
 //! | [`camera`] | the `Camera` trait, frames, replay camera, YUYV/MJPEG decoding | no |
 //! | [`display`] | panel drivers generic over embedded-hal, PNG display | no |
 //! | [`ui`] | screens: pure functions from a view model to a `DrawTarget` | no |
@@ -33,6 +34,7 @@ pub mod embed;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gallery;
+pub mod hpo;
 pub mod hw;
 pub mod manifest;
 pub mod photo;

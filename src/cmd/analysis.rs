@@ -379,12 +379,18 @@ pub struct EvalArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    hpo: super::hpo::HpoSimArgs,
+    #[command(flatten)]
     models: ModelArgs,
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     let pipeline = load_pipeline(&a.models)?;
     let threads = threads(&a.models);
+    if a.hpo.hpo_sim {
+        let role = a.set.role.as_deref();
+        return super::hpo::eval_hpo_sim(&pipeline, &a.set.probes, role, &a.hpo, threads, a.json);
+    }
     if let Some(n) = a.holdout {
         return eval_open_set(&a, &pipeline, n.max(2), threads);
     }

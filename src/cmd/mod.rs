@@ -2,6 +2,7 @@
 
 mod analysis;
 mod device;
+mod hpo;
 mod soak;
 
 use clap::{Args, Parser, Subcommand};
