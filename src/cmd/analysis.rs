@@ -71,10 +71,77 @@ pub struct AnalyzeArgs {
     /// How several photos combine: mean-embedding, min-distance, mean-distance.
     #[arg(long, default_value = "mean-embedding")]
     fusion: FusionMode,
+    /// Phenotype answers that re-rank the face candidates: HPO terms present, `-` for excluded,
+    /// e.g. `HP:0001631,-HP:0001250` (needs a calibrated gallery: its same/different distance
+    /// histograms are the face likelihood).
+    #[arg(long, allow_hyphen_values = true)]
+    hpo: Option<String>,
+    /// Folder with the unmodified HPO release files (hp.obo, phenotype.hpoa).
+    #[arg(long)]
+    hpo_data: Option<PathBuf>,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     models: ModelArgs,
+}
+
+/// `analyze --hpo`: the face ranking re-ranked by the answers (JSON with per-term contributions).
+fn analyze_with_hpo(
+    a: &AnalyzeArgs,
+    gallery: &Gallery,
+    vectors: &[Vec<f32>],
+    terms: &str,
+) -> Result<()> {
+    use gestaltcam::hpo::{FaceLikelihood, HpoIndex, TOP_N};
+    let terms = super::hpo::parse_hpo_arg(terms)?;
+    let dir = a
+        .hpo_data
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(super::hpo::default_hpo_dir()));
+    let index = HpoIndex::load(&dir).with_context(|| format!("HPO data in {}", dir.display()))?;
+    let ranking = gallery.rank_photos(vectors, TOP_N.max(a.top), a.fusion)?;
+    let (_, _, session) = gallery.session_threshold(vectors.len(), Some(a.fusion));
+    let Some(session) = session else {
+        bail!(
+            "--hpo needs a gallery calibrated for {} photo(s) fused by {} (`gestaltcam calibrate`): \
+             its distance histograms are the face likelihood",
+            vectors.len(),
+            a.fusion
+        );
+    };
+    let h = &session.histogram;
+    let face = FaceLikelihood::from_histogram(&h.edges, &h.same, &h.different)?;
+    let mut out = super::hpo::rerank_json(&index, &ranking, &terms, &face)?;
+    out["no_close_match"] = serde_json::json!(!ranking.close_match);
+    out["threshold_photos"] = serde_json::json!(ranking.threshold_photos);
+    out["photos_used"] = serde_json::json!(vectors.len());
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{DISCLAIMER}");
+        println!(
+            "{} (face ranking re-ranked by {} answer(s))",
+            out["hpo_release"].as_str().unwrap_or("HPO"),
+            terms.len()
+        );
+        if !ranking.close_match {
+            println!("NO CLOSE MATCH on the face; the ranking below is for reference only");
+        }
+        for c in out["ranking"].as_array().into_iter().flatten().take(a.top) {
+            println!(
+                "{:>3}. {:<50} posterior {:.3}{}",
+                c["rank"],
+                c["name"].as_str().unwrap_or(""),
+                c["posterior"].as_f64().unwrap_or(0.0),
+                if c["face_only"].as_bool() == Some(true) {
+                    "  (face only: no annotations)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(())
 }
 
 pub fn analyze(a: AnalyzeArgs) -> Result<()> {
@@ -94,6 +161,9 @@ pub fn analyze(a: AnalyzeArgs) -> Result<()> {
     }
     if vectors.is_empty() {
         bail!("no usable face in any of the {} photo(s)", a.photos.len());
+    }
+    if let Some(terms) = &a.hpo {
+        return analyze_with_hpo(&a, &gallery, &vectors, terms);
     }
     let ranking = gallery.rank_photos(&vectors, a.top, a.fusion)?;
     if let Some(n) = ranking.threshold_photos.filter(|&n| n != vectors.len()) {

@@ -99,7 +99,6 @@ pub fn print_sim(report: &sim::SimReport, skipped: usize, json: bool) -> Result<
 }
 
 /// Parses `--hpo HP:0001631,-HP:0001250`: present terms, and excluded ones with a leading `-`.
-#[allow(dead_code)] // called by `analyze` once the integrator wires `--hpo`
 pub fn parse_hpo_arg(s: &str) -> Result<Vec<(TermId, Answer)>> {
     s.split(',')
         .map(str::trim)
@@ -117,7 +116,6 @@ pub fn parse_hpo_arg(s: &str) -> Result<Vec<(TermId, Answer)>> {
 /// Re-ranks a face ranking (its matches should be the top [`TOP_N`]) with the given answers and
 /// returns the JSON for `analyze --hpo … --json`: the new order, per candidate its posterior,
 /// face ln LR and per-term ln LR contributions, and whether it is face-only.
-#[allow(dead_code)] // called by `analyze` once the integrator wires `--hpo`
 pub fn rerank_json(
     index: &HpoIndex,
     ranking: &Ranking,
