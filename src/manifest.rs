@@ -471,6 +471,23 @@ mod tests {
     }
 
     #[test]
+    fn shipped_provenance_names_only_repository_relative_paths() {
+        for e in &shipped().models {
+            let p = &e.provenance;
+            for text in [&p.path, &p.tool, &p.notes] {
+                for word in text.split_whitespace() {
+                    let word = word.trim_start_matches(['(', '`', '"']);
+                    assert!(
+                        !word.starts_with('/') && !word.starts_with('~'),
+                        "{}: provenance names the machine path `{word}`",
+                        e.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn id_text_matches_the_old_debug_form() {
         let m = shipped();
         for e in &m.models {
