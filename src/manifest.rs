@@ -226,27 +226,96 @@ impl ModelEntry {
         }
     }
 
-    /// A stable identity for this model as galleries record it: sha256 over the model file's
-    /// hash and the manifest entry fields that change what an embedding means.
+    /// The identity galleries record for this model: lower-case hex sha256 of
+    /// [`Self::embedder_id_text`] (the model file's sha256 plus the entry fields that change what
+    /// an embedding means).
+    ///
+    /// Which fields: the file hash, `input_shape`, `colour_order`, `mean`, `std`,
+    /// `embedding_size`, `metric` and `template`. Not `id`, `version`, `licence`, `file`,
+    /// `quantized`, `provenance` or `params` (renaming or re-documenting a model keeps its
+    /// galleries), and not `layout`: a file runs correctly with one layout only, so its sha256
+    /// already fixes it.
+    ///
+    /// Migration: until this was written out by hand, the id hashed `Debug` output of the same
+    /// fields, which Rust does not promise to keep stable. [`Self::embedder_id_text`] writes
+    /// exactly the bytes that `Debug` wrote with the toolchains galleries were built with, so
+    /// every existing gallery keeps its id and loads unchanged (no alias, no rebuild); the unit
+    /// tests pin the ids of the shipped models and compare with the old `Debug` form.
     pub fn embedder_id(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(b"gestaltcam-embedder-v1\0");
-        h.update(self.sha256.to_ascii_lowercase().as_bytes());
-        h.update(
-            format!(
-                "{:?}{:?}{:?}{:?}",
-                self.input_shape, self.colour_order, self.mean, self.std
-            )
-            .as_bytes(),
-        );
-        h.update(
-            format!(
-                "{:?}{:?}{:?}",
-                self.embedding_size, self.metric, self.template
-            )
-            .as_bytes(),
-        );
-        hex::encode(h.finalize())
+        hex::encode(Sha256::digest(self.embedder_id_text()))
+    }
+
+    /// The bytes [`Self::embedder_id`] hashes (format "gestaltcam-embedder-v1"):
+    ///
+    /// ```text
+    /// gestaltcam-embedder-v1 NUL <sha256, lower-case hex>
+    /// [1, 3, 150, 150] Rgb [m0, m1, m2] [s0, s1, s2]
+    /// Some(128) Some(Euclidean) Some(Template { size: [w, h], points: [[x, y], …] })
+    /// ```
+    ///
+    /// written without the spaces between fields; `None` for a missing optional field; floats as
+    /// the shortest decimal that reads back as the same `f32`, with `.0` when it has no fraction
+    /// (`256.0`), and in exponent form (`1e-5`, `2.5e16`) below 1e-4 or from 1e16 on.
+    pub fn embedder_id_text(&self) -> Vec<u8> {
+        fn float(x: f32, out: &mut String) {
+            let a = x.abs();
+            if x.is_finite() && a != 0.0 && !(1e-4..1e16).contains(&a) {
+                out.push_str(&format!("{x:e}"));
+            } else {
+                let s = x.to_string();
+                let whole = x.is_finite() && !s.contains('.');
+                out.push_str(&s);
+                if whole {
+                    out.push_str(".0");
+                }
+            }
+        }
+        fn list<T>(items: &[T], out: &mut String, mut item: impl FnMut(&T, &mut String)) {
+            out.push('[');
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                item(x, out);
+            }
+            out.push(']');
+        }
+        fn option<T>(v: &Option<T>, out: &mut String, item: impl FnOnce(&T, &mut String)) {
+            match v {
+                Some(x) => {
+                    out.push_str("Some(");
+                    item(x, out);
+                    out.push(')');
+                }
+                None => out.push_str("None"),
+            }
+        }
+        let mut t = String::from("gestaltcam-embedder-v1\0");
+        t.push_str(&self.sha256.to_ascii_lowercase());
+        list(&self.input_shape, &mut t, |n, o| o.push_str(&n.to_string()));
+        t.push_str(match self.colour_order {
+            ColourOrder::Rgb => "Rgb",
+            ColourOrder::Bgr => "Bgr",
+        });
+        list(&self.mean, &mut t, |x, o| float(*x, o));
+        list(&self.std, &mut t, |x, o| float(*x, o));
+        option(&self.embedding_size, &mut t, |n, o| {
+            o.push_str(&n.to_string())
+        });
+        option(&self.metric, &mut t, |m, o| {
+            o.push_str(match m {
+                Metric::Cosine => "Cosine",
+                Metric::Euclidean => "Euclidean",
+            })
+        });
+        option(&self.template, &mut t, |tp, o| {
+            o.push_str("Template { size: ");
+            list(&tp.size, o, |n, o| o.push_str(&n.to_string()));
+            o.push_str(", points: ");
+            list(&tp.points, o, |p, o| list(p, o, |x, o| float(*x, o)));
+            o.push_str(" }");
+        });
+        t.into_bytes()
     }
 }
 
@@ -358,4 +427,108 @@ impl Manifest {
 /// Lower-case hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> Manifest {
+        Manifest::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")).unwrap()
+    }
+
+    /// The id as it was computed before it was written out by hand (hashing `Debug` output);
+    /// kept here only to show the two agree.
+    fn legacy_id(e: &ModelEntry) -> String {
+        let mut h = Sha256::new();
+        h.update(b"gestaltcam-embedder-v1\0");
+        h.update(e.sha256.to_ascii_lowercase().as_bytes());
+        h.update(
+            format!(
+                "{:?}{:?}{:?}{:?}",
+                e.input_shape, e.colour_order, e.mean, e.std
+            )
+            .as_bytes(),
+        );
+        h.update(format!("{:?}{:?}{:?}", e.embedding_size, e.metric, e.template).as_bytes());
+        hex::encode(h.finalize())
+    }
+
+    #[test]
+    fn shipped_embedder_ids_are_pinned() {
+        let m = shipped();
+        let id = |name: &str| m.model(name).unwrap().embedder_id();
+        // Galleries built by the shipped models record these ids; changing them orphans every
+        // gallery in the field.
+        assert_eq!(
+            id("dlib-resnet-v1-int8"),
+            "02ae9f9d4b76c584efc1af469eb5b39bc16751b47217ebccbd8b6db52ef87740"
+        );
+        assert_eq!(
+            id("dlib-resnet-v1-f32"),
+            "e2da85372da47e0de99f0212a2b69b31c3d5c29a3b3e9911bb98170512fcdc24"
+        );
+    }
+
+    #[test]
+    fn shipped_provenance_names_only_repository_relative_paths() {
+        for e in &shipped().models {
+            let p = &e.provenance;
+            for text in [&p.path, &p.tool, &p.notes] {
+                for word in text.split_whitespace() {
+                    let word = word.trim_start_matches(['(', '`', '"']);
+                    assert!(
+                        !word.starts_with('/') && !word.starts_with('~'),
+                        "{}: provenance names the machine path `{word}`",
+                        e.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn id_text_matches_the_old_debug_form() {
+        let m = shipped();
+        for e in &m.models {
+            assert_eq!(e.embedder_id(), legacy_id(e), "{}", e.id);
+        }
+        // Floats Debug writes in other forms: whole numbers, exponents, negative zero.
+        let mut e = m.model("dlib-resnet-v1-int8").unwrap().clone();
+        e.mean = [0.0, -0.0, 1e-5];
+        e.std = [1e16, 2.5e20, 123456.0];
+        e.template.as_mut().unwrap().points[0] = [0.0001, 99999.99];
+        e.metric = None;
+        e.embedding_size = None;
+        e.colour_order = ColourOrder::Bgr;
+        assert_eq!(e.embedder_id(), legacy_id(&e));
+        e.template = None;
+        assert_eq!(e.embedder_id(), legacy_id(&e));
+    }
+
+    #[test]
+    fn id_follows_what_changes_the_embedding_only() {
+        let base = shipped().model("dlib-resnet-v1-int8").unwrap().clone();
+        let id = base.embedder_id();
+        let mut same = base.clone();
+        same.id = "renamed".into();
+        same.version = "other words".into();
+        same.provenance.notes = "re-documented".into();
+        same.quantized = !same.quantized;
+        same.sha256 = same.sha256.to_ascii_uppercase();
+        assert_eq!(same.embedder_id(), id);
+        let changed: [fn(&mut ModelEntry); 6] = [
+            |e| e.sha256.replace_range(0..1, "0"),
+            |e| e.mean[0] += 0.001,
+            |e| e.std[2] = 255.0,
+            |e| e.colour_order = ColourOrder::Bgr,
+            |e| e.metric = Some(Metric::Cosine),
+            |e| e.template.as_mut().unwrap().points[2][1] += 0.5,
+        ];
+        for (i, change) in changed.iter().enumerate() {
+            let mut e = base.clone();
+            change(&mut e);
+            assert_ne!(e.embedder_id(), id, "change {i} must change the id");
+        }
+    }
 }

@@ -36,6 +36,8 @@ pub enum SoakError {
     },
     #[error("no VmRSS line in /proc/self/status")]
     NoRss,
+    #[error("the soak run reads /proc/self, which needs Linux")]
+    NotLinux,
     #[error("demo gallery: {0}")]
     Gallery(String),
     #[error("bad soak options: {0}")]
@@ -60,7 +62,14 @@ pub struct ProcSample {
 }
 
 impl ProcSample {
-    /// Reads `/proc/self` now (Linux only).
+    /// Reads `/proc/self` now. Off Linux: [`SoakError::NotLinux`].
+    #[cfg(not(target_os = "linux"))]
+    pub fn now() -> Result<Self, SoakError> {
+        Err(SoakError::NotLinux)
+    }
+
+    /// Reads `/proc/self` now. Off Linux: [`SoakError::NotLinux`].
+    #[cfg(target_os = "linux")]
     pub fn now() -> Result<Self, SoakError> {
         let proc_err = |path: &str| {
             let path = PathBuf::from(path);

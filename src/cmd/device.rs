@@ -321,8 +321,9 @@ pub struct DemoArgs {
     /// Photos per patient to capture.
     #[arg(long, default_value_t = 2)]
     photos: usize,
-    /// Folder with the demo's gallery.csv and patient.txt.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/demo"))]
+    /// Folder with the demo's gallery.csv and patient.txt. `auto`: /usr/share/gestaltcam/demo,
+    /// else a `demo/` folder beside or above the executable (a checkout's).
+    #[arg(long, default_value = super::AUTO, value_parser = super::demo_dir_arg)]
     demo: PathBuf,
     #[command(flatten)]
     models: ModelArgs,

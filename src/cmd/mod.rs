@@ -6,7 +6,7 @@ mod hpo;
 mod soak;
 
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// gestaltcam — offline face-based screening aid for rare genetic syndromes
 /// (GestaltMatcher method). A screening aid, never a diagnosis.
@@ -33,8 +33,10 @@ impl Cli {
 /// Where the models are and which embedder to use.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Folder with MANIFEST.toml and the model files.
-    #[arg(long, default_value = default_models_dir())]
+    /// Folder with MANIFEST.toml and the model files. `auto`: the installed
+    /// /usr/share/gestaltcam/models, else a `models/` folder beside or above the executable
+    /// (a checkout's `target/release/gestaltcam` finds the checkout's models).
+    #[arg(long, default_value = AUTO, value_parser = models_dir_arg)]
     pub models: PathBuf,
     /// Embedder id from the manifest (default: the manifest's first embedder, the int8 model).
     #[arg(long)]
@@ -48,13 +50,100 @@ pub struct ModelArgs {
     pub threads: Option<usize>,
 }
 
-/// The models folder: beside the binary's install prefix on the device, else the source tree.
-pub fn default_models_dir() -> &'static str {
-    if std::path::Path::new("/usr/share/gestaltcam/models/MANIFEST.toml").exists() {
-        "/usr/share/gestaltcam/models"
-    } else {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/models")
+/// The value of `--models` / `--demo` that asks for [`find_data_dir`].
+pub const AUTO: &str = "auto";
+
+/// Where the `.deb` installs the bundled data folders.
+pub const INSTALL_DIR: &str = "/usr/share/gestaltcam";
+
+/// A bundled data folder the commands need, and the file that marks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataDir {
+    /// `models/`, marked by `MANIFEST.toml`.
+    Models,
+    /// `demo/` (the laptop demo's gallery list and replayed photos), marked by `gallery.csv`.
+    Demo,
+}
+
+impl DataDir {
+    fn name(self) -> &'static str {
+        match self {
+            DataDir::Models => "models",
+            DataDir::Demo => "demo",
+        }
     }
+
+    fn marker(self) -> &'static str {
+        match self {
+            DataDir::Models => gestaltcam::manifest::MANIFEST_FILE,
+            DataDir::Demo => "gallery.csv",
+        }
+    }
+}
+
+/// How many folders above the executable's are searched: enough for
+/// `<checkout>/target/<triple>/release/deps/<test binary>`.
+const EXE_LEVELS_UP: usize = 5;
+
+/// Finds a data folder for a command-line default, in this order: the installed
+/// `/usr/share/gestaltcam/<name>`, then `<name>/` in the executable's folder or one of the
+/// [`EXE_LEVELS_UP`] folders above it (`target/release/gestaltcam` run from a checkout finds
+/// `<checkout>/<name>`). A folder counts only if it holds the marker file. The error names every
+/// place tried. (The `.deb` installs `models/` only; the demo runs from a checkout.)
+pub fn find_data_dir(kind: DataDir) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().ok();
+    find_data_dir_in(kind, Path::new(INSTALL_DIR), exe.as_deref())
+}
+
+/// [`find_data_dir`] with the install prefix and the executable's path given.
+pub fn find_data_dir_in(
+    kind: DataDir,
+    install_dir: &Path,
+    exe: Option<&Path>,
+) -> Result<PathBuf, String> {
+    let mut candidates = vec![install_dir.join(kind.name())];
+    if let Some(exe) = exe {
+        let exe = exe.canonicalize().unwrap_or_else(|_| exe.to_path_buf());
+        candidates.extend(
+            exe.ancestors()
+                .skip(1)
+                .take(EXE_LEVELS_UP + 1)
+                .map(|d| d.join(kind.name())),
+        );
+    }
+    if let Some(found) = candidates.iter().find(|d| d.join(kind.marker()).is_file()) {
+        return Ok(found.clone());
+    }
+    let tried: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+    Err(format!(
+        "no `{name}` folder found (one holding {marker}); tried {tried}{exe}; pass --{name} DIR",
+        name = kind.name(),
+        marker = kind.marker(),
+        tried = tried.join(", "),
+        exe = if exe.is_none() {
+            " (the executable's own path is unknown)"
+        } else {
+            ""
+        },
+    ))
+}
+
+fn data_dir_arg(kind: DataDir, value: &str) -> Result<PathBuf, String> {
+    if value == AUTO {
+        find_data_dir(kind)
+    } else {
+        Ok(PathBuf::from(value))
+    }
+}
+
+/// clap parser of `--models` (`auto` → [`find_data_dir`]).
+pub fn models_dir_arg(value: &str) -> Result<PathBuf, String> {
+    data_dir_arg(DataDir::Models, value)
+}
+
+/// clap parser of `--demo` (`auto` → [`find_data_dir`]).
+pub fn demo_dir_arg(value: &str) -> Result<PathBuf, String> {
+    data_dir_arg(DataDir::Demo, value)
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,5 +196,83 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gallery(c) => analysis::gallery(c),
         Command::Calibrate(a) => analysis::calibrate(a),
         Command::Eval(a) => analysis::eval(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(p: &Path) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"").unwrap();
+    }
+
+    #[test]
+    fn data_dir_prefers_installed_then_walks_up_from_the_executable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (install, checkout) = (tmp.path().join("usr/share/g"), tmp.path().join("checkout"));
+        let exe = checkout.join("target/release/gestaltcam");
+        touch(&exe);
+        touch(&checkout.join("models/MANIFEST.toml"));
+        touch(&checkout.join("demo/gallery.csv"));
+        // Nothing installed: the checkout's folders, found from target/release/.
+        let models = find_data_dir_in(DataDir::Models, &install, Some(&exe)).unwrap();
+        assert_eq!(models, checkout.join("models").canonicalize().unwrap());
+        let demo = find_data_dir_in(DataDir::Demo, &install, Some(&exe)).unwrap();
+        assert_eq!(demo, checkout.join("demo").canonicalize().unwrap());
+        // A cross build's target/<triple>/release/deps/ reaches the checkout too.
+        let deep = checkout.join("target/aarch64-unknown-linux-gnu/release/deps/it-0123");
+        touch(&deep);
+        let models = find_data_dir_in(DataDir::Models, &install, Some(&deep)).unwrap();
+        assert_eq!(models, checkout.join("models").canonicalize().unwrap());
+        // Installed wins.
+        touch(&install.join("models/MANIFEST.toml"));
+        let models = find_data_dir_in(DataDir::Models, &install, Some(&exe)).unwrap();
+        assert_eq!(models, install.join("models"));
+        // A folder without its marker file does not count.
+        std::fs::create_dir_all(install.join("demo")).unwrap();
+        let demo = find_data_dir_in(DataDir::Demo, &install, Some(&exe)).unwrap();
+        assert_eq!(demo, checkout.join("demo").canonicalize().unwrap());
+    }
+
+    #[test]
+    fn data_dir_error_names_every_place_tried() {
+        let tmp = tempfile::tempdir().unwrap();
+        let install = tmp.path().join("usr/share/g");
+        let exe = tmp.path().join("a/b/gestaltcam");
+        touch(&exe);
+        let err = find_data_dir_in(DataDir::Demo, &install, Some(&exe)).unwrap_err();
+        assert!(
+            err.contains("no `demo` folder found (one holding gallery.csv)"),
+            "{err}"
+        );
+        let b = exe.canonicalize().unwrap().parent().unwrap().to_path_buf();
+        for dir in [
+            install.join("demo"),
+            b.join("demo"),
+            b.parent().unwrap().join("demo"),
+        ] {
+            assert!(
+                err.contains(&dir.display().to_string()),
+                "{err} lacks {}",
+                dir.display()
+            );
+        }
+        assert!(err.ends_with("pass --demo DIR"), "{err}");
+        let err = find_data_dir_in(DataDir::Models, &install, None).unwrap_err();
+        assert!(
+            err.contains("the executable's own path is unknown"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_explicit_folder_is_taken_as_given() {
+        assert_eq!(
+            models_dir_arg("/x/models").unwrap(),
+            PathBuf::from("/x/models")
+        );
+        assert_eq!(demo_dir_arg("rel/demo").unwrap(), PathBuf::from("rel/demo"));
     }
 }

@@ -31,8 +31,8 @@ pub struct SoakArgs {
     #[arg(long, default_value = "240x240")]
     panel: String,
     /// Folder with the demo's gallery.csv (the gallery, built in memory) and patient.txt (the
-    /// replayed photos).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/demo"))]
+    /// replayed photos); `auto` finds it as `demo --demo` does.
+    #[arg(long, default_value = super::AUTO, value_parser = super::demo_dir_arg)]
     demo: PathBuf,
     #[command(flatten)]
     models: ModelArgs,

@@ -44,40 +44,67 @@ pub fn generate_keypair() -> SigningKey {
     SigningKey::generate(&mut rand_core::OsRng)
 }
 
-/// Generates a key pair and writes the secret key (PKCS#8 PEM, mode 0600 on unix) and the public
-/// key (SPKI PEM). Refuses to overwrite an existing secret key.
+/// Generates a key pair and writes the secret key (PKCS#8 PEM) and the public key (SPKI PEM).
+///
+/// The secret key file is created with `O_CREAT | O_EXCL` and, on unix, mode 0600 in the same
+/// `open` call, so it is never readable by others, not even for a moment, and an existing file
+/// (or a link planted at the path) is never overwritten or followed: that is a [`GalleryError::Key`]
+/// saying so. If writing it fails part-way the partial file is removed. The public key is
+/// written atomically (it is not secret).
 pub fn write_keypair(secret_path: &Path, public_path: &Path) -> Result<VerifyingKey> {
     let key_err = |path: &Path, message: String| GalleryError::Key {
         path: path.to_path_buf(),
         message,
     };
-    if secret_path.exists() {
-        return Err(key_err(
-            secret_path,
-            "already exists; not overwriting".into(),
-        ));
-    }
     let sk = generate_keypair();
     let pem = sk
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| key_err(secret_path, e.to_string()))?;
-    write_atomic(secret_path, pem.as_bytes())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(secret_path, std::fs::Permissions::from_mode(0o600)).map_err(
-            |source| GalleryError::Write {
-                path: secret_path.to_path_buf(),
-                source,
-            },
-        )?;
-    }
+    write_secret_new(secret_path, pem.as_bytes())?;
     let vk = sk.verifying_key();
     let pub_pem = vk
         .to_public_key_pem(LineEnding::LF)
         .map_err(|e| key_err(public_path, e.to_string()))?;
     write_atomic(public_path, pub_pem.as_bytes())?;
     Ok(vk)
+}
+
+/// Creates `path` exclusively (mode 0600 on unix), writes `bytes` and syncs it; refuses an
+/// existing path. On a failed write the new file is removed.
+fn write_secret_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            GalleryError::Key {
+                path: path.to_path_buf(),
+                message: "already exists; not overwriting a secret key (remove it first or \
+                          choose another path)"
+                    .into(),
+            }
+        } else {
+            GalleryError::Write {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        }
+    })?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    drop(f);
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(path);
+        return Err(GalleryError::Write {
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    Ok(())
 }
 
 fn key_bytes(path: &Path, data: &[u8]) -> Option<[u8; 32]> {
@@ -207,4 +234,49 @@ pub(crate) fn verify_bytes(gallery: &Path, bytes: &[u8], key: &VerifyingKey) -> 
     let sig = Signature::from_bytes(&raw);
     key.verify(&message(bytes), &sig)
         .map_err(|_| GalleryError::BadSignature { sig: sp.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keygen_creates_the_secret_key_0600_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sk, pk) = (dir.path().join("k.pem"), dir.path().join("k.pub.pem"));
+        let vk = write_keypair(&sk, &pk).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&sk).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "secret key mode {mode:o}");
+        }
+        let key = read_signing_key(&sk).unwrap();
+        assert_eq!(key.verifying_key(), vk);
+        assert_eq!(read_verifying_key(&pk).unwrap(), vk);
+
+        // A second keygen to the same path fails, naming the path, and leaves both keys as they were.
+        let before = (std::fs::read(&sk).unwrap(), std::fs::read(&pk).unwrap());
+        let err = write_keypair(&sk, &pk).unwrap_err();
+        assert!(
+            matches!(&err, GalleryError::Key { path, .. } if path == &sk),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(
+            (std::fs::read(&sk).unwrap(), std::fs::read(&pk).unwrap()),
+            before
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn keygen_does_not_follow_a_link_at_the_secret_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        let sk = dir.path().join("k.pem");
+        std::os::unix::fs::symlink(&target, &sk).unwrap();
+        assert!(write_keypair(&sk, &dir.path().join("k.pub.pem")).is_err());
+        assert!(!target.exists(), "the key was written through the link");
+    }
 }

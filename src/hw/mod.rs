@@ -25,6 +25,13 @@ pub use notify::SystemdNotifier;
 #[cfg(target_os = "linux")]
 pub use panel::{open_panel, panel_config};
 
+// Off Linux (a laptop running the demo, `analyze` or `eval`): the same names, so the command
+// layer builds unchanged; opening hardware fails with [`HwError::NotLinux`], notices are no-ops.
+#[cfg(not(target_os = "linux"))]
+mod stub;
+#[cfg(not(target_os = "linux"))]
+pub use stub::{open_panel, GpioButtons, SystemdNotifier};
+
 /// Why a device could not be opened or used.
 #[derive(Debug, thiserror::Error)]
 pub enum HwError {
@@ -42,6 +49,8 @@ pub enum HwError {
     },
     #[error("{path}: {reason}")]
     Config { path: PathBuf, reason: String },
+    #[error("{what}: GPIO/SPI/I2C need Linux (this build is for another system; use `demo` or a PNG panel)")]
+    NotLinux { what: &'static str },
 }
 
 /// Classifies an error from opening `path`; checks existence first so a missing node is
