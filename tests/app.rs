@@ -186,7 +186,6 @@ fn ctx() -> AppContext {
         idle_timeout: Duration::from_secs(60),
         saving: false,
         watchdog_interval: Some(Duration::from_secs(1)),
-        ..AppContext::default()
     }
 }
 

@@ -244,8 +244,14 @@ fn gallery_build_info_analyze_and_model_mismatch() {
         tmp.path(),
     );
     assert!(!ok, "a gallery from another model must be refused");
+    // The refusal itself (not any model failure): the gallery error, naming both model ids.
     assert!(
-        stderr.to_lowercase().contains("embedder") || stderr.to_lowercase().contains("model"),
+        stderr.contains("gallery was built with embedder `")
+            && stderr.contains("` but the loaded model is `")
+            && stderr.contains("rebuild the gallery with this model"),
         "{stderr}"
     );
+    let ids: Vec<&str> = stderr.split('`').skip(1).step_by(2).take(2).collect();
+    assert_eq!(ids.len(), 2, "{stderr}");
+    assert_ne!(ids[0], ids[1], "{stderr}");
 }

@@ -58,11 +58,29 @@ fn cmyk_jpeg_decodes_to_the_same_picture_and_embeds() {
 
 #[test]
 fn rgba_png_embeds_like_its_rgb_pixels() {
-    let img = photo::load_path(&fixture("32bit.png")).expect("RGBA PNG decodes");
-    let e = pipeline()
-        .embed_photo(&img)
-        .expect("a face in the RGBA photo");
-    assert!(unit_length(&e.vector) && e.faces_seen >= 1);
+    let rgba = image::open(fixture("32bit.png")).expect("PNG").to_rgba8();
+    // The same pixels as plain RGB, composited over white by hand (what the loader promises).
+    let rgb = image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y);
+        let a = u32::from(p[3]);
+        image::Rgb([0, 1, 2].map(|c| ((u32::from(p[c]) * a + 255 * (255 - a) + 127) / 255) as u8))
+    });
+    let loaded = photo::load_path(&fixture("32bit.png")).expect("RGBA PNG decodes");
+    assert_eq!(loaded.dimensions(), rgb.dimensions());
+    let p = pipeline();
+    let from_rgba = p.embed_photo(&loaded).expect("a face in the RGBA photo");
+    let from_rgb = p.embed_photo(&rgb).expect("a face in the RGB pixels");
+    assert!(unit_length(&from_rgba.vector) && from_rgba.faces_seen >= 1);
+    let cosine: f32 = from_rgba
+        .vector
+        .iter()
+        .zip(&from_rgb.vector)
+        .map(|(a, b)| a * b)
+        .sum();
+    assert!(
+        cosine > 0.999,
+        "RGBA and RGB embeddings differ: cosine {cosine}"
+    );
 }
 
 #[test]
