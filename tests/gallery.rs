@@ -894,25 +894,7 @@ fn a_hand_set_threshold_decides_close_match_but_earns_no_band() {
 #[test]
 fn multi_photo_fusion() {
     // 1-d-ish euclidean gallery: A at x=0, B at x=10 (dimension 2, y=0).
-    let g = Gallery::from_parts(
-        meta(Metric::Euclidean, Storage::F32),
-        labels(2),
-        vec![
-            Case {
-                case_id: "a".into(),
-                subject: "a".into(),
-                label: 0,
-            },
-            Case {
-                case_id: "b".into(),
-                subject: "b".into(),
-                label: 1,
-            },
-        ],
-        2,
-        vec![0.0, 0.0, 10.0, 0.0],
-    )
-    .unwrap();
+    let g = two_label_line();
     // Photos at x=1 and x=9.5: per-label min → A 1, B 0.5 (B first);
     // mean of distances → A (1+9.5)/2=5.25, B (9+0.5)/2=4.75 (B first);
     // mean embedding x=5.25 → A 5.25, B 4.75.
