@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use gestaltcam::dataset;
-use gestaltcam::gallery::{Gallery, Ranking, Storage};
+use gestaltcam::gallery::{Ranking, Storage};
 use gestaltcam::hpo::{
     self, sim, Answer, Candidate, Differential, FaceLikelihood, HpoIndex, LrModel, TermId, TOP_N,
 };
@@ -169,35 +169,6 @@ pub fn rerank_json(
         "terms": used,
         "ranking": ranked,
     }))
-}
-
-/// The face likelihood for `analyze --hpo`: from a gallery alone there are no same-label probe
-/// distances, so it is fitted from labelled probes (e.g. the calibration set) by the caller.
-#[allow(dead_code)] // for the integrator's `analyze`/calibration wiring
-pub fn face_likelihood_from_probes(
-    gallery: &Gallery,
-    probes: &[gestaltcam::gallery::Probe],
-) -> Result<FaceLikelihood> {
-    let names: std::collections::HashMap<&str, usize> = gallery
-        .labels()
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.name.as_str(), i))
-        .collect();
-    let embeddings: Vec<Vec<f32>> = probes.iter().map(|p| p.embedding.clone()).collect();
-    let dist = sim::face_distances(gallery, &embeddings, 0.0, 0)?;
-    let sp: Vec<sim::SimProbe> = probes
-        .iter()
-        .zip(dist)
-        .map(|(p, distances)| sim::SimProbe {
-            person: p.subject.clone(),
-            truth: names.get(p.label.as_str()).copied(),
-            distances,
-        })
-        .collect();
-    let all = vec![true; sp.len()];
-    let (same, different) = sim::face_samples(&sp, &all);
-    Ok(FaceLikelihood::from_samples(&same, &different)?)
 }
 
 #[cfg(test)]
