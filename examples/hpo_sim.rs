@@ -8,9 +8,8 @@
 //! ```
 //! Prints the report as JSON (`{"report": {"hpo_sim": [...]}, ...}`).
 
-use gestaltcam::dataset;
 use gestaltcam::embed::EmbedOptions;
-use gestaltcam::gallery::{Gallery, Probe, Storage};
+use gestaltcam::gallery::{self, BuildOptions, Gallery, LabelSet, Probe};
 use gestaltcam::hpo::{sim, HpoIndex};
 use gestaltcam::pipeline::FacePipeline;
 use std::path::{Path, PathBuf};
@@ -121,26 +120,42 @@ fn load_or_embed(csv: &Path, cache: &Path) -> Result<Loaded, Box<dyn std::error:
         None,
         EmbedOptions { flip_tta: true },
     )?;
-    let threads = dataset::default_threads();
-    let g_rows = dataset::read_labelled_csv(csv, Some("gallery"))?;
-    let built =
-        dataset::build_from_rows(&pipeline, &g_rows, "hpo-sim", Storage::F32, threads, None)?;
-    let p_rows = dataset::read_labelled_csv(csv, Some("probe"))?;
-    let (probes, skipped) = dataset::probes_from_rows(&pipeline, &p_rows, threads, None);
+    let threads = gallery::default_threads();
+    let all = gallery::read_label_csv(csv)?;
+    let root = LabelSet::root_of(csv);
+    let opts = BuildOptions {
+        name: "hpo-sim".into(),
+        threads,
+        ..Default::default()
+    };
+    let (g, built) = gallery::build_gallery(
+        &pipeline,
+        &all.with_role("gallery", csv)?,
+        &root,
+        &opts,
+        None,
+    )?;
+    let (probes, skipped) = gallery::embed_probes(
+        &pipeline,
+        &all.with_role("probe", csv)?,
+        &root,
+        threads,
+        None,
+    )?;
     eprintln!(
         "embedded {} gallery photos ({} skipped), {} probes ({} skipped)",
-        built.gallery.len(),
+        g.len(),
         built.skipped.len(),
         probes.len(),
-        skipped.len()
+        skipped.skipped.len()
     );
     // The cache holds embeddings of the evaluation photos: keep it under /tmp, never in the tree.
     std::fs::create_dir_all(cache)?;
-    built.gallery.save(&g_path)?;
+    g.save(&g_path)?;
     let raw: Vec<(&str, &str, &[f32])> = probes
         .iter()
         .map(|p| (p.label.as_str(), p.subject.as_str(), p.embedding.as_slice()))
         .collect();
     std::fs::write(&p_path, serde_json::to_vec(&raw)?)?;
-    Ok((built.gallery, probes))
+    Ok((g, probes))
 }

@@ -8,7 +8,7 @@
 //! converted to ONNX by `models/tools/build_embedder.sh`, as float32 and as int8 (QDQ); see
 //! `models/README.md`.
 
-use crate::manifest::{ColourOrder, Layout, Manifest, ManifestError, Metric, ModelEntry, Role};
+use crate::manifest::{Layout, Manifest, ManifestError, Metric, ModelEntry, Role};
 use image::RgbImage;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -211,33 +211,20 @@ impl Embedder {
         Ok(v)
     }
 
-    /// `(pixel − mean) / std` in the manifest's colour order and layout.
+    /// The chip as the model's input ([`InputSpec`]: colour order, normalisation, layout).
     fn input_tensor(&self, chip: &RgbImage, mirror: bool) -> TractResult<Tensor> {
-        let (w, h) = (self.chip_w as usize, self.chip_h as usize);
-        let e = &self.entry;
-        let order: [usize; 3] = match e.colour_order {
-            ColourOrder::Rgb => [0, 1, 2],
-            ColourOrder::Bgr => [2, 1, 0],
-        };
-        let scale = [1.0 / e.std[0], 1.0 / e.std[1], 1.0 / e.std[2]];
-        let mut data = vec![0f32; 3 * w * h];
+        let spec = self.entry.input_spec();
+        let w = spec.width;
+        let mut data = vec![0f32; spec.len()];
         for (x, y, px) in chip.enumerate_pixels() {
             let (x, y) = (x as usize, y as usize);
             let xs = if mirror { w - 1 - x } else { x };
-            for c in 0..3 {
-                let v = (px.0[order[c]] as f32 - e.mean[c]) * scale[c];
-                let i = match e.layout {
-                    Layout::Nchw => (c * h + y) * w + xs,
-                    Layout::Nhwc => (y * w + xs) * 3 + c,
-                };
-                data[i] = v;
+            for k in 0..3 {
+                let v = f32::from(px.0[spec.source_channel(k)]);
+                data[spec.index(k, y, xs)] = spec.normalise(k, v);
             }
         }
-        let shape: [usize; 4] = match e.layout {
-            Layout::Nchw => [1, 3, h, w],
-            Layout::Nhwc => [1, h, w, 3],
-        };
-        Tensor::from_shape(&shape, &data)
+        Tensor::from_shape(&spec.shape(), &data)
     }
 }
 

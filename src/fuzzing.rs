@@ -2,7 +2,7 @@
 //! parser/decoder and checking invariants on what it accepts (round trips, bounds, sortedness),
 //! not just "no panic". A broken invariant panics, which libFuzzer reports as a crash.
 //!
-//! Used by the cargo-fuzz crate in `fuzz/` (instrumented, nightly) and by `tests/fuzz_smoke.rs`
+//! Used by the cargo-fuzz crate in `fuzz/` (instrumented, nightly) and by `tests/it/fuzz_smoke.rs`
 //! (plain `cargo test`: the committed corpus plus deterministic mutations). Not a stable API.
 
 use crate::camera::{self, PixelFormat};
@@ -11,7 +11,6 @@ use crate::gallery::{self, Gallery, GalleryError, LabelSet};
 use crate::manifest::{Manifest, ModelEntry, Role, Template};
 use crate::photo;
 use crate::vision::{align, detect::Detector, quality};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -42,8 +41,7 @@ pub fn gallery(data: &[u8]) {
         let mut fixed = data.to_vec();
         let len = fixed.len() as u64;
         fixed[40..48].copy_from_slice(&len.to_le_bytes());
-        let h = gallery_hash(&fixed);
-        fixed[48..80].copy_from_slice(&h);
+        gallery::rehash(&mut fixed);
         match Gallery::from_bytes(&fixed) {
             Ok(g) => check_gallery(&g, &fixed),
             Err(GalleryError::HashMismatch { .. } | GalleryError::Truncated { .. }) => {
@@ -55,13 +53,6 @@ pub fn gallery(data: &[u8]) {
             Err(_) => {}
         }
     }
-}
-
-fn gallery_hash(b: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(&b[..48]);
-    h.update(&b[80..]);
-    h.finalize().into()
 }
 
 fn check_gallery(g: &Gallery, input: &[u8]) {
@@ -272,8 +263,10 @@ pub fn label_csv(data: &[u8]) {
         assert!(l.genes.windows(2).all(|w| w[0] < w[1]), "genes not sorted");
     }
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["image", "label", "omim", "genes", "subject", "case_id"])
-        .expect("write");
+    w.write_record([
+        "image", "label", "omim", "genes", "subject", "case_id", "role",
+    ])
+    .expect("write");
     for c in &set.cases {
         let l = &set.labels[c.label];
         w.write_record([
@@ -283,6 +276,7 @@ pub fn label_csv(data: &[u8]) {
             &l.genes.join(";"),
             &c.subject,
             &c.case_id,
+            c.role.as_deref().unwrap_or(""),
         ])
         .expect("write");
     }

@@ -11,8 +11,7 @@
 //! | [`vision`] | face detection (5 landmarks), face choice, similarity alignment, frame quality | no |
 //! | [`embed`] | the quantized embedding model run by tract, flip TTA, L2 normalisation | no |
 //! | [`pipeline`] | photo → detect → align → embed, behind the [`pipeline::PhotoEmbedder`] trait | no |
-//! | [`dataset`] | labelled photo sets (CSV), embedding many photos on all cores | no |
-//! | [`gallery`] | gallery file format, signing, ranking, multi-photo fusion, calibration, evaluation | no |
+//! | [`gallery`] | labelled photo sets (the one reader and builder, on all cores), gallery file format, signing, ranking, multi-photo fusion, calibration, evaluation | no |
 //! | [`hpo`] | phenotype questions (HPO): likelihood-ratio re-ranking of the face candidates, question choice, simulation | no |
 //! | [`camera`] | the `Camera` trait, frames, replay camera, YUYV/MJPEG decoding | no |
 //! | [`display`] | panel drivers generic over embedded-hal, PNG display | no |
@@ -28,7 +27,6 @@ pub mod analyzer;
 pub mod app;
 pub mod camera;
 pub mod config;
-pub mod dataset;
 pub mod display;
 pub mod embed;
 #[doc(hidden)]

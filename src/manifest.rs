@@ -83,6 +83,60 @@ pub enum Layout {
     Nhwc,
 }
 
+/// A model's input as the detector and the embedder both fill it: the one place where an RGB
+/// pixel becomes model values. Model channel `k` reads RGB channel [`Self::source_channel`]`(k)`
+/// (the manifest's `colour_order`) and holds `(value − mean[k]) / std[k]`, stored at
+/// [`Self::index`] for the manifest's `layout`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputSpec {
+    pub height: usize,
+    pub width: usize,
+    layout: Layout,
+    source: [usize; 3],
+    mean: [f32; 3],
+    std: [f32; 3],
+}
+
+impl InputSpec {
+    /// The tensor shape, batch 1.
+    pub fn shape(&self) -> [usize; 4] {
+        match self.layout {
+            Layout::Nchw => [1, 3, self.height, self.width],
+            Layout::Nhwc => [1, self.height, self.width, 3],
+        }
+    }
+
+    /// Number of values in the tensor.
+    pub fn len(&self) -> usize {
+        3 * self.height * self.width
+    }
+
+    /// Never true for a validated manifest entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The RGB channel (0 = R) that model channel `k` reads.
+    pub fn source_channel(&self, k: usize) -> usize {
+        self.source[k]
+    }
+
+    /// Where model channel `k` of pixel (`x`, `y`) goes in the flat tensor.
+    #[inline]
+    pub fn index(&self, k: usize, y: usize, x: usize) -> usize {
+        match self.layout {
+            Layout::Nchw => (k * self.height + y) * self.width + x,
+            Layout::Nhwc => (y * self.width + x) * 3 + k,
+        }
+    }
+
+    /// A source value (0–255 scale) normalised for model channel `k`.
+    #[inline]
+    pub fn normalise(&self, k: usize, v: f32) -> f32 {
+        (v - self.mean[k]) / self.std[k]
+    }
+}
+
 /// The five alignment points in the order every detector here reports them: the subject's right
 /// eye, left eye, nose tip, right mouth corner, left mouth corner (the ArcFace order; the subject's
 /// right is the image's left).
@@ -223,6 +277,22 @@ impl ModelEntry {
         match self.layout {
             Layout::Nchw => (self.input_shape[2], self.input_shape[3]),
             Layout::Nhwc => (self.input_shape[1], self.input_shape[2]),
+        }
+    }
+
+    /// How pixels become this model's input values (see [`InputSpec`]).
+    pub fn input_spec(&self) -> InputSpec {
+        let (height, width) = self.input_hw();
+        InputSpec {
+            height,
+            width,
+            layout: self.layout,
+            source: match self.colour_order {
+                ColourOrder::Rgb => [0, 1, 2],
+                ColourOrder::Bgr => [2, 1, 0],
+            },
+            mean: self.mean,
+            std: self.std,
         }
     }
 

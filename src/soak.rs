@@ -4,7 +4,7 @@
 //! (real drawing, nothing written), and the process's resident memory and open file
 //! descriptors sampled from `/proc/self` along the way.
 //!
-//! Used by `gestaltcam soak` and `tests/soak.rs`.
+//! Used by `gestaltcam soak` and `tests/it/soak.rs`.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -20,9 +20,8 @@ use crate::app::{
 };
 use crate::camera::{Camera, SystemClock};
 use crate::config::Config;
-use crate::dataset;
 use crate::display::{MonoPngDisplay, Panel, PngDisplay};
-use crate::gallery::{Gallery, Storage};
+use crate::gallery::{self, BuildOptions, Gallery, LabelSet, Storage};
 use crate::pipeline::PhotoEmbedder;
 use crate::ui::view::{Guidance, View};
 
@@ -225,18 +224,24 @@ pub fn demo_gallery<E: PhotoEmbedder + Sync + ?Sized>(
     demo_dir: &Path,
 ) -> Result<Gallery, SoakError> {
     let g = |e: &dyn std::fmt::Display| SoakError::Gallery(e.to_string());
-    let rows =
-        dataset::read_labelled_csv(&demo_dir.join("gallery.csv"), None).map_err(|e| g(&e))?;
-    let built = dataset::build_from_rows(embedder, &rows, "DEMO gallery", Storage::F32, 1, None)
-        .map_err(|e| g(&e))?;
-    if !built.skipped.is_empty() {
+    let csv = demo_dir.join("gallery.csv");
+    let labels = gallery::read_label_csv(&csv).map_err(|e| g(&e))?;
+    let opts = BuildOptions {
+        name: "DEMO gallery".into(),
+        storage: Storage::F32,
+        created_unix: None,
+        threads: 1,
+    };
+    let (mut gallery, summary) =
+        gallery::build_gallery(embedder, &labels, &LabelSet::root_of(&csv), &opts, None)
+            .map_err(|e| g(&e))?;
+    if !summary.skipped.is_empty() {
         return Err(SoakError::Gallery(format!(
             "{} photo(s) unusable: {:?}",
-            built.skipped.len(),
-            dataset::skip_counts(&built.skipped)
+            summary.skipped.len(),
+            summary.skipped_by_reason
         )));
     }
-    let mut gallery = built.gallery;
     gallery.set_threshold(None).map_err(|e| g(&e))?;
     Ok(gallery)
 }

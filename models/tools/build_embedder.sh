@@ -74,4 +74,4 @@ echo "== verify with onnxruntime"
 echo "== manifest"
 "$PY" "$TOOLS/update_manifest.py" "$MODELS/MANIFEST.toml" --template "$WORK/template.json" \
     dlib_face_resnet_v1_int8.onnx dlib_face_resnet_v1_f32.onnx
-echo "done: check with  cargo test --test embed_golden"
+echo "done: check with  cargo test --test it embed_golden::"

@@ -426,240 +426,267 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
     let mut fx = Vec::new();
     let before = state.mode.name();
     match event {
-        Event::Tick(now) => {
-            state.now = now;
-            if let Some(every) = ctx.watchdog_interval {
-                if state
-                    .last_watchdog
-                    .map_or(true, |t| now.saturating_sub(t) >= every)
-                {
-                    state.last_watchdog = Some(now);
-                    fx.push(Effect::Notify(Notice::Watchdog));
-                }
-            }
-            let idle_mode = matches!(
-                state.mode,
-                Mode::Preview
-                    | Mode::Results { .. }
-                    | Mode::NoCloseMatch { .. }
-                    | Mode::AnalysisFailed(_)
-            );
-            if idle_mode
-                && !ctx.idle_timeout.is_zero()
-                && now.saturating_sub(state.last_activity) >= ctx.idle_timeout
-            {
-                wipe(&mut state, &mut fx);
-                state.mode = Mode::Blank;
-                show(&mut state, View::Blank, &mut fx);
-            }
-            // Say "starting" before the (possibly slow) self-test has reported.
-            if state.mode == Mode::Starting && state.shown.is_none() {
-                let v = state.starting_view();
-                show(&mut state, v, &mut fx);
-            }
-        }
-        Event::SelfTest(checks) => {
-            if let Mode::Starting = state.mode {
-                let failed = checks.iter().find(|c| c.state == CheckState::Failed);
-                if let Some(c) = failed {
-                    let kind = match c.name.to_ascii_lowercase().as_str() {
-                        "model" => ErrorKind::ModelRefused,
-                        "gallery" => ErrorKind::GalleryRefused,
-                        "camera" => ErrorKind::CameraMissing,
-                        _ => ErrorKind::Other,
-                    };
-                    let view = View::Error {
-                        kind,
-                        technical: format!("{}: {}", c.name, c.detail),
-                    };
-                    state.mode = Mode::Fatal(view.clone());
-                    show(&mut state, view, &mut fx);
-                } else {
-                    state.warning_unacknowledged =
-                        checks.iter().any(|c| c.state == CheckState::Warning);
-                    state.checks = checks;
-                    state.self_test_done = true;
-                    fx.push(Effect::Notify(Notice::Ready));
-                    if state.camera_ok && !state.warning_unacknowledged {
-                        enter_preview(&mut state, ctx, &mut fx);
-                    } else {
-                        let v = state.starting_view();
-                        show(&mut state, v, &mut fx);
-                    }
-                }
-            }
-        }
-        Event::Frame { frame, summary } => {
-            state.camera_ok = true;
-            match state.mode {
-                Mode::Starting => {
-                    state.last_frame = Some(frame);
-                    state.last_summary = Some(summary);
-                    if state.self_test_done && !state.warning_unacknowledged {
-                        enter_preview(&mut state, ctx, &mut fx);
-                    } else {
-                        let v = state.starting_view();
-                        show(&mut state, v, &mut fx);
-                    }
-                }
-                Mode::Preview => {
-                    state.last_frame = Some(frame);
-                    state.last_summary = Some(summary);
-                    let v = state.live_view(ctx);
-                    show(&mut state, v, &mut fx);
-                }
-                _ => {}
-            }
-        }
-        Event::CameraBack => {
-            state.camera_ok = true;
-        }
-        Event::CameraLost => {
-            state.camera_ok = false;
-            state.last_frame = None;
-            state.last_summary = None;
-            match state.mode {
-                Mode::Preview => {
-                    let v = state.live_view(ctx);
-                    show(&mut state, v, &mut fx);
-                }
-                Mode::Starting if state.self_test_done && !state.warning_unacknowledged => {
-                    let v = state.live_view(ctx);
-                    show(&mut state, v, &mut fx);
-                }
-                Mode::Starting if state.self_test_done => {
-                    let v = state.starting_view();
-                    show(&mut state, v, &mut fx);
-                }
-                _ => {}
-            }
-        }
-        Event::Button(b) => {
-            state.last_activity = state.now;
-            match (state.mode.clone(), b) {
-                // Any button acknowledges a start-up warning.
-                (Mode::Starting, _) if state.self_test_done && state.warning_unacknowledged => {
-                    state.warning_unacknowledged = false;
-                    if state.camera_ok {
-                        enter_preview(&mut state, ctx, &mut fx);
-                    } else {
-                        let v = state.live_view(ctx);
-                        show(&mut state, v, &mut fx);
-                    }
-                }
-                (Mode::Starting | Mode::Fatal(_) | Mode::Analysing { .. }, _) => {}
-                (Mode::Blank, _) => enter_preview(&mut state, ctx, &mut fx),
-                (Mode::Preview, ButtonEvent::Capture) => {
-                    if state.ready_to_capture() {
-                        if let Some(frame) = state.last_frame.take() {
-                            let face = state.last_summary.as_ref().and_then(|s| s.face.clone());
-                            state.photos.push(Capture {
-                                frame: frame.clone(),
-                                face,
-                            });
-                            let n = state.photos.len();
-                            show(
-                                &mut state,
-                                View::Capturing {
-                                    photo: n,
-                                    of: ctx.photos_wanted,
-                                },
-                                &mut fx,
-                            );
-                            if ctx.saving {
-                                fx.push(Effect::SaveCapture { photo: n, frame });
-                            }
-                            if n >= ctx.photos_wanted {
-                                start_analysis(&mut state, &mut fx);
-                            }
-                        }
-                    } else {
-                        // Say why nothing was taken: the guidance line names the problem.
-                        log::info!(
-                            "capture pressed but not ready: {}",
-                            state
-                                .last_summary
-                                .as_ref()
-                                .map_or(Guidance::NoFace, guidance)
-                                .text()
-                        );
-                        let v = state.live_view(ctx);
-                        show(&mut state, v, &mut fx);
-                    }
-                }
-                (Mode::Preview, ButtonEvent::Next) => {
-                    if !state.photos.is_empty() {
-                        start_analysis(&mut state, &mut fx);
-                    }
-                }
-                (Mode::Preview, ButtonEvent::Clear) => {
-                    wipe(&mut state, &mut fx);
-                    let v = state.live_view(ctx);
-                    show(&mut state, v, &mut fx);
-                }
-                (
-                    Mode::Results {
-                        candidates,
-                        basis,
-                        page,
-                    },
-                    ButtonEvent::Next,
-                ) => {
-                    let pages = ctx.pages(candidates.len());
-                    state.mode = Mode::Results {
-                        candidates,
-                        basis,
-                        page: (page + 1) % pages,
-                    };
-                    if let Some(v) = state.results_view(ctx) {
-                        show(&mut state, v, &mut fx);
-                    }
-                }
-                (Mode::Results { .. } | Mode::NoCloseMatch { .. }, ButtonEvent::Clear)
-                | (Mode::AnalysisFailed(_), _) => {
-                    wipe(&mut state, &mut fx);
-                    enter_preview(&mut state, ctx, &mut fx);
-                }
-                (Mode::Results { .. } | Mode::NoCloseMatch { .. }, _) => {}
-            }
-        }
-        Event::Analysed(result) => {
-            if let Mode::Analysing { .. } = state.mode {
-                state.last_activity = state.now;
-                match result {
-                    Ok(AnalysisOutcome::Candidates {
-                        mut candidates,
-                        basis,
-                    }) if !candidates.is_empty() => {
-                        candidates.truncate(ctx.top_k);
-                        state.mode = Mode::Results {
-                            candidates,
-                            basis,
-                            page: 0,
-                        };
-                    }
-                    Ok(AnalysisOutcome::Candidates { basis, .. })
-                    | Ok(AnalysisOutcome::NoCloseMatch { basis }) => {
-                        state.mode = Mode::NoCloseMatch { basis };
-                    }
-                    Err(e) => {
-                        log::warn!("analysis failed: {e}");
-                        let v = e.view();
-                        state.mode = Mode::AnalysisFailed(v.clone());
-                        show(&mut state, v, &mut fx);
-                    }
-                }
-                if let Some(v) = state.results_view(ctx) {
-                    show(&mut state, v, &mut fx);
-                }
-            }
-        }
+        Event::Tick(now) => on_tick(&mut state, now, ctx, &mut fx),
+        Event::SelfTest(checks) => on_self_test(&mut state, checks, ctx, &mut fx),
+        Event::Frame { frame, summary } => on_frame(&mut state, frame, summary, ctx, &mut fx),
+        Event::CameraBack => state.camera_ok = true,
+        Event::CameraLost => on_camera_lost(&mut state, ctx, &mut fx),
+        Event::Button(b) => on_button(&mut state, b, ctx, &mut fx),
+        Event::Analysed(result) => on_analysed(&mut state, result, ctx, &mut fx),
     }
     let after = state.mode.name();
     if after != before {
         fx.push(Effect::Notify(Notice::Status(after.to_string())));
     }
     (state, fx)
+}
+
+/// The clock: the watchdog, the idle timeout, the first "starting" screen.
+fn on_tick(state: &mut State, now: Duration, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    state.now = now;
+    if let Some(every) = ctx.watchdog_interval {
+        if state
+            .last_watchdog
+            .map_or(true, |t| now.saturating_sub(t) >= every)
+        {
+            state.last_watchdog = Some(now);
+            fx.push(Effect::Notify(Notice::Watchdog));
+        }
+    }
+    let idle_mode = matches!(
+        state.mode,
+        Mode::Preview | Mode::Results { .. } | Mode::NoCloseMatch { .. } | Mode::AnalysisFailed(_)
+    );
+    if idle_mode
+        && !ctx.idle_timeout.is_zero()
+        && now.saturating_sub(state.last_activity) >= ctx.idle_timeout
+    {
+        wipe(state, fx);
+        state.mode = Mode::Blank;
+        show(state, View::Blank, fx);
+    }
+    // Say "starting" before the (possibly slow) self-test has reported.
+    if state.mode == Mode::Starting && state.shown.is_none() {
+        let v = state.starting_view();
+        show(state, v, fx);
+    }
+}
+
+/// The start-up self-test: a failed check is fatal; a warning holds the start screen.
+fn on_self_test(state: &mut State, checks: Vec<SelfCheck>, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    if let Mode::Starting = state.mode {
+        let failed = checks.iter().find(|c| c.state == CheckState::Failed);
+        if let Some(c) = failed {
+            let kind = match c.name.to_ascii_lowercase().as_str() {
+                "model" => ErrorKind::ModelRefused,
+                "gallery" => ErrorKind::GalleryRefused,
+                "camera" => ErrorKind::CameraMissing,
+                _ => ErrorKind::Other,
+            };
+            let view = View::Error {
+                kind,
+                technical: format!("{}: {}", c.name, c.detail),
+            };
+            state.mode = Mode::Fatal(view.clone());
+            show(state, view, fx);
+        } else {
+            state.warning_unacknowledged = checks.iter().any(|c| c.state == CheckState::Warning);
+            state.checks = checks;
+            state.self_test_done = true;
+            fx.push(Effect::Notify(Notice::Ready));
+            if state.camera_ok && !state.warning_unacknowledged {
+                enter_preview(state, ctx, fx);
+            } else {
+                let v = state.starting_view();
+                show(state, v, fx);
+            }
+        }
+    }
+}
+
+/// A preview frame and what the analyzer saw in it.
+fn on_frame(
+    state: &mut State,
+    frame: Frame,
+    summary: FrameSummary,
+    ctx: &AppContext,
+    fx: &mut Vec<Effect>,
+) {
+    state.camera_ok = true;
+    match state.mode {
+        Mode::Starting => {
+            state.last_frame = Some(frame);
+            state.last_summary = Some(summary);
+            if state.self_test_done && !state.warning_unacknowledged {
+                enter_preview(state, ctx, fx);
+            } else {
+                let v = state.starting_view();
+                show(state, v, fx);
+            }
+        }
+        Mode::Preview => {
+            state.last_frame = Some(frame);
+            state.last_summary = Some(summary);
+            let v = state.live_view(ctx);
+            show(state, v, fx);
+        }
+        _ => {}
+    }
+}
+
+/// The camera is gone: forget its last frame and say so where the screen shows it.
+fn on_camera_lost(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    state.camera_ok = false;
+    state.last_frame = None;
+    state.last_summary = None;
+    match state.mode {
+        Mode::Preview => {
+            let v = state.live_view(ctx);
+            show(state, v, fx);
+        }
+        Mode::Starting if state.self_test_done && !state.warning_unacknowledged => {
+            let v = state.live_view(ctx);
+            show(state, v, fx);
+        }
+        Mode::Starting if state.self_test_done => {
+            let v = state.starting_view();
+            show(state, v, fx);
+        }
+        _ => {}
+    }
+}
+
+/// A button press, by mode.
+fn on_button(state: &mut State, b: ButtonEvent, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    state.last_activity = state.now;
+    match (state.mode.clone(), b) {
+        // Any button acknowledges a start-up warning.
+        (Mode::Starting, _) if state.self_test_done && state.warning_unacknowledged => {
+            state.warning_unacknowledged = false;
+            if state.camera_ok {
+                enter_preview(state, ctx, fx);
+            } else {
+                let v = state.live_view(ctx);
+                show(state, v, fx);
+            }
+        }
+        (Mode::Starting | Mode::Fatal(_) | Mode::Analysing { .. }, _) => {}
+        (Mode::Blank, _) => enter_preview(state, ctx, fx),
+        (Mode::Preview, ButtonEvent::Capture) => on_capture(state, ctx, fx),
+        (Mode::Preview, ButtonEvent::Next) => {
+            if !state.photos.is_empty() {
+                start_analysis(state, fx);
+            }
+        }
+        (Mode::Preview, ButtonEvent::Clear) => {
+            wipe(state, fx);
+            let v = state.live_view(ctx);
+            show(state, v, fx);
+        }
+        (
+            Mode::Results {
+                candidates,
+                basis,
+                page,
+            },
+            ButtonEvent::Next,
+        ) => {
+            let pages = ctx.pages(candidates.len());
+            state.mode = Mode::Results {
+                candidates,
+                basis,
+                page: (page + 1) % pages,
+            };
+            if let Some(v) = state.results_view(ctx) {
+                show(state, v, fx);
+            }
+        }
+        (Mode::Results { .. } | Mode::NoCloseMatch { .. }, ButtonEvent::Clear)
+        | (Mode::AnalysisFailed(_), _) => {
+            wipe(state, fx);
+            enter_preview(state, ctx, fx);
+        }
+        (Mode::Results { .. } | Mode::NoCloseMatch { .. }, _) => {}
+    }
+}
+
+/// Capture pressed on the live preview: keep the frame and the face found in it, or say why
+/// nothing was taken.
+fn on_capture(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    if state.ready_to_capture() {
+        if let Some(frame) = state.last_frame.take() {
+            let face = state.last_summary.as_ref().and_then(|s| s.face.clone());
+            state.photos.push(Capture {
+                frame: frame.clone(),
+                face,
+            });
+            let n = state.photos.len();
+            show(
+                state,
+                View::Capturing {
+                    photo: n,
+                    of: ctx.photos_wanted,
+                },
+                fx,
+            );
+            if ctx.saving {
+                fx.push(Effect::SaveCapture { photo: n, frame });
+            }
+            if n >= ctx.photos_wanted {
+                start_analysis(state, fx);
+            }
+        }
+    } else {
+        // Say why nothing was taken: the guidance line names the problem.
+        log::info!(
+            "capture pressed but not ready: {}",
+            state
+                .last_summary
+                .as_ref()
+                .map_or(Guidance::NoFace, guidance)
+                .text()
+        );
+        let v = state.live_view(ctx);
+        show(state, v, fx);
+    }
+}
+
+/// The analysis of the session's photos came back.
+fn on_analysed(
+    state: &mut State,
+    result: Result<AnalysisOutcome, AnalyseError>,
+    ctx: &AppContext,
+    fx: &mut Vec<Effect>,
+) {
+    if let Mode::Analysing { .. } = state.mode {
+        state.last_activity = state.now;
+        match result {
+            Ok(AnalysisOutcome::Candidates {
+                mut candidates,
+                basis,
+            }) if !candidates.is_empty() => {
+                candidates.truncate(ctx.top_k);
+                state.mode = Mode::Results {
+                    candidates,
+                    basis,
+                    page: 0,
+                };
+            }
+            Ok(AnalysisOutcome::Candidates { basis, .. })
+            | Ok(AnalysisOutcome::NoCloseMatch { basis }) => {
+                state.mode = Mode::NoCloseMatch { basis };
+            }
+            Err(e) => {
+                log::warn!("analysis failed: {e}");
+                let v = e.view();
+                state.mode = Mode::AnalysisFailed(v.clone());
+                show(state, v, fx);
+            }
+        }
+        if let Some(v) = state.results_view(ctx) {
+            show(state, v, fx);
+        }
+    }
 }
 
 #[cfg(test)]

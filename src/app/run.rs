@@ -1,6 +1,7 @@
 //! The run loop: camera, buttons, clock, analyzer, display and notifier are injected, so a test
 //! runs the whole device in-process and stops it after N iterations.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -121,202 +122,220 @@ where
     D: ViewSink,
     N: Notifier,
 {
-    let mut report = RunReport::default();
-    let mut state = State::new();
-    let mut session: u64 = 0;
-    let mut timeouts: u32 = 0;
-    let timeouts_as_lost = opts.timeouts_as_lost.max(1);
-
-    dev.notifier
-        .notify(&Notice::Status("starting: self-test".into()));
-    // Shows the Starting screen before the self-test, which may load models for seconds.
-    let now = dev.clock.now();
-    state = feed(
+    let mut run = Loop {
         dev,
         ctx,
         opts,
-        state,
-        Event::Tick(now),
-        &mut report,
-        &mut session,
-    );
-    let checks = dev.analyzer.self_test();
-    state = feed(
-        dev,
-        ctx,
-        opts,
-        state,
-        Event::SelfTest(checks),
-        &mut report,
-        &mut session,
-    );
-
+        state: Some(State::new()),
+        report: RunReport::default(),
+        session: 0,
+        timeouts: 0,
+    };
+    run.start();
     loop {
+        if run.stop_requested() {
+            run.blank_for_shutdown();
+            break;
+        }
         if opts
+            .max_iterations
+            .is_some_and(|m| run.report.iterations >= m)
+        {
+            break;
+        }
+        let now = run.dev.clock.now();
+        run.feed(Event::Tick(now));
+        run.poll_buttons(now);
+        if run.poll_camera().is_break() {
+            run.report.iterations += 1;
+            break;
+        }
+        run.dev.display.idle();
+        run.report.iterations += 1;
+        if let Some(d) = opts.frame_interval {
+            run.dev.clock.sleep(d);
+        }
+    }
+    run.dev.notifier.notify(&Notice::Status("stopping".into()));
+    let mut report = run.report;
+    report.final_mode = run
+        .state
+        .map(|s| s.mode.name().to_string())
+        .unwrap_or_default();
+    report
+}
+
+/// One run of the device: its parts, the app state and what has happened so far. Each input
+/// has its own method; [`Loop::feed`] runs an event through [`update`] and carries out the
+/// effects.
+struct Loop<'a, C, B, K, A, D, N> {
+    dev: &'a mut Device<C, B, K, A, D, N>,
+    ctx: &'a AppContext,
+    opts: &'a RunOptions,
+    /// Always `Some` between events (taken while [`update`] owns it).
+    state: Option<State>,
+    report: RunReport,
+    /// Counts wiped sessions (names saved captures).
+    session: u64,
+    /// Consecutive camera timeouts.
+    timeouts: u32,
+}
+
+impl<C, B, K, A, D, N> Loop<'_, C, B, K, A, D, N>
+where
+    C: Camera,
+    B: Buttons,
+    K: Clock,
+    A: Analyzer,
+    D: ViewSink,
+    N: Notifier,
+{
+    fn state(&self) -> &State {
+        self.state.as_ref().expect("state between events")
+    }
+
+    /// The Starting screen first (the self-test may load models for seconds), then the
+    /// self-test.
+    fn start(&mut self) {
+        self.dev
+            .notifier
+            .notify(&Notice::Status("starting: self-test".into()));
+        let now = self.dev.clock.now();
+        self.feed(Event::Tick(now));
+        let checks = self.dev.analyzer.self_test();
+        self.feed(Event::SelfTest(checks));
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.opts
             .shutdown
             .as_ref()
             .is_some_and(|f| f.load(Ordering::SeqCst))
-        {
-            log::info!("shutting down: blanking the display");
-            state.photos.clear();
-            dev.analyzer.clear_session();
-            dev.display.show(&View::Blank);
-            report.views_shown += 1;
-            break;
-        }
-        if opts.max_iterations.is_some_and(|m| report.iterations >= m) {
-            break;
-        }
-        let now = dev.clock.now();
-        state = feed(
-            dev,
-            ctx,
-            opts,
-            state,
-            Event::Tick(now),
-            &mut report,
-            &mut session,
-        );
+    }
 
-        match dev.buttons.poll(now, report.iterations) {
+    /// Stopping: nothing about the patient stays in memory or on the glass.
+    fn blank_for_shutdown(&mut self) {
+        log::info!("shutting down: blanking the display");
+        if let Some(s) = self.state.as_mut() {
+            s.photos.clear();
+        }
+        self.dev.analyzer.clear_session();
+        self.dev.display.show(&View::Blank);
+        self.report.views_shown += 1;
+    }
+
+    fn poll_buttons(&mut self, now: Duration) {
+        match self.dev.buttons.poll(now, self.report.iterations) {
             Ok(events) => {
                 for b in events {
-                    state = feed(
-                        dev,
-                        ctx,
-                        opts,
-                        state,
-                        Event::Button(b),
-                        &mut report,
-                        &mut session,
-                    );
+                    self.feed(Event::Button(b));
                 }
             }
             Err(e) => {
-                report.button_errors += 1;
+                self.report.button_errors += 1;
                 log::warn!("buttons: {e}");
             }
         }
+    }
 
-        match dev.camera.frame() {
+    /// One frame (or camera error); `Break` when a finite camera has ended.
+    fn poll_camera(&mut self) -> ControlFlow<()> {
+        match self.dev.camera.frame() {
             Ok(frame) => {
-                report.frames += 1;
-                timeouts = 0;
-                let event = if state.wants_preview() {
-                    let summary = dev.analyzer.preview(&frame);
+                self.report.frames += 1;
+                self.timeouts = 0;
+                let event = if self.state().wants_preview() {
+                    let summary = self.dev.analyzer.preview(&frame);
                     Event::Frame { frame, summary }
                 } else {
                     Event::CameraBack
                 };
-                state = feed(dev, ctx, opts, state, event, &mut report, &mut session);
+                self.feed(event);
             }
             Err(CameraError::Ended) => {
                 log::info!("camera has no more frames; stopping");
-                report.iterations += 1;
-                break;
+                return ControlFlow::Break(());
             }
             Err(e) => {
-                report.camera_errors += 1;
+                self.report.camera_errors += 1;
                 let lost = match e {
                     CameraError::BadFrame(ref d) => {
                         log::debug!("skipping frame: {d}");
                         false
                     }
                     CameraError::Timeout => {
-                        timeouts += 1;
-                        timeouts >= timeouts_as_lost
+                        self.timeouts += 1;
+                        self.timeouts >= self.opts.timeouts_as_lost.max(1)
                     }
                     _ => true,
                 };
                 if lost {
-                    if state.camera_ok {
+                    if self.state().camera_ok {
                         log::warn!("camera: {e}");
                     }
-                    state = feed(
-                        dev,
-                        ctx,
-                        opts,
-                        state,
-                        Event::CameraLost,
-                        &mut report,
-                        &mut session,
-                    );
+                    self.feed(Event::CameraLost);
                 }
             }
         }
-
-        dev.display.idle();
-        report.iterations += 1;
-        if let Some(d) = opts.frame_interval {
-            dev.clock.sleep(d);
-        }
+        ControlFlow::Continue(())
     }
-    dev.notifier.notify(&Notice::Status("stopping".into()));
-    report.final_mode = state.mode.name().to_string();
-    report
-}
 
-/// Feeds one event and carries out the effects (an analysis feeds its result back in).
-fn feed<C, B, K, A, D, N>(
-    dev: &mut Device<C, B, K, A, D, N>,
-    ctx: &AppContext,
-    opts: &RunOptions,
-    state: State,
-    event: Event,
-    report: &mut RunReport,
-    session: &mut u64,
-) -> State
-where
-    A: Analyzer,
-    D: ViewSink,
-    N: Notifier,
-{
-    let mut queue = std::collections::VecDeque::from([event]);
-    let mut state = state;
-    while let Some(ev) = queue.pop_front() {
-        let (next, effects) = update(state, ev, ctx);
-        state = next;
-        for fx in effects {
-            match fx {
-                Effect::Show(v) => {
-                    report.views_shown += 1;
-                    dev.display.show(&v);
+    /// Feeds one event and carries out the effects (an analysis feeds its result back in).
+    fn feed(&mut self, event: Event) {
+        let mut queue = std::collections::VecDeque::from([event]);
+        while let Some(ev) = queue.pop_front() {
+            let state = self.state.take().expect("state between events");
+            let (next, effects) = update(state, ev, self.ctx);
+            self.state = Some(next);
+            for fx in effects {
+                if let Some(answer) = self.carry_out(fx) {
+                    queue.push_back(answer);
                 }
-                Effect::Analyse(photos) => {
-                    report.analyses += 1;
-                    // The analysis blocks the loop: ping the watchdog right before it.
-                    if ctx.watchdog_interval.is_some() {
-                        dev.notifier.notify(&Notice::Watchdog);
-                    }
-                    let result = dev.analyzer.analyse(&photos);
-                    drop(photos);
-                    queue.push_back(Event::Analysed(result));
-                }
-                Effect::ClearSession => {
-                    *session += 1;
-                    dev.analyzer.clear_session();
-                }
-                Effect::SaveCapture { photo, frame } => {
-                    match (ctx.saving, opts.save_dir.as_deref()) {
-                        (true, Some(dir)) => {
-                            match super::save::save_capture(dir, *session, photo, &frame) {
-                                Ok(p) => report.saved.push(p),
-                                Err(e) => {
-                                    // Not fatal: the photo is still in RAM and analysed.
-                                    report.save_errors += 1;
-                                    log::warn!("saving photo {photo}: {e}");
-                                    dev.notifier.notify(&Notice::Status(format!(
-                                        "photo {photo} not saved: {e}"
-                                    )));
-                                }
-                            }
-                        }
-                        _ => log::debug!("saving enabled without a folder; photo not saved"),
-                    }
-                }
-                Effect::Notify(n) => dev.notifier.notify(&n),
             }
         }
     }
-    state
+
+    /// One effect; an analysis returns its result as the next event.
+    fn carry_out(&mut self, fx: Effect) -> Option<Event> {
+        match fx {
+            Effect::Show(v) => {
+                self.report.views_shown += 1;
+                self.dev.display.show(&v);
+            }
+            Effect::Analyse(photos) => {
+                self.report.analyses += 1;
+                // The analysis blocks the loop: ping the watchdog right before it.
+                if self.ctx.watchdog_interval.is_some() {
+                    self.dev.notifier.notify(&Notice::Watchdog);
+                }
+                let result = self.dev.analyzer.analyse(&photos);
+                drop(photos);
+                return Some(Event::Analysed(result));
+            }
+            Effect::ClearSession => {
+                self.session += 1;
+                self.dev.analyzer.clear_session();
+            }
+            Effect::SaveCapture { photo, frame } => self.save(photo, &frame),
+            Effect::Notify(n) => self.dev.notifier.notify(&n),
+        }
+        None
+    }
+
+    fn save(&mut self, photo: usize, frame: &Frame) {
+        match (self.ctx.saving, self.opts.save_dir.as_deref()) {
+            (true, Some(dir)) => match super::save::save_capture(dir, self.session, photo, frame) {
+                Ok(p) => self.report.saved.push(p),
+                Err(e) => {
+                    // Not fatal: the photo is still in RAM and analysed.
+                    self.report.save_errors += 1;
+                    log::warn!("saving photo {photo}: {e}");
+                    self.dev
+                        .notifier
+                        .notify(&Notice::Status(format!("photo {photo} not saved: {e}")));
+                }
+            },
+            _ => log::debug!("saving enabled without a folder; photo not saved"),
+        }
+    }
 }

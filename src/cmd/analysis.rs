@@ -4,7 +4,6 @@ use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use gestaltcam::config::Config;
-use gestaltcam::dataset::{self, LabelledImage};
 use gestaltcam::embed::EmbedOptions;
 use gestaltcam::gallery::{
     self, CalibrateOptions, CalibrationRule, EvalOptions, FusionMode, Gallery, LoadOptions, Storage,
@@ -25,7 +24,7 @@ pub fn load_pipeline(m: &ModelArgs) -> Result<FacePipeline> {
 }
 
 fn threads(m: &ModelArgs) -> usize {
-    m.threads.unwrap_or_else(dataset::default_threads)
+    m.threads.unwrap_or_else(gallery::default_threads)
 }
 
 /// Loads a gallery for `pipeline`, refusing another model's gallery and, with a key, an unsigned
@@ -44,6 +43,26 @@ pub fn load_gallery(
         },
     )?;
     Ok(g)
+}
+
+/// Runs `f` with a progress callback that draws a bar on stderr (count, rate, time left),
+/// cleared when `f` returns; no bar when `quiet`.
+fn with_progress<T>(
+    what: &str,
+    quiet: bool,
+    f: impl FnOnce(Option<gallery::Progress<'_>>) -> T,
+) -> T {
+    if quiet {
+        return f(None);
+    }
+    let bar = progress_bar(0, what);
+    let tick = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let out = f(Some(&tick));
+    bar.finish_and_clear();
+    out
 }
 
 fn progress_bar(total: usize, what: &str) -> indicatif::ProgressBar {
@@ -308,9 +327,11 @@ fn build(a: BuildArgs) -> Result<()> {
         name: a.name.clone(),
         storage: if a.int8 { Storage::Int8 } else { Storage::F32 },
         created_unix: None,
-        progress_bar: !a.quiet,
+        threads: threads(&a.models),
     };
-    let (g, summary) = gallery::build_gallery(&pipeline, &labels, &a.images, &opts, None)?;
+    let (g, summary) = with_progress("images", a.quiet, |p| {
+        gallery::build_gallery(&pipeline, &labels, &a.images, &opts, p)
+    })?;
     g.save(&a.out)?;
     print!("{summary}");
     println!(
@@ -332,6 +353,27 @@ pub struct LabelledSet {
     /// Use only rows with this role (e.g. `probe` in ../shared/faces/dev.csv).
     #[arg(long)]
     role: Option<String>,
+}
+
+impl LabelledSet {
+    /// Every row of the file.
+    fn read_all(&self) -> Result<gallery::LabelSet> {
+        Ok(gallery::read_label_csv(&self.probes)?)
+    }
+
+    /// The rows with `--role` (all rows without it).
+    fn read(&self) -> Result<gallery::LabelSet> {
+        let all = self.read_all()?;
+        match &self.role {
+            Some(r) => Ok(all.with_role(r, &self.probes)?),
+            None => Ok(all),
+        }
+    }
+
+    /// The folder the file's image paths start from.
+    fn root(&self) -> PathBuf {
+        gallery::LabelSet::root_of(&self.probes)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -396,8 +438,8 @@ fn parse_rule(s: &str) -> Result<CalibrationRule> {
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     let pipeline = load_pipeline(&a.models)?;
     let mut g = load_gallery(&a.gallery, &pipeline, None)?;
-    let rows = dataset::read_labelled_csv(&a.set.probes, a.set.role.as_deref())?;
-    let (probes, skipped) = embed_rows(&pipeline, &rows, threads(&a.models));
+    let set = a.set.read()?;
+    let (probes, skipped) = embed_set(&pipeline, &set, &a.set.root(), threads(&a.models))?;
     let opts = a.sessions.calibrate_options(parse_rule(&a.rule)?);
     let report = gallery::calibrate(&mut g, &probes, &opts)?;
     g.save(&a.gallery)?;
@@ -413,19 +455,21 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     Ok(())
 }
 
-fn embed_rows(
+/// Embeds a labelled set as probes (progress bar on stderr); returns them and how many photos
+/// were skipped.
+fn embed_set(
     pipeline: &FacePipeline,
-    rows: &[LabelledImage],
+    set: &gallery::LabelSet,
+    root: &Path,
     threads: usize,
-) -> (Vec<gallery::Probe>, usize) {
-    let bar = progress_bar(rows.len(), "photos");
-    let tick = |n: usize| bar.set_position(n as u64);
-    let (probes, skipped) = dataset::probes_from_rows(pipeline, rows, threads, Some(&tick));
-    bar.finish_and_clear();
-    if !skipped.is_empty() {
-        eprintln!("probe photos skipped: {:?}", dataset::skip_counts(&skipped));
+) -> Result<(Vec<gallery::Probe>, usize)> {
+    let (probes, summary) = with_progress("photos", false, |p| {
+        gallery::embed_probes(pipeline, set, root, threads, p)
+    })?;
+    if !summary.skipped.is_empty() {
+        eprintln!("probe photos skipped: {:?}", summary.skipped_by_reason);
     }
-    (probes, skipped.len())
+    Ok((probes, summary.skipped.len()))
 }
 
 #[derive(Args, Debug)]
@@ -464,19 +508,23 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     if let Some(n) = a.holdout {
         return eval_open_set(&a, &pipeline, n.max(2), threads);
     }
-    let (g, probe_role) = match &a.gallery {
-        Some(path) => (load_gallery(path, &pipeline, None)?, a.set.role.clone()),
+    let all = a.set.read_all()?;
+    let root = a.set.root();
+    let (g, probes) = match &a.gallery {
+        Some(path) => (load_gallery(path, &pipeline, None)?, a.set.read()?),
         None => {
-            let rows = dataset::read_labelled_csv(&a.set.probes, Some("gallery"))?;
-            let g = build_in_memory(&pipeline, &rows, a.int8, threads)?;
-            (
-                g,
-                Some(a.set.role.clone().unwrap_or_else(|| "probe".into())),
-            )
+            let g = build_in_memory(
+                &pipeline,
+                &all.with_role("gallery", &a.set.probes)?,
+                &root,
+                a.int8,
+                threads,
+            )?;
+            let role = a.set.role.as_deref().unwrap_or("probe");
+            (g, all.with_role(role, &a.set.probes)?)
         }
     };
-    let rows = dataset::read_labelled_csv(&a.set.probes, probe_role.as_deref())?;
-    let (probes, skipped) = embed_rows(&pipeline, &rows, threads);
+    let (probes, skipped) = embed_set(&pipeline, &probes, &root, threads)?;
     let opts = match g.threshold() {
         Some(_) => a.sessions.eval_options(),
         None => EvalOptions::default(),
@@ -494,22 +542,27 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 
 fn build_in_memory(
     pipeline: &FacePipeline,
-    rows: &[LabelledImage],
+    set: &gallery::LabelSet,
+    root: &Path,
     int8: bool,
     threads: usize,
 ) -> Result<Gallery> {
-    let bar = progress_bar(rows.len(), "gallery photos");
-    let tick = |n: usize| bar.set_position(n as u64);
-    let storage = if int8 { Storage::Int8 } else { Storage::F32 };
-    let built = dataset::build_from_rows(pipeline, rows, "eval", storage, threads, Some(&tick))?;
-    bar.finish_and_clear();
+    let opts = gallery::BuildOptions {
+        name: "eval".into(),
+        storage: if int8 { Storage::Int8 } else { Storage::F32 },
+        created_unix: None,
+        threads,
+    };
+    let (g, summary) = with_progress("gallery photos", false, |p| {
+        gallery::build_gallery(pipeline, set, root, &opts, p)
+    })?;
     eprintln!(
         "gallery: {} cases, {} skipped {:?}",
-        built.gallery.len(),
-        built.skipped.len(),
-        dataset::skip_counts(&built.skipped)
+        g.len(),
+        summary.skipped.len(),
+        summary.skipped_by_reason
     );
-    Ok(built.gallery)
+    Ok(g)
 }
 
 /// The open-set protocol of `eval --holdout N`: every Nth label leaves the gallery; those
@@ -521,11 +574,14 @@ fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize
     if a.gallery.is_some() {
         bail!("--holdout builds its own gallery from the rows with role `gallery`: leave out --gallery");
     }
-    let gallery_rows = dataset::read_labelled_csv(&a.set.probes, Some("gallery"))?;
+    let all = a.set.read_all()?;
+    let root = a.set.root();
+    let gallery_rows = all.with_role("gallery", &a.set.probes)?;
     let mut labels: Vec<&str> = Vec::new();
-    for r in &gallery_rows {
-        if !labels.contains(&r.label.as_str()) {
-            labels.push(&r.label);
+    for c in &gallery_rows.cases {
+        let l = gallery_rows.label_name(c);
+        if !labels.contains(&l) {
+            labels.push(l);
         }
     }
     // Every nth label is left out; alternate left-out labels go to calibration and to test.
@@ -536,18 +592,15 @@ fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize
         .filter(|(i, _)| i % n == 0)
         .map(|(_, l)| l)
         .collect();
-    let is_held = |l: &str| held.contains(&l);
-    let kept: Vec<LabelledImage> = gallery_rows
-        .iter()
-        .filter(|r| !is_held(&r.label))
-        .cloned()
-        .collect();
-    let mut g = build_in_memory(pipeline, &kept, a.int8, threads)?;
+    let is_held = |c: &gallery::CaseEntry| held.contains(&all.label_name(c));
+    let kept = gallery_rows.filter(|c| !is_held(c));
+    let mut g = build_in_memory(pipeline, &kept, &root, a.int8, threads)?;
     let role = a.set.role.clone().unwrap_or_else(|| "probe".into());
-    let mut rows = dataset::read_labelled_csv(&a.set.probes, Some(&role))?;
+    let mut rows = all.with_role(&role, &a.set.probes)?;
     // A left-out person's gallery photo is one more photo of an unknown patient.
-    rows.extend(gallery_rows.iter().filter(|r| is_held(&r.label)).cloned());
-    let (probes, skipped) = embed_rows(pipeline, &rows, threads);
+    rows.cases
+        .extend(gallery_rows.cases.iter().filter(|c| is_held(c)).cloned());
+    let (probes, skipped) = embed_set(pipeline, &rows, &root, threads)?;
     let mut subjects: Vec<(String, String)> = Vec::new();
     let mut to_calibration = |p: &gallery::Probe| match held.iter().position(|h| *h == p.label) {
         Some(k) => k % 2 == 0,

@@ -4,8 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use gestaltcam::dataset;
-use gestaltcam::gallery::{Ranking, Storage};
+use gestaltcam::gallery::{self, BuildOptions, LabelSet, Ranking};
 use gestaltcam::hpo::{
     self, sim, Answer, Candidate, Differential, FaceLikelihood, HpoIndex, LrModel, TermId, TOP_N,
 };
@@ -49,18 +48,28 @@ pub fn eval_hpo_sim(
 ) -> Result<()> {
     let index = HpoIndex::load(&a.hpo_data)
         .with_context(|| format!("loading HPO data from {}", a.hpo_data.display()))?;
-    let g_rows = dataset::read_labelled_csv(csv, Some("gallery"))?;
-    let gallery =
-        dataset::build_from_rows(pipeline, &g_rows, "hpo-sim", Storage::F32, threads, None)?
-            .gallery;
-    let p_rows = dataset::read_labelled_csv(csv, Some(role.unwrap_or("probe")))?;
-    let (probes, skipped) = dataset::probes_from_rows(pipeline, &p_rows, threads, None);
+    let all = gallery::read_label_csv(csv)?;
+    let root = LabelSet::root_of(csv);
+    let opts = BuildOptions {
+        name: "hpo-sim".into(),
+        threads,
+        ..Default::default()
+    };
+    let (gallery, _) = gallery::build_gallery(
+        pipeline,
+        &all.with_role("gallery", csv)?,
+        &root,
+        &opts,
+        None,
+    )?;
+    let probe_rows = all.with_role(role.unwrap_or("probe"), csv)?;
+    let (probes, skipped) = gallery::embed_probes(pipeline, &probe_rows, &root, threads, None)?;
     let cfg = sim::SimConfig {
         seed: a.seed,
         ..Default::default()
     };
     let report = sim::run_report(&index, &gallery, &probes, &cfg)?;
-    print_sim(&report, skipped.len(), json)
+    print_sim(&report, skipped.skipped.len(), json)
 }
 
 /// Prints a simulation report (JSON: `report.hpo_sim` is the list of entries).

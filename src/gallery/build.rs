@@ -1,10 +1,11 @@
-//! Building a gallery from labelled photos.
+//! Building a gallery (and evaluation probes) from labelled photos: the one builder.
 //!
-//! Each listed image is decoded and embedded; an unusable image is skipped with its reason and
-//! never stops the build. Labels left without any case are dropped (and reported). A build with
-//! no usable image fails and writes nothing (the caller saves the returned gallery).
+//! Each listed image is decoded and embedded on all the threads asked for; an unusable image is
+//! skipped with its reason and never stops the build. Labels left without any case are dropped
+//! (and reported). A build with no usable image fails and writes nothing (the caller saves the
+//! returned gallery). Progress is a callback `(done, total)`: the command line draws the bar.
 
-use super::format::{Case, Gallery, GalleryMeta, Label, Storage};
+use super::format::{Case, Gallery, GalleryMeta, Storage};
 use super::labels::LabelSet;
 use super::{GalleryError, Result};
 use crate::pipeline::{PhotoEmbedder, PhotoError};
@@ -12,6 +13,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Why an image gave no gallery case.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,17 +95,6 @@ impl BuildSummary {
     }
 }
 
-/// The progress bar of a build: count, rate, time left.
-fn image_progress_bar(total: usize) -> indicatif::ProgressBar {
-    let b = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
-    ) {
-        b.set_style(style);
-    }
-    b
-}
-
 impl fmt::Display for BuildSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -140,8 +131,68 @@ pub struct BuildOptions {
     pub storage: Storage,
     /// Creation time; `None` = now.
     pub created_unix: Option<u64>,
-    /// Show an indicatif progress bar (count, rate, ETA) on stderr.
-    pub progress_bar: bool,
+    /// Worker threads embedding photos (0 = [`default_threads`]).
+    pub threads: usize,
+}
+
+/// `(done, total)` after each image, from any worker thread.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Number of worker threads to use: the machine's cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One image's embedding, or why it has none.
+pub type Embedded = std::result::Result<Vec<f32>, SkipReason>;
+
+/// Decodes and embeds every image on `threads` threads (0 = all cores), results in input order.
+pub fn embed_many<E: PhotoEmbedder + Sync + ?Sized>(
+    embedder: &E,
+    images: &[PathBuf],
+    threads: usize,
+    progress: Option<Progress<'_>>,
+) -> Vec<Embedded> {
+    let threads = if threads == 0 {
+        default_threads()
+    } else {
+        threads
+    }
+    .clamp(1, 64);
+    let total = images.len();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let chunks: Vec<Vec<(usize, Embedded)>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads.min(total.max(1)))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = images.get(i) else { break };
+                        mine.push((i, embed_image(embedder, path)));
+                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        if let Some(p) = progress {
+                            p(n, total);
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let mut results: Vec<Option<Embedded>> = vec![None; total];
+    for (i, r) in chunks.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(SkipReason::ModelError("worker thread failed".into()))))
+        .collect()
 }
 
 fn decode_image(path: &Path) -> std::result::Result<image::RgbImage, SkipReason> {
@@ -190,76 +241,88 @@ fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
+/// Checks every case's label index and embeds its image (relative to `image_root` unless
+/// absolute); the embeddings in case order, with the skips recorded in a summary.
+fn embed_cases<E: PhotoEmbedder + Sync + ?Sized>(
+    embedder: &E,
+    labels: &LabelSet,
+    image_root: &Path,
+    threads: usize,
+    progress: Option<Progress<'_>>,
+) -> Result<(Vec<Embedded>, Vec<PathBuf>, BuildSummary)> {
+    if let Some(c) = labels.cases.iter().find(|c| c.label >= labels.labels.len()) {
+        return Err(GalleryError::Input(format!(
+            "case {} has label index {} but there are {} labels",
+            c.case_id,
+            c.label,
+            labels.labels.len()
+        )));
+    }
+    let paths: Vec<PathBuf> = labels
+        .cases
+        .iter()
+        .map(|c| image_root.join(&c.image))
+        .collect();
+    let embedded = embed_many(embedder, &paths, threads, progress);
+    let mut summary = BuildSummary {
+        listed: labels.cases.len(),
+        ..Default::default()
+    };
+    for ((c, path), e) in labels.cases.iter().zip(&paths).zip(&embedded) {
+        if let Err(reason) = e {
+            log::warn!("skipping {} ({}): {reason}", c.case_id, path.display());
+            summary.skip(c.case_id.clone(), path.clone(), reason.clone());
+        }
+    }
+    Ok((embedded, paths, summary))
+}
+
+fn nothing_usable(summary: &BuildSummary) -> GalleryError {
+    let counts = summary
+        .skipped_by_reason
+        .iter()
+        .map(|(k, n)| format!("{k}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    GalleryError::NothingUsable {
+        total: summary.listed,
+        summary: if counts.is_empty() {
+            "no images listed".into()
+        } else {
+            counts
+        },
+    }
+}
+
 /// Embeds every listed image (paths relative to `image_root` unless absolute) and returns the
-/// gallery and what was skipped. `progress(done, total)` is called after each image.
-pub fn build_gallery<E: PhotoEmbedder + ?Sized>(
+/// gallery and what was skipped.
+pub fn build_gallery<E: PhotoEmbedder + Sync + ?Sized>(
     embedder: &E,
     labels: &LabelSet,
     image_root: &Path,
     opts: &BuildOptions,
-    progress: Option<&dyn Fn(usize, usize)>,
+    progress: Option<Progress<'_>>,
 ) -> Result<(Gallery, BuildSummary)> {
     let start = std::time::Instant::now();
     let dim = embedder.embedding_size();
-    let total = labels.cases.len();
-    let bar = opts.progress_bar.then(|| image_progress_bar(total));
-    let mut summary = BuildSummary {
-        listed: total,
-        ..Default::default()
-    };
-    let mut used_cases: Vec<(usize, &super::labels::CaseEntry)> = Vec::new();
+    let (embedded, _, mut summary) =
+        embed_cases(embedder, labels, image_root, opts.threads, progress)?;
+    let mut used_cases: Vec<&super::labels::CaseEntry> = Vec::new();
     let mut flat: Vec<f32> = Vec::new();
-    for (i, c) in labels.cases.iter().enumerate() {
-        if c.label >= labels.labels.len() {
-            return Err(GalleryError::Input(format!(
-                "case {} has label index {} but there are {} labels",
-                c.case_id,
-                c.label,
-                labels.labels.len()
-            )));
+    for (c, e) in labels.cases.iter().zip(embedded) {
+        if let Ok(v) = e {
+            flat.extend_from_slice(&v);
+            used_cases.push(c);
         }
-        let path = image_root.join(&c.image);
-        match embed_image(embedder, &path) {
-            Ok(v) => {
-                flat.extend_from_slice(&v);
-                used_cases.push((i, c));
-            }
-            Err(reason) => {
-                log::warn!("skipping {} ({}): {reason}", c.case_id, path.display());
-                summary.skip(c.case_id.clone(), path, reason);
-            }
-        }
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-        if let Some(p) = progress {
-            p(i + 1, total);
-        }
-    }
-    if let Some(b) = bar {
-        b.finish_and_clear();
     }
     summary.seconds = start.elapsed().as_secs_f64();
     if used_cases.is_empty() {
-        let counts = summary
-            .skipped_by_reason
-            .iter()
-            .map(|(k, n)| format!("{k}: {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(GalleryError::NothingUsable {
-            total,
-            summary: if counts.is_empty() {
-                "no images listed".into()
-            } else {
-                counts
-            },
-        });
+        return Err(nothing_usable(&summary));
     }
     // Keep labels that have cases, in their original order.
     let mut new_index = vec![u32::MAX; labels.labels.len()];
     let mut out_labels = Vec::new();
-    for (_, c) in &used_cases {
+    for c in &used_cases {
         if new_index[c.label] == u32::MAX {
             new_index[c.label] = 0;
         }
@@ -269,16 +332,12 @@ pub fn build_gallery<E: PhotoEmbedder + ?Sized>(
             summary.labels_without_cases.push(l.name.clone());
         } else {
             new_index[i] = out_labels.len() as u32;
-            out_labels.push(Label {
-                name: l.name.clone(),
-                omim: l.omim.clone(),
-                genes: l.genes.clone(),
-            });
+            out_labels.push(l.clone());
         }
     }
     let cases = used_cases
         .iter()
-        .map(|(_, c)| Case {
+        .map(|c| Case {
             case_id: c.case_id.clone(),
             subject: c.subject.clone(),
             label: new_index[c.label],
@@ -299,61 +358,34 @@ pub fn build_gallery<E: PhotoEmbedder + ?Sized>(
 }
 
 /// Embeds every listed image of a label set as evaluation/calibration probes (label name,
-/// subject, embedding), skipping unusable images with reasons exactly like [`build_gallery`].
-/// Fails only when no image is usable.
-pub fn embed_probes<E: PhotoEmbedder + ?Sized>(
+/// subject, embedding) in case order, skipping unusable images with reasons exactly like
+/// [`build_gallery`]. Fails only when no image is usable.
+pub fn embed_probes<E: PhotoEmbedder + Sync + ?Sized>(
     embedder: &E,
     labels: &LabelSet,
     image_root: &Path,
-    progress_bar: bool,
+    threads: usize,
+    progress: Option<Progress<'_>>,
 ) -> Result<(Vec<super::Probe>, BuildSummary)> {
     let start = std::time::Instant::now();
-    let total = labels.cases.len();
-    let bar = progress_bar.then(|| image_progress_bar(total));
-    let mut summary = BuildSummary {
-        listed: total,
-        labels: labels.labels.len(),
-        ..Default::default()
-    };
-    let mut probes = Vec::new();
-    for c in &labels.cases {
-        let name = labels
-            .labels
-            .get(c.label)
-            .map(|l| l.name.clone())
-            .ok_or_else(|| {
-                GalleryError::Input(format!("case {} has an invalid label index", c.case_id))
-            })?;
-        let path = image_root.join(&c.image);
-        match embed_image(embedder, &path) {
-            Ok(embedding) => probes.push(super::Probe {
-                label: name,
+    let (embedded, _, mut summary) = embed_cases(embedder, labels, image_root, threads, progress)?;
+    let probes: Vec<super::Probe> = labels
+        .cases
+        .iter()
+        .zip(embedded)
+        .filter_map(|(c, e)| {
+            e.ok().map(|embedding| super::Probe {
+                label: labels.label_name(c).to_string(),
                 subject: c.subject.clone(),
                 embedding,
-            }),
-            Err(reason) => {
-                summary.skip(c.case_id.clone(), path, reason);
-            }
-        }
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-    }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+            })
+        })
+        .collect();
+    summary.labels = labels.labels.len();
     summary.used = probes.len();
     summary.seconds = start.elapsed().as_secs_f64();
     if probes.is_empty() {
-        return Err(GalleryError::NothingUsable {
-            total,
-            summary: summary
-                .skipped_by_reason
-                .iter()
-                .map(|(k, n)| format!("{k}: {n}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+        return Err(nothing_usable(&summary));
     }
     Ok((probes, summary))
 }

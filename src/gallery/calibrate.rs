@@ -204,7 +204,7 @@ impl Calibration {
 }
 
 fn pct(r: Option<f64>) -> String {
-    r.map_or("n/a".to_string(), |r| format!("{:.2}%", 100.0 * r))
+    super::eval::percent(r, 2)
 }
 
 impl fmt::Display for Calibration {
@@ -357,12 +357,7 @@ pub(crate) fn sessions(
     fusion: FusionMode,
     seed: u64,
 ) -> Result<Vec<SessionResult>> {
-    let index: HashMap<&str, usize> = gallery
-        .labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.name.as_str(), i))
-        .collect();
+    let index = gallery.label_indices();
     let mut out = Vec::new();
     for (s, subject) in subjects.iter().enumerate() {
         let m = subject.photos.len();

@@ -17,7 +17,7 @@ use super::calibrate::{min_distance, sessions, subjects};
 use super::rank::{FusionMode, LabelBest};
 use super::{Gallery, GalleryError, GalleryHeader, Result};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A labelled test embedding.
@@ -221,7 +221,7 @@ fn fmt_topk(f: &mut fmt::Formatter<'_>, t: &TopK) -> fmt::Result {
     }
     writeln!(f)?;
     if let Some(o) = &t.open_set {
-        let pct = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{:.1}%", 100.0 * r));
+        let pct = |r: Option<f64>| percent(r, 1);
         writeln!(
             f,
             "{:<32} threshold {:.4}: unknown rejected {} of {}, known wrongly rejected {} of {}",
@@ -253,7 +253,7 @@ impl fmt::Display for EvalReport {
                 "open set per session size (rates per patient; per session in brackets):"
             )?;
         }
-        let pct = |r: Option<f64>| r.map_or("n/a".into(), |r| format!("{:.1}%", 100.0 * r));
+        let pct = |r: Option<f64>| percent(r, 1);
         for s in &self.sessions {
             writeln!(
                 f,
@@ -362,12 +362,7 @@ pub fn evaluate(gallery: &Gallery, probes: &[Probe], opts: &EvalOptions) -> Resu
             "top-k values must be at least 1".into(),
         ));
     }
-    let index: HashMap<&str, usize> = gallery
-        .labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.name.as_str(), i))
-        .collect();
+    let index = gallery.label_indices();
     let threshold = opts.threshold.or(gallery.threshold());
     let mut per_photo = Vec::with_capacity(probes.len());
     let mut groups: BTreeMap<(&str, &str), Vec<Vec<f32>>> = BTreeMap::new();
@@ -508,4 +503,11 @@ pub fn info(gallery: &Gallery) -> GalleryInfo {
             })
             .collect(),
     }
+}
+
+/// A rate as a percentage with `decimals` decimals, or `n/a`.
+pub(crate) fn percent(r: Option<f64>, decimals: usize) -> String {
+    r.map_or("n/a".to_string(), |r| {
+        format!("{:.*}%", decimals, 100.0 * r)
+    })
 }

@@ -319,6 +319,15 @@ impl Gallery {
         g
     }
 
+    /// Label name → index, for matching probes (which carry names) to this gallery's labels.
+    pub fn label_indices(&self) -> std::collections::HashMap<&str, usize> {
+        self.labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.name.as_str(), i))
+            .collect()
+    }
+
     pub fn header(&self) -> GalleryHeader {
         GalleryHeader {
             format_version: FORMAT_VERSION,
@@ -773,6 +782,18 @@ impl Gallery {
 fn put_str(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(&(s.len() as u32).to_le_bytes());
     b.extend_from_slice(s.as_bytes());
+}
+
+/// Recomputes a gallery file's content hash in place (bytes 48..80, the sha256 of everything
+/// else), for tools and tests that edit a file on purpose. Files shorter than the header are
+/// left alone (false).
+pub fn rehash(bytes: &mut [u8]) -> bool {
+    if bytes.len() < HASH_AT + 32 {
+        return false;
+    }
+    let h = hash_bytes(bytes);
+    bytes[HASH_AT..HASH_AT + 32].copy_from_slice(&h);
+    true
 }
 
 /// sha256 over the file with the hash field skipped.

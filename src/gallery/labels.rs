@@ -1,28 +1,28 @@
-//! Label files: which image shows which syndrome.
+//! Label files: which image shows which syndrome. The one reader of labelled photos: gallery
+//! builds, calibration, evaluation and the HPO simulation all read their photos here.
 //!
 //! Two formats:
-//! * a plain CSV with a header row naming at least `image` and `label`; optional columns `omim`,
-//!   `genes` (separated by `;` or `|`), `subject` (patient id) and `case_id`. A missing `case_id`
-//!   defaults to the image path, a missing `subject` to the case id.
+//! * a plain CSV with a header row naming at least `image` and a label column (`label`,
+//!   `syndrome` or `identity`); optional columns `omim`, `genes` (separated by `;` or `|`),
+//!   `subject` (patient id), `case_id` and `role` (`gallery`/`probe`, to split one file, as in
+//!   `../shared/faces/dev.csv`). A missing `case_id` defaults to the image path. A missing
+//!   `subject` defaults to the label when the label column is `identity` (an identity is one
+//!   person) and to the case id otherwise (without a patient column, each photo is its own
+//!   patient).
 //! * the GestaltMatcher Database (GMDB) release: a split CSV with columns `image_id, subject,
 //!   label` (label = numeric syndrome id) and a syndromes TSV with `syndrome_id, syndrome_name,
 //!   OMIM`. Image files are found by a pattern such as `{image_id}.jpg`.
 //!
-//! Errors name the file and the line (1-based, the header is line 1).
+//! Image paths are kept as written; builders resolve them against an image root (the CSV's
+//! folder for labelled sets, see [`LabelSet::root_of`]). Errors name the file and the line
+//! (1-based, the header is line 1).
 
+use super::format::Label;
 use super::{GalleryError, Result};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
-/// A syndrome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LabelInfo {
-    pub name: String,
-    pub omim: Option<String>,
-    pub genes: Vec<String>,
-}
 
 /// One reference photo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,12 +34,14 @@ pub struct CaseEntry {
     pub label: usize,
     /// Image path, relative to the image root unless absolute.
     pub image: PathBuf,
+    /// The `role` column (`gallery`, `probe`), when the file has one.
+    pub role: Option<String>,
 }
 
 /// Labels and the cases that show them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LabelSet {
-    pub labels: Vec<LabelInfo>,
+    pub labels: Vec<Label>,
     pub cases: Vec<CaseEntry>,
 }
 
@@ -47,6 +49,40 @@ impl LabelSet {
     /// Index of a label by name.
     pub fn label_index(&self, name: &str) -> Option<usize> {
         self.labels.iter().position(|l| l.name == name)
+    }
+
+    /// The name of a case's label.
+    pub fn label_name(&self, case: &CaseEntry) -> &str {
+        self.labels.get(case.label).map_or("", |l| l.name.as_str())
+    }
+
+    /// The same labels with only the cases `keep` accepts (labels left without cases stay; the
+    /// builders drop them).
+    pub fn filter(&self, keep: impl Fn(&CaseEntry) -> bool) -> LabelSet {
+        LabelSet {
+            labels: self.labels.clone(),
+            cases: self.cases.iter().filter(|c| keep(c)).cloned().collect(),
+        }
+    }
+
+    /// The cases whose role is `role`; an error naming the file when there are none.
+    pub fn with_role(&self, role: &str, path: &Path) -> Result<LabelSet> {
+        let set = self.filter(|c| c.role.as_deref() == Some(role));
+        if set.cases.is_empty() {
+            return Err(GalleryError::Input(format!(
+                "{} lists no images with role `{role}`",
+                path.display()
+            )));
+        }
+        Ok(set)
+    }
+
+    /// The folder a label file's relative image paths start from: the file's own folder.
+    pub fn root_of(path: &Path) -> PathBuf {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
     }
 }
 
@@ -122,7 +158,7 @@ fn non_empty(s: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Reads a plain `image,label[,omim,genes,subject,case_id]` CSV.
+/// Reads a plain `image,label[,omim,genes,subject,case_id,role]` CSV.
 pub fn read_label_csv(path: &Path) -> Result<LabelSet> {
     read_label_csv_from(open_file(path)?, path)
 }
@@ -130,8 +166,10 @@ pub fn read_label_csv(path: &Path) -> Result<LabelSet> {
 /// [`read_label_csv`] from any reader; `path` only names the source in errors.
 pub fn read_label_csv_from<R: Read>(reader: R, path: &Path) -> Result<LabelSet> {
     let (mut rdr, headers) = open_csv(reader, path, b',')?;
-    let c_image = column(path, &headers, &["image", "image_path", "path"])?;
-    let c_label = column(path, &headers, &["label", "syndrome"])?;
+    let c_image = column(path, &headers, &["image", "image_path", "path", "file"])?;
+    let c_label = column(path, &headers, &["label", "syndrome", "identity"])?;
+    let label_is_a_person = headers[c_label] == "identity";
+    let c_role = optional_column(&headers, &["role"]);
     let c_omim = optional_column(&headers, &["omim"]);
     let c_genes = optional_column(&headers, &["genes", "gene"]);
     let c_subject = optional_column(&headers, &["subject", "patient", "patient_id"]);
@@ -161,7 +199,14 @@ pub fn read_label_csv_from<R: Read>(reader: R, path: &Path) -> Result<LabelSet> 
             .unwrap_or_else(|| image.clone());
         let subject = c_subject
             .and_then(|c| non_empty(rec.get(c)))
-            .unwrap_or_else(|| case_id.clone());
+            .unwrap_or_else(|| {
+                if label_is_a_person {
+                    label.clone()
+                } else {
+                    case_id.clone()
+                }
+            });
+        let role = c_role.and_then(|c| non_empty(rec.get(c)));
 
         let idx = match by_name.get(&label) {
             Some(&(idx, first_line)) => {
@@ -178,7 +223,7 @@ pub fn read_label_csv_from<R: Read>(reader: R, path: &Path) -> Result<LabelSet> 
                 idx
             }
             None => {
-                set.labels.push(LabelInfo {
+                set.labels.push(Label {
                     name: label.clone(),
                     omim,
                     genes: Vec::new(),
@@ -203,6 +248,7 @@ pub fn read_label_csv_from<R: Read>(reader: R, path: &Path) -> Result<LabelSet> 
             subject,
             label: idx,
             image: PathBuf::from(image),
+            role,
         });
     }
     for (l, g) in set.labels.iter_mut().zip(genes) {
@@ -239,7 +285,7 @@ pub fn read_gmdb_from<S: Read, T: Read>(
     let c_id = column(syndromes_tsv, &headers, &["syndrome_id", "label", "id"])?;
     let c_name = column(syndromes_tsv, &headers, &["syndrome_name", "name"])?;
     let c_omim = optional_column(&headers, &["omim"]);
-    let mut syndromes: HashMap<String, (LabelInfo, u64)> = HashMap::new();
+    let mut syndromes: HashMap<String, (Label, u64)> = HashMap::new();
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| record_error(syndromes_tsv, e))?;
         let line = line_of(&rec, i as u64 + 2);
@@ -259,7 +305,7 @@ pub fn read_gmdb_from<S: Read, T: Read>(
         syndromes.insert(
             id,
             (
-                LabelInfo {
+                Label {
                     name,
                     omim,
                     genes: Vec::new(),
@@ -324,6 +370,7 @@ pub fn read_gmdb_from<S: Read, T: Read>(
             case_id: image_id,
             subject,
             label: idx,
+            role: None,
         });
     }
     if set.cases.is_empty() {

@@ -7,10 +7,10 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | [`labels`] | plain `image,label` CSV and GestaltMatcher Database split/syndrome files |
+//! | [`labels`] | the one reader of labelled photos: `image,label` CSV (with `subject`, `role`, …) and GestaltMatcher Database split/syndrome files |
 //! | [`format`] | the binary gallery file (header, labels, cases, f32 or int8 embeddings), atomic save |
 //! | [`sign`] | detached ed25519 signatures (`<gallery>.sig`), key generation |
-//! | [`build`] | photos → embeddings → [`Gallery`], with per-image skip reasons |
+//! | [`build`] | the one builder: photos → embeddings on all cores → [`Gallery`] or evaluation probes, with per-image skip reasons |
 //! | [`candidate`] | what a ranking gives the device: [`Candidate`]s and their evidence [`Band`] |
 //! | [`rank`] | exact nearest-case ranking, bands, multi-photo fusion, ranking comparison |
 //! | [`calibrate`](mod@calibrate) | session-true "no close match" thresholds and evidence bands |
@@ -26,7 +26,8 @@ pub mod rank;
 pub mod sign;
 
 pub use build::{
-    build_gallery, embed_image, embed_probes, BuildOptions, BuildSummary, SkipReason, SkippedImage,
+    build_gallery, default_threads, embed_image, embed_many, embed_probes, BuildOptions,
+    BuildSummary, Embedded, Progress, SkipReason, SkippedImage,
 };
 pub use calibrate::{
     calibrate, BandLevel, CalibrateOptions, Calibration, CalibrationProbe, CalibrationReport,
@@ -38,11 +39,11 @@ pub use eval::{
     OpenSet, Probe, SessionOpenSet, TopK,
 };
 pub use format::{
-    remove_stale_temp_files, write_atomic, write_atomic_via, Case, Gallery, GalleryHeader,
+    rehash, remove_stale_temp_files, write_atomic, write_atomic_via, Case, Gallery, GalleryHeader,
     GalleryMeta, Label, LoadOptions, Storage, FORMAT_VERSION, MAGIC,
 };
 pub use labels::{
-    read_gmdb, read_gmdb_from, read_label_csv, read_label_csv_from, CaseEntry, LabelInfo, LabelSet,
+    read_gmdb, read_gmdb_from, read_label_csv, read_label_csv_from, CaseEntry, LabelSet,
 };
 pub use rank::{compare_rankings, similarity, FusionMode, LabelMatch, RankAgreement, Ranking};
 pub use sign::{

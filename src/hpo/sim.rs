@@ -407,12 +407,7 @@ pub fn run_report(
 ) -> Result<SimReport, HpoError> {
     let bank = index.question_bank()?;
     let label_omim = assign_diseases(index, gallery.labels().len(), cfg.min_terms, cfg.seed)?;
-    let names: std::collections::HashMap<&str, usize> = gallery
-        .labels()
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.name.as_str(), i))
-        .collect();
+    let names = gallery.label_indices();
     let truths: Vec<Option<usize>> = probes
         .iter()
         .map(|p| names.get(p.label.as_str()).copied())

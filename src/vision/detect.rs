@@ -26,7 +26,7 @@
 //! | `min_image_side` | integer, optional (8) | smaller images give no faces without inference |
 //! | `outputs` | 3 strings, optional | ONNX output names for boxes, scores, landmarks |
 
-use crate::manifest::{ColourOrder, Layout, Manifest, ManifestError, ModelEntry, Role};
+use crate::manifest::{InputSpec, Layout, Manifest, ManifestError, ModelEntry, Role};
 use crate::vision::Face;
 use image::RgbImage;
 use std::sync::Arc;
@@ -233,10 +233,7 @@ pub struct Detector {
     model: Arc<TypedRunnableModel>,
     in_h: usize,
     in_w: usize,
-    layout: Layout,
-    colour_order: ColourOrder,
-    mean: [f32; 3],
-    std: [f32; 3],
+    input: InputSpec,
     params: DetectorParams,
     anchors: Vec<[f32; 3]>,
 }
@@ -334,10 +331,7 @@ impl Detector {
             model,
             in_h,
             in_w,
-            layout: entry.layout,
-            colour_order: entry.colour_order,
-            mean: entry.mean,
-            std: entry.std,
+            input: entry.input_spec(),
             params,
             anchors,
         })
@@ -430,12 +424,9 @@ impl Detector {
         };
         let xs = axis(w, new_w);
         let ys = axis(h, new_h);
-        let chan: [usize; 3] = match self.colour_order {
-            ColourOrder::Rgb => [0, 1, 2],
-            ColourOrder::Bgr => [2, 1, 0],
-        };
-        let (in_h, in_w) = (self.in_h, self.in_w);
-        let mut data = vec![0f32; 3 * in_h * in_w];
+        let spec = self.input;
+        let chan = [0, 1, 2].map(|k| spec.source_channel(k));
+        let mut data = vec![0f32; spec.len()];
         let raw = img.as_raw();
         let stride = w * 3;
         // Separable bilinear: each needed source row is resampled horizontally once (in the model's
@@ -453,10 +444,6 @@ impl Detector {
                 }
             }
             Ok(())
-        };
-        let (cstride, pstride) = match self.layout {
-            Layout::Nchw => (in_h * in_w, 1),
-            Layout::Nhwc => (1, 3),
         };
         let (mut top, mut bot) = (Vec::with_capacity(new_w * 3), Vec::with_capacity(new_w * 3));
         let (mut top_y, mut bot_y) = (usize::MAX, usize::MAX);
@@ -479,19 +466,14 @@ impl Detector {
                 bot_y = y1;
             }
             for dx in 0..new_w {
-                let pixel = (dy * in_w + dx) * pstride;
                 for k in 0..3 {
                     let i = dx * 3 + k;
                     let v = top[i] * (1.0 - fy) + bot[i] * fy;
-                    data[k * cstride + pixel] = (v - self.mean[k]) / self.std[k];
+                    data[spec.index(k, dy, dx)] = spec.normalise(k, v);
                 }
             }
         }
-        let shape: [usize; 4] = match self.layout {
-            Layout::Nchw => [1, 3, in_h, in_w],
-            Layout::Nhwc => [1, in_h, in_w, 3],
-        };
-        let tensor = tract_ndarray::Array4::from_shape_vec(shape, data)
+        let tensor = tract_ndarray::Array4::from_shape_vec(spec.shape(), data)
             .map_err(|e| DetectError::Inference(e.to_string()))?
             .into_tensor();
         Ok((tensor, lb))

@@ -9,12 +9,11 @@
 //!
 //! Runs on x86_64 only: under qemu-user the models are ~250× slower.
 
-use gestaltcam::dataset::{self, LabelledImage};
-use gestaltcam::gallery::{self, EvalOptions, FusionMode, Storage};
+use crate::common;
+use gestaltcam::gallery::{self, CaseEntry, EvalOptions, FusionMode, LabelSet, Storage};
 use gestaltcam::pipeline::FacePipeline;
 use std::path::{Path, PathBuf};
 
-const FACES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/faces");
 /// Top-1 over all 3,385 probes that the committed pipeline (flip TTA on, the device default) reached (`gestaltcam eval --probes
 /// ../shared/faces/dev.csv`; README). The reference pipeline (YuNet + dlib f32, onnxruntime)
 /// reaches 91.5%.
@@ -68,12 +67,17 @@ fn auc_helper_is_right_on_known_cases() {
     ignore = "whole dev set: too slow under qemu-user"
 )]
 fn dev_set_verification_and_ranking() {
-    let csv = Path::new(FACES).join("dev.csv");
-    let rows: Vec<LabelledImage> = dataset::read_labelled_csv(&csv, None).expect("dev.csv");
+    let Some(faces) = common::shared_faces() else {
+        return;
+    };
+    let csv = faces.join("dev.csv");
+    let set = gallery::read_label_csv(&csv).expect("dev.csv");
+    let rows: &[CaseEntry] = &set.cases;
     assert_eq!(rows.len(), 4393, "the dev set changed");
     let p = pipeline();
-    let paths: Vec<PathBuf> = rows.iter().map(|r| r.image.clone()).collect();
-    let embedded = dataset::embed_many(&p, &paths, dataset::default_threads(), None);
+    let root = LabelSet::root_of(&csv);
+    let paths: Vec<PathBuf> = rows.iter().map(|r| root.join(&r.image)).collect();
+    let embedded = gallery::embed_many(&p, &paths, gallery::default_threads(), None);
     let usable = embedded.iter().filter(|e| e.is_ok()).count();
     eprintln!("embedded {usable} of {} photos", rows.len());
     assert!(
@@ -82,7 +86,7 @@ fn dev_set_verification_and_ranking() {
     );
 
     // --- pair verification: every same-identity pair, and a fixed spread of impostor pairs ---
-    let ok: Vec<(&LabelledImage, &Vec<f32>)> = rows
+    let ok: Vec<(&CaseEntry, &Vec<f32>)> = rows
         .iter()
         .zip(&embedded)
         .filter_map(|(r, e)| e.as_ref().ok().map(|v| (r, v)))
@@ -124,7 +128,7 @@ fn dev_set_verification_and_ranking() {
                 probe_rows += 1;
                 if let Ok(v) = e {
                     probes.push(gallery::Probe {
-                        label: r.label.clone(),
+                        label: set.label_name(r).to_string(),
                         subject: r.subject.clone(),
                         embedding: v.clone(),
                     });
@@ -137,7 +141,7 @@ fn dev_set_verification_and_ranking() {
     let labels: Vec<gallery::Label> = gallery_rows
         .iter()
         .map(|r| gallery::Label {
-            name: r.label.clone(),
+            name: set.label_name(r).to_string(),
             omim: None,
             genes: vec![],
         })

@@ -1,5 +1,4 @@
 //! Hardware-in-the-loop tests, for a wired board only (`--features hil`; see board/README.md).
-#![cfg(all(feature = "hil", target_os = "linux"))]
 
 use gestaltcam::app::Buttons;
 use gestaltcam::camera::Camera;

@@ -4,6 +4,7 @@
 //! `tests/fixtures/photos/`, and `reference.json` holds dlib-bin's descriptors of those chips; both
 //! are written by `models/tools/dlib_reference.py fixtures`.
 
+use crate::common;
 use gestaltcam::embed::{cosine, EmbedError, EmbedOptions, Embedder};
 use gestaltcam::manifest::{Manifest, ManifestError, Metric, Role};
 use image::RgbImage;
@@ -97,7 +98,7 @@ fn manifest_lists_int8_first_and_describes_dlib_input() {
 fn f32_matches_dlib_descriptors() {
     let e = embedder(F32);
     assert_eq!(e.embedding_size(), 128);
-    for g in golden() {
+    for g in common::qemu_first(golden(), 2) {
         let v = e.embed_chip(&g.chip).expect("embeds");
         assert_eq!(v.len(), 128);
         let c = cosine(&v, &g.dlib);
@@ -108,7 +109,7 @@ fn f32_matches_dlib_descriptors() {
 #[test]
 fn int8_matches_f32() {
     let (f, q) = (embedder(F32), embedder(INT8));
-    for g in golden() {
+    for g in common::qemu_first(golden(), 2) {
         let a = f.embed_chip(&g.chip).expect("f32 embeds");
         let b = q.embed_chip(&g.chip).expect("int8 embeds");
         let c = cosine(&a, &b);
@@ -194,6 +195,10 @@ fn wrong_chip_size_is_a_typed_error() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "10 more inferences: too slow under qemu-user (runs on the host)"
+)]
 fn flip_tta_is_unit_length_and_close_to_plain() {
     let m = manifest();
     let tta = Embedder::load(

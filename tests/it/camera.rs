@@ -1,7 +1,7 @@
 //! Camera tests: pixel decoders (YUYV, NV12, MJPEG) against known colours, bad frames as typed
 //! errors, the replay camera, and the reconnecting wrapper's backoff on an injected clock.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;

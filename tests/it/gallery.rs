@@ -7,12 +7,11 @@ use gestaltcam::pipeline::{FaceEmbedding, PhotoEmbedder, PhotoError};
 use gestaltcam::ui::view::Band;
 use gestaltcam::vision::Face;
 use image::RgbImage;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 // ------------------------------------------------------------------ helpers
 
-mod common;
+use crate::common;
 use common::Rng;
 
 fn meta(metric: Metric, storage: Storage) -> GalleryMeta {
@@ -81,11 +80,10 @@ fn clustered(seed: u64, n_labels: usize, per_label: usize, dim: usize, noise: f3
 }
 
 fn rehash(bytes: &mut [u8]) {
-    let mut h = Sha256::new();
-    h.update(&bytes[..48]);
-    h.update(&bytes[80..]);
-    let d = h.finalize();
-    bytes[48..80].copy_from_slice(&d);
+    assert!(
+        gestaltcam::gallery::rehash(bytes),
+        "a gallery file has a header"
+    );
 }
 
 // A fake embedder: the embedding is the first DIM pixels' red channel (centred); a pure red
@@ -577,6 +575,37 @@ fn plain_label_csv() {
     ));
 }
 
+/// One reader for every labelled set: a dev-set style file (`identity`, `role`, no `subject`)
+/// reads with the person as subject and splits by role; a syndrome file without `subject`
+/// makes each photo its own patient.
+#[test]
+fn labelled_sets_with_roles_and_the_subject_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "dev.csv",
+        "image,identity,role\nann/1.jpg,ann,gallery\nann/2.jpg,ann,probe\nbob/1.jpg,bob,gallery\nann/3.jpg,ann,probe\n",
+    );
+    let all = read_label_csv(&p).unwrap();
+    assert_eq!(all.labels.len(), 2);
+    let subjects: Vec<&str> = all.cases.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(subjects, ["ann", "ann", "bob", "ann"]);
+    let probes = all.with_role("probe", &p).unwrap();
+    assert_eq!(probes.labels, all.labels, "a role keeps every label");
+    let names: Vec<&str> = probes.cases.iter().map(|c| probes.label_name(c)).collect();
+    assert_eq!(names, ["ann", "ann"]);
+    assert_eq!(probes.cases[1].image, std::path::Path::new("ann/3.jpg"));
+    let e = all.with_role("test", &p).unwrap_err();
+    assert!(e.to_string().contains("role `test`"), "{e}");
+    assert_eq!(LabelSet::root_of(&p), dir.path());
+
+    let p = write(dir.path(), "syn.csv", "image,syndrome\na.png,X\nb.png,X\n");
+    let s = read_label_csv(&p).unwrap();
+    let subjects: Vec<&str> = s.cases.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(subjects, ["a.png", "b.png"]);
+    assert!(s.cases.iter().all(|c| c.role.is_none()));
+}
+
 #[test]
 fn gmdb_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -654,24 +683,21 @@ fn build_skips_bad_images_with_reasons() {
         "image,label,subject\na1.png,A,s1\na2.png,A,s1\nb1.png,B,s2\nmissing.png,B,s3\nnoface.png,C,s4\ntwo.png,C,s5\nbroken.png,B,s6\n",
     );
     let set = read_label_csv(&csv).unwrap();
-    let calls = std::cell::Cell::new(0);
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (calls, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let progress = |done: usize, total: usize| {
         assert_eq!(total, 7);
-        calls.set(done);
+        calls.fetch_add(1, Ordering::Relaxed);
+        most.fetch_max(done, Ordering::Relaxed);
     };
     let opts = BuildOptions {
         name: "t".into(),
+        threads: 3,
         ..Default::default()
     };
-    let (g, s) = build_gallery(
-        &FakeEmbedder,
-        &set,
-        root,
-        &opts,
-        Some(&progress as &dyn Fn(usize, usize)),
-    )
-    .unwrap();
-    assert_eq!(calls.get(), 7);
+    let (g, s) = build_gallery(&FakeEmbedder, &set, root, &opts, Some(&progress)).unwrap();
+    // Once per image, from whichever worker embedded it; the cases stay in file order.
+    assert_eq!((calls.into_inner(), most.into_inner()), (7, 7));
     assert_eq!((s.listed, s.used, s.labels), (7, 3, 2));
     assert_eq!(s.skipped.len(), 4);
     let reason = |id: &str| {
@@ -706,7 +732,7 @@ fn build_skips_bad_images_with_reasons() {
     serde_json::to_string(&s).unwrap();
 
     // The same images as probes (for evaluate/calibrate), with the same skip reasons.
-    let (probes, ps) = embed_probes(&FakeEmbedder, &set, root, false).unwrap();
+    let (probes, ps) = embed_probes(&FakeEmbedder, &set, root, 2, None).unwrap();
     assert_eq!((probes.len(), ps.skipped.len()), (3, 4));
     assert_eq!(
         (probes[0].label.as_str(), probes[0].subject.as_str()),

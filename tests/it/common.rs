@@ -1,9 +1,34 @@
-//! Helpers shared by several integration-test files (`mod common;` in each). Not every file uses
-//! every helper.
+//! Helpers shared by several integration-test modules (`use crate::common;`). Not every module
+//! uses every helper.
 #![allow(dead_code)]
 
 use gestaltcam::app::{Notice, Notifier, ViewSink};
 use gestaltcam::ui::view::View;
+use std::path::PathBuf;
+
+/// `../shared/faces` (the labelled dev photos beside the checkout; two levels up from a worktree
+/// under `/work/wt-*`). Absent: `None` after printing "skipped" when `CI` is unset, a failure
+/// when it is set (CI must not pass by skipping the accuracy tests).
+pub fn shared_faces() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let found = ["../shared/faces", "../../shared/faces"]
+        .iter()
+        .map(|rel| root.join(rel))
+        .find(|p| p.join("dev.csv").is_file());
+    if found.is_none() {
+        let want = root.join("../shared/faces/dev.csv");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but the shared faces are missing: {} not found",
+            want.display()
+        );
+        eprintln!(
+            "skipped: {} not found (set CI to make this a failure)",
+            want.display()
+        );
+    }
+    found
+}
 
 /// Deterministic splitmix64.
 pub struct Rng(pub u64);
@@ -64,4 +89,17 @@ pub fn strip_dht(jpeg: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(&jpeg[i..]);
     out
+}
+
+/// True when the tests run under qemu-user: every non-x86_64 run on the x86_64 CI machine, where
+/// a model inference costs seconds instead of milliseconds.
+pub const UNDER_QEMU: bool = !cfg!(target_arch = "x86_64");
+
+/// The items a model-heavy test checks: all of them on the host, the first `n` under qemu-user
+/// (enough to prove the aarch64 arithmetic; the host run covers the rest).
+pub fn qemu_first<T>(mut items: Vec<T>, n: usize) -> Vec<T> {
+    if UNDER_QEMU {
+        items.truncate(n);
+    }
+    items
 }

@@ -5,9 +5,9 @@
 //! the input and writes it to `target/fuzz-smoke-failures/` for `cargo fuzz run <target> FILE`.
 //!
 //! The generated seeds (galleries, small images, camera frames) are written by the code itself:
-//! `cargo test --test fuzz_smoke -- --ignored write_generated_seeds` rewrites them.
+//! `cargo test --test it fuzz_smoke::write_generated_seeds -- --ignored` rewrites them.
 
-mod common;
+use crate::common;
 
 use gestaltcam::fuzzing;
 use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, Storage};

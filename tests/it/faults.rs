@@ -4,13 +4,13 @@
 //!
 //! | issue bullet | tests here | also covered by |
 //! |---|---|---|
-//! | camera disappears mid-capture and returns | `camera_lost_between_photos_keeps_the_session` | `tests/app.rs` `camera_unplugged_mid_session_then_replugged_continues`, `camera_missing_at_start_shows_error_then_resumes`; `tests/camera.rs` `reconnecting_reopens_with_backoff_on_the_clock` |
-//! | camera gives garbage or zero-length frames | `garbage_and_empty_frames_are_skipped_and_the_session_completes` | `tests/camera.rs` `bad_frames_are_typed_errors` |
-//! | display bus errors | `display_i2c_errors_are_logged_once_and_the_view_is_redrawn` (embedded-hal-mock), `display_spi_outage_does_not_stop_the_device` | `tests/display_bus.rs` (the bus protocol itself) |
-//! | model file corrupted on disk / hash ≠ manifest | `tampered_model_is_refused_with_a_screen` | `tests/embed_golden.rs` `tampered_model_is_refused` |
-//! | gallery corrupted on disk: clear screen, last good gallery kept | `corrupt_gallery_uses_the_last_good_copy_with_a_warning_screen`, `every_refusal_falls_back_to_the_last_good_copy`, `refused_gallery_without_last_good_copy_is_an_error_screen` | `tests/gallery.rs` `truncated_files_give_typed_errors_never_panic`, `garbage_with_valid_hash_never_panics`, `flipped_byte_is_a_hash_error`, `other_embedder_is_refused_naming_both_ids` |
-//! | tampered or unsigned gallery with a public key is refused, with a screen | `signed_gallery_tampered_or_unsigned_is_refused` | `tests/gallery.rs` `signatures` |
-//! | power cut during a gallery write | `power_cut_during_gallery_write_leaves_old_or_new` (SIGKILLed child writer, seeded, 200 rounds) | `tests/gallery.rs` `interrupted_write_leaves_the_old_gallery` (failing writer) |
+//! | camera disappears mid-capture and returns | `camera_lost_between_photos_keeps_the_session` | `tests/it/app.rs` `camera_unplugged_mid_session_then_replugged_continues`, `camera_missing_at_start_shows_error_then_resumes`; `tests/it/camera.rs` `reconnecting_reopens_with_backoff_on_the_clock` |
+//! | camera gives garbage or zero-length frames | `garbage_and_empty_frames_are_skipped_and_the_session_completes` | `tests/it/camera.rs` `bad_frames_are_typed_errors` |
+//! | display bus errors | `display_i2c_errors_are_logged_once_and_the_view_is_redrawn` (embedded-hal-mock), `display_spi_outage_does_not_stop_the_device` | `tests/it/display_bus.rs` (the bus protocol itself) |
+//! | model file corrupted on disk / hash ≠ manifest | `tampered_model_is_refused_with_a_screen` | `tests/it/embed_golden.rs` `tampered_model_is_refused` |
+//! | gallery corrupted on disk: clear screen, last good gallery kept | `corrupt_gallery_uses_the_last_good_copy_with_a_warning_screen`, `every_refusal_falls_back_to_the_last_good_copy`, `refused_gallery_without_last_good_copy_is_an_error_screen` | `tests/it/gallery.rs` `truncated_files_give_typed_errors_never_panic`, `garbage_with_valid_hash_never_panics`, `flipped_byte_is_a_hash_error`, `other_embedder_is_refused_naming_both_ids` |
+//! | tampered or unsigned gallery with a public key is refused, with a screen | `signed_gallery_tampered_or_unsigned_is_refused` | `tests/it/gallery.rs` `signatures` |
+//! | power cut during a gallery write | `power_cut_during_gallery_write_leaves_old_or_new` (SIGKILLed child writer, seeded, 200 rounds) | `tests/it/gallery.rs` `interrupted_write_leaves_the_old_gallery` (failing writer) |
 //! | disk full | `disk_full_gallery_write_keeps_the_old_gallery`, `disk_full_capture_leaves_no_partial_file` (real ENOSPC from `/dev/full`), `failing_capture_save_keeps_the_session_running`, `unwritable_state_dir_does_not_stop_the_device` | |
 //! | config with wrong types or unknown keys | `config_wrong_types_name_key_and_line`, `config_unknown_keys_are_warnings_and_ignored`, `config_bad_values_are_refused` | `src/config.rs` unit tests |
 //!
@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::common;
 use embedded_graphics::{pixelcolor::raw::ToBytes, pixelcolor::BinaryColor, prelude::*};
-mod common;
 
 use common::{Notices, Rng, Screen};
 use gestaltcam::app::run::Analyzer;
@@ -619,7 +619,7 @@ fn signed_gallery_tampered_or_unsigned_is_refused() {
 // ------------------------------------------------------------------ power cut during a write
 
 const WRITER_ENV: &str = "GESTALTCAM_FAULTS_WRITER";
-const POWER_CUT_TEST: &str = "power_cut_during_gallery_write_leaves_old_or_new";
+const POWER_CUT_TEST: &str = "faults::power_cut_during_gallery_write_leaves_old_or_new";
 
 fn power_galleries() -> (Gallery, Gallery) {
     // About 0.5 MB each, so a kill often lands inside a write.
@@ -1088,7 +1088,7 @@ mod ssd1306_bus {
         I2cTransaction::write(addr, v)
     }
 
-    /// The SSD1306 initialisation (as `tests/display_bus.rs` spells it out).
+    /// The SSD1306 initialisation (as `tests/it/display_bus.rs` spells it out).
     pub fn init(addr: u8) -> Vec<I2cTransaction> {
         [
             &[0xAE][..],

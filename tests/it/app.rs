@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 use common::{Notices, Screen};
 use gestaltcam::app::run::Analyzer;
@@ -633,9 +633,6 @@ fn shutdown_during_results_blanks_the_panel() {
     assert_eq!(dev.analyzer.clears, 1, "the session is wiped");
 }
 
-/// Serialises the tests that change the working directory.
-static CWD: Mutex<()> = Mutex::new(());
-
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
@@ -648,13 +645,45 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Set in the child process that [`saving_disabled_writes_nothing`] runs itself in.
+const ISOLATED_ENV: &str = "GESTALTCAM_TEST_ISOLATED";
+
+/// Saving off: nothing is written anywhere, the working directory and `$HOME` included. The
+/// process's working directory is global to the test binary, so the test re-runs itself alone in
+/// a child process whose working directory and `$HOME` are an empty temporary folder.
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the test binary, impossible under qemu-user"
+)]
 fn saving_disabled_writes_nothing() {
-    let _guard = CWD.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let old = std::env::current_dir().unwrap();
-    std::env::set_current_dir(tmp.path()).unwrap();
-    std::env::set_var("HOME", tmp.path());
+    let Some(dir) = std::env::var_os(ISOLATED_ENV) else {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "app::saving_disabled_writes_nothing",
+                "--test-threads=1",
+            ])
+            .current_dir(tmp.path())
+            .env("HOME", tmp.path())
+            .env(ISOLATED_ENV, tmp.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(files_under(tmp.path()), Vec::<std::path::PathBuf>::new());
+        return;
+    };
+    let tmp = std::path::PathBuf::from(dir);
+    assert_eq!(
+        std::env::current_dir().unwrap(),
+        tmp.canonicalize().unwrap()
+    );
     let script = [
         (3, Capture),
         (5, Capture),
@@ -670,14 +699,13 @@ fn saving_disabled_writes_nothing() {
         FakeAnalyzer::new(Answer::Candidates),
         &ctx(), // saving: false
         RunOptions {
-            save_dir: Some(tmp.path().join("captures")),
+            save_dir: Some(tmp.as_path().join("captures")),
             ..opts(14)
         },
     );
-    std::env::set_current_dir(old).unwrap();
     assert_eq!(out.analyzer.analysed, vec![3]);
     assert!(out.report.saved.is_empty());
-    assert_eq!(files_under(tmp.path()), Vec::<std::path::PathBuf>::new());
+    assert_eq!(files_under(tmp.as_path()), Vec::<std::path::PathBuf>::new());
 }
 
 #[test]
@@ -857,6 +885,10 @@ fn every_rank_is_reachable_on_every_panel() {
 /// though the photo shows a good face, and the preview's face gives the same ranking as
 /// detecting the photo afresh.
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "embeds the demo gallery: too slow under qemu-user (runs on the host)"
+)]
 fn a_capture_keeps_the_face_found_at_capture() {
     use gestaltcam::analyzer::PipelineAnalyzer;
     use gestaltcam::pipeline::FacePipeline;

@@ -1,17 +1,15 @@
 //! Regression tests for bugs the fuzz targets found (see fuzz/README.md). The inputs that found
-//! them are also kept in `fuzz/corpus/<target>/` and replayed by `tests/fuzz_smoke.rs`.
+//! them are also kept in `fuzz/corpus/<target>/` and replayed by `tests/it/fuzz_smoke.rs`.
 
 use gestaltcam::gallery::{Case, Gallery, GalleryError, GalleryMeta, Label, Storage};
 use gestaltcam::manifest::{Manifest, ManifestError, Metric};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
-fn rehash(b: &mut [u8]) {
-    let mut h = Sha256::new();
-    h.update(&b[..48]);
-    h.update(&b[80..]);
-    let d: [u8; 32] = h.finalize().into();
-    b[48..80].copy_from_slice(&d);
+fn rehash(bytes: &mut [u8]) {
+    assert!(
+        gestaltcam::gallery::rehash(bytes),
+        "a gallery file has a header"
+    );
 }
 
 fn gallery(metric: Metric, storage: Storage, rows: Vec<f32>, dim: usize) -> Gallery {

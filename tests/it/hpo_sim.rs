@@ -3,9 +3,9 @@
 //! Skipped, with a message, when either is absent. The full measurement is
 //! `cargo run --release --example hpo_sim -- ../shared/faces/dev.csv` (see `src/hpo/sim.rs`).
 
-use gestaltcam::dataset;
+use crate::common;
 use gestaltcam::embed::EmbedOptions;
-use gestaltcam::gallery::Storage;
+use gestaltcam::gallery::{self, BuildOptions, LabelSet};
 use gestaltcam::hpo::{sim, HpoIndex, QUESTIONS};
 use gestaltcam::pipeline::FacePipeline;
 use std::path::Path;
@@ -64,39 +64,32 @@ fn curated_questions_are_terms_of_the_pinned_release() {
 )]
 fn simulation_on_a_subset_has_the_table_shape_and_questions_help() {
     let Some(index) = hpo() else { return };
-    let csv = Path::new(ROOT).join("../shared/faces/dev.csv");
-    if !csv.exists() {
-        eprintln!("skipped: {} not found", csv.display());
+    let Some(faces) = common::shared_faces() else {
         return;
-    }
-    let rows = dataset::read_labelled_csv(&csv, None).unwrap();
-    let mut labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
-    labels.dedup();
-    let keep: std::collections::HashSet<&str> = labels.iter().step_by(25).copied().collect();
-    let pick = |role: &str| -> Vec<_> {
-        rows.iter()
-            .filter(|r| keep.contains(r.label.as_str()) && r.role.as_deref() == Some(role))
-            .cloned()
-            .collect()
     };
+    let csv = faces.join("dev.csv");
+    let all = gallery::read_label_csv(&csv).unwrap();
+    let root = LabelSet::root_of(&csv);
+    // Every 25th identity, in order of first appearance.
+    let keep: std::collections::HashSet<usize> = (0..all.labels.len()).step_by(25).collect();
+    let pick =
+        |role: &str| all.filter(|c| keep.contains(&c.label) && c.role.as_deref() == Some(role));
     let pipeline = FacePipeline::load(
         &Path::new(ROOT).join("models"),
         None,
         EmbedOptions { flip_tta: false },
     )
     .unwrap();
-    let threads = dataset::default_threads();
-    let gallery = dataset::build_from_rows(
-        &pipeline,
-        &pick("gallery"),
-        "t",
-        Storage::F32,
+    let threads = gallery::default_threads();
+    let opts = BuildOptions {
+        name: "t".into(),
         threads,
-        None,
-    )
-    .unwrap()
-    .gallery;
-    let (probes, _) = dataset::probes_from_rows(&pipeline, &pick("probe"), threads, None);
+        ..Default::default()
+    };
+    let (gallery, _) =
+        gallery::build_gallery(&pipeline, &pick("gallery"), &root, &opts, None).unwrap();
+    let (probes, _) =
+        gallery::embed_probes(&pipeline, &pick("probe"), &root, threads, None).unwrap();
     assert!(probes.len() > 80, "{} probes", probes.len());
     let cfg = sim::SimConfig {
         seed: 3,

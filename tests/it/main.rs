@@ -1,0 +1,29 @@
+//! The integration tests: one test binary (linking tract and the rest once, not once per file),
+//! one module per area. Run one area with `cargo test --test it faults::`, one test with
+//! `cargo test --test it -- --exact faults::power_cut_during_gallery_write_leaves_old_or_new`.
+//!
+//! Tests that read `../shared/faces` (the labelled dev photos beside the checkout) go through
+//! [`common::shared_faces`]: without the folder they say "skipped" and pass, unless `CI` is set,
+//! where they fail.
+
+mod common;
+
+mod app;
+mod board;
+mod camera;
+mod cli;
+mod detect;
+mod devset;
+mod display_bus;
+mod embed_golden;
+mod faults;
+mod fuzz_regressions;
+mod fuzz_smoke;
+mod gallery;
+#[cfg(all(feature = "hil", target_os = "linux"))]
+mod hil;
+mod hpo_sim;
+mod photos;
+mod privacy;
+mod soak;
+mod ui_golden;
