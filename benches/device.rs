@@ -1,8 +1,9 @@
-//! The device's two latencies, with the real models (one thread, as on the board):
+//! The device's two latencies, with the real models (one inference thread unless named):
 //! - live preview: one 320×240 frame → detection + quality → the preview view model
 //!   (target ≥ 10 frames/s on one x86 core);
 //! - capture to results: 3 captured 640×480 frames → detect, align, embed (int8) each, fuse,
-//!   rank against a 1,000-syndrome gallery → the results view model.
+//!   rank against a 1,000-syndrome gallery → the results view model; also with tract's
+//!   matrix products on 2 threads (`set_inference_threads(2)`; the device uses every core).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gestaltcam::analyzer::PipelineAnalyzer;
@@ -97,6 +98,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("capture to results, 3 photos", |b| {
         b.iter(|| analyzer.analyse(&captures).expect("analysis"))
     });
+    gestaltcam::pipeline::set_inference_threads(2);
+    g.bench_function("capture to results, 3 photos, 2 threads", |b| {
+        b.iter(|| analyzer.analyse(&captures).expect("analysis"))
+    });
+    g.bench_function("preview 320x240 frame, 2 threads", |b| {
+        b.iter(|| analyzer.preview(&preview))
+    });
+    gestaltcam::pipeline::set_inference_threads(1);
     g.finish();
 }
 

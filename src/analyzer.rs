@@ -1,12 +1,42 @@
 //! The device's analyzer: the real detector, embedder and gallery behind the app's
-//! [`Analyzer`] trait. Pure: frames in, views' data out; nothing is written anywhere.
+//! [`Analyzer`] trait, and the phenotype questions (HPO) on its results. Pure: frames in,
+//! views' data out; nothing is written anywhere.
 
 use crate::app::run::Analyzer;
-use crate::app::{AnalyseError, AnalysisOutcome, Capture, FrameSummary};
+use crate::app::{AnalyseError, AnalysisOutcome, Answer, Capture, FrameSummary, Refined};
 use crate::camera::Frame;
 use crate::gallery::{FusionMode, Gallery};
+use crate::hpo::{self, FaceLikelihood, HpoError, HpoIndex, QueryTerm, QuestionRound, Step};
 use crate::pipeline::{FacePipeline, PhotoEmbedder, PhotoError};
-use crate::ui::view::{Basis, CheckState, SelfCheck};
+use crate::ui::view::{Basis, Candidate, CheckState, SelfCheck};
+use std::path::Path;
+
+/// The phenotype questions' data: the HPO index and the curated questions compiled against it.
+pub struct Phenotype {
+    index: HpoIndex,
+    bank: Vec<QueryTerm>,
+}
+
+impl Phenotype {
+    /// Reads the HPO release files in `dir` (`hp.obo`, `phenotype.hpoa`).
+    pub fn load(dir: &Path) -> Result<Self, HpoError> {
+        let index = HpoIndex::load(dir)?;
+        let bank = index.question_bank()?;
+        Ok(Phenotype { index, bank })
+    }
+
+    /// `HPO 2025-01-16`: what the basis line names.
+    pub fn release(&self) -> String {
+        self.index.release.basis_line()
+    }
+}
+
+/// The question round on the last result, and the face candidates it started from (in the
+/// round's candidate order).
+struct Round {
+    round: QuestionRound,
+    face: Vec<Candidate>,
+}
 use crate::vision::quality::Issue;
 
 /// Detector + embedder + gallery, as loaded at start-up. A part that failed to load is kept as
@@ -25,6 +55,10 @@ pub struct PipelineAnalyzer {
     /// (see [`crate::setup`]): the self-test then shows a warning the clinician must
     /// acknowledge.
     pub gallery_refused: Option<String>,
+    /// The phenotype questions: `None` = off; an error (missing or malformed HPO files) keeps
+    /// the device face-only with a start-screen warning.
+    pub phenotype: Option<Result<Phenotype, String>>,
+    round: Option<Round>,
 }
 
 impl PipelineAnalyzer {
@@ -45,6 +79,8 @@ impl PipelineAnalyzer {
             demo: false,
             extra_checks: Vec::new(),
             gallery_refused: None,
+            phenotype: None,
+            round: None,
         }
     }
 
@@ -64,7 +100,64 @@ impl PipelineAnalyzer {
             model_version: pipeline.embedder().entry().version.clone(),
             gallery_version: gallery.name().to_string(),
             demo: self.demo,
+            phenotype: None,
         }
+    }
+
+    /// The self-test line of the phenotype questions, if they are configured.
+    fn phenotype_check(&self) -> Option<SelfCheck> {
+        let line = |state, detail: String| SelfCheck {
+            name: "Questions".into(),
+            state,
+            detail,
+        };
+        Some(match self.phenotype.as_ref()? {
+            Err(e) => line(CheckState::Warning, format!("face only: {e}")),
+            Ok(_) if self.gallery().is_some_and(|g| g.calibration().is_none()) => line(
+                CheckState::Warning,
+                "face only: the gallery has no calibration".into(),
+            ),
+            Ok(p) => line(
+                CheckState::Ok,
+                format!("{}, {} questions", p.release(), p.bank.len()),
+            ),
+        })
+    }
+
+    /// A question round on `ranking`'s candidates when the HPO data is loaded and the gallery
+    /// is calibrated for this session (its distance histograms are the face likelihood).
+    fn start_round(
+        &self,
+        g: &Gallery,
+        ranking: &crate::gallery::Ranking,
+        photos: usize,
+    ) -> Option<Round> {
+        let Some(Ok(_)) = &self.phenotype else {
+            return None;
+        };
+        let (_, _, session) = g.session_threshold(photos, Some(self.fusion));
+        let h = &session?.histogram;
+        let face = match FaceLikelihood::from_histogram(&h.edges, &h.same, &h.different) {
+            Ok(f) => f,
+            Err(e) => {
+                log::warn!("no phenotype questions: {e}");
+                return None;
+            }
+        };
+        let candidates: Vec<hpo::Candidate> = ranking
+            .matches
+            .iter()
+            .map(|m| hpo::Candidate {
+                label: m.label,
+                name: m.name.clone(),
+                omim: m.omim.as_deref().and_then(hpo::parse_omim),
+                distance: m.distance,
+            })
+            .collect();
+        Some(Round {
+            round: QuestionRound::new(candidates, face),
+            face: ranking.candidates(),
+        })
     }
 }
 
@@ -109,6 +202,7 @@ impl Analyzer for PipelineAnalyzer {
             }
             _ => checks.push(check("Gallery", gallery)),
         }
+        checks.extend(self.phenotype_check());
         checks.extend(self.extra_checks.iter().cloned());
         checks
     }
@@ -175,8 +269,15 @@ impl Analyzer for PipelineAnalyzer {
                 reason: first_problem.unwrap_or(Issue::NoFace),
             });
         }
+        self.round = None;
+        // The question round re-ranks the first hpo::TOP_N face candidates.
+        let k = if self.phenotype.is_some() {
+            self.top_k.max(hpo::TOP_N)
+        } else {
+            self.top_k
+        };
         let ranking = g
-            .rank_photos(&vectors, self.top_k.max(1), self.fusion)
+            .rank_photos(&vectors, k.max(1), self.fusion)
             .map_err(|e| AnalyseError::RankingFailed {
                 detail: e.to_string(),
             })?;
@@ -192,14 +293,60 @@ impl Analyzer for PipelineAnalyzer {
                 .threshold_photos
                 .map_or("no".to_string(), |n| n.to_string())
         );
-        let basis = self.basis(g, p, vectors.len());
+        let mut basis = self.basis(g, p, vectors.len());
         if !ranking.close_match {
             return Ok(AnalysisOutcome::NoCloseMatch { basis });
+        }
+        self.round = self.start_round(g, &ranking, vectors.len());
+        if self.round.is_some() {
+            basis.phenotype = self
+                .phenotype
+                .as_ref()
+                .and_then(|p| p.as_ref().ok())
+                .map(Phenotype::release);
         }
         Ok(AnalysisOutcome::Candidates {
             candidates: ranking.candidates(),
             basis,
         })
+    }
+
+    fn refine(&mut self, answers: &[Answer]) -> Refined {
+        let (Some(Ok(ph)), Some(r)) = (&self.phenotype, &self.round) else {
+            return Refined::Unavailable;
+        };
+        match r.round.step(&ph.index, &ph.bank, answers) {
+            Step::Ask { number, label } => Refined::Ask {
+                number,
+                question: label,
+            },
+            Step::Done { ranked } => {
+                let start = r.round.candidates();
+                let candidates = ranked
+                    .iter()
+                    .filter_map(|s| {
+                        let i = start.iter().position(|c| c.label == s.label)?;
+                        let mut c = r.face.get(i)?.clone();
+                        c.evidence = Some(hpo::evidence_line(s));
+                        Some(c)
+                    })
+                    .enumerate()
+                    .map(|(rank, mut c)| {
+                        c.rank = rank + 1;
+                        c
+                    })
+                    .collect();
+                log::info!(
+                    "phenotype questions: {} answer(s), list re-ranked",
+                    answers.len()
+                );
+                Refined::Done { candidates }
+            }
+        }
+    }
+
+    fn clear_session(&mut self) {
+        self.round = None;
     }
 }
 

@@ -214,6 +214,13 @@ pub struct Config {
     /// Test-time augmentation: also embed the mirrored face and average (better ranking, a
     /// second inference per photo).
     pub flip_tta: bool,
+    /// Threads each model inference uses (tract's matrix products); 0 = one per core (4 on a
+    /// Pi 4/5 and a Zero 2 W), 1 = single-threaded.
+    pub inference_threads: usize,
+    /// Folder with the HPO release files (`hp.obo`, `phenotype.hpoa`; `data/hpo/fetch.sh`) for
+    /// the phenotype questions after a result; unset = no questions. Missing or malformed files
+    /// keep the device face-only, with a warning on the start screen.
+    pub hpo_data: Option<PathBuf>,
     /// Most candidates per results page: a page holds what the panel fits (2 on 240×240 and
     /// 320×240, 3 on 240×320, 1 on 128×64); this may only lower it.
     pub results_per_page: usize,
@@ -237,6 +244,8 @@ impl Default for Config {
             photos_per_patient: 3,
             top_k: 10,
             flip_tta: true,
+            inference_threads: 0,
+            hpo_data: None,
             results_per_page: 3,
             idle_timeout_s: 120,
             log_level: "info".into(),
@@ -256,6 +265,8 @@ const TOP_KEYS: &[&str] = &[
     "photos_per_patient",
     "top_k",
     "flip_tta",
+    "inference_threads",
+    "hpo_data",
     "results_per_page",
     "idle_timeout_s",
     "log_level",

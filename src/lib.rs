@@ -12,7 +12,7 @@
 //! | [`embed`] | the quantized embedding model run by tract, flip TTA, L2 normalisation | no |
 //! | [`pipeline`] | photo → detect → align → embed, behind the [`pipeline::PhotoEmbedder`] trait | no |
 //! | [`gallery`] | labelled photo sets (the one reader and builder, on all cores), gallery file format, signing, ranking, multi-photo fusion, calibration, evaluation | no |
-//! | [`hpo`] | phenotype questions (HPO): likelihood-ratio re-ranking of the face candidates, question choice, simulation | no |
+//! | [`hpo`] | phenotype questions (HPO): likelihood-ratio re-ranking of the face candidates, question choice, the device's question round, simulation | no |
 //! | [`camera`] | the `Camera` trait, frames, replay camera, YUYV/MJPEG decoding | no |
 //! | [`display`] | panel drivers generic over embedded-hal, PNG display | no |
 //! | [`ui`] | screens: pure functions from a view model to a `DrawTarget` | no |

@@ -57,6 +57,25 @@ use std::path::Path;
 /// (it raised dev-set top-1 by 1.6 points; README).
 pub const DEVICE_EMBED_OPTIONS: EmbedOptions = EmbedOptions { flip_tta: true };
 
+/// Runs every model inference from now on with tract's matrix products split over `threads`
+/// threads (0 = one per core; 1 = single-threaded, tract's default). Process-wide (tract keeps
+/// one default executor): the device sets it once at start-up from its config; the batch
+/// commands (`gallery build`, `eval`, `calibrate`) leave it at 1 and embed several photos at once
+/// instead. Returns the thread count used.
+pub fn set_inference_threads(threads: usize) -> usize {
+    use tract_linalg::multithread::{set_default_executor, Executor};
+    let n = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    set_default_executor(if n > 1 {
+        Executor::multithread_with_name(n, "gestaltcam-inference")
+    } else {
+        Executor::SingleThread
+    });
+    n
+}
+
 /// Smallest eye distance, in pixels, at which a photo file is still embedded. (The live preview
 /// asks for more: [`QualityThresholds::min_inter_ocular`].)
 pub const MIN_PHOTO_INTER_OCULAR: f32 = 12.0;

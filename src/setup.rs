@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::analyzer::PipelineAnalyzer;
+use crate::analyzer::{Phenotype, PipelineAnalyzer};
 use crate::app::run::ViewSink;
 use crate::config::Config;
 use crate::display::Panel;
@@ -45,6 +45,15 @@ pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
     let mut a = PipelineAnalyzer::new(pipeline, choice.gallery);
     a.gallery_refused = choice.refused;
     a.top_k = cfg.top_k;
+    a.phenotype = cfg.hpo_data.as_deref().map(|dir| {
+        Phenotype::load(dir).map_err(|e| {
+            log::warn!(
+                "phenotype questions off: HPO data in {}: {e}",
+                dir.display()
+            );
+            e.to_string()
+        })
+    });
     a
 }
 

@@ -110,6 +110,10 @@ def main():
     prev = extra[1][1]
     if prev:
         print(f"\nlive preview: {1000.0 / prev:.1f} frames/s on one core")
+    one = extra[2][1]
+    two = criterion_ms(t, "device", "capture to results, 3 photos, 2 threads")
+    if one and two:
+        print(f"capture to results: 1 thread {one:.1f} ms, 2 threads {two:.1f} ms: {one / two:.2f}x")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@
 //!
 //! Flow: Starting (self-test) → Preview (framing guidance) → capture photo n of N (capture
 //! button; Next finishes early) → Analysing → Results (Next pages, long press clears) or
-//! NoCloseMatch. A missing camera shows an error screen and the app resumes when frames come
+//! NoCloseMatch. When the result offers phenotype questions (its basis names an HPO release),
+//! "next" on the last results page starts them: up to [`crate::hpo::MAX_QUESTIONS`] yes/no/don't
+//! know questions (capture / next / hold clear), then the re-ranked list. A missing camera shows an error screen and the app resumes when frames come
 //! back; the idle timeout blanks the screen and wipes the session. A self-test `Warning` line
 //! (e.g. the last good gallery in use) keeps the start-up screen up until a button is pressed.
 
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use crate::camera::Frame;
 use crate::config::Config;
+pub use crate::hpo::Answer;
 use crate::ui::view::{Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View};
 use crate::ui::Layout;
 use crate::vision::quality::Issue;
@@ -90,6 +93,17 @@ pub enum AnalysisOutcome {
     NoCloseMatch { basis: Basis },
 }
 
+/// The analyzer's answer to [`Effect::Refine`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refined {
+    /// Ask this question next; `number` is 1-based.
+    Ask { number: usize, question: String },
+    /// The round is over: the candidates re-ranked, each with its evidence line.
+    Done { candidates: Vec<Candidate> },
+    /// No questions for this result after all (the HPO data or the face likelihood is missing).
+    Unavailable,
+}
+
 /// Why the analysis gave no outcome. Each variant says what the clinician can do; `detail`
 /// is for the technician (log and the error screen's small line).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -155,6 +169,8 @@ pub enum Event {
     /// The clock; sent at the start of every loop iteration.
     Tick(Duration),
     Analysed(Result<AnalysisOutcome, AnalyseError>),
+    /// The answer to [`Effect::Refine`].
+    Refined(Refined),
     CameraLost,
     /// Frames arrive again (sent when no preview analysis is wanted).
     CameraBack,
@@ -166,6 +182,9 @@ pub enum Effect {
     Show(View),
     /// Analyse these photos of one patient; answer with [`Event::Analysed`].
     Analyse(Vec<Capture>),
+    /// Phenotype questions on the last analysis: the answers so far, in order (empty: the
+    /// first question); answer with [`Event::Refined`].
+    Refine(Vec<Answer>),
     /// Forget everything about the current patient.
     ClearSession,
     /// Write a captured photo (only emitted when saving is enabled).
@@ -234,6 +253,17 @@ pub enum Mode {
         candidates: Vec<Candidate>,
         basis: Basis,
         page: usize,
+        /// The list is the outcome of a question round (no second round is offered).
+        refined: bool,
+    },
+    /// The phenotype questions on `candidates` (the face ranking); `number` 0 = waiting for
+    /// the first question.
+    Questions {
+        candidates: Vec<Candidate>,
+        basis: Basis,
+        answers: Vec<Answer>,
+        number: usize,
+        question: String,
     },
     NoCloseMatch {
         basis: Basis,
@@ -252,6 +282,7 @@ impl Mode {
             Mode::Preview => "preview",
             Mode::Analysing { .. } => "analysing",
             Mode::Results { .. } => "results",
+            Mode::Questions { .. } => "questions",
             Mode::NoCloseMatch { .. } => "no close match",
             Mode::AnalysisFailed(_) => "analysis failed",
             Mode::Blank => "idle",
@@ -354,18 +385,32 @@ impl State {
                 candidates,
                 basis,
                 page,
+                refined,
             } => {
                 let per = ctx.per_page.max(1);
                 let start = (page * per).min(candidates.len());
                 let end = (start + per).min(candidates.len());
+                let pages = ctx.pages(candidates.len());
                 Some(View::Results {
                     candidates: candidates[start..end].to_vec(),
                     page: *page,
-                    pages: ctx.pages(candidates.len()),
+                    pages,
                     total: candidates.len(),
                     basis: basis.clone(),
+                    questions_next: offers_questions(basis, *refined) && page + 1 == pages,
                 })
             }
+            Mode::Questions {
+                basis,
+                number,
+                question,
+                ..
+            } if *number > 0 => Some(View::Question {
+                number: *number,
+                max: crate::hpo::MAX_QUESTIONS,
+                question: question.clone(),
+                basis: basis.clone(),
+            }),
             Mode::NoCloseMatch { basis } => Some(View::NoCloseMatch {
                 basis: basis.clone(),
             }),
@@ -381,6 +426,12 @@ impl State {
                 .as_ref()
                 .is_some_and(|s| guidance(s) == Guidance::Ready)
     }
+}
+
+/// Whether a result offers the phenotype questions: its basis names an HPO release and it is
+/// not already the outcome of a round.
+fn offers_questions(basis: &Basis, refined: bool) -> bool {
+    basis.phenotype.is_some() && !refined
 }
 
 fn show(state: &mut State, view: View, fx: &mut Vec<Effect>) {
@@ -433,6 +484,7 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
         Event::CameraLost => on_camera_lost(&mut state, ctx, &mut fx),
         Event::Button(b) => on_button(&mut state, b, ctx, &mut fx),
         Event::Analysed(result) => on_analysed(&mut state, result, ctx, &mut fx),
+        Event::Refined(r) => on_refined(&mut state, r, ctx, &mut fx),
     }
     let after = state.mode.name();
     if after != before {
@@ -455,7 +507,11 @@ fn on_tick(state: &mut State, now: Duration, ctx: &AppContext, fx: &mut Vec<Effe
     }
     let idle_mode = matches!(
         state.mode,
-        Mode::Preview | Mode::Results { .. } | Mode::NoCloseMatch { .. } | Mode::AnalysisFailed(_)
+        Mode::Preview
+            | Mode::Results { .. }
+            | Mode::Questions { .. }
+            | Mode::NoCloseMatch { .. }
+            | Mode::AnalysisFailed(_)
     );
     if idle_mode
         && !ctx.idle_timeout.is_zero()
@@ -588,19 +644,59 @@ fn on_button(state: &mut State, b: ButtonEvent, ctx: &AppContext, fx: &mut Vec<E
                 candidates,
                 basis,
                 page,
+                refined,
             },
             ButtonEvent::Next,
         ) => {
             let pages = ctx.pages(candidates.len());
-            state.mode = Mode::Results {
-                candidates,
-                basis,
-                page: (page + 1) % pages,
-            };
-            if let Some(v) = state.results_view(ctx) {
-                show(state, v, fx);
+            if page + 1 == pages && offers_questions(&basis, refined) {
+                state.mode = Mode::Questions {
+                    candidates,
+                    basis,
+                    answers: Vec::new(),
+                    number: 0,
+                    question: String::new(),
+                };
+                fx.push(Effect::Refine(Vec::new()));
+            } else {
+                state.mode = Mode::Results {
+                    candidates,
+                    basis,
+                    page: (page + 1) % pages,
+                    refined,
+                };
+                if let Some(v) = state.results_view(ctx) {
+                    show(state, v, fx);
+                }
             }
         }
+        // A question on screen: capture = yes, next = no, clear (long press) = don't know.
+        (
+            Mode::Questions {
+                candidates,
+                basis,
+                mut answers,
+                number,
+                question,
+            },
+            b,
+        ) if number > 0 => {
+            answers.push(match b {
+                ButtonEvent::Capture => Answer::Yes,
+                ButtonEvent::Next => Answer::No,
+                ButtonEvent::Clear => Answer::DontKnow,
+            });
+            fx.push(Effect::Refine(answers.clone()));
+            state.mode = Mode::Questions {
+                candidates,
+                basis,
+                answers,
+                number,
+                question,
+            };
+        }
+        // Waiting for the analyzer's next step.
+        (Mode::Questions { .. }, _) => {}
         (Mode::Results { .. } | Mode::NoCloseMatch { .. }, ButtonEvent::Clear)
         | (Mode::AnalysisFailed(_), _) => {
             wipe(state, fx);
@@ -651,6 +747,53 @@ fn on_capture(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
     }
 }
 
+/// The next step of a question round came back: ask it, or show the re-ranked list.
+fn on_refined(state: &mut State, refined: Refined, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    if !matches!(state.mode, Mode::Questions { .. }) {
+        // Not asking any more (e.g. the session was wiped meanwhile): nothing to do.
+        return;
+    }
+    let Mode::Questions {
+        candidates,
+        basis,
+        answers,
+        ..
+    } = std::mem::replace(&mut state.mode, Mode::Blank)
+    else {
+        return;
+    };
+    state.last_activity = state.now;
+    state.mode = match refined {
+        Refined::Ask { number, question } => Mode::Questions {
+            candidates,
+            basis,
+            answers,
+            number,
+            question,
+        },
+        Refined::Done {
+            candidates: mut ranked,
+        } => {
+            ranked.truncate(ctx.top_k);
+            Mode::Results {
+                candidates: ranked,
+                basis,
+                page: 0,
+                refined: true,
+            }
+        }
+        Refined::Unavailable => Mode::Results {
+            candidates,
+            basis,
+            page: 0,
+            refined: true,
+        },
+    };
+    if let Some(v) = state.results_view(ctx) {
+        show(state, v, fx);
+    }
+}
+
 /// The analysis of the session's photos came back.
 fn on_analysed(
     state: &mut State,
@@ -670,6 +813,7 @@ fn on_analysed(
                     candidates,
                     basis,
                     page: 0,
+                    refined: false,
                 };
             }
             Ok(AnalysisOutcome::Candidates { basis, .. })
@@ -868,6 +1012,7 @@ mod tests {
             band: crate::ui::view::Band::Weak,
             similarity: 0.1,
             nearest_case: "c".into(),
+            evidence: None,
         };
         let basis = Basis {
             reference_cases: 1,
@@ -876,6 +1021,7 @@ mod tests {
             model_version: "m".into(),
             gallery_version: "g".into(),
             demo: true,
+            phenotype: None,
         };
         let (s, _) = update(
             s,

@@ -26,6 +26,13 @@ pub trait Analyzer {
     fn preview(&mut self, frame: &Frame) -> FrameSummary;
     /// Full analysis of one patient's photos, each with the face found at capture.
     fn analyse(&mut self, photos: &[Capture]) -> Result<AnalysisOutcome, AnalyseError>;
+    /// Phenotype questions on the last analysis: `answers` to the questions this analyzer
+    /// asked, in order → the next question or the re-ranked list. Only called for a result
+    /// whose basis names an HPO release.
+    fn refine(&mut self, answers: &[super::Answer]) -> super::Refined {
+        let _ = answers;
+        super::Refined::Unavailable
+    }
     /// The session was wiped: drop anything cached about the patient.
     fn clear_session(&mut self) {}
 }
@@ -311,6 +318,9 @@ where
                 let result = self.dev.analyzer.analyse(&photos);
                 drop(photos);
                 return Some(Event::Analysed(result));
+            }
+            Effect::Refine(answers) => {
+                return Some(Event::Refined(self.dev.analyzer.refine(&answers)))
             }
             Effect::ClearSession => {
                 self.session += 1;

@@ -69,6 +69,8 @@ fn stop_on_signals(flag: &Arc<AtomicBool>) -> Result<()> {
 pub fn run(a: RunArgs) -> Result<()> {
     let cfg = load_config(&a.config)?;
     super::init_logging(&cfg.log_level);
+    let threads = gestaltcam::pipeline::set_inference_threads(cfg.inference_threads);
+    log::info!("model inference on {threads} thread(s)");
     let mut analyzer = analyzer_for(&cfg);
     let (sink, panel_size) = open_sink(&cfg)?;
     let display = LoggedSink(sink);
@@ -284,6 +286,7 @@ fn describe(view: &View) -> String {
             pages,
             total,
             basis,
+            questions_next,
         } => {
             let ranks = match (candidates.first(), candidates.last()) {
                 (Some(a), Some(b)) if a.rank == b.rank => format!("rank {}", a.rank),
@@ -300,8 +303,21 @@ fn describe(view: &View) -> String {
                     .join("; "),
                 basis.reference_cases,
                 if basis.demo { " (DEMO gallery)" } else { "" }
-            )
+            ) + if *questions_next {
+                "; next: phenotype questions"
+            } else {
+                ""
+            }
         }
+        View::Question {
+            number,
+            max,
+            question,
+            basis,
+        } => format!(
+            "question {number} of at most {max}: {question} ({})",
+            basis.phenotype.as_deref().unwrap_or("HPO")
+        ),
         View::NoCloseMatch { basis } => format!(
             "no close match among {} reference cases",
             basis.reference_cases
@@ -343,6 +359,8 @@ pub(super) fn parse_panel(s: &str) -> Result<(u32, u32)> {
 pub fn demo(a: DemoArgs) -> Result<()> {
     let (w, h) = parse_panel(&a.panel)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    // As on the device: each inference uses every core (`inference_threads = 0`).
+    gestaltcam::pipeline::set_inference_threads(Config::default().inference_threads);
     let pipeline = super::analysis::load_pipeline(&a.models)?;
     // The DEMO gallery is built in memory from bundled, licence-clean photos: nothing clinical
     // (no calibration set ships with it: any match is accepted so the ranking is shown).

@@ -66,4 +66,7 @@ pub struct Candidate {
     pub similarity: f32,
     /// Id of the nearest reference case in the gallery.
     pub nearest_case: String,
+    /// After phenotype questions: what the answers did to this candidate, e.g.
+    /// `+Heart defect -Seizures`, or `face only (no HPO annotations)`. `None` before any.
+    pub evidence: Option<String>,
 }

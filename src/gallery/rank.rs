@@ -192,6 +192,7 @@ impl Ranking {
                 band: m.band,
                 similarity: similarity(self.metric, m.distance),
                 nearest_case: m.nearest_case.clone(),
+                evidence: None,
             })
             .collect()
     }

@@ -63,6 +63,7 @@ mod chooser;
 mod data;
 mod questions;
 mod score;
+mod session;
 pub mod sim;
 
 pub use chooser::{
@@ -78,6 +79,7 @@ pub use score::{
     Answer, Candidate, Contribution, Differential, FaceLikelihood, LrModel, Scored, FACE_BINS,
     FACE_LOG_LR_CAP, TOP_N,
 };
+pub use session::{evidence_line, QuestionRound, Step};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};

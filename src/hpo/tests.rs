@@ -325,3 +325,46 @@ fn any_term_scores_like_the_same_bank_question() {
     assert_eq!(l(3), 0.0);
     assert_eq!(by_term.asked(), &[TermId(30)]);
 }
+
+#[test]
+fn a_question_round_replays_its_questions_and_ends_re_ranked() {
+    let idx = tiny();
+    let bank = vec![
+        idx.query_term(TermId(30), Some("Short stature?")).unwrap(),
+        idx.query_term(TermId(20), Some("Seizures?")).unwrap(),
+        idx.query_term(TermId(10), Some("Heart defect?")).unwrap(),
+    ];
+    let round = QuestionRound::new(cands(), flat_face());
+    // The first question separates the candidates best; asking again gives the same one.
+    let first = round.step(&idx, &bank, &[]);
+    assert_eq!(first, round.step(&idx, &bank, &[]));
+    let Step::Ask { number: 1, label } = &first else {
+        panic!("{first:?}")
+    };
+    assert!(bank.iter().any(|q| &q.label == label));
+    // "Yes" to a heart defect and "no" to seizures: A (septal defect) leads, B is lowered.
+    let mut answers = Vec::new();
+    let ranked = loop {
+        match round.step(&idx, &bank, &answers) {
+            Step::Ask { number, label } => {
+                assert_eq!(number, answers.len() + 1);
+                answers.push(match label.as_str() {
+                    "Heart defect?" => Answer::Yes,
+                    "Seizures?" => Answer::No,
+                    _ => Answer::DontKnow,
+                });
+            }
+            Step::Done { ranked } => break ranked,
+        }
+    };
+    assert!(answers.len() <= MAX_QUESTIONS && answers.len() <= bank.len());
+    assert_eq!(ranked[0].label, 0, "{ranked:?}");
+    assert!(evidence_line(&ranked[0]).contains("+Heart defect"));
+    let b = ranked.iter().find(|s| s.label == 1).unwrap();
+    assert!(evidence_line(b).starts_with('-'), "{}", evidence_line(b));
+    let none = ranked.iter().find(|s| s.label == 3).unwrap();
+    assert_eq!(evidence_line(none), "face only (no HPO annotations)");
+    // Extra answers past the end change nothing.
+    answers.push(Answer::Yes);
+    assert_eq!(round.step(&idx, &bank, &answers), Step::Done { ranked });
+}

@@ -58,8 +58,22 @@ where
             page,
             pages,
             basis,
+            questions_next,
             ..
-        } => results(candidates, *page, *pages, basis, layout, target),
+        } => results(
+            candidates,
+            (*page, *pages),
+            *questions_next,
+            basis,
+            layout,
+            target,
+        ),
+        View::Question {
+            number,
+            max,
+            question: q,
+            basis,
+        } => question(*number, *max, q, basis, layout, target),
         View::NoCloseMatch { basis } => no_close_match(basis, layout, target),
         View::Error { kind, technical } => error(*kind, technical, layout, target),
     }
@@ -103,13 +117,14 @@ where
     match layout.style {
         LayoutStyle::Full => {
             let max_chars = super::widgets::chars_fitting(width, fonts.small);
-            let segments = [
+            let mut segments = vec![
                 format!("{} reference cases", basis.reference_cases),
                 plural(basis.syndromes, "syndrome", "syndromes"),
                 plural(basis.photos, "photo", "photos"),
                 format!("model {}", basis.model_version),
                 format!("gallery {}", basis.gallery_version),
             ];
+            segments.extend(basis.phenotype.clone());
             let lines = super::text::pack_segments(&segments, max_chars, 4);
             let top_basis = bottom - 3 - lines.len() as i32 * (small_h + 1);
             let disclaimer_y = top_basis - line_height(fonts.body) as i32 - 2;
@@ -145,11 +160,15 @@ where
                 "Not a diagnosis"
             };
             let line2 = format!("{} cases m:{}", basis.reference_cases, basis.model_version);
-            let line3 = format!(
-                "g:{} {}",
-                basis.gallery_version,
-                plural(basis.photos, "photo", "photos")
-            );
+            let line3 = match &basis.phenotype {
+                // The HPO release replaces the photo count (the header says the rest).
+                Some(hpo) => format!("g:{} {hpo}", basis.gallery_version),
+                None => format!(
+                    "g:{} {}",
+                    basis.gallery_version,
+                    plural(basis.photos, "photo", "photos")
+                ),
+            };
             for (text, y) in [
                 (disclaimer, disclaimer_y),
                 (line2.as_str(), line2_y),
@@ -165,10 +184,12 @@ where
 // ---------------------------------------------------------------- results
 
 /// One page of candidates, as the app paged them (it never sends more than the layout fits).
+/// `(page, pages)`: 0-based page and the page count; `questions_next`: "next" on this page
+/// starts the phenotype questions, and the screen says so.
 fn results<C, D>(
     shown: &[Candidate],
-    page: usize,
-    pages: usize,
+    (page, pages): (usize, usize),
+    questions_next: bool,
     basis: &Basis,
     layout: &Layout,
     target: &mut D,
@@ -181,7 +202,10 @@ where
     let shown = &shown[..shown.len().min(per_page)];
     // Bounded so the header always has room for it (real rankings have a few pages).
     let pages = pages.clamp(1, 999);
-    let counter = format!("{}/{pages}", page.saturating_add(1).min(pages));
+    let mut counter = format!("{}/{pages}", page.saturating_add(1).min(pages));
+    if questions_next && layout.style == LayoutStyle::Compact {
+        counter.push_str(" Q>");
+    }
     let title = match (layout.style, shown.first()) {
         (LayoutStyle::Compact, Some(c)) => format!("Rank #{}", c.rank),
         _ => "Candidates".to_string(),
@@ -195,7 +219,20 @@ where
         C::HEADER_BG,
         C::HEADER_TEXT,
     )? as i32;
-    let rule_y = footer(basis, layout, target)?;
+    let mut rule_y = footer(basis, layout, target)?;
+    if questions_next && layout.style == LayoutStyle::Full {
+        let fonts = layout.fonts();
+        let y = rule_y - line_height(fonts.small) as i32 - 2;
+        fitted_text(
+            target,
+            "Next: refine with questions",
+            Point::new(pad(layout), y),
+            inner_width(layout),
+            fonts.small,
+            C::ACCENT,
+        )?;
+        rule_y = y - 1;
+    }
     if shown.is_empty() {
         let fonts = layout.fonts();
         centered_text(
@@ -252,8 +289,12 @@ where
             )?;
             let x = p + rank_col;
             let name_w = (right - x).max(0) as u32;
-            // Reserve room for the band line, genes and nearest case below the name.
-            let below = line_height(fonts.body) as i32 + 2 * line_height(fonts.small) as i32 + 5;
+            // Reserve room for the band line, genes, nearest case (and what the phenotype
+            // answers did) below the name.
+            let small_lines = if c.evidence.is_some() { 3 } else { 2 };
+            let below = line_height(fonts.body) as i32
+                + small_lines * (line_height(fonts.small) as i32 + 1)
+                + 3;
             let name_lines = ((slot_h - below) / line_height(fonts.name) as i32).clamp(1, 2);
             let y = wrapped_text(
                 target,
@@ -286,6 +327,10 @@ where
                 fonts.small,
                 C::MUTED,
             )?;
+            if let Some(e) = &c.evidence {
+                let y = y + line_height(fonts.small) as i32 + 1;
+                fitted_text(target, e, Point::new(x, y), name_w, fonts.small, C::ACCENT)?;
+            }
         }
         LayoutStyle::Compact => {
             let w = inner_width(layout);
@@ -305,11 +350,12 @@ where
             )?;
             band_line(c, p, y, right, fonts.body, Size::new(4, 6), 1, target)?;
             let y = y + line_height(fonts.body) as i32;
-            // Genes and the nearest case share the last line.
-            let last = if c.genes.is_empty() {
-                format!("nearest: {}", c.nearest_case)
-            } else {
-                format!("{} | {}", c.genes.join(","), c.nearest_case)
+            // Genes and the nearest case share the last line; after phenotype questions it
+            // says what the answers did instead.
+            let last = match (&c.evidence, c.genes.is_empty()) {
+                (Some(e), _) => e.clone(),
+                (None, true) => format!("nearest: {}", c.nearest_case),
+                (None, false) => format!("{} | {}", c.genes.join(","), c.nearest_case),
             };
             fitted_text(target, &last, Point::new(p, y), w, fonts.small, C::TEXT)?;
         }
@@ -418,6 +464,66 @@ where
             fonts.body,
             C::WARN,
         )?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- phenotype question
+
+/// One yes/no question: the question large, the three buttons' meaning below it, the
+/// disclaimer and basis (with the HPO release) at the bottom.
+fn question<C, D>(
+    number: usize,
+    max: usize,
+    question: &str,
+    basis: &Basis,
+    layout: &Layout,
+    target: &mut D,
+) -> Result<(), D::Error>
+where
+    C: Palette,
+    D: DrawTarget<Color = C>,
+{
+    let fonts = layout.fonts();
+    let counter = format!("{number}/{max}");
+    let top = header(
+        target,
+        layout,
+        "Question",
+        Some(&counter),
+        basis.demo,
+        C::HEADER_BG,
+        C::HEADER_TEXT,
+    )? as i32;
+    let rule_y = footer(basis, layout, target)?;
+    let p = pad(layout);
+    let w = inner_width(layout);
+    let (font, gap, legend): (_, u32, &[&str]) = match layout.style {
+        LayoutStyle::Full => (
+            fonts.large,
+            2,
+            &["capture: yes", "next: no", "hold clear: don't know"],
+        ),
+        LayoutStyle::Compact => (fonts.body, 0, &["cap:yes nxt:no hold:?"]),
+    };
+    let small_h = line_height(fonts.small) as i32 + 1;
+    let legend_top = rule_y - 1 - legend.len() as i32 * small_h;
+    let y = top + 2 * gap as i32 + 2;
+    let lines = ((legend_top - y) / (line_height(font) + gap) as i32).clamp(1, 4) as usize;
+    wrapped_text(
+        target,
+        question,
+        Point::new(p, y),
+        w,
+        lines,
+        gap,
+        font,
+        C::TEXT,
+    )?;
+    let mut y = legend_top;
+    for l in legend {
+        fitted_text(target, l, Point::new(p, y), w, fonts.small, C::ACCENT)?;
+        y += small_h;
     }
     Ok(())
 }

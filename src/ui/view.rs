@@ -19,6 +19,9 @@ pub struct Basis {
     pub gallery_version: String,
     /// The bundled demo gallery (not clinical data): every screen says DEMO.
     pub demo: bool,
+    /// The HPO release of the phenotype questions (`HPO 2025-01-16`) when the device offers
+    /// them for this result; the footer names it.
+    pub phenotype: Option<String>,
 }
 
 /// Framing advice on the live preview.
@@ -114,6 +117,17 @@ pub enum View {
         pages: usize,
         /// Candidates over all pages.
         total: usize,
+        basis: Basis,
+        /// "Next" on this page starts the phenotype questions (the screen says so).
+        questions_next: bool,
+    },
+    /// One phenotype question: capture = yes, next = no, clear = don't know.
+    Question {
+        /// 1-based, of at most `max`.
+        number: usize,
+        max: usize,
+        /// Short bedside wording, e.g. "Congenital heart defect?".
+        question: String,
         basis: Basis,
     },
     NoCloseMatch {

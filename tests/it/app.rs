@@ -20,11 +20,12 @@ use common::{Notices, Screen};
 use gestaltcam::app::run::Analyzer;
 use gestaltcam::app::{
     run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Capture as Photo, Device,
-    FrameSummary, Notice, RunOptions, RunReport, ScriptedButtons,
+    FrameSummary, Notice, Refined, RunOptions, RunReport, ScriptedButtons,
 };
 use gestaltcam::camera::{
     Backoff, Camera, CameraError, Clock, Frame, ManualClock, Reconnecting, ReplayCamera,
 };
+use gestaltcam::hpo::Answer as Reply;
 use gestaltcam::ui::view::{Band, Basis, Candidate, CheckState, SelfCheck, View};
 use gestaltcam::vision::quality::Issue;
 use image::{Rgb, RgbImage};
@@ -57,6 +58,10 @@ struct FakeAnalyzer {
     analysed: Vec<usize>,
     previews: usize,
     clears: usize,
+    /// Offer phenotype questions with the candidates (two, then a reversed list).
+    questions: bool,
+    /// The answers each `refine` call received.
+    refines: Vec<Vec<Reply>>,
 }
 
 impl FakeAnalyzer {
@@ -67,6 +72,8 @@ impl FakeAnalyzer {
             analysed: Vec::new(),
             previews: 0,
             clears: 0,
+            questions: false,
+            refines: Vec::new(),
         }
     }
 }
@@ -79,6 +86,7 @@ fn basis(photos: usize) -> Basis {
         model_version: "test-model".into(),
         gallery_version: "test-gallery".into(),
         demo: true,
+        phenotype: None,
     }
 }
 
@@ -140,9 +148,13 @@ impl Analyzer for FakeAnalyzer {
                         band: if rank == 1 { Band::Strong } else { Band::Weak },
                         similarity: 1.0 / rank as f32,
                         nearest_case: format!("case-{rank}"),
+                        evidence: None,
                     })
                     .collect(),
-                basis: basis(photos.len()),
+                basis: Basis {
+                    phenotype: self.questions.then(|| "HPO test".to_string()),
+                    ..basis(photos.len())
+                },
             }),
             Answer::NoMatch => Ok(AnalysisOutcome::NoCloseMatch {
                 basis: basis(photos.len()),
@@ -151,6 +163,32 @@ impl Analyzer for FakeAnalyzer {
                 photos: photos.len(),
                 reason: Issue::SeveralFaces,
             }),
+        }
+    }
+
+    fn refine(&mut self, answers: &[Reply]) -> Refined {
+        self.refines.push(answers.to_vec());
+        match answers.len() {
+            n @ (0 | 1) => Refined::Ask {
+                number: n + 1,
+                question: ["Heart defect?", "Seizures?"][n].into(),
+            },
+            _ => Refined::Done {
+                candidates: (1..=5)
+                    .rev()
+                    .enumerate()
+                    .map(|(i, was)| Candidate {
+                        rank: i + 1,
+                        name: format!("Syndrome {was}"),
+                        omim: None,
+                        genes: Vec::new(),
+                        band: Band::Weak,
+                        similarity: 0.5,
+                        nearest_case: format!("case-{was}"),
+                        evidence: Some(format!("+Heart defect (was #{was})")),
+                    })
+                    .collect(),
+            },
         }
     }
 
@@ -173,6 +211,9 @@ fn tag(v: &View) -> String {
         View::Capturing { photo, of } => format!("capture {photo}/{of}"),
         View::Analysing { photos } => format!("analysing {photos}"),
         View::Results { page, .. } => format!("results p{page}"),
+        View::Question {
+            number, question, ..
+        } => format!("question {number} {question}"),
         View::NoCloseMatch { .. } => "no match".into(),
         View::Error { kind, .. } => format!("error {kind:?}"),
     }
@@ -253,6 +294,94 @@ fn run_scenes(
         ctx,
         opts(iterations),
     )
+}
+
+/// A result that offers phenotype questions: "next" past the last page asks them (capture =
+/// yes, next = no), then shows the re-ranked list with what the answers did, pages through it,
+/// and never offers a second round; clear wipes the session.
+#[test]
+fn phenotype_questions_after_the_last_page_re_rank_the_list() {
+    let script = [
+        (3, Capture),
+        (5, Capture),
+        (7, Capture),
+        (9, Next),
+        (11, Next),
+        (13, Next),    // past the last page: the first question
+        (15, Capture), // yes
+        (17, Next),    // no: the round ends
+        (19, Next),
+        (21, Next),
+        (23, Next), // the refined list wraps: no second round
+        (25, Clear),
+    ];
+    let cam = ReplayCamera::from_images(vec![scene(READY)], 10.0).unwrap();
+    let mut analyzer = FakeAnalyzer::new(Answer::Candidates);
+    analyzer.questions = true;
+    let out = run_with(cam, ManualClock::new(), &script, analyzer, &ctx(), opts(28));
+    let tags = out.tags();
+    let from = tags.iter().position(|t| t == "results p0").unwrap();
+    assert_eq!(
+        tags[from..],
+        [
+            "results p0",
+            "results p1",
+            "results p2",
+            "question 1 Heart defect?",
+            "question 2 Seizures?",
+            "results p0",
+            "results p1",
+            "results p2",
+            "results p0",
+            "preview 0/3 Ready",
+        ]
+    );
+    assert_eq!(
+        out.analyzer.refines,
+        vec![vec![], vec![Reply::Yes], vec![Reply::Yes, Reply::No]]
+    );
+    let results: Vec<&View> = out
+        .views
+        .iter()
+        .filter(|v| matches!(v, View::Results { .. }))
+        .collect();
+    // Only the face list's last page offers the questions; the refined list carries evidence.
+    let offers: Vec<bool> = results
+        .iter()
+        .map(|v| {
+            matches!(
+                v,
+                View::Results {
+                    questions_next: true,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(offers, [false, false, true, false, false, false, false]);
+    let View::Results {
+        candidates, basis, ..
+    } = results[3]
+    else {
+        unreachable!()
+    };
+    assert_eq!(candidates[0].name, "Syndrome 5");
+    assert_eq!(
+        candidates[0].evidence.as_deref(),
+        Some("+Heart defect (was #5)")
+    );
+    assert_eq!(basis.phenotype.as_deref(), Some("HPO test"));
+    let View::Question { max, basis, .. } = out
+        .views
+        .iter()
+        .find(|v| matches!(v, View::Question { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(*max, gestaltcam::hpo::MAX_QUESTIONS);
+    assert_eq!(basis.phenotype.as_deref(), Some("HPO test"));
+    assert_eq!(out.analyzer.clears, 1, "clear wiped the session");
 }
 
 #[test]

@@ -309,6 +309,7 @@ fn ssd1306_init_blank_and_flush_a_view() {
             model_version: "gm-1.0".into(),
             gallery_version: "demo-0.3".into(),
             demo: true,
+            phenotype: None,
         },
     };
     let mut mono = MonoPngDisplay::new(128, 64);

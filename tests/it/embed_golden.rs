@@ -118,6 +118,10 @@ fn int8_matches_f32() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "more inferences of a model already checked here: too slow under qemu-user (runs on the host)"
+)]
 fn different_people_are_farther_than_same_person() {
     // dlib's own decision threshold is 0.6 on raw descriptors; on normalised vectors the
     // Obama photos must still be closer to each other than to Biden's.
@@ -224,6 +228,10 @@ fn flip_tta_is_unit_length_and_close_to_plain() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "more inferences of a model already checked here: too slow under qemu-user (runs on the host)"
+)]
 fn plain_embedding_is_unit_length_and_deterministic() {
     let q = embedder(INT8);
     let g = &golden()[0];
@@ -232,4 +240,23 @@ fn plain_embedding_is_unit_length_and_deterministic() {
     assert_eq!(a, b);
     let norm = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-5, "|v| = {norm}");
+}
+
+/// tract's matrix products split over threads (`multithread-mm`, what the device turns on with
+/// `inference_threads`) compute the same embedding as one thread. Scoped to this test's thread,
+/// so the other tests keep the single-threaded default.
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "more inferences of a model already checked here: too slow under qemu-user (runs on the host)"
+)]
+fn two_inference_threads_embed_like_one() {
+    use tract_linalg::multithread::{multithread_tract_scope, Executor};
+    let q = embedder(INT8);
+    let g = &golden()[0];
+    let one = q.embed_chip(&g.chip).expect("one thread");
+    let two = multithread_tract_scope(Executor::multithread(2), || q.embed_chip(&g.chip))
+        .expect("two threads");
+    let c = cosine(&one, &two);
+    assert!(c > 0.999_999, "1 vs 2 threads: cosine {c}");
 }

@@ -202,6 +202,7 @@ fn tag(v: &View) -> String {
         View::Capturing { photo, of } => format!("capture {photo}/{of}"),
         View::Analysing { photos } => format!("analysing {photos}"),
         View::Results { .. } => "results".into(),
+        View::Question { .. } => "question".into(),
         View::NoCloseMatch { .. } => "no match".into(),
         View::Error { kind, .. } => format!("error {kind:?}"),
     }
@@ -288,6 +289,10 @@ fn files_in(dir: &Path) -> Vec<String> {
 // ------------------------------------------------------------------ model and gallery on disk
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
 fn tampered_model_is_refused_with_a_screen() {
     let tmp = tempfile::tempdir().unwrap();
     let models = tmp.path().join("models");
@@ -390,6 +395,10 @@ fn corruptions() -> Vec<Corruption> {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
 fn corrupt_gallery_uses_the_last_good_copy_with_a_warning_screen() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = device_config(tmp.path());
@@ -502,6 +511,10 @@ fn every_refusal_falls_back_to_the_last_good_copy() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
 fn refused_gallery_without_last_good_copy_is_an_error_screen() {
     let id = device_embedder_id();
     for (what, reason, damage) in corruptions() {
@@ -547,6 +560,10 @@ fn refused_gallery_without_last_good_copy_is_an_error_screen() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
 fn signed_gallery_tampered_or_unsigned_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = device_config(tmp.path());
@@ -815,6 +832,7 @@ impl Analyzer for FakeAnalyzer {
                     band: Band::Moderate,
                     similarity: 0.5,
                     nearest_case: format!("case-{rank}"),
+                    evidence: None,
                 })
                 .collect(),
             basis: Basis {
@@ -824,6 +842,7 @@ impl Analyzer for FakeAnalyzer {
                 model_version: "m".into(),
                 gallery_version: "g".into(),
                 demo: true,
+                phenotype: None,
             },
         })
     }
@@ -941,6 +960,10 @@ fn good_jpeg() -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
 fn garbage_and_empty_frames_are_skipped_and_the_session_completes() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, analyzer) = real_device(tmp.path());
@@ -1020,6 +1043,10 @@ fn garbage_and_empty_frames_are_skipped_and_the_session_completes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
 fn camera_lost_between_photos_keeps_the_session() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, analyzer) = real_device(tmp.path());

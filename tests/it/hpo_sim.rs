@@ -24,6 +24,10 @@ fn hpo() -> Option<HpoIndex> {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "parses the 40 MB HPO release: slow under qemu-user and the same on every target (runs on the host)"
+)]
 fn curated_questions_are_terms_of_the_pinned_release() {
     let Some(index) = hpo() else { return };
     assert!(index.release.pinned, "{:?}", index.release);

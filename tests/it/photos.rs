@@ -31,6 +31,10 @@ fn unit_length(v: &[f32]) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
 fn cmyk_jpeg_decodes_to_the_same_picture_and_embeds() {
     let cmyk = photo::load_path(&fixture("astronaut_cmyk.jpg")).expect("CMYK JPEG decodes");
     let rgb = photo::load_path(&fixture("astronaut.png")).expect("png");
@@ -57,6 +61,10 @@ fn cmyk_jpeg_decodes_to_the_same_picture_and_embeds() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
 fn rgba_png_embeds_like_its_rgb_pixels() {
     let rgba = image::open(fixture("32bit.png")).expect("PNG").to_rgba8();
     // The same pixels as plain RGB, composited over white by hand (what the loader promises).
@@ -84,6 +92,10 @@ fn rgba_png_embeds_like_its_rgb_pixels() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
 fn broken_files_are_typed_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = dir.path().join("empty.jpg");
@@ -117,6 +129,10 @@ fn broken_files_are_typed_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
 fn no_face_and_several_faces_are_refused() {
     let grey = RgbImage::from_pixel(400, 300, Rgb([120, 120, 120]));
     assert!(matches!(

@@ -18,8 +18,8 @@ use embedded_graphics::{
 };
 use gestaltcam::{
     app::{
-        update, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Effect, Event,
-        FrameSummary, State,
+        update, AnalyseError, AnalysisOutcome, Answer, AppContext, ButtonEvent, Effect, Event,
+        FrameSummary, Refined, State,
     },
     camera::Frame,
     config::Config,
@@ -42,6 +42,7 @@ fn basis(demo: bool) -> Basis {
             model_version: "gm-r100-q8 1.0.2".into(),
             gallery_version: "demo-0.3".into(),
             demo: true,
+            phenotype: None,
         }
     } else {
         Basis {
@@ -51,6 +52,7 @@ fn basis(demo: bool) -> Basis {
             model_version: "gm-r100-q8 1.0.2".into(),
             gallery_version: "GMDB 2025-06".into(),
             demo: false,
+            phenotype: None,
         }
     }
 }
@@ -72,6 +74,7 @@ fn cand(rank: usize, name: &str, omim: Option<&str>, band: Band, case: &str) -> 
         band,
         similarity: 0.9 - rank as f32 * 0.1,
         nearest_case: case.into(),
+        evidence: None,
     }
 }
 
@@ -229,6 +232,82 @@ fn results_last(w: u32, h: u32, candidates: Vec<Candidate>, basis: Basis) -> Vie
     results_page(w, h, candidates, basis, pages - 1)
 }
 
+/// A result that offers the phenotype questions (its basis names the HPO release).
+fn phenotype_basis() -> Basis {
+    let mut b = basis(false);
+    b.phenotype = Some("HPO 2025-01-16".into());
+    b
+}
+
+/// The phenotype questions as the app shows them on a `w`×`h` panel: the last results page
+/// (which offers them), the first question, and the list re-ranked by the answers.
+fn question_flow(w: u32, h: u32) -> [View; 3] {
+    let cfg = Config {
+        photos_per_patient: 1,
+        ..Config::default()
+    };
+    let ctx = AppContext::for_panel(&cfg, Size::new(w, h));
+    let (mut state, _) = update(
+        app_in_preview(&ctx),
+        Event::Button(ButtonEvent::Capture),
+        &ctx,
+    );
+    let step = |state: State, event: Event| {
+        let (next, fx) = update(state, event, &ctx);
+        let refine = fx.iter().find_map(|e| match e {
+            Effect::Refine(a) => Some(a.clone()),
+            _ => None,
+        });
+        (next, shown(fx).pop(), refine)
+    };
+    let outcome = candidates_outcome(candidates(), phenotype_basis());
+    let (next, mut offer, _) = step(state, Event::Analysed(outcome));
+    state = next;
+    let pages = ctx.pages(candidates().len());
+    for _ in 1..pages {
+        let (next, v, _) = step(state, Event::Button(ButtonEvent::Next));
+        (state, offer) = (next, v);
+    }
+    let offer = offer.expect("the last results page");
+    let (next, _, refine) = step(state, Event::Button(ButtonEvent::Next));
+    assert_eq!(
+        refine,
+        Some(vec![]),
+        "next on the last page asks for the first question"
+    );
+    let ask = Refined::Ask {
+        number: 1,
+        question: "Congenital heart defect?".into(),
+    };
+    let (next, question, _) = step(next, Event::Refined(ask));
+    let (next, _, refine) = step(next, Event::Button(ButtonEvent::Capture));
+    assert_eq!(refine, Some(vec![Answer::Yes]), "capture answers yes");
+    // Williams-Beuren (heart defects) moves up, Kabuki stays, the others are lowered.
+    let mut ranked = candidates();
+    ranked.swap(0, 2);
+    let evidence = [
+        "+Heart defect",
+        "-Heart defect",
+        "+Heart defect",
+        "-Heart defect",
+    ];
+    for (i, c) in ranked.iter_mut().enumerate() {
+        c.rank = i + 1;
+        c.evidence = Some(
+            evidence
+                .get(i)
+                .map_or("face only (no HPO annotations)", |e| e)
+                .into(),
+        );
+    }
+    let (_, refined, _) = step(next, Event::Refined(Refined::Done { candidates: ranked }));
+    [
+        offer,
+        question.expect("the question screen"),
+        refined.expect("the re-ranked list"),
+    ]
+}
+
 fn app_error(w: u32, h: u32, e: AnalyseError) -> View {
     app_results(w, h, Err(e), 0)
         .pop()
@@ -332,6 +411,9 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
             "results_uncalibrated",
             results_page(w, h, uncalibrated(candidates()), basis(true), 0),
         ),
+        ("results_questions_offer", question_flow(w, h)[0].clone()),
+        ("question", question_flow(w, h)[1].clone()),
+        ("results_refined", question_flow(w, h)[2].clone()),
         (
             "results_long_names",
             results_page(w, h, long_candidates(), basis(true), 0),
@@ -599,6 +681,7 @@ fn nothing_is_drawn_outside_the_panel() {
         pages: usize::MAX,
         total: usize::MAX,
         basis: wide_basis.clone(),
+        questions_next: true,
     });
     views.push(View::NoCloseMatch { basis: wide_basis });
     views.push(View::Capturing {
@@ -632,6 +715,7 @@ fn nothing_is_drawn_outside_the_panel() {
         pages: 1,
         total: 0,
         basis: basis(false),
+        questions_next: false,
     });
     for &(panel, w, h, kind) in PANELS.iter().chain(&[
         ("160x128", 160, 128, Kind::Colour),
