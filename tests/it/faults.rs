@@ -1468,3 +1468,32 @@ fn config_bad_values_are_refused() {
     assert!(text.contains("# state_dir = \"/var/lib/gestaltcam\""));
     assert_eq!(Config::parse(&text).unwrap().config, Config::default());
 }
+
+/// Missing or malformed HPO files: the device keeps working face-only and the start screen
+/// warns (a "Questions" warning line holds it until a button is pressed).
+#[test]
+fn missing_or_malformed_hpo_data_is_a_start_screen_warning() {
+    use gestaltcam::analyzer::{Phenotype, PipelineAnalyzer};
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("hp.obo"), b"\xff\xfe not an ontology").unwrap();
+    std::fs::write(
+        broken.join("phenotype.hpoa"),
+        b"#version: x\nnot\ta\ttable\n",
+    )
+    .unwrap();
+    for dir in [tmp.path().join("missing"), broken] {
+        let mut a = PipelineAnalyzer::new(Err("no model".into()), Err("no gallery".into()));
+        a.phenotype = Some(Phenotype::load(&dir).map_err(|e| e.to_string()));
+        let checks = a.self_test();
+        let q = check(&checks, "Questions");
+        assert_eq!(q.state, CheckState::Warning, "{}: {q:?}", dir.display());
+        assert!(q.detail.starts_with("face only: "), "{q:?}");
+        // Without the analysis, a refinement is refused, not a panic.
+        assert_eq!(a.refine(&[]), gestaltcam::app::Refined::Unavailable);
+    }
+    // Not configured: no line at all.
+    let mut a = PipelineAnalyzer::new(Err("no model".into()), Err("no gallery".into()));
+    assert!(a.self_test().iter().all(|c| c.name != "Questions"));
+}
