@@ -136,26 +136,15 @@ impl PipelineAnalyzer {
             return None;
         };
         let (_, _, session) = g.session_threshold(photos, Some(self.fusion));
-        let h = &session?.histogram;
-        let face = match FaceLikelihood::from_histogram(&h.edges, &h.same, &h.different) {
+        let face = match FaceLikelihood::from_session(session?) {
             Ok(f) => f,
             Err(e) => {
                 log::warn!("no phenotype questions: {e}");
                 return None;
             }
         };
-        let candidates: Vec<hpo::Candidate> = ranking
-            .matches
-            .iter()
-            .map(|m| hpo::Candidate {
-                label: m.label,
-                name: m.name.clone(),
-                omim: m.omim.as_deref().and_then(hpo::parse_omim),
-                distance: m.distance,
-            })
-            .collect();
         Some(Round {
-            round: QuestionRound::new(candidates, face),
+            round: QuestionRound::new(hpo::Candidate::from_ranking(ranking), face),
             face: ranking.candidates(),
         })
     }

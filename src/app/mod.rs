@@ -6,7 +6,8 @@
 //! button; Next finishes early) → Analysing → Results (Next pages, long press clears) or
 //! NoCloseMatch. When the result offers phenotype questions (its basis names an HPO release),
 //! "next" on the last results page starts them: up to [`crate::hpo::MAX_QUESTIONS`] yes/no/don't
-//! know questions (capture / next / hold clear), then the re-ranked list. A missing camera shows an error screen and the app resumes when frames come
+//! know questions (capture / next / hold clear), then the re-ranked list. A missing camera shows
+//! an error screen and the app resumes when frames come
 //! back; the idle timeout blanks the screen and wipes the session. A self-test `Warning` line
 //! (e.g. the last good gallery in use) keeps the start-up screen up until a button is pressed.
 
@@ -749,17 +750,16 @@ fn on_capture(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
 
 /// The next step of a question round came back: ask it, or show the re-ranked list.
 fn on_refined(state: &mut State, refined: Refined, ctx: &AppContext, fx: &mut Vec<Effect>) {
-    if !matches!(state.mode, Mode::Questions { .. }) {
-        // Not asking any more (e.g. the session was wiped meanwhile): nothing to do.
-        return;
-    }
+    let mode = std::mem::replace(&mut state.mode, Mode::Blank);
     let Mode::Questions {
         candidates,
         basis,
         answers,
         ..
-    } = std::mem::replace(&mut state.mode, Mode::Blank)
+    } = mode
     else {
+        // Not asking any more (e.g. the session was wiped meanwhile): nothing to do.
+        state.mode = mode;
         return;
     };
     state.last_activity = state.now;

@@ -128,8 +128,7 @@ fn analyze_with_hpo(
             a.fusion
         );
     };
-    let h = &session.histogram;
-    let face = FaceLikelihood::from_histogram(&h.edges, &h.same, &h.different)?;
+    let face = FaceLikelihood::from_session(session)?;
     let mut out = super::hpo::rerank_json(&index, &ranking, &terms, &face)?;
     out["no_close_match"] = serde_json::json!(!ranking.close_match);
     out["threshold_photos"] = serde_json::json!(ranking.threshold_photos);
@@ -361,9 +360,8 @@ impl LabelledSet {
         Ok(gallery::read_label_csv(&self.probes)?)
     }
 
-    /// The rows with `--role` (all rows without it).
-    fn read(&self) -> Result<gallery::LabelSet> {
-        let all = self.read_all()?;
+    /// The rows of `all` (the file, read once) with `--role`; all of them without it.
+    fn select(&self, all: gallery::LabelSet) -> Result<gallery::LabelSet> {
         match &self.role {
             Some(r) => Ok(all.with_role(r, &self.probes)?),
             None => Ok(all),
@@ -438,7 +436,7 @@ fn parse_rule(s: &str) -> Result<CalibrationRule> {
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     let pipeline = load_pipeline(&a.models)?;
     let mut g = load_gallery(&a.gallery, &pipeline, None)?;
-    let set = a.set.read()?;
+    let set = a.set.select(a.set.read_all()?)?;
     let (probes, skipped) = embed_set(&pipeline, &set, &a.set.root(), threads(&a.models))?;
     let opts = a.sessions.calibrate_options(parse_rule(&a.rule)?);
     let report = gallery::calibrate(&mut g, &probes, &opts)?;
@@ -511,7 +509,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let all = a.set.read_all()?;
     let root = a.set.root();
     let (g, probes) = match &a.gallery {
-        Some(path) => (load_gallery(path, &pipeline, None)?, a.set.read()?),
+        Some(path) => (load_gallery(path, &pipeline, None)?, a.set.select(all)?),
         None => {
             let g = build_in_memory(
                 &pipeline,

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use gestaltcam::gallery::{self, BuildOptions, LabelSet, Ranking};
 use gestaltcam::hpo::{
-    self, sim, Answer, Candidate, Differential, FaceLikelihood, HpoIndex, LrModel, TermId, TOP_N,
+    sim, Answer, Candidate, Differential, FaceLikelihood, HpoIndex, LrModel, TermId, TOP_N,
 };
 use gestaltcam::pipeline::FacePipeline;
 use gestaltcam::ui::view::DISCLAIMER;
@@ -134,16 +134,7 @@ pub fn rerank_json(
     if ranking.matches.is_empty() {
         bail!("the face ranking is empty");
     }
-    let candidates: Vec<Candidate> = ranking
-        .matches
-        .iter()
-        .map(|m| Candidate {
-            label: m.label,
-            name: m.name.clone(),
-            omim: m.omim.as_deref().and_then(hpo::parse_omim),
-            distance: m.distance,
-        })
-        .collect();
+    let candidates = Candidate::from_ranking(ranking);
     let mut diff = Differential::new(index, LrModel::default(), face, &candidates, &[], TOP_N);
     let mut used = Vec::new();
     for &(id, answer) in terms {

@@ -117,6 +117,15 @@ impl FaceLikelihood {
         Self::from_histogram(&edges, &count(same), &count(different))
     }
 
+    /// From the same/different distance histograms a calibrated gallery stores for one
+    /// session size (`Gallery::session_threshold`'s calibration).
+    pub fn from_session(
+        session: &crate::gallery::SessionCalibration,
+    ) -> Result<Self, super::HpoError> {
+        let h = &session.histogram;
+        Self::from_histogram(&h.edges, &h.same, &h.different)
+    }
+
     /// Fits from histograms over `edges` (len = bins + 1, increasing).
     pub fn from_histogram(
         edges: &[f32],
@@ -215,6 +224,22 @@ pub struct Candidate {
     pub omim: Option<u32>,
     /// Face distance (nearest case, after fusion).
     pub distance: f32,
+}
+
+impl Candidate {
+    /// A face ranking's matches as candidates, in rank order (label = gallery label index).
+    pub fn from_ranking(ranking: &crate::gallery::Ranking) -> Vec<Candidate> {
+        ranking
+            .matches
+            .iter()
+            .map(|m| Candidate {
+                label: m.label,
+                name: m.name.clone(),
+                omim: m.omim.as_deref().and_then(super::parse_omim),
+                distance: m.distance,
+            })
+            .collect()
+    }
 }
 
 /// One answered term's effect on one candidate.
