@@ -3,15 +3,19 @@
 //!   (target ≥ 10 frames/s on one x86 core);
 //! - capture to results: 3 captured 640×480 frames → detect, align, embed (int8) each, fuse,
 //!   rank against a 1,000-syndrome gallery → the results view model; also with tract's
-//!   matrix products on 2 threads (`set_inference_threads(2)`; the device uses every core).
+//!   matrix products on 2 threads (`set_inference_threads(2)`; the device uses every core);
+//! - the preview screen drawn on a 240×240 colour panel's framebuffer: face box only, and with
+//!   the viewfinder (the 640×480 frame scaled to the panel, then drawn).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gestaltcam::analyzer::PipelineAnalyzer;
 use gestaltcam::app::run::Analyzer;
 use gestaltcam::app::Capture;
 use gestaltcam::camera::Frame;
+use gestaltcam::display::{Panel, PngDisplay};
 use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, Storage};
 use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
+use gestaltcam::ui::view::{Guidance, Picture, View};
 use image::{imageops, Rgb, RgbImage};
 use std::path::Path;
 use std::time::Duration;
@@ -106,6 +110,25 @@ fn bench(c: &mut Criterion) {
         b.iter(|| analyzer.preview(&preview))
     });
     gestaltcam::pipeline::set_inference_threads(1);
+    let mut fb = PngDisplay::new(240, 240);
+    let camera = frame(&astro, 640, 480, 0);
+    let screen = |picture| View::Preview {
+        face_box: Some([0.35, 0.2, 0.65, 0.7]),
+        guidance: Guidance::Ready,
+        photos_taken: 0,
+        photos_wanted: 3,
+        not_taken: false,
+        picture,
+    };
+    g.bench_function("preview screen 240x240, face box only", |b| {
+        b.iter(|| fb.draw_view(&screen(None)).expect("draw"))
+    });
+    g.bench_function("preview screen 240x240, viewfinder", |b| {
+        b.iter(|| {
+            let picture = Picture::fit(&camera.image, 240, 240);
+            fb.draw_view(&screen(Some(picture))).expect("draw")
+        })
+    });
     g.finish();
 }
 

@@ -126,6 +126,10 @@ pub struct DisplayConfig {
     pub i2c_address: u8,
     /// `png` panel: the file rewritten with each view.
     pub png_path: PathBuf,
+    /// The PNG panel also draws the camera picture on the preview (the laptop demo, with its
+    /// licence-clean photos). Off by default: a PNG panel is a file, and no patient picture may
+    /// reach a disk.
+    pub png_picture: bool,
     /// Panel quirks (offsets, inversion, colour order, rotation): defined by the display module,
     /// passed through untouched.
     pub quirks: toml::Table,
@@ -144,6 +148,7 @@ impl Default for DisplayConfig {
             i2c_device: PathBuf::from("/dev/i2c-1"),
             i2c_address: 0x3C,
             png_path: PathBuf::from("/run/gestaltcam/screen.png"),
+            png_picture: false,
             quirks: toml::Table::new(),
         }
     }
@@ -152,6 +157,9 @@ impl Default for DisplayConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ButtonsConfig {
+    /// Where presses come from: `auto` (the GPIO lines, or the keyboard when the panel is a PNG
+    /// file), `gpio` or `keyboard`.
+    pub input: ButtonInput,
     pub gpiochip: PathBuf,
     pub capture_pin: u32,
     pub next_pin: u32,
@@ -163,9 +171,38 @@ pub struct ButtonsConfig {
     pub long_press_ms: u64,
 }
 
+impl Config {
+    /// Whether the preview shows the camera picture on a panel `height` pixels high: colour
+    /// panels do (128×64 monochrome ones keep the face box), a PNG file only with
+    /// `display.png_picture`.
+    pub fn shows_picture(&self, height: u32) -> bool {
+        height > 64 && (self.display.panel != PanelKind::Png || self.display.png_picture)
+    }
+
+    /// Whether button presses come from the keyboard (stdin) rather than GPIO lines.
+    pub fn keyboard_buttons(&self) -> bool {
+        match self.buttons.input {
+            ButtonInput::Auto => self.display.panel == PanelKind::Png,
+            ButtonInput::Keyboard => true,
+            ButtonInput::Gpio => false,
+        }
+    }
+}
+
+/// See [`ButtonsConfig::input`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ButtonInput {
+    #[default]
+    Auto,
+    Gpio,
+    Keyboard,
+}
+
 impl Default for ButtonsConfig {
     fn default() -> Self {
         ButtonsConfig {
+            input: ButtonInput::Auto,
             gpiochip: PathBuf::from("/dev/gpiochip0"),
             capture_pin: 17,
             next_pin: 22,
@@ -287,9 +324,11 @@ const DISPLAY_KEYS: &[&str] = &[
     "i2c_device",
     "i2c_address",
     "png_path",
+    "png_picture",
     "quirks",
 ];
 const BUTTONS_KEYS: &[&str] = &[
+    "input",
     "gpiochip",
     "capture_pin",
     "next_pin",
@@ -526,6 +565,31 @@ fn strip_unknown(table: &mut toml::Table, text: &str) -> Vec<UnknownKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_picture_is_drawn_on_colour_panels_and_png_files_only_when_asked() {
+        let mut c = Config::default();
+        c.display.panel = PanelKind::Png;
+        assert!(
+            !c.shows_picture(240),
+            "a PNG panel is a file: off by default"
+        );
+        c.display.png_picture = true;
+        assert!(c.shows_picture(240));
+        assert!(!c.shows_picture(64), "128x64 monochrome: face box only");
+        let c = Config::parse("[display]\npanel = \"st7789-240x240\"\n")
+            .unwrap()
+            .config;
+        assert!(c.shows_picture(240));
+        let c = Config::parse("[buttons]\ninput = \"gpio\"\n[display]\npanel = \"png\"\n")
+            .unwrap()
+            .config;
+        assert!(!c.keyboard_buttons());
+        let c = Config::parse("[display]\npanel = \"png\"\n")
+            .unwrap()
+            .config;
+        assert!(c.keyboard_buttons(), "auto: the keyboard with a PNG panel");
+    }
 
     #[test]
     fn board_default_config_is_the_defaults() {

@@ -210,6 +210,10 @@ pub struct AppContext {
     pub saving: bool,
     /// How often to emit [`Notice::Watchdog`]; `None` = never.
     pub watchdog_interval: Option<Duration>,
+    /// The preview shows the camera picture, scaled down to at most this size (the panel's);
+    /// `None`: face box and guidance only (monochrome panels, and PNG files unless
+    /// `display.png_picture` is on).
+    pub viewfinder: Option<(u32, u32)>,
 }
 
 impl Default for AppContext {
@@ -231,6 +235,9 @@ impl AppContext {
             idle_timeout: Duration::from_secs(c.idle_timeout_s),
             saving: c.saving.enabled,
             watchdog_interval: Some(Duration::from_secs(2)),
+            viewfinder: c
+                .shows_picture(panel.height)
+                .then_some((panel.width, panel.height)),
         }
     }
 
@@ -308,6 +315,9 @@ pub struct State {
     last_activity: Duration,
     last_watchdog: Option<Duration>,
     shown: Option<View>,
+    /// Capture was pressed when no photo could be taken: the preview says "Not taken" until
+    /// then.
+    not_taken_until: Option<Duration>,
 }
 
 impl Default for State {
@@ -331,6 +341,7 @@ impl State {
             last_activity: Duration::ZERO,
             last_watchdog: None,
             shown: None,
+            not_taken_until: None,
         }
     }
 
@@ -377,6 +388,12 @@ impl State {
             guidance: summary.map_or(Guidance::NoFace, guidance),
             photos_taken: self.photos.len(),
             photos_wanted: ctx.photos_wanted,
+            not_taken: self.not_taken_until.is_some_and(|t| self.now < t),
+            picture: ctx.viewfinder.and_then(|(w, h)| {
+                self.last_frame
+                    .as_ref()
+                    .map(|f| crate::ui::view::Picture::fit(&f.image, w, h))
+            }),
         }
     }
 
@@ -521,6 +538,14 @@ fn on_tick(state: &mut State, now: Duration, ctx: &AppContext, fx: &mut Vec<Effe
         wipe(state, fx);
         state.mode = Mode::Blank;
         show(state, View::Blank, fx);
+    }
+    // The "Not taken" note has been read: back to plain guidance.
+    if state.not_taken_until.is_some_and(|t| now >= t) {
+        state.not_taken_until = None;
+        if state.mode == Mode::Preview {
+            let v = state.live_view(ctx);
+            show(state, v, fx);
+        }
     }
     // Say "starting" before the (possibly slow) self-test has reported.
     if state.mode == Mode::Starting && state.shown.is_none() {
@@ -707,10 +732,14 @@ fn on_button(state: &mut State, b: ButtonEvent, ctx: &AppContext, fx: &mut Vec<E
     }
 }
 
+/// How long the preview says "Not taken" after a capture press that took no photo.
+pub const NOT_TAKEN_SHOWN: Duration = Duration::from_secs(3);
+
 /// Capture pressed on the live preview: keep the frame and the face found in it, or say why
 /// nothing was taken.
 fn on_capture(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
     if state.ready_to_capture() {
+        state.not_taken_until = None;
         if let Some(frame) = state.last_frame.take() {
             let face = state.last_summary.as_ref().and_then(|s| s.face.clone());
             state.photos.push(Capture {
@@ -734,7 +763,8 @@ fn on_capture(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
             }
         }
     } else {
-        // Say why nothing was taken: the guidance line names the problem.
+        // Say why nothing was taken: "Not taken" and the guidance line's reason, for a while.
+        state.not_taken_until = Some(state.now + NOT_TAKEN_SHOWN);
         log::info!(
             "capture pressed but not ready: {}",
             state

@@ -1,7 +1,6 @@
 //! The run loop: camera, buttons, clock, analyzer, display and notifier are injected, so a test
 //! runs the whole device in-process and stops it after N iterations.
 
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -95,6 +94,10 @@ pub struct RunOptions {
     pub save_dir: Option<PathBuf>,
     /// Consecutive camera timeouts that count as a lost camera.
     pub timeouts_as_lost: u32,
+    /// After a camera error that came back at once (no camera: the reconnecting camera does
+    /// not block while it waits to retry), sleep this long before the next iteration, so a
+    /// missing camera does not spin a core. Unused with `frame_interval`, which paces anyway.
+    pub camera_retry: Option<Duration>,
 }
 
 /// What happened during a run.
@@ -153,14 +156,17 @@ where
         let now = run.dev.clock.now();
         run.feed(Event::Tick(now));
         run.poll_buttons(now);
-        if run.poll_camera().is_break() {
+        let polled = run.poll_camera();
+        if polled == Polled::Ended {
             run.report.iterations += 1;
             break;
         }
         run.dev.display.idle();
         run.report.iterations += 1;
-        if let Some(d) = opts.frame_interval {
-            run.dev.clock.sleep(d);
+        match (opts.frame_interval, opts.camera_retry) {
+            (Some(d), _) => run.dev.clock.sleep(d),
+            (None, Some(d)) if polled == Polled::Failed => run.dev.clock.sleep(d),
+            _ => {}
         }
     }
     run.dev.notifier.notify(&Notice::Status("stopping".into()));
@@ -170,6 +176,17 @@ where
         .map(|s| s.mode.name().to_string())
         .unwrap_or_default();
     report
+}
+
+/// What one camera poll gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Polled {
+    /// A frame, or an error that took the camera's time (timeout, bad frame).
+    Frame,
+    /// An error that came back at once (no camera).
+    Failed,
+    /// A finite camera has no more frames.
+    Ended,
 }
 
 /// One run of the device: its parts, the app state and what has happened so far. Each input
@@ -245,8 +262,8 @@ where
         }
     }
 
-    /// One frame (or camera error); `Break` when a finite camera has ended.
-    fn poll_camera(&mut self) -> ControlFlow<()> {
+    /// One frame or camera error.
+    fn poll_camera(&mut self) -> Polled {
         match self.dev.camera.frame() {
             Ok(frame) => {
                 self.report.frames += 1;
@@ -261,7 +278,7 @@ where
             }
             Err(CameraError::Ended) => {
                 log::info!("camera has no more frames; stopping");
-                return ControlFlow::Break(());
+                return Polled::Ended;
             }
             Err(e) => {
                 self.report.camera_errors += 1;
@@ -282,9 +299,14 @@ where
                     }
                     self.feed(Event::CameraLost);
                 }
+                // A bad frame or a timeout took the camera's time; anything else came back at
+                // once.
+                if !matches!(e, CameraError::BadFrame(_) | CameraError::Timeout) {
+                    return Polled::Failed;
+                }
             }
         }
-        ControlFlow::Continue(())
+        Polled::Frame
     }
 
     /// Feeds one event and carries out the effects (an analysis feeds its result back in).

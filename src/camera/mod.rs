@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod decode;
+pub mod modes;
 pub mod reconnect;
 pub mod replay;
 

@@ -40,6 +40,8 @@ pub struct Reconnecting<C, F, K> {
     sequence: u64,
     /// Timeouts and stream errors in a row.
     failures: u32,
+    /// Why the last open failed, logged once per new reason (not once per retry).
+    last_open_error: Option<String>,
 }
 
 impl<C, F, K> Reconnecting<C, F, K>
@@ -60,6 +62,7 @@ where
             reopened: 0,
             sequence: 0,
             failures: 0,
+            last_open_error: None,
         }
     }
 
@@ -90,10 +93,18 @@ where
                 self.inner = Some(cam);
                 self.reopened += 1;
                 self.delay = self.backoff.initial;
+                self.last_open_error = None;
                 log::info!("camera opened");
                 Ok(())
             }
             Err(e) => {
+                let why = e.to_string();
+                if self.last_open_error.as_deref() == Some(why.as_str()) {
+                    log::debug!("camera still not open: {why}");
+                } else {
+                    log::warn!("camera not open: {why}; retrying");
+                    self.last_open_error = Some(why);
+                }
                 self.next_try = now + self.delay;
                 self.delay = (self.delay * 2).min(self.backoff.max);
                 Err(match e {

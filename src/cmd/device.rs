@@ -81,7 +81,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let replay = cfg.camera.replay.is_some();
     let shutdown = Arc::new(AtomicBool::new(false));
     stop_on_signals(&shutdown)?;
-    let buttons: Box<dyn Buttons> = if cfg.display.panel == PanelKind::Png {
+    let buttons: Box<dyn Buttons> = if cfg.keyboard_buttons() {
         log::info!("buttons: keyboard (type c + Enter to capture, n next, x clear)");
         let keys = KeyboardButtons::stdin();
         if replay {
@@ -108,6 +108,8 @@ pub fn run(a: RunArgs) -> Result<()> {
         timeouts_as_lost: 3,
         // A replay camera does not block: pace it at the configured rate.
         frame_interval: replay.then(|| Duration::from_secs_f64(1.0 / f64::from(cfg.camera.fps))),
+        // No camera: look for it (and read the buttons) ten times a second, not in a busy loop.
+        camera_retry: Some(Duration::from_millis(100)),
         shutdown: Some(shutdown),
         ..RunOptions::default()
     };
@@ -257,6 +259,56 @@ impl Screen {
     }
 }
 
+/// The camera's lines of `doctor`: what it offers and the mode chosen, then one real frame,
+/// described by 8 decoded pixels along its middle row (enough to check colours against a
+/// known test pattern; no picture is written).
+#[cfg(feature = "camera-v4l")]
+fn doctor_camera(cfg: &Config, line: &mut dyn FnMut(bool, &str, String)) {
+    let probe = match hw::camera::probe(&cfg.camera) {
+        Ok(p) => p,
+        Err(e) => return line(false, "camera", e.to_string()),
+    };
+    line(probe.choice.is_some(), "camera", probe.to_string());
+    if probe.choice.is_none() {
+        return;
+    }
+    let mut camera = match hw::V4lCamera::open(&cfg.camera) {
+        Ok(c) => c,
+        Err(e) => return line(false, "frame", e.to_string()),
+    };
+    // A bad or late first frame is not yet a fault: try a few.
+    let mut last = None;
+    for _ in 0..5 {
+        match camera.frame() {
+            Ok(f) => {
+                let (format, w, h) = camera.format();
+                let y = h / 2;
+                let samples: Vec<String> = (0..8)
+                    .map(|i| {
+                        let p = f.image.get_pixel((2 * i + 1) * w / 16, y).0;
+                        format!("{},{},{}", p[0], p[1], p[2])
+                    })
+                    .collect();
+                return line(
+                    true,
+                    "frame",
+                    format!(
+                        "{w}x{h} {}, row h/2 at x=(2i+1)w/16: {}",
+                        format.name(),
+                        samples.join(" ")
+                    ),
+                );
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    line(
+        false,
+        "frame",
+        last.map_or_else(|| "no frame".into(), |e| e.to_string()),
+    );
+}
+
 /// A short text form of a view, for the terminal.
 fn describe(view: &View) -> String {
     match view {
@@ -380,10 +432,13 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     let camera = ReplayCamera::from_images(images, 10.0)?;
     let mut analyzer = PipelineAnalyzer::new(Ok(pipeline), Ok(gallery));
     analyzer.demo = true;
-    let cfg = Config {
+    let mut cfg = Config {
         photos_per_patient: a.photos.max(1),
         ..Config::default()
     };
+    // The demo's camera replays licence-clean photos: its screens may show them.
+    cfg.display.panel = PanelKind::Png;
+    cfg.display.png_picture = true;
     analyzer.top_k = cfg.top_k;
     let ctx = AppContext::for_panel(&cfg, Size::new(w, h));
     // The scripted clinician: capture a photo every 4 frames, then page through every results
@@ -548,12 +603,11 @@ pub fn doctor(a: RunArgs) -> Result<()> {
         },
         Err(e) => line(false, "pipeline", e.to_string()),
     }
-    let mut nodes: Vec<(&str, PathBuf)> = Vec::new();
     #[cfg(feature = "camera-v4l")]
-    match hw::camera::device_index(&cfg.camera.device) {
-        Ok((_, path)) => nodes.push(("camera", path)),
-        Err(e) => line(false, "camera", e.to_string()),
+    if cfg.camera.replay.is_none() {
+        doctor_camera(&cfg, &mut line);
     }
+    let mut nodes: Vec<(&str, PathBuf)> = Vec::new();
     if cfg.display.panel.uses_spi() {
         nodes.push(("display", cfg.display.spi_device.clone()));
         nodes.push(("display", cfg.display.gpiochip.clone()));
@@ -561,7 +615,7 @@ pub fn doctor(a: RunArgs) -> Result<()> {
     if cfg.display.panel.uses_i2c() {
         nodes.push(("display", cfg.display.i2c_device.clone()));
     }
-    if cfg.display.panel != PanelKind::Png {
+    if !cfg.keyboard_buttons() {
         nodes.push(("buttons", cfg.buttons.gpiochip.clone()));
     }
     for (what, path) in nodes {

@@ -1,29 +1,83 @@
-//! The USB camera through nokhwa's V4L2 backend. nokhwa only negotiates and hands over raw
-//! buffers; [`crate::camera::decode`] turns them into frames (no nokhwa `decoding` feature, no
-//! C JPEG library). nokhwa types stay inside this file.
+//! The USB camera over V4L2, through the `v4l` crate (the library nokhwa's V4L2 backend wraps).
+//! nokhwa itself is not used: it cannot set a read timeout or the buffer count, and its
+//! "closest" format choice compares frame rates at the exact size only, so a camera without the
+//! configured size or format never opened. Here the camera's formats and sizes are enumerated
+//! and [`crate::camera::modes::choose`] picks the nearest; frames are read with a timeout, from
+//! two buffers, newest first; raw buffers are decoded by [`crate::camera::decode`]. `v4l` types
+//! stay inside this file.
 
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use nokhwa::utils::{
-    CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution,
-};
-use nokhwa::NokhwaError;
+use v4l::buffer::{Flags as BufferFlags, Type};
+use v4l::capability::Flags as CapFlags;
+use v4l::framesize::FrameSizeEnum;
+use v4l::io::mmap::Stream;
+use v4l::io::traits::{CaptureStream, Stream as _};
+use v4l::video::capture::Parameters;
+use v4l::video::Capture;
+use v4l::{Device, Format, FourCC};
 
+use crate::camera::modes::{choose, Choice, Offer, Sizes};
 use crate::camera::{
     decode, Backoff, Camera, CameraError, Clock, Frame, PixelFormat, Reconnecting,
 };
 use crate::config::{CameraConfig, CameraDevice};
 
+/// Buffers in the driver's queue: two, so a frame is at most one frame time old when read
+/// (with four, a slow board analysed frames three frame times old), and the newest ready one
+/// is taken.
+const BUFFERS: u32 = 2;
+/// The first frame after STREAMON may take a while (exposure settles on USB cameras).
+const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(2);
+/// Later frames: three frame times at the configured rate, at least this.
+const MIN_FRAME_TIMEOUT: Duration = Duration::from_millis(250);
+
 /// An open V4L2 camera streaming raw frames.
 pub struct V4lCamera {
-    inner: nokhwa::Camera,
+    // Declared before `device` so it is dropped (STREAMOFF, buffers released) first.
+    stream: Option<Stream<'static>>,
+    device: Device,
     node: PathBuf,
-    format: PixelFormat,
-    width: u32,
-    height: u32,
+    choice: Choice,
+    frame_timeout: Duration,
+    first: bool,
     sequence: u64,
     origin: Instant,
+}
+
+/// What a camera offers and what [`V4lCamera::open`] would choose (`gestaltcam doctor`).
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub node: PathBuf,
+    pub card: String,
+    pub driver: String,
+    /// Every format the camera lists, with its sizes (also the ones not decoded here).
+    pub offered: Vec<(String, Sizes)>,
+    pub choice: Option<Choice>,
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let offered: Vec<String> = self
+            .offered
+            .iter()
+            .map(|(fourcc, sizes)| format!("{fourcc} {sizes}"))
+            .collect();
+        write!(
+            f,
+            "{} ({}, {}) offers {}",
+            self.node.display(),
+            self.card,
+            self.driver,
+            offered.join("; ")
+        )?;
+        match self.choice {
+            Some(c) => write!(f, "; chose {c}"),
+            None => write!(f, "; none of them is YUYV, MJPEG or NV12"),
+        }
+    }
 }
 
 /// `/dev/videoN` index of a configured device: an index, `/dev/videoN`, or a symlink to it
@@ -51,97 +105,195 @@ pub fn device_index(device: &CameraDevice) -> Result<(u32, PathBuf), CameraError
     }
 }
 
-fn to_frame_format(f: PixelFormat) -> FrameFormat {
+fn fourcc_of(f: PixelFormat) -> FourCC {
     match f {
-        PixelFormat::Yuyv => FrameFormat::YUYV,
-        PixelFormat::Nv12 => FrameFormat::NV12,
-        PixelFormat::Mjpeg => FrameFormat::MJPEG,
+        PixelFormat::Yuyv => FourCC::new(b"YUYV"),
+        PixelFormat::Nv12 => FourCC::new(b"NV12"),
+        PixelFormat::Mjpeg => FourCC::new(b"MJPG"),
     }
 }
 
-fn from_frame_format(f: FrameFormat) -> Option<PixelFormat> {
-    match f {
-        FrameFormat::YUYV => Some(PixelFormat::Yuyv),
-        FrameFormat::NV12 => Some(PixelFormat::Nv12),
-        FrameFormat::MJPEG => Some(PixelFormat::Mjpeg),
+fn format_of(f: FourCC) -> Option<PixelFormat> {
+    match &f.repr {
+        b"YUYV" => Some(PixelFormat::Yuyv),
+        b"NV12" => Some(PixelFormat::Nv12),
+        // Many webcams label their MJPEG stream JPEG.
+        b"MJPG" | b"JPEG" => Some(PixelFormat::Mjpeg),
         _ => None,
     }
 }
 
-/// Maps nokhwa's errors: a vanished node or ENODEV is `Disconnected` (so `Reconnecting`
-/// retries), a timeout is `Timeout`.
-fn map_error(node: &Path, e: NokhwaError) -> CameraError {
-    let text = e.to_string();
-    let gone = !node.exists()
-        || text.contains("No such device")
-        || text.contains("os error 19")
-        || text.contains("No such file")
-        || text.contains("os error 2)");
-    if gone {
-        return CameraError::Disconnected(text);
-    }
-    if text.contains("timed out") || text.contains("os error 110") {
-        return CameraError::Timeout;
-    }
-    match e {
-        NokhwaError::OpenDeviceError(..) | NokhwaError::OpenStreamError(_) => {
-            CameraError::Disconnected(text)
-        }
-        NokhwaError::SetPropertyError { .. } | NokhwaError::GetPropertyError { .. } => {
-            CameraError::Config(text)
-        }
+fn fourcc_name(f: FourCC) -> String {
+    f.str()
+        .map_or_else(|_| format!("{:?}", f.repr), str::to_string)
+}
+
+/// An I/O error on `node` as a camera error: a vanished node or ENODEV is `Disconnected` (so
+/// [`Reconnecting`] reopens it), a poll timeout is `Timeout`, anything else (EIO from a dead
+/// stream, …) `Other`, which [`Reconnecting`] also reopens after a few in a row.
+fn map_error(node: &Path, what: &str, e: &io::Error) -> CameraError {
+    let text = format!("{}: {what}: {e}", node.display());
+    match e.raw_os_error() {
+        // ENODEV (unplugged, driver unbound), ENOENT (node gone).
+        Some(19 | 2) => CameraError::Disconnected(text),
+        _ if e.kind() == io::ErrorKind::TimedOut => CameraError::Timeout,
+        _ if !node.exists() => CameraError::Disconnected(text),
         _ => CameraError::Other(text),
     }
 }
 
-impl V4lCamera {
-    /// Opens the configured camera, asks for the configured format (the others we decode are
-    /// accepted as fallbacks, closest resolution and rate) and starts streaming.
-    pub fn open(cfg: &CameraConfig) -> Result<Self, CameraError> {
-        let (index, node) = device_index(&cfg.device)?;
-        if !node.exists() {
-            return Err(CameraError::Disconnected(format!(
-                "{} does not exist",
-                node.display()
-            )));
-        }
-        let wanted = CameraFormat::new(
-            Resolution::new(cfg.width, cfg.height),
-            to_frame_format(cfg.format),
-            cfg.fps,
-        );
-        // Preferred format first; nokhwa picks the closest mode among these.
-        let mut formats = vec![to_frame_format(cfg.format)];
-        for f in [FrameFormat::YUYV, FrameFormat::MJPEG, FrameFormat::NV12] {
-            if !formats.contains(&f) {
-                formats.push(f);
+/// Opens the node and lists what it offers: every format (for the log and `doctor`) and the
+/// ones decoded here (for [`choose`]).
+fn open_device(node: &Path) -> Result<(Device, Probe, Vec<Offer>), CameraError> {
+    if !node.exists() {
+        return Err(CameraError::Disconnected(format!(
+            "{} does not exist",
+            node.display()
+        )));
+    }
+    let device = Device::with_path(node).map_err(|e| map_error(node, "open", &e))?;
+    let caps = device
+        .query_caps()
+        .map_err(|e| map_error(node, "VIDIOC_QUERYCAP", &e))?;
+    if !caps
+        .capabilities
+        .contains(CapFlags::VIDEO_CAPTURE | CapFlags::STREAMING)
+    {
+        return Err(CameraError::Config(format!(
+            "{} ({}) is not a streaming capture device",
+            node.display(),
+            caps.card
+        )));
+    }
+    let mut offered = Vec::new();
+    for desc in device
+        .enum_formats()
+        .map_err(|e| map_error(node, "VIDIOC_ENUM_FMT", &e))?
+    {
+        let sizes = device
+            .enum_framesizes(desc.fourcc)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.size)
+            .collect::<Vec<_>>();
+        offered.push((desc.fourcc, sizes_of(sizes)));
+    }
+    let offers: Vec<Offer> = offered
+        .iter()
+        .filter_map(|(fourcc, sizes)| {
+            Some(Offer {
+                format: format_of(*fourcc)?,
+                sizes: sizes.clone(),
+            })
+        })
+        .collect();
+    let probe = Probe {
+        node: node.to_path_buf(),
+        card: caps.card,
+        driver: caps.driver,
+        offered: offered
+            .into_iter()
+            .map(|(f, s)| (fourcc_name(f), s))
+            .collect(),
+        choice: None,
+    };
+    Ok((device, probe, offers))
+}
+
+/// One format's V4L2 size list as [`Sizes`] (a driver lists either discrete sizes or one
+/// stepwise range).
+fn sizes_of(list: Vec<FrameSizeEnum>) -> Sizes {
+    let mut discrete = Vec::new();
+    for s in list {
+        match s {
+            FrameSizeEnum::Discrete(d) => discrete.push((d.width, d.height)),
+            FrameSizeEnum::Stepwise(s) => {
+                return Sizes::Stepwise {
+                    min: (s.min_width, s.min_height),
+                    max: (s.max_width, s.max_height),
+                    step: (s.step_width.max(1), s.step_height.max(1)),
+                }
             }
         }
-        let request = RequestedFormat::with_formats(RequestedFormatType::Closest(wanted), &formats);
-        let mut inner = nokhwa::Camera::new(CameraIndex::Index(index), request)
-            .map_err(|e| map_error(&node, e))?;
-        inner.open_stream().map_err(|e| map_error(&node, e))?;
-        let actual = inner.camera_format();
-        let format = from_frame_format(actual.format()).ok_or_else(|| {
+    }
+    Sizes::Discrete(discrete)
+}
+
+/// What the configured camera offers and which mode it would be opened in; nothing streams.
+pub fn probe(cfg: &CameraConfig) -> Result<Probe, CameraError> {
+    let (_, node) = device_index(&cfg.device)?;
+    let (_device, mut probe, offers) = open_device(&node)?;
+    probe.choice = choose(&offers, cfg.format, cfg.width, cfg.height);
+    Ok(probe)
+}
+
+impl V4lCamera {
+    /// Opens the configured camera in the mode nearest the configuration (see
+    /// [`crate::camera::modes`]), logs the choice and starts streaming.
+    pub fn open(cfg: &CameraConfig) -> Result<Self, CameraError> {
+        let (_, node) = device_index(&cfg.device)?;
+        let (device, probe, offers) = open_device(&node)?;
+        let Some(wanted) = choose(&offers, cfg.format, cfg.width, cfg.height) else {
+            return Err(CameraError::Config(format!(
+                "{probe}: gestaltcam decodes YUYV, MJPEG and NV12 only"
+            )));
+        };
+        let set = device
+            .set_format(&Format::new(
+                wanted.width,
+                wanted.height,
+                fourcc_of(wanted.format),
+            ))
+            .map_err(|e| map_error(&node, "VIDIOC_S_FMT", &e))?;
+        // The driver has the last word on the mode; use what it says it set.
+        let format = format_of(set.fourcc).ok_or_else(|| {
             CameraError::Config(format!(
-                "camera offers {} which gestaltcam does not decode",
-                actual.format()
+                "{} was asked for {wanted} and set {} instead",
+                node.display(),
+                fourcc_name(set.fourcc)
             ))
         })?;
-        log::info!(
-            "camera {} streaming {}x{} {} at {} fps",
-            node.display(),
-            actual.width(),
-            actual.height(),
-            format.name(),
-            actual.frame_rate()
-        );
-        Ok(V4lCamera {
-            inner,
-            node,
+        let choice = Choice {
             format,
-            width: actual.width(),
-            height: actual.height(),
+            width: set.width,
+            height: set.height,
+        };
+        if let Err(e) = device.set_params(&Parameters::with_fps(cfg.fps)) {
+            log::debug!("{}: frame rate {} not set: {e}", node.display(), cfg.fps);
+        }
+        let asked = Choice {
+            format: cfg.format,
+            width: cfg.width,
+            height: cfg.height,
+        };
+        if choice == asked {
+            log::info!("camera {}: chose {choice}", node.display());
+        } else {
+            log::info!(
+                "camera {}: chose {choice} (asked {}x{} {}); it offers {}",
+                node.display(),
+                cfg.width,
+                cfg.height,
+                cfg.format.name(),
+                probe
+                    .offered
+                    .iter()
+                    .map(|(f, s)| format!("{f} {s}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+        let mut stream = Stream::with_buffers(&device, Type::VideoCapture, BUFFERS)
+            .map_err(|e| map_error(&node, "VIDIOC_REQBUFS", &e))?;
+        stream.set_timeout(FIRST_FRAME_TIMEOUT);
+        let frame_time = Duration::from_secs_f64(1.0 / f64::from(cfg.fps.max(1)));
+        Ok(V4lCamera {
+            stream: Some(stream),
+            device,
+            node,
+            choice,
+            frame_timeout: (frame_time * 3).max(MIN_FRAME_TIMEOUT),
+            first: true,
             sequence: 0,
             origin: Instant::now(),
         })
@@ -149,25 +301,92 @@ impl V4lCamera {
 
     /// Negotiated pixel format and size.
     pub fn format(&self) -> (PixelFormat, u32, u32) {
-        (self.format, self.width, self.height)
+        (self.choice.format, self.choice.width, self.choice.height)
+    }
+
+    /// The newest frame the driver has: waits (with the timeout) for one, then takes any newer
+    /// one already waiting, so a slow loop never analyses a stale frame.
+    fn newest_raw(&mut self) -> Result<Vec<u8>, CameraError> {
+        let node = &self.node;
+        let stream = self
+            .stream
+            .as_mut()
+            .ok_or_else(|| CameraError::Other(format!("{}: stream closed", node.display())))?;
+        let mut raw = Vec::new();
+        let mut skipped = 0u32;
+        loop {
+            let (buf, meta) = stream
+                .next()
+                .map_err(|e| map_error(node, "VIDIOC_DQBUF", &e))?;
+            if meta.flags.contains(BufferFlags::ERROR) {
+                return Err(CameraError::Other(format!(
+                    "{}: the driver marked frame {} as damaged",
+                    node.display(),
+                    meta.sequence
+                )));
+            }
+            let used = match meta.bytesused as usize {
+                0 => buf.len(),
+                n => n.min(buf.len()),
+            };
+            raw.clear();
+            raw.extend_from_slice(&buf[..used]);
+            // Another frame already done? Take it instead (poll with no wait).
+            match self.device.handle().poll(POLLIN, 0) {
+                Ok(n) if n > 0 && skipped < BUFFERS => skipped += 1,
+                _ => break,
+            }
+        }
+        if skipped > 0 {
+            log::trace!("camera: skipped {skipped} older frame(s)");
+        }
+        Ok(raw)
     }
 }
 
+/// `POLLIN` from poll(2) (the same on every Linux architecture).
+const POLLIN: i16 = 0x001;
+
 impl Camera for V4lCamera {
     fn frame(&mut self) -> Result<Frame, CameraError> {
-        let raw = self
-            .inner
-            .frame_raw()
-            .map_err(|e| map_error(&self.node, e))?;
-        let image = decode(self.format, &raw, self.width, self.height)?;
+        let raw = self.newest_raw()?;
+        if std::mem::take(&mut self.first) {
+            if let Some(s) = self.stream.as_mut() {
+                s.set_timeout(self.frame_timeout);
+            }
+        }
+        let (format, width, height) = self.format();
+        let image = decode(format, &raw, width, height)?;
         let f = Frame::new(image, self.sequence, self.origin.elapsed());
         self.sequence += 1;
         Ok(f)
     }
 }
 
+impl Drop for V4lCamera {
+    /// `v4l`'s stream panics in its own drop when STREAMOFF fails with anything but ENODEV;
+    /// stop it here first and, if that fails, leak the stream (a few mapped buffers of a dead
+    /// camera) rather than bring the device down.
+    fn drop(&mut self) {
+        if let Some(mut stream) = self.stream.take() {
+            match stream.stop() {
+                Ok(()) => drop(stream),
+                Err(e) if e.raw_os_error() == Some(19) => drop(stream),
+                Err(e) => {
+                    log::warn!(
+                        "{}: STREAMOFF failed ({e}); leaking its buffers",
+                        self.node.display()
+                    );
+                    std::mem::forget(stream);
+                }
+            }
+        }
+    }
+}
+
 /// The configured camera wrapped in [`Reconnecting`]: opened on the first poll, reopened by
-/// itself after an unplug (backoff on `clock`). This is what the device's run loop gets.
+/// itself after an unplug or a dead stream (backoff on `clock`). This is what the device's run
+/// loop gets.
 pub fn reconnecting_camera<K: Clock>(
     cfg: &CameraConfig,
     clock: K,
@@ -191,6 +410,7 @@ mod tests {
             V4lCamera::open(&cfg),
             Err(CameraError::Disconnected(_))
         ));
+        assert!(matches!(probe(&cfg), Err(CameraError::Disconnected(_))));
     }
 
     #[test]
@@ -213,5 +433,30 @@ mod tests {
             device_index(&CameraDevice::Path(p)),
             Err(CameraError::Config(_))
         ));
+    }
+
+    #[test]
+    fn io_errors_map_to_what_reconnecting_needs() {
+        let node = Path::new("/dev/null");
+        let enodev = io::Error::from_raw_os_error(19);
+        assert!(matches!(
+            map_error(node, "DQBUF", &enodev),
+            CameraError::Disconnected(_)
+        ));
+        let eio = io::Error::from_raw_os_error(5);
+        assert!(matches!(
+            map_error(node, "DQBUF", &eio),
+            CameraError::Other(_)
+        ));
+        let timeout = io::Error::new(io::ErrorKind::TimedOut, "VIDIOC_DQBUF");
+        assert!(matches!(
+            map_error(node, "DQBUF", &timeout),
+            CameraError::Timeout
+        ));
+        assert_eq!(format_of(FourCC::new(b"JPEG")), Some(PixelFormat::Mjpeg));
+        assert_eq!(format_of(FourCC::new(b"H264")), None);
+        for f in [PixelFormat::Yuyv, PixelFormat::Nv12, PixelFormat::Mjpeg] {
+            assert_eq!(format_of(fourcc_of(f)), Some(f));
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The only module that opens `/dev/*`: the V4L2 camera (through nokhwa, raw buffers decoded by
+//! The only module that opens `/dev/*`: the V4L2 camera (the `v4l` crate, raw buffers decoded by
 //! [`crate::camera::decode`]), GPIO buttons and panel control lines (GPIO character device),
 //! SPI and I2C buses (linux-embedded-hal), and the systemd notifier.
 //!

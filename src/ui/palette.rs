@@ -39,6 +39,8 @@ pub trait Palette: PixelColor {
     fn test_bars() -> [Self; 8];
     /// Corner markers of the test pattern: top-left, top-right, bottom-left, bottom-right.
     fn test_corners() -> [Self; 4];
+    /// A camera picture pixel; `None` on panels that do not draw pictures (monochrome).
+    fn picture(rgb: [u8; 3]) -> Option<Self>;
 }
 
 macro_rules! rgb_palette {
@@ -69,6 +71,10 @@ macro_rules! rgb_palette {
                     $conv(0, 0, 255),
                     $conv(0, 0, 0),
                 ]
+            }
+
+            fn picture([r, g, b]: [u8; 3]) -> Option<Self> {
+                Some($conv(r, g, b))
             }
 
             fn test_corners() -> [Self; 4] {
@@ -117,5 +123,9 @@ impl Palette for BinaryColor {
 
     fn test_corners() -> [Self; 4] {
         [BinaryColor::On; 4]
+    }
+
+    fn picture(_: [u8; 3]) -> Option<Self> {
+        None
     }
 }

@@ -8,7 +8,9 @@ use embedded_graphics::{
 };
 
 use super::{
-    view::{Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View, DISCLAIMER},
+    view::{
+        Basis, Candidate, CheckState, ErrorKind, Guidance, Picture, SelfCheck, View, DISCLAIMER,
+    },
     widgets::{
         band_indicator, centered_text, char_width, fitted_text, header, line_height, text_width,
         wrapped_text,
@@ -43,11 +45,14 @@ where
             guidance,
             photos_taken,
             photos_wanted,
+            not_taken,
+            picture,
         } => preview(
             *face_box,
             *guidance,
-            *photos_taken,
-            *photos_wanted,
+            (*photos_taken, *photos_wanted),
+            *not_taken,
+            picture.as_ref(),
             layout,
             target,
         ),
@@ -663,6 +668,45 @@ fn frame_in(area: Rectangle) -> Rectangle {
     Rectangle::new(Point::new(x, y), Size::new(w, h))
 }
 
+/// Draws `image` scaled (nearest pixel) to fit `within`, centred; returns where it went.
+fn draw_picture<C, D>(
+    image: &image::RgbImage,
+    within: Rectangle,
+    target: &mut D,
+) -> Result<Rectangle, D::Error>
+where
+    C: Palette,
+    D: DrawTarget<Color = C>,
+{
+    let (iw, ih) = image.dimensions();
+    let Size { width, height } = within.size;
+    if iw == 0 || ih == 0 || width == 0 || height == 0 {
+        return Ok(within);
+    }
+    let (w, h) = if u64::from(width) * u64::from(ih) <= u64::from(height) * u64::from(iw) {
+        (
+            width,
+            ((u64::from(width) * u64::from(ih)) / u64::from(iw)).max(1) as u32,
+        )
+    } else {
+        (
+            ((u64::from(height) * u64::from(iw)) / u64::from(ih)).max(1) as u32,
+            height,
+        )
+    };
+    let at = within.top_left + Point::new(((width - w) / 2) as i32, ((height - h) / 2) as i32);
+    let rect = Rectangle::new(at, Size::new(w, h));
+    let colours = (0..h).flat_map(|y| {
+        let sy = (u64::from(y) * u64::from(ih) / u64::from(h)) as u32;
+        (0..w).map(move |x| {
+            let sx = (u64::from(x) * u64::from(iw) / u64::from(w)) as u32;
+            C::picture(image.get_pixel(sx, sy).0).unwrap_or(C::BACKGROUND)
+        })
+    });
+    target.fill_contiguous(&rect, colours)?;
+    Ok(rect)
+}
+
 /// The face box (fractions of the frame) inside `frame`, or `None` when the fractions are not
 /// finite or the box is empty.
 fn face_rect(frame: Rectangle, b: [f32; 4]) -> Option<Rectangle> {
@@ -698,8 +742,9 @@ fn photo_counter(taken: usize, wanted: usize) -> String {
 fn preview<C, D>(
     face_box: Option<[f32; 4]>,
     guidance: Guidance,
-    taken: usize,
-    wanted: usize,
+    (taken, wanted): (usize, usize),
+    not_taken: bool,
+    picture: Option<&Picture>,
     layout: &Layout,
     target: &mut D,
 ) -> Result<(), D::Error>
@@ -759,7 +804,12 @@ where
             )
         }
     };
-    let frame = frame_in(area);
+    let mut frame = frame_in(area);
+    // The viewfinder: the picture letterboxed in the frame; the face box then follows the
+    // picture's own shape.
+    if let Some(pic) = picture.filter(|_| C::picture([0, 0, 0]).is_some()) {
+        frame = draw_picture(&pic.0, frame, target)?;
+    }
     frame
         .into_styled(PrimitiveStyle::with_stroke(C::RULE, 1))
         .draw(target)?;
@@ -771,10 +821,16 @@ where
         face.into_styled(PrimitiveStyle::with_stroke(color, stroke))
             .draw(target)?;
     }
+    // A capture press that took nothing says so, with the reason.
+    let text = if not_taken {
+        format!("Not taken: {}", guidance.text())
+    } else {
+        guidance.text().to_string()
+    };
     match layout.style {
         LayoutStyle::Full => {
             let lines = super::text::wrap_fit(
-                guidance.text(),
+                &text,
                 super::widgets::chars_fitting(text_w, text_font),
                 text_lines,
             );
@@ -789,14 +845,7 @@ where
         }
         LayoutStyle::Compact => {
             wrapped_text(
-                target,
-                guidance.text(),
-                text_at,
-                text_w,
-                text_lines,
-                0,
-                text_font,
-                color,
+                target, &text, text_at, text_w, text_lines, 0, text_font, color,
             )?;
         }
     }

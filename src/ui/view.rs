@@ -3,8 +3,61 @@
 /// Shown on every result screen.
 pub const DISCLAIMER: &str = "Screening aid - not a diagnosis";
 
+use std::sync::Arc;
+
+use image::RgbImage;
+
 pub use crate::gallery::candidate::{Band, Candidate};
 use crate::vision::quality::Issue;
+
+/// The live camera picture on the preview, already downscaled to at most the panel's size
+/// (never written anywhere but the panel). Compared by content, printed by size only.
+#[derive(Clone, PartialEq)]
+pub struct Picture(pub Arc<RgbImage>);
+
+impl Picture {
+    /// `image` scaled down (never up) by a whole factor so that it fits `max_w` × `max_h`,
+    /// each output pixel the mean of a k×k block (integer sums: cheap enough for every preview
+    /// frame; the panel then scales the rest by nearest pixel).
+    pub fn fit(image: &RgbImage, max_w: u32, max_h: u32) -> Picture {
+        let (w, h) = image.dimensions();
+        let k = w
+            .div_ceil(max_w.max(1))
+            .max(h.div_ceil(max_h.max(1)))
+            .max(1);
+        if k == 1 {
+            return Picture(Arc::new(image.clone()));
+        }
+        let (tw, th) = ((w / k).max(1), (h / k).max(1));
+        let raw = image.as_raw();
+        let stride = w as usize * 3;
+        let mut out = Vec::with_capacity(tw as usize * th as usize * 3);
+        let mut sums = vec![0u32; tw as usize * 3];
+        for ty in 0..th as usize {
+            sums.iter_mut().for_each(|s| *s = 0);
+            for y in ty * k as usize..((ty + 1) * k as usize).min(h as usize) {
+                let row = &raw[y * stride..y * stride + tw as usize * k as usize * 3];
+                for (tx, block) in row.chunks_exact(k as usize * 3).enumerate() {
+                    for px in block.chunks_exact(3) {
+                        sums[tx * 3] += u32::from(px[0]);
+                        sums[tx * 3 + 1] += u32::from(px[1]);
+                        sums[tx * 3 + 2] += u32::from(px[2]);
+                    }
+                }
+            }
+            let n = k * k;
+            out.extend(sums.iter().map(|&s| (s / n) as u8));
+        }
+        let img = RgbImage::from_raw(tw, th, out).expect("tw*th*3 bytes");
+        Picture(Arc::new(img))
+    }
+}
+
+impl std::fmt::Debug for Picture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Picture({}x{})", self.0.width(), self.0.height())
+    }
+}
 
 /// What a result is based on; shown on every result screen.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +154,11 @@ pub enum View {
         /// Photos already captured for this patient, and how many the session asks for.
         photos_taken: usize,
         photos_wanted: usize,
+        /// Capture was just pressed and no photo was taken: the guidance line says why.
+        not_taken: bool,
+        /// The camera picture (viewfinder) on colour panels that show it; `None`: the face box
+        /// and guidance only.
+        picture: Option<Picture>,
     },
     Capturing {
         photo: usize,
@@ -139,4 +197,26 @@ pub enum View {
         /// What happened and what to do come from `kind`.
         technical: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_picture_is_scaled_down_by_block_means_to_fit() {
+        // 6x4, left half black, right half white; fit 3x2 → k = 2.
+        let img = RgbImage::from_fn(6, 4, |x, _| image::Rgb([if x < 3 { 0 } else { 255 }; 3]));
+        let p = Picture::fit(&img, 3, 2);
+        assert_eq!(p.0.dimensions(), (3, 2));
+        assert_eq!(p.0.get_pixel(0, 0).0, [0; 3]);
+        // The middle block straddles the edge: the mean of two black and two white columns.
+        assert_eq!(p.0.get_pixel(1, 1).0, [127; 3]);
+        assert_eq!(p.0.get_pixel(2, 0).0, [255; 3]);
+        // Never scaled up; a 640x480 frame on a 240x240 panel: k = 3.
+        assert_eq!(Picture::fit(&img, 100, 100).0.dimensions(), (6, 4));
+        let frame = RgbImage::new(640, 480);
+        assert_eq!(Picture::fit(&frame, 240, 240).0.dimensions(), (213, 160));
+        assert_eq!(format!("{p:?}"), "Picture(3x2)");
+    }
 }

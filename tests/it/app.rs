@@ -206,8 +206,12 @@ fn tag(v: &View) -> String {
             guidance,
             photos_taken,
             photos_wanted,
+            not_taken,
             ..
-        } => format!("preview {photos_taken}/{photos_wanted} {guidance:?}"),
+        } => format!(
+            "preview {photos_taken}/{photos_wanted} {guidance:?}{}",
+            if *not_taken { " (not taken)" } else { "" }
+        ),
         View::Capturing { photo, of } => format!("capture {photo}/{of}"),
         View::Analysing { photos } => format!("analysing {photos}"),
         View::Results { page, .. } => format!("results p{page}"),
@@ -227,6 +231,7 @@ fn ctx() -> AppContext {
         idle_timeout: Duration::from_secs(60),
         saving: false,
         watchdog_interval: Some(Duration::from_secs(1)),
+        viewfinder: None,
     }
 }
 
@@ -630,7 +635,7 @@ fn guidance_follows_the_frame_summary() {
 
 #[test]
 fn capture_without_usable_face_does_not_advance() {
-    for code in [NO_FACE, DARK, BLURRED] {
+    for (code, why) in [(NO_FACE, "NoFace"), (DARK, "TooDark"), (BLURRED, "Blurred")] {
         let out = run_scenes(
             &[code],
             &[(2, Capture), (4, Capture), (5, Next)],
@@ -638,10 +643,35 @@ fn capture_without_usable_face_does_not_advance() {
             &ctx(),
             8,
         );
-        assert_eq!(out.tags().len(), 3, "{:?}", out.tags());
-        assert!(out.tags()[2].starts_with("preview 0/3"));
+        // The press is answered on screen: "Not taken" with the reason, no photo.
+        assert_eq!(
+            out.tags()[2..],
+            [
+                format!("preview 0/3 {why}"),
+                format!("preview 0/3 {why} (not taken)")
+            ],
+            "{:?}",
+            out.tags()
+        );
         assert!(out.analyzer.analysed.is_empty());
     }
+    // The note goes after NOT_TAKEN_SHOWN.
+    let iterations = 8 + (gestaltcam::app::NOT_TAKEN_SHOWN.as_millis() / TICK.as_millis()) as u64;
+    let out = run_scenes(
+        &[NO_FACE],
+        &[(2, Capture)],
+        Answer::Candidates,
+        &ctx(),
+        iterations,
+    );
+    assert_eq!(
+        out.tags()[2..],
+        [
+            "preview 0/3 NoFace",
+            "preview 0/3 NoFace (not taken)",
+            "preview 0/3 NoFace"
+        ]
+    );
 }
 
 #[test]
@@ -1080,4 +1110,87 @@ fn a_capture_keeps_the_face_found_at_capture() {
             reason: Issue::TooSmall
         })
     );
+}
+
+/// No camera at all: the reconnecting camera answers "disconnected" at once, so without a pause
+/// the loop spins a core (measured 98-100% before). With `camera_retry` each failed poll sleeps
+/// on the clock; a frame never does.
+#[test]
+fn a_missing_camera_does_not_spin_the_loop() {
+    struct Gone;
+    impl Camera for Gone {
+        fn frame(&mut self) -> Result<Frame, CameraError> {
+            Err(CameraError::Disconnected("no such device".into()))
+        }
+    }
+    let retry = Duration::from_millis(100);
+    let clock = ManualClock::new();
+    let out = run_with(
+        Gone,
+        clock.clone(),
+        &[],
+        FakeAnalyzer::new(Answer::Candidates),
+        &ctx(),
+        RunOptions {
+            max_iterations: Some(30),
+            camera_retry: Some(retry),
+            ..RunOptions::default()
+        },
+    );
+    assert_eq!(out.report.iterations, 30);
+    assert_eq!(clock.now(), retry * 30, "one pause per failed poll");
+    assert_eq!(
+        out.tags().last().map(String::as_str),
+        Some("error CameraMissing")
+    );
+
+    // A camera that delivers frames is never paused by it.
+    let clock = ManualClock::new();
+    let cam = ReplayCamera::from_images(vec![scene(READY)], 10.0).unwrap();
+    let out = run_with(
+        cam,
+        clock.clone(),
+        &[],
+        FakeAnalyzer::new(Answer::Candidates),
+        &ctx(),
+        RunOptions {
+            max_iterations: Some(30),
+            camera_retry: Some(retry),
+            ..RunOptions::default()
+        },
+    );
+    assert_eq!(out.report.frames, 30);
+    assert_eq!(clock.now(), Duration::ZERO);
+}
+
+/// The viewfinder: with `viewfinder` set the preview carries the camera picture, scaled down to
+/// fit the panel; without it (monochrome panels, PNG files by default) it carries none.
+#[test]
+fn the_preview_carries_the_picture_only_when_the_panel_shows_it() {
+    let pictures = |viewfinder| {
+        let ctx = AppContext {
+            viewfinder,
+            ..ctx()
+        };
+        let out = run_scenes(&[READY], &[], Answer::Candidates, &ctx, 4);
+        out.views
+            .iter()
+            .filter_map(|v| match v {
+                View::Preview { picture, .. } => Some(picture.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let off = pictures(None);
+    assert!(!off.is_empty() && off.iter().all(Option::is_none));
+    let on = pictures(Some((120, 100)));
+    assert!(!on.is_empty());
+    for p in &on {
+        let p = p.as_ref().expect("a picture on every preview");
+        let (w, h) = p.0.dimensions();
+        let (sw, sh) = scene(READY).dimensions();
+        assert!(w <= 120 && h <= 100, "{w}x{h}");
+        // Same shape as the camera's frame (within a pixel of rounding).
+        assert!((f64::from(w) / f64::from(h) - f64::from(sw) / f64::from(sh)).abs() < 0.02);
+    }
 }

@@ -369,6 +369,19 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
                 guidance: Guidance::NoFace,
                 photos_taken: 0,
                 photos_wanted: 3,
+                not_taken: false,
+                picture: None,
+            },
+        ),
+        (
+            "preview_not_taken",
+            View::Preview {
+                face_box: None,
+                guidance: Guidance::NoFace,
+                photos_taken: 1,
+                photos_wanted: 3,
+                not_taken: true,
+                picture: None,
             },
         ),
         (
@@ -378,6 +391,19 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
                 guidance: Guidance::Ready,
                 photos_taken: 1,
                 photos_wanted: 3,
+                not_taken: false,
+                picture: None,
+            },
+        ),
+        (
+            "preview_picture",
+            View::Preview {
+                face_box: Some([0.30, 0.20, 0.62, 0.78]),
+                guidance: Guidance::Ready,
+                photos_taken: 0,
+                photos_wanted: 3,
+                not_taken: false,
+                picture: Some(test_picture()),
             },
         ),
         (
@@ -387,6 +413,8 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
                 guidance: Guidance::TooDark,
                 photos_taken: 2,
                 photos_wanted: 3,
+                not_taken: false,
+                picture: None,
             },
         ),
         ("capturing", View::Capturing { photo: 2, of: 3 }),
@@ -693,12 +721,16 @@ fn nothing_is_drawn_outside_the_panel() {
         guidance: Guidance::TurnToCamera,
         photos_taken: 99,
         photos_wanted: 3,
+        not_taken: true,
+        picture: None,
     });
     views.push(View::Preview {
         face_box: Some([-0.5, -0.5, 1.5, 1.5]),
         guidance: Guidance::Blurred,
         photos_taken: 0,
         photos_wanted: 0,
+        not_taken: false,
+        picture: None,
     });
     views.push(View::Starting {
         checks: (0..20)
@@ -907,4 +939,18 @@ fn result_screens_show_disclaimer_basis_and_demo_marker() {
     check_result_screens::<Rgb565>(240, 240);
     check_result_screens::<Rgb565>(320, 240);
     check_result_screens::<BinaryColor>(128, 64);
+}
+
+/// A synthetic camera picture for the viewfinder goldens: a 4:3 colour ramp with a grey disc
+/// where the face box is.
+fn test_picture() -> gestaltcam::ui::view::Picture {
+    let img = image::RgbImage::from_fn(160, 120, |x, y| {
+        let (dx, dy) = (x as i32 - 74, y as i32 - 59);
+        if dx * dx + dy * dy < 30 * 30 {
+            image::Rgb([200, 170, 150])
+        } else {
+            image::Rgb([(x * 255 / 159) as u8, (y * 255 / 119) as u8, 96])
+        }
+    });
+    gestaltcam::ui::view::Picture(std::sync::Arc::new(img))
 }
