@@ -18,10 +18,12 @@ pub struct Backoff {
 }
 
 impl Default for Backoff {
+    /// Looking for a missing camera is cheap (the node does not exist, or one failed open), so
+    /// the wait stays short: a replugged camera is back within a second.
     fn default() -> Self {
         Backoff {
             initial: Duration::from_millis(250),
-            max: Duration::from_secs(4),
+            max: Duration::from_secs(1),
         }
     }
 }
