@@ -259,23 +259,20 @@ impl Screen {
     }
 }
 
-/// The camera's lines of `doctor`: what it offers and the mode chosen, then one real frame,
-/// described by 8 decoded pixels along its middle row (enough to check colours against a
-/// known test pattern; no picture is written).
+/// The camera's lines of `doctor`: what it offers and the mode chosen (one open, as the device
+/// does it), then one real frame, described by 8 decoded pixels along its middle row (enough to
+/// check colours against a known test pattern; no picture is written).
 #[cfg(feature = "camera-v4l")]
 fn doctor_camera(cfg: &Config, line: &mut dyn FnMut(bool, &str, String)) {
-    let probe = match hw::camera::probe(&cfg.camera) {
-        Ok(p) => p,
-        Err(e) => return line(false, "camera", e.to_string()),
-    };
-    line(probe.choice.is_some(), "camera", probe.to_string());
-    if probe.choice.is_none() {
-        return;
-    }
     let mut camera = match hw::V4lCamera::open(&cfg.camera) {
         Ok(c) => c,
-        Err(e) => return line(false, "frame", e.to_string()),
+        Err(e) => return line(false, "camera", e.to_string()),
     };
+    line(
+        true,
+        "camera",
+        format!("{}; chose {}", camera.probe(), camera.choice()),
+    );
     // A bad or late first frame is not yet a fault: try a few.
     let mut last = None;
     for _ in 0..5 {

@@ -40,6 +40,8 @@ pub struct V4lCamera {
     stream: Option<Stream<'static>>,
     device: Device,
     node: PathBuf,
+    /// What the camera offered when it was opened.
+    probe: Probe,
     choice: Choice,
     frame_timeout: Duration,
     first: bool,
@@ -47,7 +49,7 @@ pub struct V4lCamera {
     origin: Instant,
 }
 
-/// What a camera offers and what [`V4lCamera::open`] would choose (`gestaltcam doctor`).
+/// What a camera offers (the log and `gestaltcam doctor`).
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub node: PathBuf,
@@ -55,28 +57,30 @@ pub struct Probe {
     pub driver: String,
     /// Every format the camera lists, with its sizes (also the ones not decoded here).
     pub offered: Vec<(String, Sizes)>,
-    pub choice: Option<Choice>,
 }
 
-impl std::fmt::Display for Probe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Probe {
+    /// `YUYV 640x480 1280x720; MJPG …`.
+    fn offered_text(&self) -> String {
         let offered: Vec<String> = self
             .offered
             .iter()
             .map(|(fourcc, sizes)| format!("{fourcc} {sizes}"))
             .collect();
+        offered.join("; ")
+    }
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
             "{} ({}, {}) offers {}",
             self.node.display(),
             self.card,
             self.driver,
-            offered.join("; ")
-        )?;
-        match self.choice {
-            Some(c) => write!(f, "; chose {c}"),
-            None => write!(f, "; none of them is YUYV, MJPEG or NV12"),
-        }
+            self.offered_text()
+        )
     }
 }
 
@@ -195,7 +199,6 @@ fn open_device(node: &Path) -> Result<(Device, Probe, Vec<Offer>), CameraError> 
             .into_iter()
             .map(|(f, s)| (fourcc_name(f), s))
             .collect(),
-        choice: None,
     };
     Ok((device, probe, offers))
 }
@@ -219,14 +222,6 @@ fn sizes_of(list: Vec<FrameSizeEnum>) -> Sizes {
     Sizes::Discrete(discrete)
 }
 
-/// What the configured camera offers and which mode it would be opened in; nothing streams.
-pub fn probe(cfg: &CameraConfig) -> Result<Probe, CameraError> {
-    let (_, node) = device_index(&cfg.device)?;
-    let (_device, mut probe, offers) = open_device(&node)?;
-    probe.choice = choose(&offers, cfg.format, cfg.width, cfg.height);
-    Ok(probe)
-}
-
 impl V4lCamera {
     /// Opens the configured camera in the mode nearest the configuration (see
     /// [`crate::camera::modes`]), logs the choice and starts streaming.
@@ -235,7 +230,7 @@ impl V4lCamera {
         let (device, probe, offers) = open_device(&node)?;
         let Some(wanted) = choose(&offers, cfg.format, cfg.width, cfg.height) else {
             return Err(CameraError::Config(format!(
-                "{probe}: gestaltcam decodes YUYV, MJPEG and NV12 only"
+                "{probe}; none of them is YUYV, MJPEG or NV12, the formats gestaltcam decodes"
             )));
         };
         let set = device
@@ -275,12 +270,7 @@ impl V4lCamera {
                 cfg.width,
                 cfg.height,
                 cfg.format.name(),
-                probe
-                    .offered
-                    .iter()
-                    .map(|(f, s)| format!("{f} {s}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                probe.offered_text()
             );
         }
         let mut stream = Stream::with_buffers(&device, Type::VideoCapture, BUFFERS)
@@ -291,12 +281,23 @@ impl V4lCamera {
             stream: Some(stream),
             device,
             node,
+            probe,
             choice,
             frame_timeout: (frame_time * 3).max(MIN_FRAME_TIMEOUT),
             first: true,
             sequence: 0,
             origin: Instant::now(),
         })
+    }
+
+    /// What the camera offered when it was opened.
+    pub fn probe(&self) -> &Probe {
+        &self.probe
+    }
+
+    /// The mode the driver set.
+    pub fn choice(&self) -> Choice {
+        self.choice
     }
 
     /// Negotiated pixel format and size.
@@ -410,7 +411,6 @@ mod tests {
             V4lCamera::open(&cfg),
             Err(CameraError::Disconnected(_))
         ));
-        assert!(matches!(probe(&cfg), Err(CameraError::Disconnected(_))));
     }
 
     #[test]

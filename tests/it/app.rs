@@ -1123,44 +1123,36 @@ fn a_missing_camera_does_not_spin_the_loop() {
             Err(CameraError::Disconnected("no such device".into()))
         }
     }
-    let retry = Duration::from_millis(100);
-    let clock = ManualClock::new();
-    let out = run_with(
-        Gone,
-        clock.clone(),
-        &[],
-        FakeAnalyzer::new(Answer::Candidates),
-        &ctx(),
-        RunOptions {
-            max_iterations: Some(30),
-            camera_retry: Some(retry),
-            ..RunOptions::default()
-        },
-    );
+    const RETRY: Duration = Duration::from_millis(100);
+    /// 30 iterations with `camera_retry` and no pacing: the outcome and the clock's time.
+    fn thirty<C: Camera>(camera: C) -> (Outcome, Duration) {
+        let clock = ManualClock::new();
+        let out = run_with(
+            camera,
+            clock.clone(),
+            &[],
+            FakeAnalyzer::new(Answer::Candidates),
+            &ctx(),
+            RunOptions {
+                max_iterations: Some(30),
+                camera_retry: Some(RETRY),
+                ..RunOptions::default()
+            },
+        );
+        (out, clock.now())
+    }
+    let (out, slept) = thirty(Gone);
     assert_eq!(out.report.iterations, 30);
-    assert_eq!(clock.now(), retry * 30, "one pause per failed poll");
+    assert_eq!(slept, RETRY * 30, "one pause per failed poll");
     assert_eq!(
         out.tags().last().map(String::as_str),
         Some("error CameraMissing")
     );
 
     // A camera that delivers frames is never paused by it.
-    let clock = ManualClock::new();
-    let cam = ReplayCamera::from_images(vec![scene(READY)], 10.0).unwrap();
-    let out = run_with(
-        cam,
-        clock.clone(),
-        &[],
-        FakeAnalyzer::new(Answer::Candidates),
-        &ctx(),
-        RunOptions {
-            max_iterations: Some(30),
-            camera_retry: Some(retry),
-            ..RunOptions::default()
-        },
-    );
+    let (out, slept) = thirty(ReplayCamera::from_images(vec![scene(READY)], 10.0).unwrap());
     assert_eq!(out.report.frames, 30);
-    assert_eq!(clock.now(), Duration::ZERO);
+    assert_eq!(slept, Duration::ZERO);
 }
 
 /// The viewfinder: with `viewfinder` set the preview carries the camera picture, scaled down to
