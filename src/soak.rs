@@ -377,7 +377,7 @@ pub fn run_soak<C, A>(
 ) -> Result<SoakReport, SoakError>
 where
     C: Camera,
-    A: Analyzer,
+    A: Analyzer + Send,
 {
     opts.validate()?;
     let (w, h) = opts.panel;

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Real-V4L2 tests of gestaltcam in a VM: Debian 12's kernel under qemu-system-x86_64 (TCG), a
-# busybox initramfs, vivid and v4l2loopback cameras, gpio-sim buttons; the binary, the models and
-# the results travel over virtio-9p. See board/vm/README.md.
+# busybox initramfs, vivid and v4l2loopback cameras, gpio-sim buttons, and a systemd boot of the
+# package's unit; the binary, the models and the results travel over virtio-9p. See
+# board/vm/README.md.
 #
 #   bash board/vm/camera-test.sh            # all scenarios (needs the camera-capable binary)
 #   bash board/vm/camera-test.sh --infra    # harness self-test with v4l2-ctl/gpiod only
-#   bash board/vm/camera-test.sh --boot vivid|loopback   # one of the two scenario boots
+#   bash board/vm/camera-test.sh --boot vivid|loopback|systemd   # one of the scenario boots
 #   GESTALTCAM_BIN=/path/to/gestaltcam ...  # default target/debug/gestaltcam
 #
 # Prints one line per check, "vm: PASS <name>[: detail]" or "vm: FAIL <name>: <why>", the wall
@@ -27,10 +28,10 @@ T_START=$(date +%s)
 BIN=${GESTALTCAM_BIN:-target/debug/gestaltcam}
 [[ $BIN = /* ]] || BIN=$REPO/$BIN
 
-# Two scenario boots, grouped by the camera driver they need: "vivid" (the synthetic camera:
-# formats, preview rate, unplug/replug by sysfs unbind, fault injection, no camera) and
+# Three scenario boots: two grouped by the camera driver they need, "vivid" (the synthetic
+# camera: formats, preview rate, unplug/replug by sysfs unbind, fault injection, no camera) and
 # "loopback" (v4l2loopback fed with a face photo: MJPEG, stall, gpio-sim buttons, face results,
-# SIGTERM). A boot itself is cheap (~8 s to the guest's init here, not the ~40 s expected); what
+# SIGTERM); and "systemd" (the package's unit under a real systemd: guest/systemd-root.sh). A boot itself is cheap (~8 s to the guest's init here, not the ~40 s expected); what
 # costs is each start of the binary under TCG (~15-25 s of model loading), so inside a boot the
 # scenarios share processes. Two boots rather than one so a driver or guest wedged by one group
 # cannot take the other group's verdicts with it; each wait is bounded inside the guest, and
@@ -38,6 +39,7 @@ BIN=${GESTALTCAM_BIN:-target/debug/gestaltcam}
 declare -A BOOT_SCENARIOS=(
   [vivid]="no-camera-idle doctor formats preview unplug replug stream-error odd-modes"
   [loopback]="formats odd-modes stall buttons face-results sigterm"
+  [systemd]="systemd-notify systemd-watchdog systemd-stop"
   [infra]="infra-vivid infra-unbind infra-fault infra-loopback infra-stall infra-gpio-sim"
 )
 # The guest CPU: qemu's "max" without the AVX family. tract picks AVX2/FMA kernels when the CPU
@@ -47,9 +49,10 @@ declare -A BOOT_SCENARIOS=(
 QEMU_CPU=${VM_QEMU_CPU:-max,avx=off,avx2=off,fma=off,f16c=off}
 
 # Hard limits per boot (the guest bounds every wait itself; this catches a hung guest).
-declare -A BOOT_TIMEOUT=([vivid]=${VM_BOOT_TIMEOUT:-480} [loopback]=${VM_BOOT_TIMEOUT:-480} [infra]=150)
+declare -A BOOT_TIMEOUT=([vivid]=${VM_BOOT_TIMEOUT:-480} [loopback]=${VM_BOOT_TIMEOUT:-480}
+  [systemd]=${VM_BOOT_TIMEOUT:-600} [infra]=150)
 # The order the verdicts are printed in.
-ALL_SCENARIOS="doctor formats preview unplug replug no-camera-idle odd-modes stall stream-error buttons face-results sigterm"
+ALL_SCENARIOS="doctor formats preview unplug replug no-camera-idle odd-modes stall stream-error buttons face-results sigterm systemd-notify systemd-watchdog systemd-stop"
 
 say() { echo "vm: $*"; }
 note() { echo "vm: .. $*" >&2; }   # progress, on stderr so stdout holds only verdicts
@@ -68,6 +71,7 @@ ensure_host_tools() {
     [jpegtopnm]=netpbm [pamscale]=netpbm [cjpeg]=libjpeg-turbo-progs [djpeg]=libjpeg-turbo-progs
     [modprobe]=kmod [depmod]=kmod [cpio]=cpio [gcc]=gcc [make]=make [xz]=xz-utils
     [dpkg-deb]=dpkg [timeout]=coreutils [strip]=binutils
+    [systemctl]=systemd [adduser]=adduser
   )
   local missing=() c
   command -v apt-get > /dev/null || setup_fail "no apt-get: the kernel and modules come from Debian 12 packages"
@@ -110,6 +114,9 @@ fetch_debs() {
     "linux-headers-${KVER%-amd64}-common=$KPKGVER" "linux-kbuild-6.1=$KPKGVER"
     "linux-source-6.1=$KPKGVER" v4l2loopback-dkms busybox-static
   )
+  # udev for the systemd boot's root (this host's userland, which may lack it: a container image
+  # does), the version of this host's systemd, as Debian pins them together.
+  want+=("udev=$(dpkg-query -W -f '${Version}' systemd)")
   local get=() w name ver
   for w in "${want[@]}"; do
     name=${w%%=*} ver=*
@@ -231,7 +238,7 @@ build_initramfs() {
   mkdir -p "$mods/updates"
   cp "$VM/build/v4l2loopback/v4l2loopback.ko" "$VM/build/gpio-sim/gpio-sim.ko" "$mods/updates/"
   depmod -b "$VM/kroot" "$KVER"
-  for m in virtio_pci 9pnet_virtio 9p configfs vivid v4l2loopback gpio-sim; do
+  for m in virtio_pci 9pnet_virtio 9p configfs overlay vivid v4l2loopback gpio-sim; do
     for ko in $(modprobe -d "$VM/kroot" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'); do
       mkdir -p "$r$(dirname "${ko#"$VM/kroot"}")"
       cp "$ko" "$r${ko#"$VM/kroot"}"
@@ -255,6 +262,7 @@ prepare_share() {
   rm -rf "$SHARE/work" "$SHARE/guest"/*
   mkdir -p "$SHARE/work"
   cp "$HERE"/guest/*.sh "$SHARE/guest/"
+  prepare_package
   prepare_fixtures
 }
 
@@ -308,6 +316,37 @@ build_gallery() {
   echo "$key" > "$f/fixture.gmg.key"
 }
 
+# The "systemd" boot installs what the .deb installs: the unit and postinst unmodified, and the
+# shipped config with only what a VM without SPI panel or GPIO buttons needs changed (PNG panel
+# under the unit's StateDirectory, keyboard buttons, debug log for the screen lines).
+prepare_package() {
+  local b=$SHARE/board
+  rm -rf "$b" "$SHARE/udev"
+  mkdir -p "$b"
+  cp "$REPO/board/systemd/gestaltcam.service" "$REPO/board/debian/postinst" \
+    "$REPO/board/udev/99-gestaltcam.rules" "$b/"
+  if [[ ! -e /lib/systemd/systemd-udevd ]]; then
+    local u=$SHARE/udev d
+    dpkg-deb -x "$(deb udev)" "$u"
+    # This host's root has merged /usr (/lib -> usr/lib): so does the copy that goes into it.
+    for d in bin sbin lib; do
+      if [[ -L /$d && -d $u/$d ]]; then
+        mkdir -p "$u/usr/$d"
+        cp -a "$u/$d/." "$u/usr/$d/"
+        rm -rf "${u:?}/$d"
+      fi
+    done
+  fi
+  sed -e 's/^log_level = .*/log_level = "debug"/' \
+      -e 's/^panel = .*/panel = "png"/' \
+      -e 's|^png_path = .*|png_path = "/var/lib/gestaltcam/screen.png"|' \
+      -e 's/^input = .*/input = "keyboard"/' \
+      "$REPO/board/default-config.toml" > "$b/config.toml"
+  for k in 'log_level = "debug"' 'panel = "png"' 'input = "keyboard"'; do
+    grep -qx "$k" "$b/config.toml" || setup_fail "board/default-config.toml: no line to turn into '$k'"
+  done
+}
+
 # ---------------------------------------------------------------------------------------------
 # One boot: qemu with a hard timeout, console to logs/NAME.console.log, the guest's results and
 # logs copied to logs/NAME/.
@@ -317,15 +356,22 @@ boot() {
   rm -rf "$SHARE/work" "$LOGS/$name"
   mkdir -p "$SHARE/work" "$LOGS/$name"
   note "boot $name (timeout ${BOOT_TIMEOUT[$name]} s)"
+  local extra=() append=
+  if [[ $name = systemd ]]; then
+    # The guest's root: this host's own userland, read-only (guest/systemd-root.sh).
+    extra=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,id=hostroot")
+    append=" systemd.show_status=0"
+  fi
   t0=$(date +%s.%N)
   # TCG (no KVM: nested KVM hangs on this machine), 2 vCPUs = 2 host threads (MTTCG).
   timeout -k 5 "${BOOT_TIMEOUT[$name]}" qemu-system-x86_64 \
     -machine q35 -accel tcg,thread=multi -cpu "$QEMU_CPU" -smp 2 -m 3072 \
     -nographic -no-reboot -nic none \
     -kernel "$VM/kroot/boot/vmlinuz-$KVER" -initrd "$VM/initramfs.cpio.gz" \
-    -append "console=ttyS0 quiet panic=-1 mitigations=off vmplan=$name" \
+    -append "console=ttyS0 quiet panic=-1 mitigations=off vmplan=$name$append" \
     -virtfs "local,path=$SHARE,mount_tag=host0,security_model=none,id=host0" \
     -virtfs "local,path=$REPO/models,mount_tag=models,security_model=none,readonly=on,id=models" \
+    "${extra[@]}" \
     < /dev/null > "$LOGS/$name.console.log" 2>&1 || rc=$?
   t1=$(date +%s.%N)
   cp -r "$SHARE/work/." "$LOGS/$name/"
@@ -371,14 +417,14 @@ report() { # report SCENARIO...
 }
 
 main() {
-  local boots=(vivid loopback) order=$ALL_SCENARIOS b
+  local boots=(vivid loopback systemd) order=$ALL_SCENARIOS b
   case "${1:-}" in
     --infra) boots=(infra); order=${BOOT_SCENARIOS[infra]} ;;
     --boot)
-      [[ -n ${BOOT_SCENARIOS[${2:-}]:-} ]] || { echo "usage: $0 [--infra | --boot vivid|loopback]" >&2; exit 2; }
+      [[ -n ${BOOT_SCENARIOS[${2:-}]:-} ]] || { echo "usage: $0 [--infra | --boot vivid|loopback|systemd]" >&2; exit 2; }
       boots=("$2"); order=${BOOT_SCENARIOS[$2]} ;;
     "") ;;
-    *) echo "usage: $0 [--infra | --boot vivid|loopback]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--infra | --boot vivid|loopback|systemd]" >&2; exit 2 ;;
   esac
   mkdir -p "$VM" "$LOGS" "$VM/artifacts"
   [[ $(uname -m) = x86_64 ]] || setup_fail "needs an x86_64 host (the guest is Debian amd64)"

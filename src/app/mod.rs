@@ -173,8 +173,13 @@ pub enum Event {
     /// The answer to [`Effect::Refine`].
     Refined(Refined),
     CameraLost,
-    /// Frames arrive again (sent when no preview analysis is wanted).
+    /// Frames arrive again: sent when no preview analysis is wanted, and with an analysis
+    /// thread for the first frame after a loss (its analysis follows as a `Frame`), so the
+    /// preview returns as soon as the camera does.
     CameraBack,
+    /// A frame that is not analysed (the analysis thread is still busy with an earlier one):
+    /// the camera is alive, and a viewfinder shows it under the last face box.
+    Picture(Frame),
 }
 
 /// Outputs of [`update`], carried out by the run loop in order.
@@ -311,6 +316,9 @@ pub struct State {
     warning_unacknowledged: bool,
     last_frame: Option<Frame>,
     last_summary: Option<FrameSummary>,
+    /// A newer frame than `last_frame` for the viewfinder only (never captured: a capture
+    /// takes the frame its face was found in).
+    picture: Option<Frame>,
     now: Duration,
     last_activity: Duration,
     last_watchdog: Option<Duration>,
@@ -337,6 +345,7 @@ impl State {
             warning_unacknowledged: false,
             last_frame: None,
             last_summary: None,
+            picture: None,
             now: Duration::ZERO,
             last_activity: Duration::ZERO,
             last_watchdog: None,
@@ -390,8 +399,9 @@ impl State {
             photos_wanted: ctx.photos_wanted,
             not_taken: self.not_taken_until.is_some_and(|t| self.now < t),
             picture: ctx.viewfinder.and_then(|(w, h)| {
-                self.last_frame
+                self.picture
                     .as_ref()
+                    .or(self.last_frame.as_ref())
                     .map(|f| crate::ui::view::Picture::fit(&f.image, w, h))
             }),
         }
@@ -464,6 +474,7 @@ fn show(state: &mut State, view: View, fx: &mut Vec<Effect>) {
 fn wipe(state: &mut State, fx: &mut Vec<Effect>) {
     state.photos.clear();
     state.last_frame = None;
+    state.picture = None;
     fx.push(Effect::ClearSession);
 }
 
@@ -477,6 +488,7 @@ fn enter_preview(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
 fn start_analysis(state: &mut State, fx: &mut Vec<Effect>) {
     let photos = std::mem::take(&mut state.photos);
     state.last_frame = None;
+    state.picture = None;
     state.mode = Mode::Analysing {
         photos: photos.len(),
     };
@@ -498,7 +510,8 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
         Event::Tick(now) => on_tick(&mut state, now, ctx, &mut fx),
         Event::SelfTest(checks) => on_self_test(&mut state, checks, ctx, &mut fx),
         Event::Frame { frame, summary } => on_frame(&mut state, frame, summary, ctx, &mut fx),
-        Event::CameraBack => state.camera_ok = true,
+        Event::CameraBack => on_camera_back(&mut state, ctx, &mut fx),
+        Event::Picture(frame) => on_picture(&mut state, frame, ctx, &mut fx),
         Event::CameraLost => on_camera_lost(&mut state, ctx, &mut fx),
         Event::Button(b) => on_button(&mut state, b, ctx, &mut fx),
         Event::Analysed(result) => on_analysed(&mut state, result, ctx, &mut fx),
@@ -609,10 +622,32 @@ fn on_frame(
         Mode::Preview => {
             state.last_frame = Some(frame);
             state.last_summary = Some(summary);
+            state.picture = None;
             let v = state.live_view(ctx);
             show(state, v, fx);
         }
         _ => {}
+    }
+}
+
+/// Frames again after a loss: the live preview comes back (no face box until a frame has been
+/// analysed).
+fn on_camera_back(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    let was_ok = std::mem::replace(&mut state.camera_ok, true);
+    if !was_ok && state.mode == Mode::Preview {
+        let v = state.live_view(ctx);
+        show(state, v, fx);
+    }
+}
+
+/// A frame shown but not analysed: only a viewfinder on the live preview changes.
+fn on_picture(state: &mut State, frame: Frame, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    if state.mode == Mode::Preview && ctx.viewfinder.is_some() && state.camera_ok {
+        state.picture = Some(frame);
+        let v = state.live_view(ctx);
+        show(state, v, fx);
+    } else {
+        on_camera_back(state, ctx, fx);
     }
 }
 
@@ -621,6 +656,7 @@ fn on_camera_lost(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
     state.camera_ok = false;
     state.last_frame = None;
     state.last_summary = None;
+    state.picture = None;
     match state.mode {
         Mode::Preview => {
             let v = state.live_view(ctx);
@@ -741,6 +777,7 @@ fn on_capture(state: &mut State, ctx: &AppContext, fx: &mut Vec<Effect>) {
     if state.ready_to_capture() {
         state.not_taken_until = None;
         if let Some(frame) = state.last_frame.take() {
+            state.picture = None;
             let face = state.last_summary.as_ref().and_then(|s| s.face.clone());
             state.photos.push(Capture {
                 frame: frame.clone(),
@@ -1070,6 +1107,63 @@ mod tests {
         assert_eq!(page(&s), 1);
         let (s, _) = update(s, Event::Button(ButtonEvent::Next), &ctx);
         assert_eq!(page(&s), 0);
+    }
+
+    /// A frame the analysis thread had no time for updates the viewfinder only: the box and
+    /// guidance stay those of the analysed frame, and a capture takes the analysed frame (its
+    /// face was found there), not the newer picture.
+    #[test]
+    fn an_unanalysed_frame_moves_the_viewfinder_but_is_never_captured() {
+        let ctx = AppContext {
+            viewfinder: Some((8, 8)),
+            photos_wanted: 3,
+            ..AppContext::default()
+        };
+        let s = started(&ctx);
+        let mut newer = frame(7);
+        newer.image.put_pixel(0, 0, image::Rgb([255, 255, 255]));
+        let (s, fx) = update(s, Event::Picture(newer.clone()), &ctx);
+        let shown = views(&fx);
+        let [View::Preview {
+            picture: Some(p),
+            guidance,
+            ..
+        }] = shown.as_slice()
+        else {
+            panic!("one preview with a picture: {shown:?}")
+        };
+        assert_eq!(*guidance, Guidance::Ready);
+        assert_eq!(*p, crate::ui::view::Picture::fit(&newer.image, 8, 8));
+        let (s, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+        assert_eq!(s.photos.len(), 1);
+        assert_eq!(
+            s.photos[0].frame.sequence, 0,
+            "the analysed frame is captured"
+        );
+        assert!(matches!(views(&fx)[..], [View::Capturing { photo: 1, .. }]));
+        // Without a viewfinder the picture changes nothing on screen.
+        let plain = AppContext {
+            viewfinder: None,
+            ..ctx.clone()
+        };
+        let (s, _) = update(started(&plain), Event::Picture(newer.clone()), &plain);
+        assert!(s.picture.is_none());
+        // After a loss it brings the preview back, with no face box or guidance from before.
+        let (s, _) = update(started(&ctx), Event::CameraLost, &ctx);
+        let (s, fx) = update(s, Event::Picture(newer), &ctx);
+        let shown = views(&fx);
+        assert!(
+            matches!(
+                shown[..],
+                [View::Preview {
+                    face_box: None,
+                    guidance: Guidance::NoFace,
+                    ..
+                }]
+            ),
+            "{shown:?}"
+        );
+        assert!(s.picture.is_none() && s.camera_ok);
     }
 
     #[test]

@@ -1,10 +1,19 @@
 //! The run loop: camera, buttons, clock, analyzer, display and notifier are injected, so a test
 //! runs the whole device in-process and stops it after N iterations.
+//!
+//! The analyzer runs on the loop's own thread (deterministic: the tests' default) or, with
+//! [`RunOptions::analysis_thread`], on a worker thread ([`worker`]): the loop then keeps
+//! reading the camera and the buttons while a preview frame or a session is analysed, so an
+//! unplugged or stalled camera is shown within its timeout however slow the models are.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod worker;
+
+use worker::{Done, Job, Worker};
 
 use super::buttons::Buttons;
 use super::{
@@ -98,6 +107,12 @@ pub struct RunOptions {
     /// not block while it waits to retry), sleep this long before the next iteration, so a
     /// missing camera does not spin a core. Unused with `frame_interval`, which paces anyway.
     pub camera_retry: Option<Duration>,
+    /// Run the analyzer on its own thread (the device with a live camera). Off: each preview
+    /// frame and each analysis blocks the loop, which makes a run reproducible step by step.
+    pub analysis_thread: bool,
+    /// With `analysis_thread`: when one analysis job has run this long, the loop stops
+    /// passing on watchdog pings, so systemd restarts a hung analyzer as it would a hung loop.
+    pub analysis_stuck_after: Option<Duration>,
 }
 
 /// What happened during a run.
@@ -118,7 +133,9 @@ pub struct RunReport {
 /// Runs the device until the shutdown flag, the iteration limit, or the end of a finite camera.
 ///
 /// Each iteration: `Tick(now)`, pending button events, one camera frame (preview analysis only
-/// while the preview is on screen), then the optional pacing sleep.
+/// while the preview is on screen), answers from the analysis thread if there is one, then the
+/// optional pacing sleep. The self-test comes first (with an analysis thread, on that thread
+/// while the loop already shows the start screen and reads the camera).
 pub fn run_device<C, B, K, A, D, N>(
     dev: &mut Device<C, B, K, A, D, N>,
     ctx: &AppContext,
@@ -128,54 +145,59 @@ where
     C: Camera,
     B: Buttons,
     K: Clock,
-    A: Analyzer,
+    A: Analyzer + Send,
     D: ViewSink,
     N: Notifier,
 {
-    let mut run = Loop {
-        dev,
-        ctx,
-        opts,
-        state: Some(State::new()),
-        report: RunReport::default(),
-        session: 0,
-        timeouts: 0,
+    let Device {
+        camera,
+        buttons,
+        clock,
+        analyzer,
+        display,
+        notifier,
+    } = dev;
+    let parts = Parts {
+        camera,
+        buttons,
+        clock,
+        display,
+        notifier,
     };
-    run.start();
-    loop {
-        if run.stop_requested() {
-            run.blank_for_shutdown();
-            break;
-        }
-        if opts
-            .max_iterations
-            .is_some_and(|m| run.report.iterations >= m)
-        {
-            break;
-        }
-        let now = run.dev.clock.now();
-        run.feed(Event::Tick(now));
-        run.poll_buttons(now);
-        let polled = run.poll_camera();
-        if polled == Polled::Ended {
-            run.report.iterations += 1;
-            break;
-        }
-        run.dev.display.idle();
-        run.report.iterations += 1;
-        match (opts.frame_interval, opts.camera_retry) {
-            (Some(d), _) => run.dev.clock.sleep(d),
-            (None, Some(d)) if polled == Polled::Failed => run.dev.clock.sleep(d),
-            _ => {}
-        }
+    if !opts.analysis_thread {
+        let mut run = Loop::new(parts, Brain::Inline(analyzer), ctx, opts);
+        run.start();
+        return run.run();
     }
-    run.dev.notifier.notify(&Notice::Status("stopping".into()));
-    let mut report = run.report;
-    report.final_mode = run
-        .state
-        .map(|s| s.mode.name().to_string())
-        .unwrap_or_default();
-    report
+    std::thread::scope(|scope| {
+        let (worker, jobs, done) = Worker::channels();
+        std::thread::Builder::new()
+            .name("gestaltcam-analysis".into())
+            .spawn_scoped(scope, move || worker::serve(analyzer, jobs, done))
+            .expect("starting the analysis thread");
+        let mut run = Loop::new(parts, Brain::<A>::Worker(worker), ctx, opts);
+        run.start();
+        // Ending the loop drops the job queue: the thread finishes its job and ends, and the
+        // scope waits for it.
+        run.run()
+    })
+}
+
+/// The parts the loop drives itself (the analyzer is driven through [`Brain`]).
+struct Parts<'a, C, B, K, D, N> {
+    camera: &'a mut C,
+    buttons: &'a mut B,
+    clock: &'a mut K,
+    display: &'a mut D,
+    notifier: &'a mut N,
+}
+
+/// Where the analyzer runs.
+enum Brain<'a, A> {
+    /// On the loop's thread: each call blocks the loop.
+    Inline(&'a mut A),
+    /// On a worker thread: jobs go out, answers are collected each iteration.
+    Worker(Worker),
 }
 
 /// What one camera poll gave.
@@ -193,7 +215,8 @@ enum Polled {
 /// has its own method; [`Loop::feed`] runs an event through [`update`] and carries out the
 /// effects.
 struct Loop<'a, C, B, K, A, D, N> {
-    dev: &'a mut Device<C, B, K, A, D, N>,
+    dev: Parts<'a, C, B, K, D, N>,
+    brain: Brain<'a, A>,
     ctx: &'a AppContext,
     opts: &'a RunOptions,
     /// Always `Some` between events (taken while [`update`] owns it).
@@ -203,9 +226,14 @@ struct Loop<'a, C, B, K, A, D, N> {
     session: u64,
     /// Consecutive camera timeouts.
     timeouts: u32,
+    /// Counts camera losses: a preview answer about a frame from before the last loss is
+    /// dropped, so it cannot bring back a lost camera's picture.
+    camera_epoch: u64,
+    /// A hung analysis job has been logged (once per hang).
+    stuck_logged: bool,
 }
 
-impl<C, B, K, A, D, N> Loop<'_, C, B, K, A, D, N>
+impl<'a, C, B, K, A, D, N> Loop<'a, C, B, K, A, D, N>
 where
     C: Camera,
     B: Buttons,
@@ -214,20 +242,86 @@ where
     D: ViewSink,
     N: Notifier,
 {
+    fn new(
+        dev: Parts<'a, C, B, K, D, N>,
+        brain: Brain<'a, A>,
+        ctx: &'a AppContext,
+        opts: &'a RunOptions,
+    ) -> Self {
+        Loop {
+            dev,
+            brain,
+            ctx,
+            opts,
+            state: Some(State::new()),
+            report: RunReport::default(),
+            session: 0,
+            timeouts: 0,
+            camera_epoch: 0,
+            stuck_logged: false,
+        }
+    }
+
+    /// Iterates until a stop; returns what happened.
+    fn run(mut self) -> RunReport {
+        loop {
+            if self.stop_requested() {
+                self.blank_for_shutdown();
+                break;
+            }
+            if self
+                .opts
+                .max_iterations
+                .is_some_and(|m| self.report.iterations >= m)
+            {
+                break;
+            }
+            let now = self.dev.clock.now();
+            self.feed(Event::Tick(now));
+            self.poll_buttons(now);
+            let polled = self.poll_camera();
+            self.collect();
+            self.report.iterations += 1;
+            if polled == Polled::Ended {
+                break;
+            }
+            self.dev.display.idle();
+            match (self.opts.frame_interval, self.opts.camera_retry) {
+                (Some(d), _) => self.dev.clock.sleep(d),
+                (None, Some(d)) if polled == Polled::Failed => self.dev.clock.sleep(d),
+                _ => {}
+            }
+        }
+        self.dev.notifier.notify(&Notice::Status("stopping".into()));
+        let mut report = std::mem::take(&mut self.report);
+        report.final_mode = self
+            .state
+            .as_ref()
+            .map(|s| s.mode.name().to_string())
+            .unwrap_or_default();
+        report
+    }
+
     fn state(&self) -> &State {
         self.state.as_ref().expect("state between events")
     }
 
     /// The Starting screen first (the self-test may load models for seconds), then the
-    /// self-test.
+    /// self-test (on the analysis thread, if there is one, while the loop runs).
     fn start(&mut self) {
         self.dev
             .notifier
             .notify(&Notice::Status("starting: self-test".into()));
         let now = self.dev.clock.now();
         self.feed(Event::Tick(now));
-        let checks = self.dev.analyzer.self_test();
-        self.feed(Event::SelfTest(checks));
+        match &mut self.brain {
+            Brain::Inline(a) => {
+                let checks = a.self_test();
+                self.feed(Event::SelfTest(checks));
+            }
+            // The loop runs (camera, buttons, the start screen) while the models load.
+            Brain::Worker(w) => w.send(Job::SelfTest, now),
+        }
     }
 
     fn stop_requested(&self) -> bool {
@@ -243,7 +337,7 @@ where
         if let Some(s) = self.state.as_mut() {
             s.photos.clear();
         }
-        self.dev.analyzer.clear_session();
+        self.clear_session();
         self.dev.display.show(&View::Blank);
         self.report.views_shown += 1;
     }
@@ -268,13 +362,7 @@ where
             Ok(frame) => {
                 self.report.frames += 1;
                 self.timeouts = 0;
-                let event = if self.state().wants_preview() {
-                    let summary = self.dev.analyzer.preview(&frame);
-                    Event::Frame { frame, summary }
-                } else {
-                    Event::CameraBack
-                };
-                self.feed(event);
+                self.on_frame(frame);
             }
             Err(CameraError::Ended) => {
                 log::info!("camera has no more frames; stopping");
@@ -297,6 +385,7 @@ where
                     if self.state().camera_ok {
                         log::warn!("camera: {e}");
                     }
+                    self.camera_epoch += 1;
                     self.feed(Event::CameraLost);
                 }
                 // A bad frame or a timeout took the camera's time; anything else came back at
@@ -307,6 +396,90 @@ where
             }
         }
         Polled::Frame
+    }
+
+    /// A frame from the camera: analysed for the preview while the preview wants it. With an
+    /// analysis thread that is still busy, the frame only says the camera is alive (and, on a
+    /// panel with a viewfinder, updates the picture).
+    fn on_frame(&mut self, frame: Frame) {
+        if !self.state().wants_preview() {
+            self.feed(Event::CameraBack);
+            return;
+        }
+        match &mut self.brain {
+            Brain::Inline(a) => {
+                let summary = a.preview(&frame);
+                self.feed(Event::Frame { frame, summary });
+            }
+            Brain::Worker(w) if w.idle() => {
+                let epoch = self.camera_epoch;
+                let now = self.dev.clock.now();
+                w.send(Job::Preview { frame, epoch }, now);
+                if !self.state().camera_ok {
+                    self.feed(Event::CameraBack);
+                }
+            }
+            Brain::Worker(_) => {
+                let event = if self.ctx.viewfinder.is_some() {
+                    Event::Picture(frame)
+                } else {
+                    Event::CameraBack
+                };
+                self.feed(event);
+            }
+        }
+    }
+
+    /// Answers from the analysis thread, fed in the order they came.
+    fn collect(&mut self) {
+        let Brain::Worker(w) = &mut self.brain else {
+            return;
+        };
+        let now = self.dev.clock.now();
+        let answers = w.answers(now);
+        for done in answers {
+            let event = match done {
+                Done::Preview { epoch, .. } if epoch != self.camera_epoch => continue,
+                // The preview was left while the frame was analysed: only "camera alive".
+                Done::Preview { .. } if !self.state().wants_preview() => continue,
+                Done::Preview { frame, summary, .. } => Event::Frame { frame, summary },
+                Done::SelfTest(checks) => Event::SelfTest(checks),
+                Done::Analysed(r) => Event::Analysed(r),
+                Done::Refined(r) => Event::Refined(r),
+            };
+            self.feed(event);
+        }
+    }
+
+    fn clear_session(&mut self) {
+        match &mut self.brain {
+            Brain::Inline(a) => a.clear_session(),
+            Brain::Worker(w) => {
+                let now = self.dev.clock.now();
+                w.send(Job::Clear, now);
+            }
+        }
+    }
+
+    /// Whether a watchdog ping may go out: not while one analysis job has hung past
+    /// [`RunOptions::analysis_stuck_after`].
+    fn alive(&mut self) -> bool {
+        let (Brain::Worker(w), Some(limit)) = (&self.brain, self.opts.analysis_stuck_after) else {
+            return true;
+        };
+        let busy = w.busy_for(self.dev.clock.now());
+        if busy.is_some_and(|b| b >= limit) {
+            if !self.stuck_logged {
+                log::error!(
+                    "analysis has run for over {} s: no more watchdog pings",
+                    limit.as_secs()
+                );
+                self.stuck_logged = true;
+            }
+            return false;
+        }
+        self.stuck_logged = false;
+        true
     }
 
     /// Feeds one event and carries out the effects (an analysis feeds its result back in).
@@ -333,22 +506,33 @@ where
             }
             Effect::Analyse(photos) => {
                 self.report.analyses += 1;
-                // The analysis blocks the loop: ping the watchdog right before it.
-                if self.ctx.watchdog_interval.is_some() {
-                    self.dev.notifier.notify(&Notice::Watchdog);
+                let now = self.dev.clock.now();
+                match &mut self.brain {
+                    Brain::Inline(a) => {
+                        // The analysis blocks the loop: ping the watchdog right before it.
+                        if self.ctx.watchdog_interval.is_some() {
+                            self.dev.notifier.notify(&Notice::Watchdog);
+                        }
+                        let result = a.analyse(&photos);
+                        drop(photos);
+                        return Some(Event::Analysed(result));
+                    }
+                    Brain::Worker(w) => w.send(Job::Analyse(photos), now),
                 }
-                let result = self.dev.analyzer.analyse(&photos);
-                drop(photos);
-                return Some(Event::Analysed(result));
             }
             Effect::Refine(answers) => {
-                return Some(Event::Refined(self.dev.analyzer.refine(&answers)))
+                let now = self.dev.clock.now();
+                match &mut self.brain {
+                    Brain::Inline(a) => return Some(Event::Refined(a.refine(&answers))),
+                    Brain::Worker(w) => w.send(Job::Refine(answers), now),
+                }
             }
             Effect::ClearSession => {
                 self.session += 1;
-                self.dev.analyzer.clear_session();
+                self.clear_session();
             }
             Effect::SaveCapture { photo, frame } => self.save(photo, &frame),
+            Effect::Notify(Notice::Watchdog) if !self.alive() => {}
             Effect::Notify(n) => self.dev.notifier.notify(&n),
         }
         None

@@ -66,6 +66,10 @@ fn stop_on_signals(flag: &Arc<AtomicBool>) -> Result<()> {
     Ok(())
 }
 
+/// The longest a single analysis job may take on the slowest board before the watchdog is
+/// left to restart the device (3 photos with flip TTA take seconds on a Pi Zero 2 W).
+const ANALYSIS_STUCK_AFTER: Duration = Duration::from_secs(60);
+
 pub fn run(a: RunArgs) -> Result<()> {
     let cfg = load_config(&a.config)?;
     super::init_logging(&cfg.log_level);
@@ -110,6 +114,11 @@ pub fn run(a: RunArgs) -> Result<()> {
         frame_interval: replay.then(|| Duration::from_secs_f64(1.0 / f64::from(cfg.camera.fps))),
         // No camera: look for it (and read the buttons) ten times a second, not in a busy loop.
         camera_retry: Some(Duration::from_millis(100)),
+        // A live camera: the models run on their own thread, so the camera, the buttons and
+        // the screen stay live while a frame or a session is analysed. (A replay runs step by
+        // step, reproducibly.) A job that hangs for a minute stops the watchdog pings.
+        analysis_thread: !replay,
+        analysis_stuck_after: Some(ANALYSIS_STUCK_AFTER),
         shutdown: Some(shutdown),
         ..RunOptions::default()
     };

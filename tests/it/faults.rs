@@ -233,7 +233,7 @@ struct Run<A> {
     analyzer: A,
 }
 
-fn run<C: Camera, A: Analyzer>(
+fn run<C: Camera, A: Analyzer + Send>(
     camera: C,
     analyzer: A,
     script: &[(u64, ButtonEvent)],

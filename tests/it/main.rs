@@ -8,6 +8,7 @@
 
 mod common;
 
+mod analysis_thread;
 mod app;
 mod board;
 mod camera;

@@ -274,6 +274,17 @@ cpu_pct() {
   fcalc "($c1 - $c0) / $2" # ticks are 1/100 s: ticks per second = percent
 }
 
+# cpu_pcts PID SECONDS: "LOOP TOTAL": the CPU use over the next SECONDS, in % of one core, of the
+# main loop's thread (the process's first thread: camera, buttons, screens) and of the whole
+# process (with the analysis thread and the inference pool)
+cpu_pcts() {
+  local l0 t0 l1 t1
+  l0=$(cpu_ticks "$1/task/$1") t0=$(cpu_ticks "$1")
+  sleep "$2"
+  l1=$(cpu_ticks "$1/task/$1") t1=$(cpu_ticks "$1")
+  echo "$(fcalc "($l1 - $l0) / $2") $(fcalc "($t1 - $t0) / $2")"
+}
+
 # The regexes of the device's log contract (see board/vm/README.md). They reach awk through -v,
 # which eats backslashes: write literal parentheses as [(] [)].
 RE_PREVIEW='screen: preview'

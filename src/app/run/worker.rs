@@ -1,0 +1,129 @@
+//! The analysis thread: owns the analyzer while the loop runs, takes jobs in order and sends
+//! each answer back. The loop sends a preview frame only when no job is outstanding, so frames
+//! never queue up behind a slow model (the newest frame is always the one analysed next).
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Duration;
+
+use super::Analyzer;
+use crate::app::{AnalyseError, AnalysisOutcome, Answer, Capture, FrameSummary, Refined};
+use crate::camera::Frame;
+use crate::ui::view::SelfCheck;
+
+/// Work for the analyzer.
+pub(super) enum Job {
+    SelfTest,
+    /// `epoch` is the loop's camera-loss count when the frame arrived.
+    Preview {
+        frame: Frame,
+        epoch: u64,
+    },
+    Analyse(Vec<Capture>),
+    Refine(Vec<Answer>),
+    /// Forget the patient (no answer).
+    Clear,
+}
+
+/// An answer.
+pub(super) enum Done {
+    SelfTest(Vec<SelfCheck>),
+    Preview {
+        frame: Frame,
+        summary: FrameSummary,
+        epoch: u64,
+    },
+    Analysed(Result<AnalysisOutcome, AnalyseError>),
+    Refined(Refined),
+}
+
+/// The loop's end of the thread.
+pub(super) struct Worker {
+    jobs: Sender<Job>,
+    done: Receiver<Done>,
+    /// Jobs sent that owe an answer.
+    outstanding: usize,
+    /// When the oldest outstanding job started, as far as the loop can tell (sent, or the
+    /// previous answer came).
+    since: Option<Duration>,
+}
+
+impl Worker {
+    /// The loop's end and the thread's two ends.
+    pub(super) fn channels() -> (Worker, Receiver<Job>, Sender<Done>) {
+        let (jobs, job_rx) = mpsc::channel();
+        let (done_tx, done) = mpsc::channel();
+        let w = Worker {
+            jobs,
+            done,
+            outstanding: 0,
+            since: None,
+        };
+        (w, job_rx, done_tx)
+    }
+
+    /// No job is outstanding: a preview frame may go.
+    pub(super) fn idle(&self) -> bool {
+        self.outstanding == 0
+    }
+
+    pub(super) fn send(&mut self, job: Job, now: Duration) {
+        let answers = !matches!(job, Job::Clear);
+        if self.jobs.send(job).is_err() {
+            // The thread is gone (it panicked): the jobs can never be answered.
+            log::error!("the analysis thread has stopped; job dropped");
+            return;
+        }
+        if answers {
+            if self.outstanding == 0 {
+                self.since = Some(now);
+            }
+            self.outstanding += 1;
+        }
+    }
+
+    /// The answers that have come, without waiting.
+    pub(super) fn answers(&mut self, now: Duration) -> Vec<Done> {
+        let got: Vec<Done> = self.done.try_iter().collect();
+        if !got.is_empty() {
+            self.outstanding = self.outstanding.saturating_sub(got.len());
+            self.since = (self.outstanding > 0).then_some(now);
+        }
+        got
+    }
+
+    /// How long the current job has been running, if one is.
+    pub(super) fn busy_for(&self, now: Duration) -> Option<Duration> {
+        self.since.map(|t| now.saturating_sub(t))
+    }
+}
+
+/// The thread's body: answers jobs until the loop drops its end.
+pub(super) fn serve<A: Analyzer>(analyzer: &mut A, jobs: Receiver<Job>, done: Sender<Done>) {
+    for job in jobs {
+        let answer = match job {
+            Job::SelfTest => Done::SelfTest(analyzer.self_test()),
+            Job::Preview { frame, epoch } => {
+                let summary = analyzer.preview(&frame);
+                Done::Preview {
+                    frame,
+                    summary,
+                    epoch,
+                }
+            }
+            Job::Analyse(photos) => {
+                let result = analyzer.analyse(&photos);
+                // The photos leave memory as soon as they are analysed.
+                drop(photos);
+                Done::Analysed(result)
+            }
+            Job::Refine(answers) => Done::Refined(analyzer.refine(&answers)),
+            Job::Clear => {
+                analyzer.clear_session();
+                continue;
+            }
+        };
+        if done.send(answer).is_err() {
+            break;
+        }
+    }
+}
