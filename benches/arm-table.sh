@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The per-board cost table (issue 13): guest instructions under qemu-aarch64 for each stage of the
+# capture path, on three board CPUs, measured the same way for every row. qemu-user's QEMU_CPU picks
+# the core: cortex-a53 (Pi Zero 2 W, Pi 3), cortex-a72 (Pi 4), cortex-a76 (Pi 5: has the
+# dot-product instructions, which tract's int8 kernels use when present). The count is
+# deterministic; a stage = count(examples/stage_count STAGE 2) - count(STAGE 1), so the process
+# start and the model loading cancel out (for `load`, one more load).
+#
+#   bash benches/arm-table.sh                  # every CPU and stage (~15-25 min on 2 cores)
+#   ARM_CPUS=cortex-a72 ARM_STAGES="detect load" bash benches/arm-table.sh
+#
+# Prints one line per figure, exactly `arm <cpu> <stage> <instructions>`, then a markdown table
+# (millions of instructions). Needs the aarch64 cross toolchain and qemu-user (README: Building for
+# the board) and ../shared/tools/arm-insn-count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cpus=${ARM_CPUS:-cortex-a53 cortex-a72 cortex-a76}
+stages=${ARM_STAGES:-detect align embed-f32 embed-qdq embed-int8 photo-tta session-3 load}
+counter=../shared/tools/arm-insn-count
+[[ -x $counter ]] || { echo "arm-table: no $counter" >&2; exit 1; }
+target=aarch64-unknown-linux-gnu
+cargo build --locked --release --example stage_count --target "$target" >&2
+bin=${CARGO_TARGET_DIR:-target}/$target/release/examples/stage_count
+
+count() { # count CPU STAGE N: guest instructions of one run
+  local out
+  out=$(QEMU_CPU=$1 "$counter" "$bin" "$2" "$3" 2>&1) || { echo "arm-table: $2 $3 on $1 failed: $out" >&2; return 1; }
+  awk '/^guest-instructions/ { print $2 }' <<< "$out"
+}
+
+declare -A cost
+for cpu in $cpus; do
+  for stage in $stages; do
+    one=$(count "$cpu" "$stage" 1)
+    two=$(count "$cpu" "$stage" 2)
+    cost[$cpu/$stage]=$((two - one))
+    echo "arm $cpu $stage ${cost[$cpu/$stage]}"
+  done
+done
+
+echo
+printf '| stage |'
+for cpu in $cpus; do printf ' %s |' "$cpu"; done
+printf '\n|---|'
+for _ in $cpus; do printf -- '---:|'; done
+echo
+for stage in $stages; do
+  printf '| %s |' "$stage"
+  for cpu in $cpus; do
+    awk -v n="${cost[$cpu/$stage]}" 'BEGIN { printf " %.1f M |", n / 1e6 }'
+  done
+  echo
+done

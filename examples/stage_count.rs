@@ -1,0 +1,119 @@
+//! Runs one stage of the capture path N times, for guest-instruction counts under qemu-aarch64
+//! without a board (`benches/arm-table.sh`): a stage costs count(N) − count(N − 1), so the
+//! process start and the model loading cancel out.
+//!
+//! ```sh
+//! cargo build --release --example stage_count --target aarch64-unknown-linux-gnu
+//! B=target/aarch64-unknown-linux-gnu/release/examples/stage_count
+//! QEMU_CPU=cortex-a72 ../shared/tools/arm-insn-count $B photo-tta 2   # and 1
+//! ```
+//! Arguments: STAGE N [MODELS_DIR]. Stages:
+//! - `detect`: the detector on a 640×480 camera frame (letterbox, model, decode);
+//! - `align`: the similarity transform and the 150×150 warp of the face found there;
+//! - `embed-f32`, `embed-qdq`: one inference of that embedder on an aligned chip, no flip;
+//!   `embed-int8`: the same for the embedder the device runs (the manifest's first);
+//! - `photo-tta`: one photo as the device analyses it: detect, align, embed the chip and its
+//!   mirror (flip TTA);
+//! - `session-3`: three photos of one person, each as `photo-tta` (fusion and ranking are
+//!   microseconds: `cargo bench --bench rank`);
+//! - `load`: loading the detector and the device's embedder (hash check, ONNX, optimisation).
+//!
+//! Prints one line with a value of the last result, so the work is not optimised away.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use gestaltcam::embed::EmbedOptions;
+use gestaltcam::pipeline::FacePipeline;
+use gestaltcam::pipeline::PhotoEmbedder;
+use image::RgbImage;
+
+const F32: &str = "dlib-resnet-v1-f32";
+const QDQ: &str = "dlib-resnet-v1-int8";
+
+/// A fixture photo as a 640×480 camera frame: scaled to 640 wide, the top 480 rows kept (the
+/// face stays whole), as the VM tests feed it.
+fn frame(root: &Path, name: &str) -> anyhow::Result<RgbImage> {
+    let img = gestaltcam::photo::load_path(&root.join("tests/fixtures/photos").join(name))?;
+    let h = (img.height() as f32 * 640.0 / img.width() as f32).round() as u32;
+    let scaled = image::imageops::resize(&img, 640, h, image::imageops::FilterType::Triangle);
+    if h < 480 {
+        bail!("{name}: {h} rows at 640 wide, fewer than 480");
+    }
+    Ok(image::imageops::crop_imm(&scaled, 0, 0, 640, 480).to_image())
+}
+
+fn pipeline(models: &Path, embedder: Option<&str>, flip_tta: bool) -> anyhow::Result<FacePipeline> {
+    FacePipeline::load(models, embedder, EmbedOptions { flip_tta })
+        .with_context(|| format!("loading the models in {}", models.display()))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(stage), Some(n)) = (args.get(1), args.get(2)) else {
+        bail!("usage: stage_count STAGE N [MODELS_DIR]");
+    };
+    let n: usize = n.parse().context("N")?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let models = args
+        .get(3)
+        .map_or_else(|| root.join("models"), PathBuf::from);
+    let chip = gestaltcam::photo::load_path(&root.join("tests/fixtures/embed/obama.png"))?;
+    let mut last = 0.0f32;
+    match stage.as_str() {
+        "load" => {
+            for _ in 0..n {
+                let p = pipeline(&models, None, true)?;
+                last = p.embedding_size() as f32;
+            }
+        }
+        "detect" | "align" => {
+            let p = pipeline(&models, None, true)?;
+            let photo = frame(&root, "obama.jpg")?;
+            if stage == "detect" {
+                for _ in 0..n {
+                    last = p.detect(&photo)?.len() as f32;
+                }
+            } else {
+                let faces = p.detect(&photo)?;
+                let Some(face) = faces.first() else {
+                    bail!("no face in the frame");
+                };
+                for _ in 0..n {
+                    last = f32::from(p.align(&photo, face)?.chip.get_pixel(75, 75)[0]);
+                }
+            }
+        }
+        "embed-f32" | "embed-qdq" | "embed-int8" => {
+            let id = match stage.as_str() {
+                "embed-f32" => Some(F32),
+                "embed-qdq" => Some(QDQ),
+                _ => None,
+            };
+            let p = pipeline(&models, id, false)?;
+            for _ in 0..n {
+                last = p.embed_chip(&chip)?[0];
+            }
+        }
+        "photo-tta" | "session-3" => {
+            let p = pipeline(&models, None, true)?;
+            let names: &[&str] = if stage == "photo-tta" {
+                &["obama.jpg"]
+            } else {
+                &["obama.jpg", "obama2.jpg", "obama3.jpg"]
+            };
+            let photos = names
+                .iter()
+                .map(|f| frame(&root, f))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            for _ in 0..n {
+                for photo in &photos {
+                    last = p.embed_photo(photo)?.vector[0];
+                }
+            }
+        }
+        other => bail!("unknown stage {other:?}"),
+    }
+    println!("{stage} x{n}: {last}");
+    Ok(())
+}
