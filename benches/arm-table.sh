@@ -2,11 +2,11 @@
 # The per-board cost table (issue 13): guest instructions under qemu-aarch64 for each stage of the
 # capture path, on three board CPUs, measured the same way for every row. qemu-user's QEMU_CPU picks
 # the core: cortex-a53 (Pi Zero 2 W, Pi 3), cortex-a72 (Pi 4), cortex-a76 (Pi 5: has the
-# dot-product instructions, which tract's int8 kernels use when present). The count is
-# deterministic; a stage = count(examples/stage_count STAGE 2) - count(STAGE 1), so the process
+# dot-product instructions, which tract's int8 kernels use when present). Counts repeat within
+# ~0.5% run to run (hash seeds, allocation); a stage = count(examples/stage_count STAGE 2) - count(STAGE 1), so the process
 # start and the model loading cancel out (for `load`, one more load).
 #
-#   bash benches/arm-table.sh                  # every CPU and stage (~15-25 min on 2 cores)
+#   bash benches/arm-table.sh                  # every CPU and stage (~10 min of qemu runs after the build)
 #   ARM_CPUS=cortex-a72 ARM_STAGES="detect load" bash benches/arm-table.sh
 #
 # Prints one line per figure, exactly `arm <cpu> <stage> <instructions>`, then a markdown table
