@@ -314,13 +314,9 @@ where
             .notify(&Notice::Status("starting: self-test".into()));
         let now = self.dev.clock.now();
         self.feed(Event::Tick(now));
-        match &mut self.brain {
-            Brain::Inline(a) => {
-                let checks = a.self_test();
-                self.feed(Event::SelfTest(checks));
-            }
-            // The loop runs (camera, buttons, the start screen) while the models load.
-            Brain::Worker(w) => w.send(Job::SelfTest, now),
+        // With a thread, the loop runs (camera, buttons, the start screen) while the models load.
+        if let Some(checks) = self.submit(Job::SelfTest) {
+            self.feed(checks);
         }
     }
 
@@ -337,7 +333,7 @@ where
         if let Some(s) = self.state.as_mut() {
             s.photos.clear();
         }
-        self.clear_session();
+        self.submit(Job::Clear);
         self.dev.display.show(&View::Blank);
         self.report.views_shown += 1;
     }
@@ -406,28 +402,37 @@ where
             self.feed(Event::CameraBack);
             return;
         }
-        match &mut self.brain {
-            Brain::Inline(a) => {
-                let summary = a.preview(&frame);
-                self.feed(Event::Frame { frame, summary });
-            }
-            Brain::Worker(w) if w.idle() => {
-                let epoch = self.camera_epoch;
-                let now = self.dev.clock.now();
-                w.send(Job::Preview { frame, epoch }, now);
-                if !self.state().camera_ok {
-                    self.feed(Event::CameraBack);
-                }
-            }
-            Brain::Worker(_) => {
-                let event = if self.ctx.viewfinder.is_some() {
-                    Event::Picture(frame)
-                } else {
-                    Event::CameraBack
-                };
-                self.feed(event);
-            }
+        if matches!(&self.brain, Brain::Worker(w) if !w.idle()) {
+            let event = if self.ctx.viewfinder.is_some() {
+                Event::Picture(frame)
+            } else {
+                Event::CameraBack
+            };
+            self.feed(event);
+            return;
         }
+        let was_lost = !self.state().camera_ok;
+        let epoch = self.camera_epoch;
+        match self.submit(Job::Preview { frame, epoch }) {
+            Some(analysed) => self.feed(analysed),
+            // Sent to the thread: the preview comes back with the camera, the face box later.
+            None if was_lost => self.feed(Event::CameraBack),
+            None => {}
+        }
+    }
+
+    /// Hands a job to the analyzer. Without a thread it is done at once and its answer's event
+    /// returned; with one it is sent, and the answer arrives through [`Loop::collect`].
+    fn submit(&mut self, job: Job) -> Option<Event> {
+        let now = self.dev.clock.now();
+        let done = match &mut self.brain {
+            Brain::Inline(a) => worker::answer(*a, job)?,
+            Brain::Worker(w) => {
+                w.send(job, now);
+                return None;
+            }
+        };
+        self.event_for(done)
     }
 
     /// Answers from the analysis thread, fed in the order they came.
@@ -436,29 +441,25 @@ where
             return;
         };
         let now = self.dev.clock.now();
-        let answers = w.answers(now);
-        for done in answers {
-            let event = match done {
-                Done::Preview { epoch, .. } if epoch != self.camera_epoch => continue,
-                // The preview was left while the frame was analysed: only "camera alive".
-                Done::Preview { .. } if !self.state().wants_preview() => continue,
-                Done::Preview { frame, summary, .. } => Event::Frame { frame, summary },
-                Done::SelfTest(checks) => Event::SelfTest(checks),
-                Done::Analysed(r) => Event::Analysed(r),
-                Done::Refined(r) => Event::Refined(r),
-            };
-            self.feed(event);
+        for done in w.answers(now) {
+            if let Some(event) = self.event_for(done) {
+                self.feed(event);
+            }
         }
     }
 
-    fn clear_session(&mut self) {
-        match &mut self.brain {
-            Brain::Inline(a) => a.clear_session(),
-            Brain::Worker(w) => {
-                let now = self.dev.clock.now();
-                w.send(Job::Clear, now);
-            }
-        }
+    /// The event an answer becomes; none for a preview the app can no longer use.
+    fn event_for(&self, done: Done) -> Option<Event> {
+        Some(match done {
+            // About a frame from before the last camera loss.
+            Done::Preview { epoch, .. } if epoch != self.camera_epoch => return None,
+            // The preview was left while the frame was analysed.
+            Done::Preview { .. } if !self.state().wants_preview() => return None,
+            Done::Preview { frame, summary, .. } => Event::Frame { frame, summary },
+            Done::SelfTest(checks) => Event::SelfTest(checks),
+            Done::Analysed(r) => Event::Analysed(r),
+            Done::Refined(r) => Event::Refined(r),
+        })
     }
 
     /// Whether a watchdog ping may go out: not while one analysis job has hung past
@@ -506,30 +507,16 @@ where
             }
             Effect::Analyse(photos) => {
                 self.report.analyses += 1;
-                let now = self.dev.clock.now();
-                match &mut self.brain {
-                    Brain::Inline(a) => {
-                        // The analysis blocks the loop: ping the watchdog right before it.
-                        if self.ctx.watchdog_interval.is_some() {
-                            self.dev.notifier.notify(&Notice::Watchdog);
-                        }
-                        let result = a.analyse(&photos);
-                        drop(photos);
-                        return Some(Event::Analysed(result));
-                    }
-                    Brain::Worker(w) => w.send(Job::Analyse(photos), now),
+                // Inline, the analysis blocks the loop: ping the watchdog right before it.
+                if matches!(self.brain, Brain::Inline(_)) && self.ctx.watchdog_interval.is_some() {
+                    self.dev.notifier.notify(&Notice::Watchdog);
                 }
+                return self.submit(Job::Analyse(photos));
             }
-            Effect::Refine(answers) => {
-                let now = self.dev.clock.now();
-                match &mut self.brain {
-                    Brain::Inline(a) => return Some(Event::Refined(a.refine(&answers))),
-                    Brain::Worker(w) => w.send(Job::Refine(answers), now),
-                }
-            }
+            Effect::Refine(answers) => return self.submit(Job::Refine(answers)),
             Effect::ClearSession => {
                 self.session += 1;
-                self.clear_session();
+                self.submit(Job::Clear);
             }
             Effect::SaveCapture { photo, frame } => self.save(photo, &frame),
             Effect::Notify(Notice::Watchdog) if !self.alive() => {}

@@ -97,33 +97,40 @@ impl Worker {
     }
 }
 
+/// Carries out one job on the analyzer: the analysis thread's work, and the loop's own when it
+/// has no thread. `None` for a job that owes no answer.
+pub(super) fn answer<A: Analyzer>(analyzer: &mut A, job: Job) -> Option<Done> {
+    Some(match job {
+        Job::SelfTest => Done::SelfTest(analyzer.self_test()),
+        Job::Preview { frame, epoch } => {
+            let summary = analyzer.preview(&frame);
+            Done::Preview {
+                frame,
+                summary,
+                epoch,
+            }
+        }
+        Job::Analyse(photos) => {
+            let result = analyzer.analyse(&photos);
+            // The photos leave memory as soon as they are analysed.
+            drop(photos);
+            Done::Analysed(result)
+        }
+        Job::Refine(answers) => Done::Refined(analyzer.refine(&answers)),
+        Job::Clear => {
+            analyzer.clear_session();
+            return None;
+        }
+    })
+}
+
 /// The thread's body: answers jobs until the loop drops its end.
 pub(super) fn serve<A: Analyzer>(analyzer: &mut A, jobs: Receiver<Job>, done: Sender<Done>) {
     for job in jobs {
-        let answer = match job {
-            Job::SelfTest => Done::SelfTest(analyzer.self_test()),
-            Job::Preview { frame, epoch } => {
-                let summary = analyzer.preview(&frame);
-                Done::Preview {
-                    frame,
-                    summary,
-                    epoch,
-                }
+        if let Some(answer) = answer(analyzer, job) {
+            if done.send(answer).is_err() {
+                break;
             }
-            Job::Analyse(photos) => {
-                let result = analyzer.analyse(&photos);
-                // The photos leave memory as soon as they are analysed.
-                drop(photos);
-                Done::Analysed(result)
-            }
-            Job::Refine(answers) => Done::Refined(analyzer.refine(&answers)),
-            Job::Clear => {
-                analyzer.clear_session();
-                continue;
-            }
-        };
-        if done.send(answer).is_err() {
-            break;
         }
     }
 }
