@@ -230,13 +230,13 @@ impl Analyzer for PipelineAnalyzer {
             .map_err(|e| AnalyseError::GalleryUnavailable { detail: e.clone() })?;
         let mut vectors = Vec::new();
         let mut first_problem = None;
-        for (n, photo) in photos.iter().enumerate() {
-            // The face found at capture; a capture without one (not taken through the
-            // preview) is detected here.
-            let embedded = match &photo.face {
-                Some(face) => p.embed_face(&photo.frame.image, face),
-                None => p.embed_photo(&photo.frame.image).map(|e| e.vector),
-            };
+        // The face found at capture; a capture without one (not taken through the preview) is
+        // detected here. The photos are independent: side by side on a multithreaded device.
+        let embedded = crate::threads::map(photos, |photo| match &photo.face {
+            Some(face) => p.embed_face(&photo.frame.image, face),
+            None => p.embed_photo(&photo.frame.image).map(|e| e.vector),
+        });
+        for (n, embedded) in embedded.into_iter().enumerate() {
             match embedded {
                 Ok(v) => vectors.push(v),
                 Err(PhotoError::Detect(m) | PhotoError::Embed(m)) => {

@@ -172,11 +172,15 @@ impl Embedder {
                 actual_h: chip.height(),
             });
         }
-        let mut v = self.run(chip, false)?;
-        if self.opts.flip_tta {
-            let m = self.run(chip, true)?;
+        let mut v = if self.opts.flip_tta {
+            // The chip and its mirror are independent: side by side on a multithreaded device.
+            let (v, m) = crate::threads::join(|| self.run(chip, false), || self.run(chip, true));
+            let (mut v, m) = (v?, m?);
             v.iter_mut().zip(&m).for_each(|(a, b)| *a += *b);
-        }
+            v
+        } else {
+            self.run(chip, false)?
+        };
         l2_normalise(&mut v).ok_or_else(|| EmbedError::Degenerate {
             id: self.entry.id.clone(),
         })?;

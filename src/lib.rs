@@ -20,6 +20,7 @@
 //! | [`analyzer`] | the real detector, embedder and gallery behind the app's `Analyzer` trait | no |
 //! | [`app`] | the device's state machine and run loop (camera, clock, buttons, display injected) | no |
 //! | [`setup`] | start-up wiring above `app` and `analyzer`: models + verified gallery (last good copy), the panel sink | no |
+//! | [`threads`] | independent model runs (flip-TTA passes, a session's photos) side by side on tract's thread pool | no |
 //! | [`soak`] | long replayed runs of the device loop, sampling RSS and open descriptors | no |
 //! | [`hw`] | the only module that opens `/dev/*`: V4L2 camera, SPI/I2C panels, GPIO buttons | **yes** |
 
@@ -39,5 +40,6 @@ pub mod photo;
 pub mod pipeline;
 pub mod setup;
 pub mod soak;
+pub mod threads;
 pub mod ui;
 pub mod vision;

@@ -51,6 +51,7 @@ use crate::manifest::{Manifest, ManifestError, ModelEntry, Role, Template};
 use crate::vision::align::{align, Aligned};
 use crate::vision::detect::{DetectError, Detector};
 use crate::vision::quality::{self, Issue, Measures, QualityThresholds};
+use crate::vision::search;
 use std::path::Path;
 
 /// What the device and the commands use unless told otherwise: flip test-time augmentation on
@@ -159,11 +160,24 @@ impl FacePipeline {
         &self.embedder
     }
 
-    /// Detects faces, in photo coordinates.
+    /// Detects faces, in photo coordinates: one pass over the whole photo (what the live
+    /// preview needs).
     pub fn detect(&self, photo: &RgbImage) -> Result<Vec<Face>, PhotoError> {
         self.detector
             .detect(photo)
             .map_err(|e| PhotoError::Detect(e.to_string()))
+    }
+
+    /// Finds faces in a photo to embed: the whole-photo pass, then, when it finds none in a
+    /// photo bigger than the detector's input, a search in tiles ([`search::find_faces`]).
+    pub fn find_faces(&self, photo: &RgbImage) -> Result<Vec<Face>, PhotoError> {
+        search::find_faces(&self.detector, photo).map_err(|e| PhotoError::Detect(e.to_string()))
+    }
+
+    /// `face` detected again at the photo's full resolution on a crop around it, where the
+    /// whole-photo pass saw it small ([`search::refine`]).
+    pub fn refine(&self, photo: &RgbImage, face: &Face) -> Result<Face, PhotoError> {
+        search::refine(&self.detector, photo, face).map_err(|e| PhotoError::Detect(e.to_string()))
     }
 
     /// Detection plus the quality verdict the live preview shows ([`quality::assess`]).
@@ -179,8 +193,16 @@ impl FacePipeline {
     }
 
     /// Aligns and embeds a face already found in `photo` (a capture keeps the face the preview
-    /// found, so it is not detected again).
+    /// found): the face is first looked at again on a crop at full resolution where the
+    /// whole-frame pass saw it small ([`Self::refine`]), so the landmarks the alignment uses are
+    /// as precise as the photo allows.
     pub fn embed_face(&self, photo: &RgbImage, face: &Face) -> Result<Vec<f32>, PhotoError> {
+        let face = self.refine(photo, face)?;
+        self.embed_refined(photo, &face)
+    }
+
+    /// Aligns and embeds a face whose landmarks are final.
+    fn embed_refined(&self, photo: &RgbImage, face: &Face) -> Result<Vec<f32>, PhotoError> {
         let iod = face.inter_ocular();
         if iod < MIN_PHOTO_INTER_OCULAR {
             return Err(PhotoError::FaceTooSmall { pixels: iod });
@@ -216,7 +238,7 @@ impl PhotoEmbedder for FacePipeline {
     }
 
     fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, PhotoError> {
-        let faces = self.detect(photo)?;
+        let faces = self.find_faces(photo)?;
         let chosen = match quality::choose_face(&faces, photo.dimensions(), &self.thresholds) {
             Ok(i) => i,
             Err(Issue::SeveralFaces) => {
@@ -224,8 +246,8 @@ impl PhotoEmbedder for FacePipeline {
             }
             Err(_) => return Err(PhotoError::NoFace),
         };
-        let face = faces[chosen].clone();
-        let vector = self.embed_face(photo, &face)?;
+        let face = self.refine(photo, &faces[chosen])?;
+        let vector = self.embed_refined(photo, &face)?;
         Ok(FaceEmbedding {
             vector,
             face,

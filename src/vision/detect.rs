@@ -238,7 +238,7 @@ pub struct Detector {
     anchors: Vec<[f32; 3]>,
 }
 
-/// Where the image went inside the model input: original pixel = input pixel / scale.
+/// Where the image went inside the model input: photo pixel = input pixel / scale + offset.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Letterbox {
     pub scale_x: f32,
@@ -246,6 +246,30 @@ pub struct Letterbox {
     /// Size of the resized image inside the input (top-left placed).
     pub width: usize,
     pub height: usize,
+    /// Top-left corner, in the photo, of the region that was letterboxed (0 for a whole photo).
+    pub offset_x: f32,
+    pub offset_y: f32,
+}
+
+/// A rectangle of a photo, in pixels: the part of it the detector looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Region {
+    /// All of an image `width`×`height`.
+    pub fn whole(width: u32, height: u32) -> Self {
+        Self {
+            x: 0,
+            y: 0,
+            width,
+            height,
+        }
+    }
 }
 
 impl Detector {
@@ -356,6 +380,12 @@ impl Detector {
     /// An image with no pixels is an [`DetectError::EmptyImage`]; one with a side shorter than
     /// `min_image_side` has no faces.
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Face>, DetectError> {
+        self.detect_in(img, Region::whole(img.width(), img.height()))
+    }
+
+    /// Detects faces in `region` of `img` (clipped to the image), letterboxed on its own into
+    /// the model input; returns them in `img`'s pixel coordinates, highest score first.
+    pub fn detect_in(&self, img: &RgbImage, region: Region) -> Result<Vec<Face>, DetectError> {
         let (w, h) = img.dimensions();
         if w == 0 || h == 0 {
             return Err(DetectError::EmptyImage {
@@ -363,10 +393,11 @@ impl Detector {
                 height: h,
             });
         }
-        if w.min(h) < self.params.min_image_side {
+        let region = clip(region, w, h);
+        if region.width.min(region.height) < self.params.min_image_side {
             return Ok(Vec::new());
         }
-        let (input, lb) = self.preprocess(img)?;
+        let (input, lb) = self.preprocess_in(img, region)?;
         let outputs = self
             .model
             .run(tvec!(input.into_tvalue()))
@@ -402,7 +433,25 @@ impl Detector {
 
     /// The model input tensor for `img` (non-empty) and where the image went inside it.
     pub fn preprocess(&self, img: &RgbImage) -> Result<(Tensor, Letterbox), DetectError> {
-        let (w, h) = (img.width().max(1) as usize, img.height().max(1) as usize);
+        self.preprocess_in(img, Region::whole(img.width(), img.height()))
+    }
+
+    /// The model input tensor for `region` of `img` (non-empty, inside the image) and where
+    /// the region went inside it.
+    pub fn preprocess_in(
+        &self,
+        img: &RgbImage,
+        region: Region,
+    ) -> Result<(Tensor, Letterbox), DetectError> {
+        let (w, h) = (region.width.max(1) as usize, region.height.max(1) as usize);
+        let (ox, oy) = (region.x as usize, region.y as usize);
+        if ox + w > img.width() as usize || oy + h > img.height() as usize {
+            return Err(DetectError::Inference(format!(
+                "region {region:?} is outside the {}×{} image",
+                img.width(),
+                img.height()
+            )));
+        }
         let s = (self.in_w as f64 / w as f64).min(self.in_h as f64 / h as f64);
         let new_w = ((w as f64 * s + 0.5).floor() as usize).clamp(1, self.in_w);
         let new_h = ((h as f64 * s + 0.5).floor() as usize).clamp(1, self.in_h);
@@ -411,24 +460,27 @@ impl Detector {
             scale_y: new_h as f32 / h as f32,
             width: new_w,
             height: new_h,
+            offset_x: ox as f32,
+            offset_y: oy as f32,
         };
-        let axis = |src: usize, dst: usize| -> Vec<(usize, usize, f32)> {
+        // Source pixel pairs and weights along one axis, in the image's coordinates.
+        let axis = |src: usize, dst: usize, start: usize| -> Vec<(usize, usize, f32)> {
             let scale = src as f32 / dst as f32;
             (0..dst)
                 .map(|d| {
                     let x = ((d as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
                     let x0 = x.floor() as usize;
-                    (x0, (x0 + 1).min(src - 1), x - x0 as f32)
+                    (start + x0, start + (x0 + 1).min(src - 1), x - x0 as f32)
                 })
                 .collect()
         };
-        let xs = axis(w, new_w);
-        let ys = axis(h, new_h);
+        let xs = axis(w, new_w, ox);
+        let ys = axis(h, new_h, oy);
         let spec = self.input;
         let chan = [0, 1, 2].map(|k| spec.source_channel(k));
         let mut data = vec![0f32; spec.len()];
         let raw = img.as_raw();
-        let stride = w * 3;
+        let stride = img.width() as usize * 3;
         // Separable bilinear: each needed source row is resampled horizontally once (in the model's
         // channel order), then pairs of rows are blended vertically; same arithmetic as
         // retinaface_ref.py.
@@ -513,15 +565,15 @@ pub fn decode(
             let p = &landm[10 * i..10 * i + 10];
             let mut landmarks = [[0f32; 2]; 5];
             for (k, pt) in landmarks.iter_mut().enumerate() {
-                pt[0] = (ax + p[2 * k] * v0 * s) / lb.scale_x;
-                pt[1] = (ay + p[2 * k + 1] * v0 * s) / lb.scale_y;
+                pt[0] = (ax + p[2 * k] * v0 * s) / lb.scale_x + lb.offset_x;
+                pt[1] = (ay + p[2 * k + 1] * v0 * s) / lb.scale_y + lb.offset_y;
             }
             Face {
                 bbox: [
-                    (cx - bw / 2.0) / lb.scale_x,
-                    (cy - bh / 2.0) / lb.scale_y,
-                    (cx + bw / 2.0) / lb.scale_x,
-                    (cy + bh / 2.0) / lb.scale_y,
+                    (cx - bw / 2.0) / lb.scale_x + lb.offset_x,
+                    (cy - bh / 2.0) / lb.scale_y + lb.offset_y,
+                    (cx + bw / 2.0) / lb.scale_x + lb.offset_x,
+                    (cy + bh / 2.0) / lb.scale_y + lb.offset_y,
                 ],
                 score: conf[2 * i + 1],
                 landmarks,
@@ -529,6 +581,18 @@ pub fn decode(
         })
         .collect();
     nms(cands, params.nms_iou, params.max_faces)
+}
+
+/// `region` cut to the `width`×`height` image (empty when it lies outside).
+pub fn clip(region: Region, width: u32, height: u32) -> Region {
+    let x = region.x.min(width);
+    let y = region.y.min(height);
+    Region {
+        x,
+        y,
+        width: region.width.min(width - x),
+        height: region.height.min(height - y),
+    }
 }
 
 /// Intersection over union of two `[x0, y0, x1, y1]` boxes (0 when the union is empty).
@@ -546,7 +610,7 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 }
 
 /// Greedy NMS over faces already sorted by descending score.
-fn nms(faces: Vec<Face>, iou_threshold: f32, max_faces: usize) -> Vec<Face> {
+pub fn nms(faces: Vec<Face>, iou_threshold: f32, max_faces: usize) -> Vec<Face> {
     let mut keep: Vec<Face> = Vec::new();
     for f in faces {
         if keep.len() >= max_faces {

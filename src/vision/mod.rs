@@ -3,6 +3,7 @@
 pub mod align;
 pub mod detect;
 pub mod quality;
+pub mod search;
 
 pub use crate::manifest::FivePoints;
 

@@ -21,7 +21,7 @@ fn entry(m: &Manifest) -> ModelEntry {
         .clone()
 }
 
-fn detector() -> &'static Detector {
+pub(crate) fn detector() -> &'static Detector {
     static D: OnceLock<Detector> = OnceLock::new();
     D.get_or_init(|| {
         let m = manifest();
@@ -29,7 +29,7 @@ fn detector() -> &'static Detector {
     })
 }
 
-fn open(path: &Path) -> RgbImage {
+pub(crate) fn open(path: &Path) -> RgbImage {
     image::open(path)
         .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()))
         .to_rgb8()
@@ -40,20 +40,20 @@ fn largest(faces: &[Face]) -> Option<&Face> {
 }
 
 /// Mean over the 5 points of |p − ref| divided by the reference inter-ocular distance.
-fn norm_err(p: &[[f32; 2]; 5], r: &[[f32; 2]; 5]) -> f32 {
+pub(crate) fn norm_err(p: &[[f32; 2]; 5], r: &[[f32; 2]; 5]) -> f32 {
     let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
     let iod = d(r[0], r[1]);
     (0..5).map(|k| d(p[k], r[k])).sum::<f32>() / 5.0 / iod
 }
 
-fn percentile(v: &mut [f32], q: f32) -> f32 {
+pub(crate) fn percentile(v: &mut [f32], q: f32) -> f32 {
     v.sort_by(f32::total_cmp);
     let pos = q * (v.len() - 1) as f32;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     v[lo] + (v[hi] - v[lo]) * (pos - lo as f32)
 }
 
-fn reference_landmarks(faces: &Path) -> Vec<(String, [[f32; 2]; 5])> {
+pub(crate) fn reference_landmarks(faces: &Path) -> Vec<(String, [[f32; 2]; 5])> {
     let path = faces.join("landmarks.csv");
     let mut rd = csv::Reader::from_path(&path)
         .unwrap_or_else(|e| panic!("the shared faces are needed at {}: {e}", path.display()));
@@ -213,7 +213,7 @@ fn png_fixture_matches_onnxruntime_tightly() {
     }
 }
 
-fn noise(w: u32, h: u32, mut seed: u64) -> RgbImage {
+pub(crate) fn noise(w: u32, h: u32, mut seed: u64) -> RgbImage {
     RgbImage::from_fn(w, h, |_, _| {
         let mut next = || {
             seed = seed

@@ -26,5 +26,6 @@ mod hil;
 mod hpo_sim;
 mod photos;
 mod privacy;
+mod small_faces;
 mod soak;
 mod ui_golden;
