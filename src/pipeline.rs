@@ -168,8 +168,9 @@ impl FacePipeline {
             .map_err(|e| PhotoError::Detect(e.to_string()))
     }
 
-    /// Finds faces in a photo to embed: the whole-photo pass, then, when it finds none in a
-    /// photo bigger than the detector's input, a search in tiles ([`search::find_faces`]).
+    /// Finds faces in a photo to embed: the whole-photo pass, then, when it finds no face of
+    /// [`search::MIN_INPUT_FACE`] input pixels in a photo bigger than the detector's input, a
+    /// search in tiles ([`search::find_faces`]).
     pub fn find_faces(&self, photo: &RgbImage) -> Result<Vec<Face>, PhotoError> {
         search::find_faces(&self.detector, photo).map_err(|e| PhotoError::Detect(e.to_string()))
     }

@@ -584,7 +584,7 @@ pub fn decode(
 }
 
 /// `region` cut to the `width`×`height` image (empty when it lies outside).
-pub fn clip(region: Region, width: u32, height: u32) -> Region {
+fn clip(region: Region, width: u32, height: u32) -> Region {
     let x = region.x.min(width);
     let y = region.y.min(height);
     Region {

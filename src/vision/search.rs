@@ -47,12 +47,11 @@ const EDGE_MARGIN: f32 = 0.02;
 pub fn find_faces(det: &Detector, img: &RgbImage) -> Result<Vec<Face>, DetectError> {
     let faces = det.detect(img)?;
     let (w, h) = img.dimensions();
-    let (in_h, in_w) = det.input_hw();
-    // The whole-photo pass's letterbox scale.
-    let scale = (in_w as f32 / w.max(1) as f32).min(in_h as f32 / h.max(1) as f32);
+    let scale = input_scale(det.input_hw(), w, h);
     if faces.iter().any(|f| f.width() * scale >= MIN_INPUT_FACE) {
         return Ok(faces);
     }
+    let (in_h, in_w) = det.input_hw();
     let min_side = in_w.max(in_h) as u32;
     for k in TILE_LEVELS {
         let side = w.max(h).div_ceil(k);
@@ -129,9 +128,14 @@ pub fn crop_around(face: &Face, width: u32, height: u32) -> Region {
 
 /// How much larger a face looks to the detector in `region` than in the whole image.
 pub fn gain(input_hw: (usize, usize), image: (u32, u32), region: Region) -> f32 {
+    input_scale(input_hw, region.width, region.height) / input_scale(input_hw, image.0, image.1)
+}
+
+/// The scale at which a `w`×`h` image is letterboxed into the detector's `(height, width)`
+/// input (as `Detector::preprocess_in`, before its rounding to whole pixels).
+fn input_scale(input_hw: (usize, usize), w: u32, h: u32) -> f32 {
     let (in_h, in_w) = (input_hw.0 as f32, input_hw.1 as f32);
-    let scale = |w: u32, h: u32| (in_w / w.max(1) as f32).min(in_h / h.max(1) as f32);
-    scale(region.width, region.height) / scale(image.0, image.1)
+    (in_w / w.max(1) as f32).min(in_h / h.max(1) as f32)
 }
 
 /// Square tiles of `side` covering the `width`×`height` image, half a tile apart (the last
@@ -264,6 +268,7 @@ mod tests {
 
     #[test]
     fn faces_at_inner_tile_edges_are_cut() {
+        let cut = |bbox, tile| cut_by(&face(bbox), tile, 4000, 3000);
         let tile = Region {
             x: 1000,
             y: 0,
@@ -271,31 +276,11 @@ mod tests {
             height: 2000,
         };
         // Inside with room: kept. At the image's own top edge: kept.
-        assert!(!cut_by(
-            &face([1500.0, 0.0, 1700.0, 200.0]),
-            tile,
-            4000,
-            3000
-        ));
+        assert!(!cut([1500.0, 0.0, 1700.0, 200.0], tile));
         // At the left (inner) edge, the right (inner) edge, the bottom (inner) edge: cut.
-        assert!(cut_by(
-            &face([1010.0, 500.0, 1200.0, 700.0]),
-            tile,
-            4000,
-            3000
-        ));
-        assert!(cut_by(
-            &face([2800.0, 500.0, 2990.0, 700.0]),
-            tile,
-            4000,
-            3000
-        ));
-        assert!(cut_by(
-            &face([1500.0, 1800.0, 1700.0, 1990.0]),
-            tile,
-            4000,
-            3000
-        ));
+        assert!(cut([1010.0, 500.0, 1200.0, 700.0], tile));
+        assert!(cut([2800.0, 500.0, 2990.0, 700.0], tile));
+        assert!(cut([1500.0, 1800.0, 1700.0, 1990.0], tile));
         // The last tile's right edge is the image's: not cut.
         let last = Region {
             x: 2000,
@@ -303,11 +288,6 @@ mod tests {
             width: 2000,
             height: 2000,
         };
-        assert!(!cut_by(
-            &face([3800.0, 1500.0, 3999.0, 1700.0]),
-            last,
-            4000,
-            3000
-        ));
+        assert!(!cut([3800.0, 1500.0, 3999.0, 1700.0], last));
     }
 }

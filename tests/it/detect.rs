@@ -41,9 +41,13 @@ fn largest(faces: &[Face]) -> Option<&Face> {
 
 /// Mean over the 5 points of |p − ref| divided by the reference inter-ocular distance.
 pub(crate) fn norm_err(p: &[[f32; 2]; 5], r: &[[f32; 2]; 5]) -> f32 {
-    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-    let iod = d(r[0], r[1]);
-    (0..5).map(|k| d(p[k], r[k])).sum::<f32>() / 5.0 / iod
+    let iod = dist(r[0], r[1]);
+    (0..5).map(|k| dist(p[k], r[k])).sum::<f32>() / 5.0 / iod
+}
+
+/// Distance between two points.
+pub(crate) fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }
 
 pub(crate) fn percentile(v: &mut [f32], q: f32) -> f32 {

@@ -2,6 +2,7 @@
 //! CMYK and RGBA files work, 50-megapixel photos work, broken files and faceless or crowded
 //! photos give typed errors, never a panic.
 
+use gestaltcam::embed;
 use gestaltcam::photo::{self, PhotoLoadError};
 use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder, PhotoError, DEVICE_EMBED_OPTIONS};
 use image::{imageops, Rgb, RgbImage};
@@ -79,12 +80,7 @@ fn rgba_png_embeds_like_its_rgb_pixels() {
     let from_rgba = p.embed_photo(&loaded).expect("a face in the RGBA photo");
     let from_rgb = p.embed_photo(&rgb).expect("a face in the RGB pixels");
     assert!(unit_length(&from_rgba.vector) && from_rgba.faces_seen >= 1);
-    let cosine: f32 = from_rgba
-        .vector
-        .iter()
-        .zip(&from_rgb.vector)
-        .map(|(a, b)| a * b)
-        .sum();
+    let cosine = embed::cosine(&from_rgba.vector, &from_rgb.vector);
     assert!(
         cosine > 0.999,
         "RGBA and RGB embeddings differ: cosine {cosine}"
@@ -208,12 +204,7 @@ fn a_small_face_in_a_fifty_megapixel_photo_is_found() {
         "face box {:?} ({width_share:.3} of the width)",
         far.face.bbox
     );
-    let cos: f32 = far
-        .vector
-        .iter()
-        .zip(&close.vector)
-        .map(|(a, b)| a * b)
-        .sum();
+    let cos = embed::cosine(&far.vector, &close.vector);
     assert!(
         cos > 0.95,
         "cosine {cos} between the far and the close embedding (whole-photo pass alone: {} faces)",

@@ -4,7 +4,7 @@
 //! pass over the whole photo, as until now) and after. `-- --nocapture` prints the table.
 
 use crate::common;
-use crate::detect::{detector, noise, norm_err, open, percentile, reference_landmarks};
+use crate::detect::{detector, dist, noise, norm_err, open, percentile, reference_landmarks};
 use gestaltcam::vision::detect::Region;
 use gestaltcam::vision::search;
 use gestaltcam::vision::Face;
@@ -27,11 +27,10 @@ fn background(w: u32, h: u32) -> RgbImage {
 /// second person at the edge, and which face a photo is analysed for is the face choice's job,
 /// tested in `photos` and `app`).
 fn nearest(faces: &[Face], reference: &[[f32; 2]; 5]) -> Option<Face> {
-    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-    let iod = d(reference[0], reference[1]);
+    let iod = dist(reference[0], reference[1]);
     faces
         .iter()
-        .map(|f| (d(f.landmarks[2], reference[2]), f))
+        .map(|f| (dist(f.landmarks[2], reference[2]), f))
         .filter(|(dist, _)| *dist < iod)
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, f)| f.clone())
