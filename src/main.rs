@@ -15,3 +15,16 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over every subcommand (two arguments with one name, a
+    /// default that does not parse): a release build would instead refuse the command at run
+    /// time ("required argument was not provided").
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::cmd::Cli::command().debug_assert();
+    }
+}

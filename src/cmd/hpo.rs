@@ -19,9 +19,10 @@ pub struct HpoSimArgs {
     /// its table under `report.hpo_sim`.
     #[arg(long)]
     pub hpo_sim: bool,
-    /// Seed of the simulation (disease assignment, person split, answers, noise).
+    /// Seed of the simulation (disease assignment, person split, answers, noise). Its own
+    /// name: `--seed` is the session draw's.
     #[arg(long, default_value_t = 14)]
-    pub seed: u64,
+    pub hpo_seed: u64,
     /// Folder with the unmodified HPO release files hp.obo and phenotype.hpoa.
     #[arg(long, default_value = default_hpo_dir())]
     pub hpo_data: PathBuf,
@@ -65,7 +66,7 @@ pub fn eval_hpo_sim(
     let probe_rows = all.with_role(role.unwrap_or("probe"), csv)?;
     let (probes, skipped) = gallery::embed_probes(pipeline, &probe_rows, &root, threads, None)?;
     let cfg = sim::SimConfig {
-        seed: a.seed,
+        seed: a.hpo_seed,
         ..Default::default()
     };
     let report = sim::run_report(&index, &gallery, &probes, &cfg)?;
