@@ -1,9 +1,10 @@
 //! Cosine agreement of tract's embeddings with dlib's, on chips with reference descriptors.
 //!
-//! `cargo run --example embed_check -- [DIR...]` where each DIR holds `reference.json`
+//! `cargo run --example embed_check -- [--model ID] [DIR...]` where each DIR holds `reference.json`
 //! (`tests/fixtures/embed`, the default) or `lfw_reference.json` + `chips/test/` (written by
 //! `models/tools/dlib_reference.py lfw` into models/tools/.work). Prints min/mean cosine of
-//! f32 vs dlib, int8 vs f32, int8 vs dlib.
+//! f32 vs dlib, int8 vs f32, int8 vs dlib. `--model` names the quantized embedder compared
+//! (default `dlib-resnet-v1-int8`).
 
 use gestaltcam::embed::{cosine, EmbedOptions, Embedder};
 use gestaltcam::manifest::Manifest;
@@ -46,13 +47,16 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let m = Manifest::load_dir(&root.join("models"))?;
     let f = Embedder::load(&m, m.model("dlib-resnet-v1-f32")?, EmbedOptions::default())?;
-    let q = Embedder::load(&m, m.model("dlib-resnet-v1-int8")?, EmbedOptions::default())?;
-    let qt = Embedder::load(
-        &m,
-        m.model("dlib-resnet-v1-int8")?,
-        EmbedOptions { flip_tta: true },
-    )?;
-    let mut dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let id = match args.iter().position(|a| a == "--model") {
+        Some(i) if i + 1 < args.len() => args.drain(i..i + 2).nth(1).unwrap_or_default(),
+        Some(_) => anyhow::bail!("--model needs an embedder id"),
+        None => "dlib-resnet-v1-int8".to_string(),
+    };
+    let q = Embedder::load(&m, m.model(&id)?, EmbedOptions::default())?;
+    let qt = Embedder::load(&m, m.model(&id)?, EmbedOptions { flip_tta: true })?;
+    println!("quantized embedder: {id}");
+    let mut dirs: Vec<PathBuf> = args.into_iter().map(PathBuf::from).collect();
     if dirs.is_empty() {
         dirs.push(root.join("tests/fixtures/embed"));
     }

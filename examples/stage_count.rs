@@ -10,7 +10,8 @@
 //! Arguments: STAGE N [MODELS_DIR]. Stages:
 //! - `detect`: the detector on a 640×480 camera frame (letterbox, model, decode);
 //! - `align`: the similarity transform and the 150×150 warp of the face found there;
-//! - `embed-f32`, `embed-qdq`: one inference of that embedder on an aligned chip, no flip;
+//! - `embed-f32`, `embed-qdq`, `embed-qlinear`: one inference of that embedder on an aligned
+//!   chip, no flip;
 //!   `embed-int8`: the same for the embedder the device runs (the manifest's first);
 //! - `photo-tta`: one photo as the device analyses it: detect, align, embed the chip and its
 //!   mirror (flip TTA);
@@ -30,6 +31,7 @@ use image::RgbImage;
 
 const F32: &str = "dlib-resnet-v1-f32";
 const QDQ: &str = "dlib-resnet-v1-int8";
+const QLINEAR: &str = "dlib-resnet-v1-qlinear";
 
 /// A fixture photo as a 640×480 camera frame: scaled to 640 wide, the top 480 rows kept (the
 /// face stays whole), as the VM tests feed it.
@@ -84,10 +86,11 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        "embed-f32" | "embed-qdq" | "embed-int8" => {
+        "embed-f32" | "embed-qdq" | "embed-qlinear" | "embed-int8" => {
             let id = match stage.as_str() {
                 "embed-f32" => Some(F32),
                 "embed-qdq" => Some(QDQ),
+                "embed-qlinear" => Some(QLINEAR),
                 _ => None,
             };
             let p = pipeline(&models, id, false)?;

@@ -4,6 +4,8 @@
 #   -> XML weights (dlib_net_to_xml.cpp, Debian libdlib-dev)
 #   -> models/dlib_face_resnet_v1_f32.onnx (dlib_xml_to_onnx.py)
 #   -> models/dlib_face_resnet_v1_int8.onnx (quantize_embedder.py, QDQ, calibrated on dlib chips)
+#   -> models/dlib_face_resnet_v1_qlinear.onnx (the same, QOperator form: QLinearConv/QLinearMatMul,
+#      per-tensor weights, Relu folded; tract runs it with int8 kernels)
 #   -> verify against dlib-bin (verify_embedder.py), rewrite sha256 + template in MANIFEST.toml.
 # Usage: models/tools/build_embedder.sh   (FACES_DIR=/path/to/shared/faces to override)
 # Needs: python3 (3.11), g++, libdlib-dev (installed with apt-get when missing and running as root).
@@ -66,6 +68,13 @@ echo "== quantize (int8 QDQ)"
 "$PY" "$TOOLS/quantize_embedder.py" "$MODELS/dlib_face_resnet_v1_f32.onnx" \
     "$MODELS/dlib_face_resnet_v1_int8.onnx" "$WORK/chips/calib" --method percentile --percentile 99.999
 
+echo "== quantize (int8 QOperator: Conv, MatMul, Relu; per-tensor weights)"
+# Per-tensor: per-channel weights cost tract 2x the instructions on the A76 profile (233.7 M vs
+# 114.6 M per embedding; models/README.md) for no accuracy it needs (cosine to f32 >= 0.999 both).
+"$PY" "$TOOLS/quantize_embedder.py" "$MODELS/dlib_face_resnet_v1_f32.onnx" \
+    "$MODELS/dlib_face_resnet_v1_qlinear.onnx" "$WORK/chips/calib" --method percentile --percentile 99.999 \
+    --format qoperator --ops Conv MatMul Relu --per-tensor
+
 echo "== verify with onnxruntime"
 "$PY" "$TOOLS/verify_embedder.py" "$MODELS/dlib_face_resnet_v1_f32.onnx" \
     --int8 "$MODELS/dlib_face_resnet_v1_int8.onnx" --fixtures "$REPO/tests/fixtures/embed" \
@@ -73,5 +82,6 @@ echo "== verify with onnxruntime"
 
 echo "== manifest"
 "$PY" "$TOOLS/update_manifest.py" "$MODELS/MANIFEST.toml" --template "$WORK/template.json" \
-    dlib_face_resnet_v1_int8.onnx dlib_face_resnet_v1_f32.onnx
-echo "done: check with  cargo test --test it embed_golden::"
+    dlib_face_resnet_v1_int8.onnx dlib_face_resnet_v1_qlinear.onnx dlib_face_resnet_v1_f32.onnx
+echo "done: check with  cargo test --test it embed_golden::  (tract; onnxruntime's own int8 check above"
+echo "      reads low on a CPU without VNNI: its u8s8 kernels saturate there, tract's do not)"

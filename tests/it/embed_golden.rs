@@ -13,6 +13,8 @@ use std::sync::OnceLock;
 
 const INT8: &str = "dlib-resnet-v1-int8";
 const F32: &str = "dlib-resnet-v1-f32";
+/// The int8 model in QOperator form (QLinearConv), which tract computes with int8 kernels.
+const QLINEAR: &str = "dlib-resnet-v1-qlinear";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -25,7 +27,12 @@ fn manifest() -> Manifest {
 fn embedder(id: &str) -> &'static Embedder {
     static F: OnceLock<Embedder> = OnceLock::new();
     static Q: OnceLock<Embedder> = OnceLock::new();
-    let cell = if id == F32 { &F } else { &Q };
+    static L: OnceLock<Embedder> = OnceLock::new();
+    let cell = match id {
+        F32 => &F,
+        QLINEAR => &L,
+        _ => &Q,
+    };
     cell.get_or_init(|| {
         let m = manifest();
         let e = m.model(id).expect("entry exists");
@@ -77,7 +84,7 @@ fn manifest_lists_int8_first_and_describes_dlib_input() {
     let first = m.first_with_role(Role::Embedder).expect("an embedder");
     assert_eq!(first.id, INT8);
     assert!(first.quantized);
-    for id in [INT8, F32] {
+    for id in [INT8, F32, QLINEAR] {
         let e = m.model(id).expect("entry");
         assert_eq!(e.input_shape, vec![1, 3, 150, 150]);
         assert_eq!(e.embedding_size, Some(128));
@@ -114,6 +121,26 @@ fn int8_matches_f32() {
         let b = q.embed_chip(&g.chip).expect("int8 embeds");
         let c = cosine(&a, &b);
         assert!(c >= 0.999, "{}: int8 vs f32 cosine {c}", g.name);
+    }
+}
+
+/// The QOperator model runs through other code in tract (QLinearConv: i8/u8 packing, i32
+/// accumulation, requantization), so it gets the same check as the QDQ one.
+#[test]
+fn qlinear_int8_matches_f32() {
+    let m = manifest();
+    let entry = m.model(QLINEAR).expect("entry");
+    assert!(entry.quantized);
+    let size = std::fs::metadata(m.file_path(entry))
+        .expect("qlinear file")
+        .len();
+    assert!(size <= 6_000_000, "qlinear model is {size} bytes");
+    let (f, q) = (embedder(F32), embedder(QLINEAR));
+    for g in common::qemu_first(golden(), 2) {
+        let a = f.embed_chip(&g.chip).expect("f32 embeds");
+        let b = q.embed_chip(&g.chip).expect("qlinear embeds");
+        let c = cosine(&a, &b);
+        assert!(c >= 0.999, "{}: qlinear vs f32 cosine {c}", g.name);
     }
 }
 
