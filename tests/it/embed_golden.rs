@@ -113,35 +113,35 @@ fn f32_matches_dlib_descriptors() {
     }
 }
 
-#[test]
-fn int8_matches_f32() {
-    let (f, q) = (embedder(F32), embedder(INT8));
+/// A quantized embedder `id`: marked quantized, at most 6 MB, and cosine ≥ 0.999 to f32 on the
+/// golden chips.
+fn assert_quantized_matches_f32(id: &str) {
+    let m = manifest();
+    let entry = m.model(id).expect("entry");
+    assert!(entry.quantized, "{id} is not marked quantized");
+    let size = std::fs::metadata(m.file_path(entry))
+        .expect("model file")
+        .len();
+    assert!(size <= 6_000_000, "{id} is {size} bytes");
+    let (f, q) = (embedder(F32), embedder(id));
     for g in common::qemu_first(golden(), 2) {
         let a = f.embed_chip(&g.chip).expect("f32 embeds");
-        let b = q.embed_chip(&g.chip).expect("int8 embeds");
+        let b = q.embed_chip(&g.chip).expect("quantized model embeds");
         let c = cosine(&a, &b);
-        assert!(c >= 0.999, "{}: int8 vs f32 cosine {c}", g.name);
+        assert!(c >= 0.999, "{}: {id} vs f32 cosine {c}", g.name);
     }
+}
+
+#[test]
+fn int8_matches_f32() {
+    assert_quantized_matches_f32(INT8);
 }
 
 /// The QOperator model runs through other code in tract (QLinearConv: i8/u8 packing, i32
 /// accumulation, requantization), so it gets the same check as the QDQ one.
 #[test]
 fn qlinear_int8_matches_f32() {
-    let m = manifest();
-    let entry = m.model(QLINEAR).expect("entry");
-    assert!(entry.quantized);
-    let size = std::fs::metadata(m.file_path(entry))
-        .expect("qlinear file")
-        .len();
-    assert!(size <= 6_000_000, "qlinear model is {size} bytes");
-    let (f, q) = (embedder(F32), embedder(QLINEAR));
-    for g in common::qemu_first(golden(), 2) {
-        let a = f.embed_chip(&g.chip).expect("f32 embeds");
-        let b = q.embed_chip(&g.chip).expect("qlinear embeds");
-        let c = cosine(&a, &b);
-        assert!(c >= 0.999, "{}: qlinear vs f32 cosine {c}", g.name);
-    }
+    assert_quantized_matches_f32(QLINEAR);
 }
 
 #[test]
