@@ -28,8 +28,10 @@ count() { # count CPU STAGE N: guest instructions of one run
   awk '/^guest-instructions/ { print $2 }' <<< "$out"
 }
 
-declare -A cost
+declare -A cost runs
 for cpu in $cpus; do
+  # embed-int8, photo-tta, session-3 and load use the embedder the device runs on this CPU.
+  runs[$cpu]=$(QEMU_CPU=$cpu qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" which-embedder 0)
   for stage in $stages; do
     one=$(count "$cpu" "$stage" 1)
     two=$(count "$cpu" "$stage" 2)
@@ -51,3 +53,5 @@ for stage in $stages; do
   done
   echo
 done
+echo
+for cpu in $cpus; do echo "- $cpu: the device runs ${runs[$cpu]} (embed-int8, photo-tta, session-3, load)"; done

@@ -12,12 +12,17 @@
 //! - `align`: the similarity transform and the 150×150 warp of the face found there;
 //! - `embed-f32`, `embed-qdq`, `embed-qlinear`: one inference of that embedder on an aligned
 //!   chip, no flip;
-//!   `embed-int8`: the same for the embedder the device runs (the manifest's first);
+//!   `embed-int8`: the same for the embedder the device runs on this CPU (`embedder = "auto"`
+//!   with a gallery for each int8 model: the manifest's default for the CPU's features, the
+//!   QLinear model with the dot product, the QDQ model without; printed on stderr);
 //! - `photo-tta`: one photo as the device analyses it: detect, align, embed the chip and its
 //!   mirror (flip TTA);
 //! - `session-3`: three photos of one person, each as `photo-tta` (fusion and ranking are
 //!   microseconds: `cargo bench --bench rank`);
 //! - `load`: loading the detector and the device's embedder (hash check, ONNX, optimisation).
+//!
+//! `photo-tta`, `session-3` and `load` use the device's embedder, as `embed-int8`;
+//! `which-embedder` prints its id.
 //!
 //! Prints one line with a value of the last result, so the work is not optimised away.
 
@@ -25,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use gestaltcam::embed::EmbedOptions;
+use gestaltcam::manifest::{CpuFeatures, Manifest};
 use gestaltcam::pipeline::FacePipeline;
 use gestaltcam::pipeline::PhotoEmbedder;
 use image::RgbImage;
@@ -45,8 +51,20 @@ fn frame(root: &Path, name: &str) -> anyhow::Result<RgbImage> {
     Ok(image::imageops::crop_imm(&scaled, 0, 0, 640, 480).to_image())
 }
 
+/// `embedder` None: the device's embedder on this CPU.
 fn pipeline(models: &Path, embedder: Option<&str>, flip_tta: bool) -> anyhow::Result<FacePipeline> {
-    FacePipeline::load(models, embedder, EmbedOptions { flip_tta })
+    let device;
+    let embedder = match embedder {
+        Some(id) => id,
+        None => {
+            let m = Manifest::load_dir(models)?;
+            let cpu = CpuFeatures::detect();
+            device = m.default_embedder(cpu)?.id.clone();
+            eprintln!("device embedder on this CPU ({}): {device}", cpu.describe());
+            &device
+        }
+    };
+    FacePipeline::load(models, Some(embedder), EmbedOptions { flip_tta })
         .with_context(|| format!("loading the models in {}", models.display()))
 }
 
@@ -63,6 +81,12 @@ fn main() -> anyhow::Result<()> {
     let chip = gestaltcam::photo::load_path(&root.join("tests/fixtures/embed/obama.png"))?;
     let mut last = 0.0f32;
     match stage.as_str() {
+        "which-embedder" => {
+            // Not a cost: which model `embed-int8` and the photo stages run on this CPU.
+            let m = Manifest::load_dir(&models)?;
+            println!("{}", m.default_embedder(CpuFeatures::detect())?.id);
+            return Ok(());
+        }
         "load" => {
             for _ in 0..n {
                 let p = pipeline(&models, None, true)?;

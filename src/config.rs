@@ -232,14 +232,23 @@ impl Default for SavingConfig {
     }
 }
 
+/// `embedder = "auto"`: the device picks the embedder (see [`Config::embedder`]).
+pub const AUTO_EMBEDDER: &str = "auto";
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Folder with the models and `MANIFEST.toml`.
     pub models_dir: PathBuf,
+    /// Which embedder runs: `auto` (chosen for the CPU among the models the galleries were
+    /// made by: [`crate::setup::choose_model`]) or a manifest id.
+    pub embedder: String,
     /// The gallery file.
     pub gallery: PathBuf,
+    /// The same reference cases built by other embedders (`gestaltcam gallery build --embedder
+    /// ID`): the device uses the file made by the embedder it runs.
+    pub gallery_variants: Vec<PathBuf>,
     /// Public key the gallery must be signed with; none = unsigned galleries accepted.
     pub gallery_public_key: Option<PathBuf>,
     /// The device's own writable folder (systemd `StateDirectory`): the last gallery that loaded
@@ -275,7 +284,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             models_dir: PathBuf::from("/usr/share/gestaltcam/models"),
+            embedder: AUTO_EMBEDDER.into(),
             gallery: PathBuf::from("/usr/share/gestaltcam/gallery.gmg"),
+            gallery_variants: Vec::new(),
             gallery_public_key: None,
             state_dir: PathBuf::from("/var/lib/gestaltcam"),
             photos_per_patient: 3,
@@ -296,7 +307,9 @@ impl Default for Config {
 
 const TOP_KEYS: &[&str] = &[
     "models_dir",
+    "embedder",
     "gallery",
+    "gallery_variants",
     "gallery_public_key",
     "state_dir",
     "photos_per_patient",
@@ -414,6 +427,9 @@ impl Config {
         }
         if self.top_k == 0 {
             return bad("top_k", "must be at least 1");
+        }
+        if self.embedder.trim().is_empty() {
+            return bad("embedder", "must be \"auto\" or a model id of the manifest");
         }
         if self.results_per_page == 0 {
             return bad("results_per_page", "must be at least 1");

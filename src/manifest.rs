@@ -167,6 +167,52 @@ pub struct Provenance {
     pub notes: String,
 }
 
+/// A CPU feature that decides which embedder computes cheapest (`default_with` in a manifest
+/// entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuFeature {
+    /// The ARMv8.2 dot-product instructions (SDOT/UDOT): the Cortex-A76 of a Pi 5 has them, the
+    /// A72 of a Pi 4 and the A53 of a Zero 2 W do not. tract's int8 matrix kernel uses them
+    /// where present (SMLAL otherwise).
+    Dotprod,
+}
+
+/// What the device's CPU has, of the [`CpuFeature`]s a manifest can name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuFeatures {
+    pub dotprod: bool,
+}
+
+impl CpuFeatures {
+    /// This CPU's features, as tract's kernel choice sees them: on aarch64 tract-linalg's own
+    /// test for its SDOT kernel (the kernel's HWCAP bit or a core known to have it;
+    /// `TRACT_DOTPROD_DISABLE=1`, which makes tract use its SMLAL kernel, makes it absent here
+    /// too); none elsewhere.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "aarch64")]
+        let dotprod = tract_linalg::arm64::has_dotprod();
+        #[cfg(not(target_arch = "aarch64"))]
+        let dotprod = false;
+        CpuFeatures { dotprod }
+    }
+
+    pub fn has(&self, feature: CpuFeature) -> bool {
+        match feature {
+            CpuFeature::Dotprod => self.dotprod,
+        }
+    }
+
+    /// `dot product` or `no dot product`: for the log and `doctor`.
+    pub fn describe(&self) -> &'static str {
+        if self.dotprod {
+            "dot product"
+        } else {
+            "no dot product"
+        }
+    }
+}
+
 /// One `[[model]]` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelEntry {
@@ -198,6 +244,10 @@ pub struct ModelEntry {
     /// Whether the model's input was quantized (int8) — informational, shown by `doctor`.
     #[serde(default)]
     pub quantized: bool,
+    /// Embedders: the device's default on CPUs with this feature, ahead of the role's first
+    /// entry (see [`Manifest::embedders_for`]). Not part of [`Self::embedder_id`].
+    #[serde(default)]
+    pub default_with: Option<CpuFeature>,
     pub provenance: Provenance,
     /// Model-specific parameters (detector anchors, thresholds…), read by the module that runs it.
     #[serde(default)]
@@ -239,6 +289,9 @@ impl ModelEntry {
                 "file `{}` must be a plain name inside the models directory",
                 self.file
             )));
+        }
+        if self.role != Role::Embedder && self.default_with.is_some() {
+            return Err(bad("default_with is for embedders only".into()));
         }
         if self.role == Role::Embedder {
             let size = self
@@ -470,6 +523,35 @@ impl Manifest {
             })
     }
 
+    /// The embedders in the order the device prefers them on `cpu`: first those whose
+    /// `default_with` feature the CPU has, then those without `default_with`, then the rest;
+    /// manifest order within each. The first is the device's default embedder on that CPU.
+    pub fn embedders_for(&self, cpu: CpuFeatures) -> Vec<&ModelEntry> {
+        let rank = |m: &ModelEntry| match m.default_with {
+            Some(f) if cpu.has(f) => 0,
+            None => 1,
+            Some(_) => 2,
+        };
+        let mut v: Vec<&ModelEntry> = self
+            .models
+            .iter()
+            .filter(|m| m.role == Role::Embedder)
+            .collect();
+        v.sort_by_key(|m| rank(m)); // stable: manifest order within a rank
+        v
+    }
+
+    /// The device's default embedder on `cpu` (the first of [`Self::embedders_for`]).
+    pub fn default_embedder(&self, cpu: CpuFeatures) -> Result<&ModelEntry, ManifestError> {
+        self.embedders_for(cpu)
+            .into_iter()
+            .next()
+            .ok_or_else(|| ManifestError::NoModelForRole {
+                path: self.path.clone(),
+                role: "embedder".into(),
+            })
+    }
+
     /// Path of an entry's file.
     pub fn file_path(&self, entry: &ModelEntry) -> PathBuf {
         self.dir.join(&entry.file)
@@ -538,6 +620,78 @@ mod tests {
             id("dlib-resnet-v1-f32"),
             "e2da85372da47e0de99f0212a2b69b31c3d5c29a3b3e9911bb98170512fcdc24"
         );
+    }
+
+    #[test]
+    fn the_default_embedder_follows_the_cpu() {
+        let m = shipped();
+        let ids = |cpu| {
+            m.embedders_for(cpu)
+                .iter()
+                .map(|e| e.id.as_str())
+                .collect::<Vec<_>>()
+        };
+        let dot = CpuFeatures { dotprod: true };
+        let plain = CpuFeatures { dotprod: false };
+        // Pi 5 (dot product): the QLinear model, which tract computes with its SDOT kernel.
+        assert_eq!(
+            ids(dot),
+            [
+                "dlib-resnet-v1-qlinear",
+                "dlib-resnet-v1-int8",
+                "dlib-resnet-v1-f32"
+            ]
+        );
+        // Pi 4, Zero 2 W, x86: the QDQ model (its SMLAL cost is 1.4x; README per-board table).
+        assert_eq!(
+            ids(plain),
+            [
+                "dlib-resnet-v1-int8",
+                "dlib-resnet-v1-f32",
+                "dlib-resnet-v1-qlinear"
+            ]
+        );
+        assert_eq!(
+            m.default_embedder(dot).unwrap().id,
+            "dlib-resnet-v1-qlinear"
+        );
+        assert_eq!(m.default_embedder(plain).unwrap().id, "dlib-resnet-v1-int8");
+        // The detector is never an embedder candidate.
+        assert!(m
+            .embedders_for(dot)
+            .iter()
+            .all(|e| e.role == Role::Embedder));
+    }
+
+    #[test]
+    fn default_with_is_checked() {
+        let shipped_text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/MANIFEST.toml"),
+        )
+        .unwrap();
+        let parse = |t: &str| Manifest::parse(t, Path::new("MANIFEST.toml"), Path::new("."));
+        // An unknown feature name is a parse error naming it.
+        let unknown =
+            shipped_text.replace(r#"default_with = "dotprod""#, r#"default_with = "sve2""#);
+        assert_ne!(unknown, shipped_text);
+        let e = parse(&unknown).unwrap_err().to_string();
+        assert!(e.contains("sve2"), "{e}");
+        // On a detector it is refused.
+        let on_detector = shipped_text.replace(
+            "role = \"detector\"",
+            "role = \"detector\"\ndefault_with = \"dotprod\"",
+        );
+        let e = parse(&on_detector).unwrap_err().to_string();
+        assert!(e.contains("embedders only"), "{e}");
+        // Without any default_with the role's first embedder is the default on every CPU.
+        let none = parse(&shipped_text.replace(r#"default_with = "dotprod""#, "")).unwrap();
+        for dotprod in [false, true] {
+            let cpu = CpuFeatures { dotprod };
+            assert_eq!(
+                none.default_embedder(cpu).unwrap().id,
+                none.first_with_role(Role::Embedder).unwrap().id
+            );
+        }
     }
 
     #[test]

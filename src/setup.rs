@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 
 use crate::analyzer::{Phenotype, PipelineAnalyzer};
 use crate::app::run::ViewSink;
-use crate::config::Config;
+use crate::config::{Config, AUTO_EMBEDDER};
 use crate::display::Panel;
 use crate::embed::EmbedOptions;
 use crate::gallery::{self, Gallery, GalleryError, LoadOptions};
-use crate::pipeline::{FacePipeline, PhotoEmbedder};
+use crate::manifest::{CpuFeatures, Manifest, ManifestError, ModelEntry, Role};
+use crate::pipeline::{FacePipeline, PhotoEmbedder, PipelineLoadError};
 use crate::ui::view::View;
 
 /// The analyzer the device runs with `cfg`: never fails, a part that could not be loaded is
@@ -24,9 +25,21 @@ pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
     let opts = EmbedOptions {
         flip_tta: cfg.flip_tta,
     };
-    let (pipeline, choice) = match FacePipeline::load(&cfg.models_dir, None, opts) {
-        Ok(p) => {
-            let choice = load_device_gallery(cfg, Some(&p.embedder_id()));
+    let model = Manifest::load_dir(&cfg.models_dir)
+        .and_then(|m| choose_model(cfg, &m, CpuFeatures::detect()))
+        .map_err(PipelineLoadError::from);
+    let loaded = model.and_then(|choice| {
+        log::info!("embedder {}: {}", choice.embedder, choice.why);
+        let p = FacePipeline::load(&cfg.models_dir, Some(&choice.embedder), opts)?;
+        Ok((p, choice.gallery))
+    });
+    let (pipeline, choice) = match loaded {
+        Ok((p, gallery)) => {
+            let cfg = Config {
+                gallery,
+                ..cfg.clone()
+            };
+            let choice = load_device_gallery(&cfg, Some(&p.embedder_id()));
             (Ok(p), choice)
         }
         Err(e) => {
@@ -55,6 +68,105 @@ pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
         })
     });
     a
+}
+
+/// The embedder the device runs and the gallery file that goes with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelChoice {
+    /// Manifest id of the embedder.
+    pub embedder: String,
+    /// `cfg.gallery` or one of `cfg.gallery_variants`: the file made by that embedder, or
+    /// `cfg.gallery` when none was (it is then refused as made by another model, or replaced
+    /// by the last good copy, by [`load_device_gallery`]).
+    pub gallery: PathBuf,
+    /// Why, for the log.
+    pub why: String,
+}
+
+/// Chooses the embedder and its gallery file. Each gallery the configuration names (`gallery`,
+/// then `gallery_variants`) is bound to the model that made it, whose id its header records:
+///
+/// - `embedder = "ID"`: that model, with the first gallery made by it.
+/// - `embedder = "auto"`: the manifest's embedders in the order the CPU prefers them
+///   ([`Manifest::embedders_for`]: the QLinear int8 model where tract has its dot-product
+///   kernel, the QDQ int8 model elsewhere), and the first of them that a gallery was made by.
+///   When no gallery names a model of the manifest (a damaged or foreign gallery), the model
+///   of the last good copy ([`LastGood`]), so that copy can take over; else the CPU's default.
+///
+/// Only headers are read here; [`load_device_gallery`] then checks the chosen file in full.
+/// An unknown `embedder` id, or a manifest without embedders, is an error: "Model refused".
+pub fn choose_model(
+    cfg: &Config,
+    manifest: &Manifest,
+    cpu: CpuFeatures,
+) -> Result<ModelChoice, ManifestError> {
+    let auto = cfg.embedder == AUTO_EMBEDDER;
+    let wanted: Vec<&ModelEntry> = if auto {
+        manifest.embedders_for(cpu)
+    } else {
+        let e = manifest.model(&cfg.embedder)?;
+        if e.role != Role::Embedder {
+            return Err(ManifestError::Invalid {
+                id: e.id.clone(),
+                message: "the configured `embedder` is not an embedder".into(),
+            });
+        }
+        vec![e]
+    };
+    let Some(&first) = wanted.first() else {
+        return Err(ManifestError::NoModelForRole {
+            path: manifest.path.clone(),
+            role: "embedder".into(),
+        });
+    };
+    let files: Vec<(&PathBuf, Option<String>)> = std::iter::once(&cfg.gallery)
+        .chain(&cfg.gallery_variants)
+        .map(|path| match Gallery::peek_embedder_id(path) {
+            Ok(id) => (path, Some(id)),
+            Err(e) => {
+                log::warn!("gallery {}: {e}", path.display());
+                (path, None)
+            }
+        })
+        .collect();
+    let how = if auto {
+        format!("auto, CPU with {}", cpu.describe())
+    } else {
+        "configured".to_string()
+    };
+    for (rank, e) in wanted.iter().enumerate() {
+        let id = e.embedder_id();
+        if let Some((path, _)) = files.iter().find(|(_, g)| g.as_deref() == Some(&id)) {
+            let passed = if rank == 0 {
+                String::new()
+            } else {
+                let ahead: Vec<&str> = wanted[..rank].iter().map(|w| w.id.as_str()).collect();
+                format!(" (no gallery was made by {})", ahead.join(", "))
+            };
+            return Ok(ModelChoice {
+                embedder: e.id.clone(),
+                gallery: (*path).clone(),
+                why: format!("{how}; gallery {}{passed}", path.display()),
+            });
+        }
+    }
+    let last_good = LastGood::new(&cfg.state_dir)
+        .current()
+        .ok()
+        .flatten()
+        .and_then(|p| Gallery::peek_embedder_id(&p).ok());
+    let fallback = wanted
+        .iter()
+        .find(|e| last_good.as_deref() == Some(e.embedder_id().as_str()));
+    let (e, why) = match fallback {
+        Some(e) => (*e, "the last good gallery's model"),
+        None => (first, "the CPU's default"),
+    };
+    Ok(ModelChoice {
+        embedder: e.id.clone(),
+        gallery: cfg.gallery.clone(),
+        why: format!("{how}; no configured gallery was made by a model of the manifest: {why}"),
+    })
 }
 
 /// The gallery the device uses.

@@ -571,6 +571,8 @@ pub fn doctor(a: RunArgs) -> Result<()> {
             bail!("doctor: the configuration cannot be read");
         }
     };
+    // The embedder the device would run, and the gallery file that goes with it.
+    let mut choice = None;
     match Manifest::load_dir(&cfg.models_dir) {
         Ok(m) => {
             for entry in &m.models {
@@ -583,17 +585,32 @@ pub fn doctor(a: RunArgs) -> Result<()> {
                     Err(e) => line(false, "model", e.to_string()),
                 }
             }
+            match gestaltcam::setup::choose_model(
+                &cfg,
+                &m,
+                gestaltcam::manifest::CpuFeatures::detect(),
+            ) {
+                Ok(c) => {
+                    line(true, "embedder", format!("{} ({})", c.embedder, c.why));
+                    choice = Some(c);
+                }
+                Err(e) => line(false, "embedder", e.to_string()),
+            }
         }
         Err(e) => line(false, "models", e.to_string()),
     }
+    let (embedder, gallery) = match &choice {
+        Some(c) => (Some(c.embedder.as_str()), c.gallery.clone()),
+        None => (None, cfg.gallery.clone()),
+    };
     match FacePipeline::load(
         &cfg.models_dir,
-        None,
+        embedder,
         EmbedOptions {
             flip_tta: cfg.flip_tta,
         },
     ) {
-        Ok(p) => match load_gallery(&cfg.gallery, &p, cfg.gallery_public_key.as_deref()) {
+        Ok(p) => match load_gallery(&gallery, &p, cfg.gallery_public_key.as_deref()) {
             Ok(g) => line(
                 true,
                 "gallery",

@@ -566,6 +566,45 @@ impl Gallery {
         Ok(g)
     }
 
+    /// The embedder id a gallery file's header names, read from its first bytes without
+    /// checking the rest (not the hash, not a signature): enough to choose which model to load,
+    /// never enough to use the gallery, which [`Gallery::load_with`] then checks in full.
+    pub fn peek_embedder_id(path: &Path) -> Result<String> {
+        use std::io::Read;
+        let read_err = |source| GalleryError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut head = Vec::with_capacity(FIXED_HEADER + 4 + MAX_STR);
+        std::fs::File::open(path)
+            .map_err(read_err)?
+            .take((FIXED_HEADER + 4 + MAX_STR) as u64)
+            .read_to_end(&mut head)
+            .map_err(read_err)?;
+        let n = head.len().min(MAGIC.len());
+        if head[..n] != MAGIC[..n] {
+            return Err(GalleryError::BadMagic);
+        }
+        if head.len() < FIXED_HEADER {
+            return Err(GalleryError::Truncated {
+                expected: FIXED_HEADER as u64,
+                actual: head.len() as u64,
+            });
+        }
+        let version = u16::from_le_bytes([head[8], head[9]]);
+        if version != FORMAT_VERSION {
+            return Err(GalleryError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Reader {
+            b: &head,
+            pos: FIXED_HEADER,
+        }
+        .str("embedder id")
+    }
+
     /// Decodes and checks a gallery file's bytes. Never panics on any input.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         // Magic and version first, so the most telling error wins.

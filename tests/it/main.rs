@@ -24,6 +24,7 @@ mod gallery;
 #[cfg(all(feature = "hil", target_os = "linux"))]
 mod hil;
 mod hpo_sim;
+mod model_choice;
 mod photos;
 mod privacy;
 mod small_faces;
