@@ -339,7 +339,6 @@ prepare_package() {
   fi
   sed -e 's/^log_level = .*/log_level = "debug"/' \
       -e 's/^panel = .*/panel = "png"/' \
-      -e 's|^png_path = .*|png_path = "/var/lib/gestaltcam/screen.png"|' \
       -e 's/^input = .*/input = "keyboard"/' \
       "$REPO/board/default-config.toml" > "$b/config.toml"
   for k in 'log_level = "debug"' 'panel = "png"' 'input = "keyboard"'; do

@@ -74,6 +74,7 @@ fn systemd_unit_is_notify_watchdogged_and_offline() {
         "RestrictAddressFamilies=AF_UNIX",
         "ProtectSystem=strict",
         "StateDirectory=gestaltcam",
+        "RuntimeDirectory=gestaltcam",
         "DevicePolicy=closed",
         "DeviceAllow=char-video4linux rw",
         "ExecStart=/usr/bin/gestaltcam run --config /etc/gestaltcam/config.toml",
@@ -84,6 +85,16 @@ fn systemd_unit_is_notify_watchdogged_and_offline() {
             "unit lacks {needed}"
         );
     }
+    // The PNG panel's default path is in the unit's RuntimeDirectory, the one place in /run it
+    // may write under ProtectSystem=strict (the VM's systemd-notify scenario checks the file).
+    let cfg = Config::parse(&read("board/default-config.toml"))
+        .expect("default config")
+        .config;
+    assert!(
+        cfg.display.png_path.starts_with("/run/gestaltcam/"),
+        "{}",
+        cfg.display.png_path.display()
+    );
 }
 
 #[test]

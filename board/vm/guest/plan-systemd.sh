@@ -26,6 +26,10 @@ wait_for() {
   return 1
 }
 is_active() { [ "$(prop ActiveState)" = active ]; }
+# The PNG panel at the default config's png_path (the unit's RuntimeDirectory), owned by the
+# service user.
+PNG=/run/gestaltcam/screen.png
+png_written() { [ -s $PNG ] && [ "$(stat -c %U $PNG)" = gestaltcam ]; }
 in_journal() { journal | grep -Eq "$1"; }
 finish() {
   journal > "$W/gestaltcam.journal.txt"
@@ -53,9 +57,11 @@ if ! tc=$(wait_for 60 in_journal 'camera /dev/video0: chose'); then
   fail systemd-notify "active, but no 'camera /dev/video0: chose' line in the journal within 60 s: node $(ls -l /dev/video0 | cut -d' ' -f1,3,4), udevd $(systemctl is-active systemd-udevd); journal: $(journal | tail -n 4 | tr '\n' ' ')"
 elif ! tp=$(wait_for 120 in_journal 'screen: preview'); then
   fail systemd-notify "camera opened, but no preview screen within 120 s; journal: $(journal | tail -n 4 | tr '\n' ' ')"
+elif ! wait_for 10 png_written > /dev/null; then
+  fail systemd-notify "preview shown, but no screen PNG at the default $PNG owned by gestaltcam: $(ls -ld /run/gestaltcam $PNG 2>&1 | tr '\n' ' '); journal: $(journal | grep -i -m2 'display\|png' | tr '\n' ' ')"
 else
   chose=$(journal | grep -m1 -o 'chose [a-z0-9]* [0-9x]*')
-  pass systemd-notify "enabled ($enabled), user in '$groups'; active (READY=1) $(fcalc "$t - $t0") s after postinst, STATUS '$status'; camera $chose and preview $(fcalc "$tp - $t0") s after postinst, inside the unit's sandbox"
+  pass systemd-notify "enabled ($enabled), user in '$groups'; active (READY=1) $(fcalc "$t - $t0") s after postinst, STATUS '$status'; camera $chose and preview $(fcalc "$tp - $t0") s after postinst, screen PNG at the default $PNG, inside the unit's sandbox"
 fi
 
 # systemd-watchdog
