@@ -51,16 +51,21 @@ fn frame(root: &Path, name: &str) -> anyhow::Result<RgbImage> {
     Ok(image::imageops::crop_imm(&scaled, 0, 0, 640, 480).to_image())
 }
 
+/// The id of the embedder the device runs on this CPU (the manifest's default for it).
+fn device_embedder(models: &Path) -> anyhow::Result<String> {
+    let m = Manifest::load_dir(models)?;
+    Ok(m.default_embedder(CpuFeatures::detect())?.id.clone())
+}
+
 /// `embedder` None: the device's embedder on this CPU.
 fn pipeline(models: &Path, embedder: Option<&str>, flip_tta: bool) -> anyhow::Result<FacePipeline> {
     let device;
     let embedder = match embedder {
         Some(id) => id,
         None => {
-            let m = Manifest::load_dir(models)?;
-            let cpu = CpuFeatures::detect();
-            device = m.default_embedder(cpu)?.id.clone();
-            eprintln!("device embedder on this CPU ({}): {device}", cpu.describe());
+            device = device_embedder(models)?;
+            let cpu = CpuFeatures::detect().describe();
+            eprintln!("device embedder on this CPU ({cpu}): {device}");
             &device
         }
     };
@@ -83,8 +88,7 @@ fn main() -> anyhow::Result<()> {
     match stage.as_str() {
         "which-embedder" => {
             // Not a cost: which model `embed-int8` and the photo stages run on this CPU.
-            let m = Manifest::load_dir(&models)?;
-            println!("{}", m.default_embedder(CpuFeatures::detect())?.id);
+            println!("{}", device_embedder(&models)?);
             return Ok(());
         }
         "load" => {

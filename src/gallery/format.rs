@@ -581,23 +581,7 @@ impl Gallery {
             .take((FIXED_HEADER + 4 + MAX_STR) as u64)
             .read_to_end(&mut head)
             .map_err(read_err)?;
-        let n = head.len().min(MAGIC.len());
-        if head[..n] != MAGIC[..n] {
-            return Err(GalleryError::BadMagic);
-        }
-        if head.len() < FIXED_HEADER {
-            return Err(GalleryError::Truncated {
-                expected: FIXED_HEADER as u64,
-                actual: head.len() as u64,
-            });
-        }
-        let version = u16::from_le_bytes([head[8], head[9]]);
-        if version != FORMAT_VERSION {
-            return Err(GalleryError::UnsupportedVersion {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
+        check_fixed_header(&head)?;
         Reader {
             b: &head,
             pos: FIXED_HEADER,
@@ -607,30 +591,7 @@ impl Gallery {
 
     /// Decodes and checks a gallery file's bytes. Never panics on any input.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        // Magic and version first, so the most telling error wins.
-        let n = bytes.len().min(MAGIC.len());
-        if bytes[..n] != MAGIC[..n] {
-            return Err(GalleryError::BadMagic);
-        }
-        if bytes.len() < 10 {
-            return Err(GalleryError::Truncated {
-                expected: FIXED_HEADER as u64,
-                actual: bytes.len() as u64,
-            });
-        }
-        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != FORMAT_VERSION {
-            return Err(GalleryError::UnsupportedVersion {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        if bytes.len() < FIXED_HEADER {
-            return Err(GalleryError::Truncated {
-                expected: FIXED_HEADER as u64,
-                actual: bytes.len() as u64,
-            });
-        }
+        check_fixed_header(bytes)?;
         let mut r = Reader { b: bytes, pos: 10 };
         let storage = match r.u8("header")? {
             0 => Storage::F32,
@@ -821,6 +782,33 @@ impl Gallery {
 fn put_str(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(&(s.len() as u32).to_le_bytes());
     b.extend_from_slice(s.as_bytes());
+}
+
+/// The checks every reader of a gallery file starts with: magic, then format version, then
+/// room for the fixed header (the most telling error first).
+fn check_fixed_header(bytes: &[u8]) -> Result<()> {
+    let n = bytes.len().min(MAGIC.len());
+    if bytes[..n] != MAGIC[..n] {
+        return Err(GalleryError::BadMagic);
+    }
+    let truncated = || GalleryError::Truncated {
+        expected: FIXED_HEADER as u64,
+        actual: bytes.len() as u64,
+    };
+    if bytes.len() < 10 {
+        return Err(truncated());
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version != FORMAT_VERSION {
+        return Err(GalleryError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if bytes.len() < FIXED_HEADER {
+        return Err(truncated());
+    }
+    Ok(())
 }
 
 /// Recomputes a gallery file's content hash in place (bytes 48..80, the sha256 of everything

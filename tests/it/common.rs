@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use gestaltcam::app::{Notice, Notifier, ViewSink};
+use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, Storage};
+use gestaltcam::manifest::Metric;
 use gestaltcam::ui::view::View;
 use std::path::PathBuf;
 
@@ -54,6 +56,49 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+}
+
+/// A small gallery of unit vectors (the device model's size, 128) for `embedder_id`.
+pub fn make_gallery(
+    seed: u64,
+    name: &str,
+    n_labels: usize,
+    n_cases: usize,
+    embedder_id: &str,
+) -> Gallery {
+    let mut rng = Rng(seed);
+    let dim = 128;
+    let labels = (0..n_labels)
+        .map(|i| Label {
+            name: format!("syndrome {i}"),
+            omim: None,
+            genes: vec![],
+        })
+        .collect();
+    let cases = (0..n_cases)
+        .map(|i| Case {
+            case_id: format!("case-{i}"),
+            subject: format!("subject-{i}"),
+            label: (i % n_labels) as u32,
+        })
+        .collect();
+    let mut emb = Vec::with_capacity(n_cases * dim);
+    for _ in 0..n_cases {
+        let v: Vec<f32> = (0..dim)
+            .map(|_| (rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        emb.extend(v.iter().map(|x| x / n));
+    }
+    let meta = GalleryMeta {
+        embedder_id: embedder_id.into(),
+        metric: Metric::Euclidean,
+        name: name.into(),
+        created_unix: 1_700_000_000,
+        threshold: None,
+        storage: Storage::F32,
+    };
+    Gallery::from_parts(meta, labels, cases, dim, emb).unwrap()
 }
 
 /// A display that keeps every view it was sent.

@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::common;
 use embedded_graphics::{pixelcolor::raw::ToBytes, pixelcolor::BinaryColor, prelude::*};
 
-use common::{Notices, Rng, Screen};
+use common::{make_gallery, Notices, Rng, Screen};
 use gestaltcam::app::run::Analyzer;
 use gestaltcam::app::{
     run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Capture as Photo, Device,
@@ -35,10 +35,8 @@ use gestaltcam::app::{
 use gestaltcam::camera::{decode, Camera, CameraError, Frame, ManualClock, PixelFormat};
 use gestaltcam::config::{Config, ConfigError};
 use gestaltcam::display::{MonoPngDisplay, PanelConfig, PngDisplay, Ssd1306Panel, St7789Panel};
-use gestaltcam::gallery::{
-    self, Case, Gallery, GalleryError, GalleryMeta, Label, LoadOptions, Storage,
-};
-use gestaltcam::manifest::{Manifest, Metric, Role};
+use gestaltcam::gallery::{self, Gallery, GalleryError, LoadOptions};
+use gestaltcam::manifest::{Manifest, Role};
 use gestaltcam::setup::{analyzer_for, LastGood, PanelSink, PANEL_RETRY_EVERY};
 use gestaltcam::ui::view::{Band, Basis, Candidate, CheckState, ErrorKind, SelfCheck, View};
 use gestaltcam::ui::{self, Layout};
@@ -112,49 +110,6 @@ fn device_embedder_id() -> String {
         .first_with_role(Role::Embedder)
         .unwrap()
         .embedder_id()
-}
-
-/// A small gallery of unit vectors (the device model's size, 128) for `embedder_id`.
-fn make_gallery(
-    seed: u64,
-    name: &str,
-    n_labels: usize,
-    n_cases: usize,
-    embedder_id: &str,
-) -> Gallery {
-    let mut rng = Rng(seed);
-    let dim = 128;
-    let labels = (0..n_labels)
-        .map(|i| Label {
-            name: format!("syndrome {i}"),
-            omim: None,
-            genes: vec![],
-        })
-        .collect();
-    let cases = (0..n_cases)
-        .map(|i| Case {
-            case_id: format!("case-{i}"),
-            subject: format!("subject-{i}"),
-            label: (i % n_labels) as u32,
-        })
-        .collect();
-    let mut emb = Vec::with_capacity(n_cases * dim);
-    for _ in 0..n_cases {
-        let v: Vec<f32> = (0..dim)
-            .map(|_| (rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        emb.extend(v.iter().map(|x| x / n));
-    }
-    let meta = GalleryMeta {
-        embedder_id: embedder_id.into(),
-        metric: Metric::Euclidean,
-        name: name.into(),
-        created_unix: 1_700_000_000,
-        threshold: None,
-        storage: Storage::F32,
-    };
-    Gallery::from_parts(meta, labels, cases, dim, emb).unwrap()
 }
 
 /// A device configuration with its gallery and state folder under `dir`.

@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::make_gallery;
 use gestaltcam::config::Config;
-use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, LoadOptions, Storage};
-use gestaltcam::manifest::{CpuFeatures, Manifest, Metric};
+use gestaltcam::gallery::{Gallery, LoadOptions};
+use gestaltcam::manifest::{CpuFeatures, Manifest};
 use gestaltcam::setup::{analyzer_for, choose_model, LastGood};
 
 const QDQ: &str = "dlib-resnet-v1-int8";
@@ -23,36 +24,10 @@ fn id_of(model: &str) -> String {
     manifest().model(model).unwrap().embedder_id()
 }
 
-/// A two-case gallery named `name`, recorded as made by the embedder with id `embedder_id`,
-/// written to `path`.
+/// A two-case gallery named `name` ([`make_gallery`]), recorded as made by the embedder with
+/// id `embedder_id`, written to `path`.
 fn write_gallery(path: &Path, name: &str, embedder_id: &str) -> PathBuf {
-    let meta = GalleryMeta {
-        embedder_id: embedder_id.into(),
-        metric: Metric::Euclidean,
-        name: name.into(),
-        created_unix: 1_700_000_000,
-        threshold: None,
-        storage: Storage::F32,
-    };
-    let labels = vec![Label {
-        name: "syndrome A".into(),
-        omim: None,
-        genes: vec![],
-    }];
-    let cases = (0..2)
-        .map(|i| Case {
-            case_id: format!("case-{i}"),
-            subject: format!("subject-{i}"),
-            label: 0,
-        })
-        .collect();
-    let mut emb = vec![0.0f32; 2 * 128];
-    emb[0] = 1.0;
-    emb[128 + 1] = 1.0;
-    Gallery::from_parts(meta, labels, cases, 128, emb)
-        .unwrap()
-        .save(path)
-        .unwrap();
+    make_gallery(1, name, 1, 2, embedder_id).save(path).unwrap();
     path.to_path_buf()
 }
 
