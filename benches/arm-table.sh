@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cpus=${ARM_CPUS:-cortex-a53 cortex-a72 cortex-a76}
-stages=${ARM_STAGES:-detect align embed-f32 embed-qdq embed-qlinear embed-int8 photo-tta session-3 load}
+stages=${ARM_STAGES:-detect align embed-f32 embed-qdq embed-qlinear embed-int8 photo-tta session-3 load preview}
 counter=../shared/tools/arm-insn-count
 [[ -x $counter ]] || { echo "arm-table: no $counter" >&2; exit 1; }
 target=aarch64-unknown-linux-gnu
@@ -54,4 +54,4 @@ for stage in $stages; do
   echo
 done
 echo
-for cpu in $cpus; do echo "- $cpu: the device runs ${runs[$cpu]} (embed-int8, photo-tta, session-3, load)"; done
+for cpu in $cpus; do echo "- $cpu: the device runs ${runs[$cpu]} (embed-int8, photo-tta, session-3, load, preview)"; done

@@ -1,9 +1,11 @@
 //! The device's two latencies, with the real models (one inference thread unless named):
-//! - live preview: one 320×240 frame → detection + quality → the preview view model
-//!   (target ≥ 10 frames/s on one x86 core);
+//! - live preview: one 320×240 frame → detection + quality → the preview view model (target
+//!   ≥ 10 frames/s on one x86 core); one 640×480 camera frame with one detector plan, and with
+//!   the 192×192 preview plan (`preview_detector_side`, the device's default);
 //! - capture to results: 3 captured 640×480 frames → detect, align, embed (int8) each, fuse,
 //!   rank against a 1,000-syndrome gallery → the results view model; also with tract's
-//!   matrix products on 2 threads (`set_inference_threads(2)`; the device uses every core);
+//!   matrix products on 2 threads (`set_inference_threads(2)`; the device uses every core), and
+//!   with the 192 preview plan (each capture detected again by the full detector);
 //! - the preview screen drawn on a 240×240 colour panel's framebuffer: face box only, and with
 //!   the viewfinder (the 640×480 frame scaled to the panel, then drawn).
 
@@ -85,11 +87,28 @@ fn bench(c: &mut Criterion) {
     let gallery = synthetic_gallery(&p, 1000);
     let mut analyzer = PipelineAnalyzer::new(Ok(load()), Ok(gallery));
     let preview = frame(&astro, 320, 240, 0);
-    // As on the device: each photo keeps the face its preview found.
+    // As on the device: each photo keeps the face its preview found (one plan: embedded as
+    // found).
     let captures: Vec<Capture> = (0..3)
         .map(|i| {
             let frame = frame(&astro, 640, 480, i);
             let face = analyzer.preview(&frame).face;
+            Capture { frame, face }
+        })
+        .collect();
+
+    // The device's default: the preview runs the detector's 192×192 plan, and each capture is
+    // detected again by the full one.
+    let side = gestaltcam::config::DEFAULT_PREVIEW_DETECTOR_SIDE;
+    let cheap = load()
+        .with_preview_side(&models, side)
+        .expect("preview plan");
+    let mut cheap = PipelineAnalyzer::new(Ok(cheap), Ok(synthetic_gallery(&p, 1000)));
+    let camera_frame = frame(&astro, 640, 480, 0);
+    let cheap_captures: Vec<Capture> = (0..3)
+        .map(|i| {
+            let frame = frame(&astro, 640, 480, i);
+            let face = cheap.preview(&frame).face;
             Capture { frame, face }
         })
         .collect();
@@ -99,6 +118,16 @@ fn bench(c: &mut Criterion) {
     g.bench_function("preview 320x240 frame", |b| {
         b.iter(|| analyzer.preview(&preview))
     });
+    g.bench_function("preview 640x480 frame, one plan", |b| {
+        b.iter(|| analyzer.preview(&camera_frame))
+    });
+    g.bench_function(format!("preview 640x480 frame, {side} plan"), |b| {
+        b.iter(|| cheap.preview(&camera_frame))
+    });
+    g.bench_function(
+        format!("capture to results, 3 photos, {side} preview"),
+        |b| b.iter(|| cheap.analyse(&cheap_captures).expect("analysis")),
+    );
     g.bench_function("capture to results, 3 photos", |b| {
         b.iter(|| analyzer.analyse(&captures).expect("analysis"))
     });

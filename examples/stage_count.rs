@@ -19,7 +19,10 @@
 //!   mirror (flip TTA);
 //! - `session-3`: three photos of one person, each as `photo-tta` (fusion and ranking are
 //!   microseconds: `cargo bench --bench rank`);
-//! - `load`: loading the detector and the device's embedder (hash check, ONNX, optimisation).
+//! - `preview`: one live-preview frame as the device analyses it: the detector's preview plan
+//!   (`preview_detector_side`, default 192×192) on the 640×480 frame, then the framing verdict;
+//! - `load`: loading what the device loads: the detector, its preview plan and the device's
+//!   embedder (hash check, ONNX, optimisation).
 //!
 //! `photo-tta`, `session-3` and `load` use the device's embedder, as `embed-int8`;
 //! `which-embedder` prints its id.
@@ -38,6 +41,8 @@ use image::RgbImage;
 const F32: &str = "dlib-resnet-v1-f32";
 const QDQ: &str = "dlib-resnet-v1-int8";
 const QLINEAR: &str = "dlib-resnet-v1-qlinear";
+/// The device's preview plan (its default config).
+const PREVIEW: usize = gestaltcam::config::DEFAULT_PREVIEW_DETECTOR_SIDE;
 
 /// A fixture photo as a 640×480 camera frame: scaled to 640 wide, the top 480 rows kept (the
 /// face stays whole), as the VM tests feed it.
@@ -93,8 +98,19 @@ fn main() -> anyhow::Result<()> {
         }
         "load" => {
             for _ in 0..n {
-                let p = pipeline(&models, None, true)?;
+                let p = pipeline(&models, None, true)?.with_preview_side(&models, PREVIEW)?;
                 last = p.embedding_size() as f32;
+            }
+        }
+        "preview" => {
+            let p = pipeline(&models, None, true)?.with_preview_side(&models, PREVIEW)?;
+            let photo = frame(&root, "obama.jpg")?;
+            for _ in 0..n {
+                let check = p.check_frame(&photo)?;
+                if check.issue.is_some() {
+                    bail!("the preview frame is not ready: {:?}", check.issue);
+                }
+                last = check.faces.len() as f32;
             }
         }
         "detect" | "align" => {

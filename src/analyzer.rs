@@ -230,8 +230,8 @@ impl Analyzer for PipelineAnalyzer {
             .map_err(|e| AnalyseError::GalleryUnavailable { detail: e.clone() })?;
         let mut vectors = Vec::new();
         let mut first_problem = None;
-        // The face found at capture; a capture without one (not taken through the preview) is
-        // detected here. The photos are independent: side by side on a multithreaded device.
+        // The face found at capture (detected again by the full plan when the preview runs the
+        // smaller one); a capture without one (not taken through the preview) is detected here. The photos are independent: side by side on a multithreaded device.
         let embedded = crate::threads::map(photos, |photo| match &photo.face {
             Some(face) => p.embed_face(&photo.frame.image, face),
             None => p.embed_photo(&photo.frame.image).map(|e| e.vector),

@@ -235,6 +235,9 @@ impl Default for SavingConfig {
 /// `embedder = "auto"`: the device picks the embedder (see [`Config::embedder`]).
 pub const AUTO_EMBEDDER: &str = "auto";
 
+/// The live preview's detector input side by default (`preview_detector_side`).
+pub const DEFAULT_PREVIEW_DETECTOR_SIDE: usize = 192;
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -263,6 +266,11 @@ pub struct Config {
     /// Threads each model inference uses (tract's matrix products); 0 = one per core (4 on a
     /// Pi 4/5 and a Zero 2 W), 1 = single-threaded.
     pub inference_threads: usize,
+    /// Input side (pixels, square) of the detector plan the live preview runs: smaller than the
+    /// model's 320 makes each preview frame cheaper (it only needs a face box for guidance), and
+    /// every capture is then detected again by the full model on a crop around the face. A
+    /// multiple of 32; 0 or 320 = one plan for both.
+    pub preview_detector_side: usize,
     /// Folder with the HPO release files (`hp.obo`, `phenotype.hpoa`; `data/hpo/fetch.sh`) for
     /// the phenotype questions after a result; unset = no questions. Missing or malformed files
     /// keep the device face-only, with a warning on the start screen.
@@ -293,6 +301,7 @@ impl Default for Config {
             top_k: 10,
             flip_tta: true,
             inference_threads: 0,
+            preview_detector_side: DEFAULT_PREVIEW_DETECTOR_SIDE,
             hpo_data: None,
             results_per_page: 3,
             idle_timeout_s: 120,
@@ -316,6 +325,7 @@ const TOP_KEYS: &[&str] = &[
     "top_k",
     "flip_tta",
     "inference_threads",
+    "preview_detector_side",
     "hpo_data",
     "results_per_page",
     "idle_timeout_s",
@@ -433,6 +443,12 @@ impl Config {
         }
         if self.results_per_page == 0 {
             return bad("results_per_page", "must be at least 1");
+        }
+        if self.preview_detector_side % 32 != 0 {
+            return bad(
+                "preview_detector_side",
+                "must be a multiple of 32 (0 = the detector's own input)",
+            );
         }
         if self.camera.width == 0 || self.camera.width % 2 != 0 || self.camera.height == 0 {
             return bad(
@@ -685,6 +701,10 @@ mod tests {
         assert!(matches!(
             Config::parse("photos_per_patient = 0"),
             Err(ConfigError::Invalid { key, .. }) if key == "photos_per_patient"
+        ));
+        assert!(matches!(
+            Config::parse("preview_detector_side = 100"),
+            Err(ConfigError::Invalid { key, .. }) if key == "preview_detector_side"
         ));
         assert!(matches!(
             Config::parse("[camera]\nreplay = \"\"\n"),

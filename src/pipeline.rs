@@ -109,6 +109,9 @@ pub struct FrameCheck {
 #[derive(Debug)]
 pub struct FacePipeline {
     detector: Detector,
+    /// The live preview's plan of the same detector at a smaller input
+    /// ([`Self::with_preview_side`]); `None`: the preview runs `detector`.
+    preview: Option<Detector>,
     embedder: Embedder,
     template: Template,
     embedder_id: String,
@@ -145,6 +148,7 @@ impl FacePipeline {
             .ok_or_else(|| PipelineLoadError::NoTemplate(embedder.id.clone()))?;
         Ok(Self {
             detector: Detector::load(manifest, detector)?,
+            preview: None,
             embedder: Embedder::load(manifest, embedder, opts)?,
             template,
             embedder_id: embedder.embedder_id(),
@@ -152,8 +156,42 @@ impl FacePipeline {
         })
     }
 
+    /// The live preview runs the detector at a `side`×`side` input (smaller than the
+    /// manifest's: [`Detector::load_sized`]); a capture then looks at the face again with the
+    /// full detector on a crop at the photo's resolution ([`Self::embed_face`]). The manifest's
+    /// own side, or 0, keeps one plan for both.
+    pub fn with_preview_side(
+        mut self,
+        models_dir: &Path,
+        side: usize,
+    ) -> Result<Self, PipelineLoadError> {
+        self.set_preview_side(models_dir, side)?;
+        Ok(self)
+    }
+
+    /// [`Self::with_preview_side`] in place; on an error the preview runs the full detector.
+    pub fn set_preview_side(
+        &mut self,
+        models_dir: &Path,
+        side: usize,
+    ) -> Result<(), PipelineLoadError> {
+        self.preview = None;
+        if side == 0 || (side, side) == self.detector.input_hw() {
+            return Ok(());
+        }
+        let manifest = Manifest::load_dir(models_dir)?;
+        let entry = manifest.model(self.detector.id())?;
+        self.preview = Some(Detector::load_sized(&manifest, entry, side)?);
+        Ok(())
+    }
+
     pub fn detector(&self) -> &Detector {
         &self.detector
+    }
+
+    /// The detector the live preview runs ([`Self::check_frame`]).
+    pub fn preview_detector(&self) -> &Detector {
+        self.preview.as_ref().unwrap_or(&self.detector)
     }
 
     pub fn embedder(&self) -> &Embedder {
@@ -181,9 +219,13 @@ impl FacePipeline {
         search::refine(&self.detector, photo, face).map_err(|e| PhotoError::Detect(e.to_string()))
     }
 
-    /// Detection plus the quality verdict the live preview shows ([`quality::assess`]).
+    /// Detection by the preview's plan ([`Self::preview_detector`]) plus the quality verdict
+    /// the live preview shows ([`quality::assess`]).
     pub fn check_frame(&self, frame: &RgbImage) -> Result<FrameCheck, PhotoError> {
-        let faces = self.detect(frame)?;
+        let faces = self
+            .preview_detector()
+            .detect(frame)
+            .map_err(|e| PhotoError::Detect(e.to_string()))?;
         let a = quality::assess(frame, &faces, &self.thresholds);
         Ok(FrameCheck {
             faces,
@@ -193,13 +235,39 @@ impl FacePipeline {
         })
     }
 
-    /// Aligns and embeds a face already found in `photo` (a capture keeps the face the preview
-    /// found): the face is first looked at again on a crop at full resolution where the
-    /// whole-frame pass saw it small ([`Self::refine`]), so the landmarks the alignment uses are
-    /// as precise as the photo allows.
+    /// Aligns and embeds the face of a capture, `face` being the one the preview found
+    /// ([`Self::capture_face`]).
     pub fn embed_face(&self, photo: &RgbImage, face: &Face) -> Result<Vec<f32>, PhotoError> {
-        let face = self.refine(photo, face)?;
+        let face = self.capture_face(photo, face)?;
         self.embed_refined(photo, &face)
+    }
+
+    /// The face a capture is aligned with, as precise as the photo allows. With one detector
+    /// plan the capture keeps the face the preview found, looked at again on a crop at full
+    /// resolution where the whole-frame pass saw it small ([`Self::refine`]). When the preview
+    /// runs the smaller plan ([`Self::with_preview_side`]), the capture is detected again as a
+    /// photo file is (the full detector, the face choice, the crop), so its landmarks and its
+    /// "one face only" check are the full detector's, whatever the preview saw.
+    pub fn capture_face(&self, photo: &RgbImage, face: &Face) -> Result<Face, PhotoError> {
+        if self.preview.is_some() {
+            Ok(self.find_and_refine(photo)?.0)
+        } else {
+            self.refine(photo, face)
+        }
+    }
+
+    /// A photo's faces by the full detector, the patient's chosen, refined: that face and how
+    /// many faces the photo showed.
+    fn find_and_refine(&self, photo: &RgbImage) -> Result<(Face, usize), PhotoError> {
+        let faces = self.find_faces(photo)?;
+        let chosen = match quality::choose_face(&faces, photo.dimensions(), &self.thresholds) {
+            Ok(i) => i,
+            Err(Issue::SeveralFaces) => {
+                return Err(PhotoError::SeveralFaces { count: faces.len() })
+            }
+            Err(_) => return Err(PhotoError::NoFace),
+        };
+        Ok((self.refine(photo, &faces[chosen])?, faces.len()))
     }
 
     /// Aligns and embeds a face whose landmarks are final.
@@ -239,20 +307,12 @@ impl PhotoEmbedder for FacePipeline {
     }
 
     fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, PhotoError> {
-        let faces = self.find_faces(photo)?;
-        let chosen = match quality::choose_face(&faces, photo.dimensions(), &self.thresholds) {
-            Ok(i) => i,
-            Err(Issue::SeveralFaces) => {
-                return Err(PhotoError::SeveralFaces { count: faces.len() })
-            }
-            Err(_) => return Err(PhotoError::NoFace),
-        };
-        let face = self.refine(photo, &faces[chosen])?;
+        let (face, faces_seen) = self.find_and_refine(photo)?;
         let vector = self.embed_refined(photo, &face)?;
         Ok(FaceEmbedding {
             vector,
             face,
-            faces_seen: faces.len(),
+            faces_seen,
         })
     }
 }

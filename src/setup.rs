@@ -30,7 +30,19 @@ pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
         .map_err(PipelineLoadError::from);
     let loaded = model.and_then(|choice| {
         log::info!("embedder {}: {}", choice.embedder, choice.why);
-        let p = FacePipeline::load(&cfg.models_dir, Some(&choice.embedder), opts)?;
+        let mut p = FacePipeline::load(&cfg.models_dir, Some(&choice.embedder), opts)?;
+        // A preview plan the detector cannot take costs speed, not results: one plan then.
+        match p.set_preview_side(&cfg.models_dir, cfg.preview_detector_side) {
+            Ok(()) => log::info!(
+                "live preview: detector at {:?}, captures at {:?}",
+                p.preview_detector().input_hw(),
+                p.detector().input_hw()
+            ),
+            Err(e) => log::warn!(
+                "preview_detector_side = {} not used, the preview runs the full detector: {e}",
+                cfg.preview_detector_side
+            ),
+        }
         Ok((p, choice.gallery))
     });
     let (pipeline, choice) = match loaded {

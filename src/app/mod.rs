@@ -37,8 +37,9 @@ pub struct FrameSummary {
     pub face_count: usize,
     /// The patient's face, `[x0, y0, x1, y1]` as fractions of the frame.
     pub face_box: Option<[f32; 4]>,
-    /// The patient's face in the frame's pixels: a captured photo keeps it, so the analysis
-    /// embeds exactly the face the clinician saw framed (no second detection).
+    /// The patient's face in the frame's pixels: a captured photo keeps it. With one detector
+    /// plan the analysis embeds exactly that face; with the preview's smaller plan it is
+    /// detected again by the full one ([`crate::pipeline::FacePipeline::capture_face`]).
     pub face: Option<Face>,
     /// The first problem by [`crate::vision::quality::assess`] (the one rule for preview and
     /// capture); `None` = ready to capture.

@@ -610,20 +610,44 @@ pub fn doctor(a: RunArgs) -> Result<()> {
             flip_tta: cfg.flip_tta,
         },
     ) {
-        Ok(p) => match load_gallery(&gallery, &p, cfg.gallery_public_key.as_deref()) {
-            Ok(g) => line(
-                true,
-                "gallery",
-                format!(
-                    "{}: {} cases, {} syndromes, threshold {:?}",
-                    g.name(),
-                    g.len(),
-                    g.labels().len(),
-                    g.threshold()
+        Ok(mut p) => {
+            match p.set_preview_side(&cfg.models_dir, cfg.preview_detector_side) {
+                Ok(()) => line(
+                    true,
+                    "preview",
+                    format!(
+                        "detector at {}×{} on the live preview, {}×{} on captures",
+                        p.preview_detector().input_hw().1,
+                        p.preview_detector().input_hw().0,
+                        p.detector().input_hw().1,
+                        p.detector().input_hw().0
+                    ),
                 ),
-            ),
-            Err(e) => line(false, "gallery", format!("{e}")),
-        },
+                Err(e) => line(
+                    false,
+                    "preview",
+                    format!(
+                        "preview_detector_side = {} not usable (the preview runs the full \
+                         detector): {e}",
+                        cfg.preview_detector_side
+                    ),
+                ),
+            }
+            match load_gallery(&gallery, &p, cfg.gallery_public_key.as_deref()) {
+                Ok(g) => line(
+                    true,
+                    "gallery",
+                    format!(
+                        "{}: {} cases, {} syndromes, threshold {:?}",
+                        g.name(),
+                        g.len(),
+                        g.labels().len(),
+                        g.threshold()
+                    ),
+                ),
+                Err(e) => line(false, "gallery", format!("{e}")),
+            }
+        }
         Err(e) => line(false, "pipeline", e.to_string()),
     }
     #[cfg(feature = "camera-v4l")]

@@ -277,6 +277,46 @@ impl Detector {
     /// [`Manifest::verify_file`] (a hash mismatch is refused), params are checked, and the
     /// model is optimised for the manifest's fixed input shape.
     pub fn load(manifest: &Manifest, entry: &ModelEntry) -> Result<Self, DetectError> {
+        Self::load_at(manifest, entry, entry.input_hw())
+    }
+
+    /// [`Self::load`] with a square input of `side` pixels instead of the manifest's (the live
+    /// preview's smaller plan). The graph is fully convolutional, so only the input fact and the
+    /// anchors change; `side` must be a multiple of the largest stride and no larger than the
+    /// manifest's (square) input. The manifest's own side loads exactly as [`Self::load`].
+    pub fn load_sized(
+        manifest: &Manifest,
+        entry: &ModelEntry,
+        side: usize,
+    ) -> Result<Self, DetectError> {
+        let (in_h, in_w) = entry.input_hw();
+        if (side, side) == (in_h, in_w) {
+            return Self::load(manifest, entry);
+        }
+        let stride = DetectorParams::from_entry(entry)?
+            .steps
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(1);
+        if in_h != in_w || side == 0 || side > in_w || side % stride != 0 {
+            return Err(DetectError::Param {
+                id: entry.id.clone(),
+                name: "input_shape".into(),
+                message: format!(
+                    "cannot run at {side}×{side}: a smaller square input must be a multiple of \
+                     {stride} and at most the model's {in_h}×{in_w}"
+                ),
+            });
+        }
+        Self::load_at(manifest, entry, (side, side))
+    }
+
+    fn load_at(
+        manifest: &Manifest,
+        entry: &ModelEntry,
+        input_hw: (usize, usize),
+    ) -> Result<Self, DetectError> {
         if entry.role != Role::Detector {
             return Err(DetectError::WrongRole {
                 id: entry.id.clone(),
@@ -285,20 +325,20 @@ impl Detector {
         }
         let params = DetectorParams::from_entry(entry)?;
         let bytes = manifest.verify_file(entry)?;
-        Self::from_bytes(entry, params, &bytes)
+        Self::from_bytes(entry, params, &bytes, input_hw)
     }
 
     fn from_bytes(
         entry: &ModelEntry,
         params: DetectorParams,
         bytes: &[u8],
+        (in_h, in_w): (usize, usize),
     ) -> Result<Self, DetectError> {
         let id = entry.id.clone();
         let model_err = |e: TractError| DetectError::Model {
             id: id.clone(),
             message: format!("{e:#}"),
         };
-        let (in_h, in_w) = entry.input_hw();
         let channels = match entry.layout {
             Layout::Nchw => entry.input_shape[1],
             Layout::Nhwc => entry.input_shape[3],
@@ -313,10 +353,19 @@ impl Detector {
                 ),
             });
         }
+        let resized = (in_h, in_w) != entry.input_hw();
+        let input_shape = match entry.layout {
+            Layout::Nchw => vec![1, 3, in_h, in_w],
+            Layout::Nhwc => vec![1, in_h, in_w, 3],
+        };
+        // The file declares its value shapes for the manifest's input; at another size they
+        // are inferred again from the input instead.
         let mut model = tract_onnx::onnx()
+            .with_ignore_value_info(resized)
+            .with_ignore_output_shapes(resized)
             .model_for_read(&mut std::io::Cursor::new(bytes))
             .map_err(model_err)?
-            .with_input_fact(0, f32::fact(entry.input_shape.clone()).into())
+            .with_input_fact(0, f32::fact(input_shape).into())
             .map_err(model_err)?;
         let mut outlets = Vec::with_capacity(3);
         for name in &params.outputs {
@@ -350,12 +399,14 @@ impl Detector {
             }
         }
         let model = typed.into_runnable().map_err(model_err)?;
+        let mut input = entry.input_spec();
+        (input.height, input.width) = (in_h, in_w);
         Ok(Self {
             id,
             model,
             in_h,
             in_w,
-            input: entry.input_spec(),
+            input,
             params,
             anchors,
         })

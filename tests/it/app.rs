@@ -1039,8 +1039,8 @@ fn every_rank_is_reachable_on_every_panel() {
     }
 }
 
-/// The real analyzer embeds the face the preview found in a captured photo, without a second
-/// detection: a capture whose kept face is implausibly small is refused as "too small" even
+/// With one detector plan (`preview_detector_side = 0`; the 192 plan: `preview::`), the real
+/// analyzer embeds the face the preview found in a captured photo, without a second detection: a capture whose kept face is implausibly small is refused as "too small" even
 /// though the photo shows a good face, and the preview's face gives the same ranking as
 /// detecting the photo afresh.
 #[test]

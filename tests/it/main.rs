@@ -26,6 +26,7 @@ mod hil;
 mod hpo_sim;
 mod model_choice;
 mod photos;
+mod preview;
 mod privacy;
 mod small_faces;
 mod soak;

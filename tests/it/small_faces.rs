@@ -18,7 +18,7 @@ const FACE_SHARE: f32 = 0.06;
 const STEP: usize = 55;
 
 /// A blotchy textured background: low-resolution noise enlarged (deterministic).
-fn background(w: u32, h: u32) -> RgbImage {
+pub(crate) fn background(w: u32, h: u32) -> RgbImage {
     imageops::resize(&noise(w / 40, h / 40, 7), w, h, FilterType::Triangle)
 }
 
@@ -26,7 +26,7 @@ fn background(w: u32, h: u32) -> RgbImage {
 /// detector's finding of this person, whatever else the photo shows (LFW photos often show a
 /// second person at the edge, and which face a photo is analysed for is the face choice's job,
 /// tested in `photos` and `app`).
-fn nearest(faces: &[Face], reference: &[[f32; 2]; 5]) -> Option<Face> {
+pub(crate) fn nearest(faces: &[Face], reference: &[[f32; 2]; 5]) -> Option<Face> {
     let iod = dist(reference[0], reference[1]);
     faces
         .iter()
@@ -37,31 +37,31 @@ fn nearest(faces: &[Face], reference: &[[f32; 2]; 5]) -> Option<Face> {
 }
 
 #[derive(Default)]
-struct Tally {
-    photos: usize,
-    errors: Vec<f32>,
+pub(crate) struct Tally {
+    pub(crate) photos: usize,
+    pub(crate) errors: Vec<f32>,
 }
 
 impl Tally {
-    fn add(&mut self, face: Option<&Face>, reference: &[[f32; 2]; 5]) {
+    pub(crate) fn add(&mut self, face: Option<&Face>, reference: &[[f32; 2]; 5]) {
         self.photos += 1;
         if let Some(f) = face {
             self.errors.push(norm_err(&f.landmarks, reference));
         }
     }
-    fn rate(&self) -> f32 {
+    pub(crate) fn rate(&self) -> f32 {
         self.errors.len() as f32 / self.photos.max(1) as f32
     }
-    fn mean(&self) -> f32 {
+    pub(crate) fn mean(&self) -> f32 {
         self.errors.iter().sum::<f32>() / self.errors.len().max(1) as f32
     }
-    fn quantile(&self, q: f32) -> f32 {
+    pub(crate) fn quantile(&self, q: f32) -> f32 {
         if self.errors.is_empty() {
             return f32::NAN;
         }
         percentile(&mut self.errors.clone(), q)
     }
-    fn row(&self, name: &str) -> String {
+    pub(crate) fn row(&self, name: &str) -> String {
         format!(
             "| {name} | {} | {:.3} | {:.4} | {:.4} | {:.4} | {:.2} |",
             self.photos,
