@@ -157,9 +157,9 @@ impl FacePipeline {
     }
 
     /// The live preview runs the detector at a `side`×`side` input (smaller than the
-    /// manifest's: [`Detector::load_sized`]); a capture then looks at the face again with the
-    /// full detector on a crop at the photo's resolution ([`Self::embed_face`]). The manifest's
-    /// own side, or 0, keeps one plan for both.
+    /// manifest's: [`Detector::load_sized`]); each capture is then detected again by the full
+    /// detector as a photo file is ([`Self::capture_face`]). The manifest's own side, or 0,
+    /// keeps one plan for both.
     pub fn with_preview_side(
         mut self,
         models_dir: &Path,
