@@ -7,7 +7,10 @@
 //!   matrix products on 2 threads (`set_inference_threads(2)`; the device uses every core), and
 //!   with the 192 preview plan (each capture detected again by the full detector);
 //! - the preview screen drawn on a 240×240 colour panel's framebuffer: face box only, and with
-//!   the viewfinder (the 640×480 frame scaled to the panel, then drawn).
+//!   the viewfinder (the 640×480 frame scaled to the panel, then drawn);
+//! - start-up: the models the device loads (the detector, its 192 preview plan, the int8
+//!   embedder: `FacePipeline::load_with_preview`) on 1 thread, and on 2, where the three plans
+//!   are optimised side by side.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gestaltcam::analyzer::PipelineAnalyzer;
@@ -158,6 +161,23 @@ fn bench(c: &mut Criterion) {
             fb.draw_view(&screen(Some(picture))).expect("draw")
         })
     });
+    g.finish();
+
+    let mut g = c.benchmark_group("start-up");
+    g.sample_size(10);
+    let device_load = || {
+        FacePipeline::load_with_preview(
+            &models,
+            None,
+            gestaltcam::pipeline::DEVICE_EMBED_OPTIONS,
+            side,
+        )
+        .expect("models")
+    };
+    g.bench_function("models loaded, 1 thread", |b| b.iter(device_load));
+    gestaltcam::pipeline::set_inference_threads(2);
+    g.bench_function("models loaded, 2 threads", |b| b.iter(device_load));
+    gestaltcam::pipeline::set_inference_threads(1);
     g.finish();
 }
 

@@ -78,6 +78,21 @@ fn pipeline(models: &Path, embedder: Option<&str>, flip_tta: bool) -> anyhow::Re
         .with_context(|| format!("loading the models in {}", models.display()))
 }
 
+/// What the device loads at start-up: [`pipeline`] with the detector's preview plan, both
+/// detector plans from one read of its file (`FacePipeline::load_with_preview`).
+fn device_pipeline(models: &Path) -> anyhow::Result<FacePipeline> {
+    let embedder = device_embedder(models)?;
+    let (p, preview) = FacePipeline::load_with_preview(
+        models,
+        Some(&embedder),
+        EmbedOptions { flip_tta: true },
+        PREVIEW,
+    )
+    .with_context(|| format!("loading the models in {}", models.display()))?;
+    preview.context("the preview plan")?;
+    Ok(p)
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(stage), Some(n)) = (args.get(1), args.get(2)) else {
@@ -98,12 +113,12 @@ fn main() -> anyhow::Result<()> {
         }
         "load" => {
             for _ in 0..n {
-                let p = pipeline(&models, None, true)?.with_preview_side(&models, PREVIEW)?;
+                let p = device_pipeline(&models)?;
                 last = p.embedding_size() as f32;
             }
         }
         "preview" => {
-            let p = pipeline(&models, None, true)?.with_preview_side(&models, PREVIEW)?;
+            let p = device_pipeline(&models)?;
             let photo = frame(&root, "obama.jpg")?;
             for _ in 0..n {
                 let check = p.check_frame(&photo)?;

@@ -49,10 +49,11 @@ pub trait PhotoEmbedder {
 use crate::embed::{EmbedError, EmbedOptions, Embedder};
 use crate::manifest::{Manifest, ManifestError, ModelEntry, Role, Template};
 use crate::vision::align::{align, Aligned};
-use crate::vision::detect::{DetectError, Detector};
+use crate::vision::detect::{DetectError, Detector, DetectorSource};
 use crate::vision::quality::{self, Issue, Measures, QualityThresholds};
 use crate::vision::search;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What the device and the commands use unless told otherwise: flip test-time augmentation on
 /// (it raised dev-set top-1 by 1.6 points; README).
@@ -62,7 +63,7 @@ pub const DEVICE_EMBED_OPTIONS: EmbedOptions = EmbedOptions { flip_tta: true };
 /// threads (0 = one per core; 1 = single-threaded, tract's default). Process-wide (tract keeps
 /// one default executor): the device sets it once at start-up from its config; the batch
 /// commands (`gallery build`, `eval`, `calibrate`) leave it at 1 and embed several photos at once
-/// instead. Returns the thread count used.
+/// instead. Returns the thread count used, which [`inference_threads`] then reports.
 pub fn set_inference_threads(threads: usize) -> usize {
     use tract_linalg::multithread::{set_default_executor, Executor};
     let n = match threads {
@@ -74,7 +75,22 @@ pub fn set_inference_threads(threads: usize) -> usize {
     } else {
         Executor::SingleThread
     });
+    INFERENCE_THREADS.store(n, Ordering::Relaxed);
     n
+}
+
+/// A scoped thread's result; its panic, if it panicked, carries on in the caller.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+static INFERENCE_THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// The thread count last set by [`set_inference_threads`] (1, tract's default, until then).
+pub fn inference_threads() -> usize {
+    INFERENCE_THREADS.load(Ordering::Relaxed)
 }
 
 /// Smallest eye distance, in pixels, at which a photo file is still embedded. (The live preview
@@ -135,6 +151,72 @@ impl FacePipeline {
         Self::from_entries(&manifest, det_entry, emb_entry, opts)
     }
 
+    /// [`Self::load`] and [`Self::set_preview_side`] in one, as the device starts. The detector
+    /// file is read, hashed and decoded once for both of its plans ([`DetectorSource`]), and
+    /// with more than one [inference thread](set_inference_threads) the two detector plans and
+    /// the embedder are optimised at the same time, each on its own thread (the same work, in
+    /// less time). A `preview_side` the detector cannot take is not fatal: the pipeline then
+    /// runs one plan, and the second value says why.
+    pub fn load_with_preview(
+        models_dir: &Path,
+        embedder: Option<&str>,
+        opts: EmbedOptions,
+        preview_side: usize,
+    ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
+        let parallel = inference_threads() > 1;
+        Self::load_with_preview_on(models_dir, embedder, opts, preview_side, parallel)
+    }
+
+    /// [`Self::load_with_preview`], the plans optimised on their own threads or not.
+    fn load_with_preview_on(
+        models_dir: &Path,
+        embedder: Option<&str>,
+        opts: EmbedOptions,
+        preview_side: usize,
+        parallel: bool,
+    ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
+        let manifest = Manifest::load_dir(models_dir)?;
+        let det_entry = manifest.first_with_role(Role::Detector)?;
+        let emb_entry = match embedder {
+            Some(id) => manifest.model(id)?,
+            None => manifest.first_with_role(Role::Embedder)?,
+        };
+        let template = emb_entry
+            .template
+            .clone()
+            .ok_or_else(|| PipelineLoadError::NoTemplate(emb_entry.id.clone()))?;
+        let source = DetectorSource::read(&manifest, det_entry)?;
+        let wants_preview =
+            preview_side != 0 && (preview_side, preview_side) != det_entry.input_hw();
+        let preview = || wants_preview.then(|| source.plan_sized(preview_side));
+        let embed = || Embedder::load(&manifest, emb_entry, opts);
+        let (detector, preview, embedder) = if parallel {
+            std::thread::scope(|s| {
+                let preview = s.spawn(preview);
+                let embedder = s.spawn(embed);
+                let detector = source.plan();
+                (detector, joined(preview), joined(embedder))
+            })
+        } else {
+            (source.plan(), preview(), embed())
+        };
+        drop(source);
+        let (preview, outcome) = match preview {
+            None => (None, Ok(())),
+            Some(Ok(d)) => (Some(d), Ok(())),
+            Some(Err(e)) => (None, Err(PipelineLoadError::from(e))),
+        };
+        let pipeline = Self {
+            detector: detector?,
+            preview,
+            embedder: embedder?,
+            template,
+            embedder_id: emb_entry.embedder_id(),
+            thresholds: QualityThresholds::default(),
+        };
+        Ok((pipeline, outcome))
+    }
+
     /// Builds the pipeline from explicit manifest entries.
     pub fn from_entries(
         manifest: &Manifest,
@@ -170,6 +252,8 @@ impl FacePipeline {
     }
 
     /// [`Self::with_preview_side`] in place; on an error the preview runs the full detector.
+    /// It reads the detector file again: at start-up [`Self::load_with_preview`] reads it once
+    /// for both plans.
     pub fn set_preview_side(
         &mut self,
         models_dir: &Path,
@@ -314,5 +398,107 @@ impl PhotoEmbedder for FacePipeline {
             face,
             faces_seen,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn models() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+    }
+
+    /// [`FacePipeline::load_with_preview_on`] with the device's options.
+    fn load(
+        dir: &Path,
+        embedder: Option<&str>,
+        side: usize,
+        parallel: bool,
+    ) -> Result<(FacePipeline, Result<(), PipelineLoadError>), PipelineLoadError> {
+        FacePipeline::load_with_preview_on(dir, embedder, DEVICE_EMBED_OPTIONS, side, parallel)
+    }
+
+    fn photo() -> RgbImage {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/photos/astronaut.png");
+        crate::photo::load_path(&path).expect("fixture photo")
+    }
+
+    /// One read of the detector file gives the plans two reads give, whether the plans are
+    /// optimised one after the other or on their own threads: the same faces from the preview
+    /// plan and the full one, the same embedding.
+    #[test]
+    fn one_read_gives_the_plans_of_two_serial_or_parallel() {
+        let (models, img) = (models(), photo());
+        let two_reads = FacePipeline::load(&models, None, DEVICE_EMBED_OPTIONS)
+            .expect("loads")
+            .with_preview_side(&models, 160)
+            .expect("preview plan");
+        let want_preview = two_reads.preview_detector().detect(&img).expect("detects");
+        let want = two_reads.embed_photo(&img).expect("embeds");
+        assert!(!want_preview.is_empty());
+        for parallel in [false, true] {
+            let (p, preview) = load(&models, None, 160, parallel).expect("loads");
+            preview.expect("the preview plan");
+            assert_eq!(
+                p.preview_detector().input_hw(),
+                (160, 160),
+                "parallel {parallel}"
+            );
+            assert_eq!(p.detector().input_hw(), (320, 320));
+            assert_eq!(p.embedder_id(), two_reads.embedder_id());
+            assert_eq!(
+                p.preview_detector().detect(&img).expect("detects"),
+                want_preview
+            );
+            let got = p.embed_photo(&img).expect("embeds");
+            assert_eq!(
+                (got.face, got.vector),
+                (want.face.clone(), want.vector.clone())
+            );
+        }
+    }
+
+    /// A preview side the detector cannot take leaves one plan and says why; 0 asks for one
+    /// plan; a damaged embedder file still fails the load, in parallel as serially.
+    #[test]
+    fn a_preview_side_the_detector_cannot_take_leaves_one_plan() {
+        let models = models();
+        for parallel in [false, true] {
+            let (p, preview) = load(&models, None, 352, parallel)
+                .expect("the pipeline loads without the preview plan");
+            match preview {
+                Err(PipelineLoadError::Detector(DetectError::Param { name, message, .. })) => {
+                    assert_eq!(name, "input_shape");
+                    assert!(message.contains("352"), "{message}");
+                }
+                other => panic!("parallel {parallel}: {other:?}"),
+            }
+            assert_eq!(p.preview_detector().input_hw(), (320, 320));
+            let (one, preview) = load(&models, None, 0, parallel).expect("loads");
+            preview.expect("no preview plan asked for");
+            assert!(one.preview.is_none());
+        }
+        // The embedder's file damaged: refused while the detector's plans are built beside it.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for f in ["MANIFEST.toml", "retinaface-mnet025-320.onnx"] {
+            std::fs::copy(models.join(f), tmp.path().join(f)).expect("copy");
+        }
+        std::fs::write(
+            tmp.path().join("dlib_face_resnet_v1_int8.onnx"),
+            b"not a model",
+        )
+        .unwrap();
+        for parallel in [false, true] {
+            let refused = load(tmp.path(), Some("dlib-resnet-v1-int8"), 192, parallel);
+            match refused {
+                Err(PipelineLoadError::Embedder(EmbedError::Manifest(
+                    ManifestError::HashMismatch { .. },
+                ))) => {}
+                Err(e) => panic!("parallel {parallel}: {e}"),
+                Ok(_) => panic!("parallel {parallel}: a damaged embedder loaded"),
+            }
+        }
     }
 }

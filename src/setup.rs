@@ -30,9 +30,14 @@ pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
         .map_err(PipelineLoadError::from);
     let loaded = model.and_then(|choice| {
         log::info!("embedder {}: {}", choice.embedder, choice.why);
-        let mut p = FacePipeline::load(&cfg.models_dir, Some(&choice.embedder), opts)?;
+        let (p, preview) = FacePipeline::load_with_preview(
+            &cfg.models_dir,
+            Some(&choice.embedder),
+            opts,
+            cfg.preview_detector_side,
+        )?;
         // A preview plan the detector cannot take costs speed, not results: one plan then.
-        match p.set_preview_side(&cfg.models_dir, cfg.preview_detector_side) {
+        match preview {
             Ok(()) => log::info!(
                 "live preview: detector at {:?}, captures at {:?}",
                 p.preview_detector().input_hw(),

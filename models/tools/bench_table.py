@@ -114,6 +114,10 @@ def main():
     two = criterion_ms(t, "device", "capture to results, 3 photos, 2 threads")
     if one and two:
         print(f"capture to results: 1 thread {one:.1f} ms, 2 threads {two:.1f} ms: {one / two:.2f}x")
+    one = criterion_ms(t, "start-up", "models loaded, 1 thread")
+    two = criterion_ms(t, "start-up", "models loaded, 2 threads")
+    if one and two:
+        print(f"start-up model load: 1 thread {one:.1f} ms, 2 threads {two:.1f} ms: {one / two:.2f}x")
 
 
 if __name__ == "__main__":

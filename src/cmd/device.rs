@@ -603,15 +603,16 @@ pub fn doctor(a: RunArgs) -> Result<()> {
         Some(c) => (Some(c.embedder.as_str()), c.gallery.clone()),
         None => (None, cfg.gallery.clone()),
     };
-    match FacePipeline::load(
+    match FacePipeline::load_with_preview(
         &cfg.models_dir,
         embedder,
         EmbedOptions {
             flip_tta: cfg.flip_tta,
         },
+        cfg.preview_detector_side,
     ) {
-        Ok(mut p) => {
-            match p.set_preview_side(&cfg.models_dir, cfg.preview_detector_side) {
+        Ok((p, preview)) => {
+            match preview {
                 Ok(()) => line(
                     true,
                     "preview",

@@ -272,33 +272,63 @@ impl Region {
     }
 }
 
-impl Detector {
-    /// Loads the detector named by `entry`: the file is read through
-    /// [`Manifest::verify_file`] (a hash mismatch is refused), params are checked, and the
-    /// model is optimised for the manifest's fixed input shape.
-    pub fn load(manifest: &Manifest, entry: &ModelEntry) -> Result<Self, DetectError> {
-        Self::load_at(manifest, entry, entry.input_hw())
+/// A detector file read once through [`Manifest::verify_file`] (a hash mismatch is refused),
+/// its parameters checked and its ONNX decoded, from which plans are built at the manifest's
+/// input ([`Self::plan`]) and at smaller square ones ([`Self::plan_sized`], the live preview's)
+/// without reading or hashing the file again. Drop it once the plans are built: it holds the
+/// decoded file.
+#[derive(Debug)]
+pub struct DetectorSource {
+    entry: ModelEntry,
+    params: DetectorParams,
+    proto: tract_onnx::pb::ModelProto,
+}
+
+impl DetectorSource {
+    /// Reads and checks the detector file named by `entry`.
+    pub fn read(manifest: &Manifest, entry: &ModelEntry) -> Result<Self, DetectError> {
+        if entry.role != Role::Detector {
+            return Err(DetectError::WrongRole {
+                id: entry.id.clone(),
+                role: format!("{:?}", entry.role).to_lowercase(),
+            });
+        }
+        let params = DetectorParams::from_entry(entry)?;
+        let bytes = manifest.verify_file(entry)?;
+        let proto = tract_onnx::onnx()
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(|e| DetectError::Model {
+                id: entry.id.clone(),
+                message: format!("{e:#}"),
+            })?;
+        Ok(Self {
+            entry: entry.clone(),
+            params,
+            proto,
+        })
     }
 
-    /// [`Self::load`] with a square input of `side` pixels instead of the manifest's (the live
-    /// preview's smaller plan). The graph is fully convolutional, so only the input fact and the
-    /// anchors change; `side` must be a multiple of the largest stride and no larger than the
-    /// manifest's (square) input. The manifest's own side loads exactly as [`Self::load`].
-    pub fn load_sized(
-        manifest: &Manifest,
-        entry: &ModelEntry,
-        side: usize,
-    ) -> Result<Self, DetectError> {
+    /// The plan for the manifest's fixed input shape.
+    pub fn plan(&self) -> Result<Detector, DetectError> {
+        Detector::from_proto(
+            &self.entry,
+            self.params.clone(),
+            &self.proto,
+            self.entry.input_hw(),
+        )
+    }
+
+    /// The plan for a square input of `side` pixels instead of the manifest's. The graph is
+    /// fully convolutional, so only the input fact and the anchors change; `side` must be a
+    /// multiple of the largest stride and no larger than the manifest's (square) input. The
+    /// manifest's own side is [`Self::plan`].
+    pub fn plan_sized(&self, side: usize) -> Result<Detector, DetectError> {
+        let entry = &self.entry;
         let (in_h, in_w) = entry.input_hw();
         if (side, side) == (in_h, in_w) {
-            return Self::load(manifest, entry);
+            return self.plan();
         }
-        let stride = DetectorParams::from_entry(entry)?
-            .steps
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(1);
+        let stride = self.params.steps.iter().copied().max().unwrap_or(1);
         if in_h != in_w || side == 0 || side > in_w || side % stride != 0 {
             return Err(DetectError::Param {
                 id: entry.id.clone(),
@@ -309,29 +339,33 @@ impl Detector {
                 ),
             });
         }
-        Self::load_at(manifest, entry, (side, side))
+        Detector::from_proto(entry, self.params.clone(), &self.proto, (side, side))
+    }
+}
+
+impl Detector {
+    /// Loads the detector named by `entry`: the file is read through
+    /// [`Manifest::verify_file`] (a hash mismatch is refused), params are checked, and the
+    /// model is optimised for the manifest's fixed input shape. Plans at two sizes from one
+    /// read: [`DetectorSource`].
+    pub fn load(manifest: &Manifest, entry: &ModelEntry) -> Result<Self, DetectError> {
+        DetectorSource::read(manifest, entry)?.plan()
     }
 
-    fn load_at(
+    /// [`Self::load`] with a square input of `side` pixels instead of the manifest's (the live
+    /// preview's smaller plan): [`DetectorSource::plan_sized`].
+    pub fn load_sized(
         manifest: &Manifest,
         entry: &ModelEntry,
-        input_hw: (usize, usize),
+        side: usize,
     ) -> Result<Self, DetectError> {
-        if entry.role != Role::Detector {
-            return Err(DetectError::WrongRole {
-                id: entry.id.clone(),
-                role: format!("{:?}", entry.role).to_lowercase(),
-            });
-        }
-        let params = DetectorParams::from_entry(entry)?;
-        let bytes = manifest.verify_file(entry)?;
-        Self::from_bytes(entry, params, &bytes, input_hw)
+        DetectorSource::read(manifest, entry)?.plan_sized(side)
     }
 
-    fn from_bytes(
+    fn from_proto(
         entry: &ModelEntry,
         params: DetectorParams,
-        bytes: &[u8],
+        proto: &tract_onnx::pb::ModelProto,
         (in_h, in_w): (usize, usize),
     ) -> Result<Self, DetectError> {
         let id = entry.id.clone();
@@ -363,7 +397,7 @@ impl Detector {
         let mut model = tract_onnx::onnx()
             .with_ignore_value_info(resized)
             .with_ignore_output_shapes(resized)
-            .model_for_read(&mut std::io::Cursor::new(bytes))
+            .model_for_proto_model(proto)
             .map_err(model_err)?
             .with_input_fact(0, f32::fact(input_shape).into())
             .map_err(model_err)?;
