@@ -9,6 +9,8 @@
 //! ```
 //! Arguments: STAGE N [MODELS_DIR]. Stages:
 //! - `detect`: the detector on a 640×480 camera frame (letterbox, model, decode);
+//! - `letterbox`: the detector's input alone: that frame scaled into the full plan's 320×320
+//!   input and normalised (part of `detect`; not in `benches/arm-table.sh`'s default stages);
 //! - `align`: the similarity transform and the 150×150 warp of the face found there;
 //! - `embed-f32`, `embed-qdq`, `embed-qlinear`: one inference of that embedder on an aligned
 //!   chip, no flip;
@@ -126,6 +128,19 @@ fn main() -> anyhow::Result<()> {
                     bail!("the preview frame is not ready: {:?}", check.issue);
                 }
                 last = check.faces.len() as f32;
+            }
+        }
+        "letterbox" => {
+            let p = pipeline(&models, None, true)?;
+            let photo = frame(&root, "obama.jpg")?;
+            for _ in 0..n {
+                let (input, _) = p.detector().preprocess(&photo)?;
+                last = input
+                    .to_plain_array_view::<f32>()?
+                    .iter()
+                    .nth(1000)
+                    .copied()
+                    .unwrap_or(0.0);
             }
         }
         "detect" | "align" => {

@@ -221,14 +221,35 @@ impl Embedder {
     /// The chip as the model's input ([`InputSpec`]: colour order, normalisation, layout).
     fn input_tensor(&self, chip: &RgbImage, mirror: bool) -> TractResult<Tensor> {
         let spec = self.entry.input_spec();
-        let w = spec.width;
+        let (w, h) = (spec.width, spec.height);
+        if chip.dimensions() != (w as u32, h as u32) {
+            return Err(TractError::msg(format!(
+                "the chip is {:?}, the model takes {w}×{h}",
+                chip.dimensions()
+            )));
+        }
         let mut data = vec![0f32; spec.len()];
-        for (x, y, px) in chip.enumerate_pixels() {
-            let (x, y) = (x as usize, y as usize);
-            let xs = if mirror { w - 1 - x } else { x };
+        let rows = chip.as_raw().chunks_exact(3 * w);
+        for (y, row) in rows.enumerate() {
             for k in 0..3 {
-                let v = f32::from(px.0[spec.source_channel(k)]);
-                data[spec.index(k, y, xs)] = spec.normalise(k, v);
+                let (c, norm) = (spec.source_channel(k), spec.normaliser(k));
+                // Channel k of row y: contiguous (NCHW) or every third value (NHWC); the mirror
+                // reads the row right to left.
+                let first = spec.index(k, y, 0);
+                let step = if w > 1 {
+                    spec.index(k, y, 1) - first
+                } else {
+                    1
+                };
+                let dst = data[first..].iter_mut().step_by(step);
+                let value = |px: &[u8]| norm(f32::from(px[c]));
+                if mirror {
+                    dst.zip(row.chunks_exact(3).rev())
+                        .for_each(|(d, px)| *d = value(px));
+                } else {
+                    dst.zip(row.chunks_exact(3))
+                        .for_each(|(d, px)| *d = value(px));
+                }
             }
         }
         Tensor::from_shape(&spec.shape(), &data)
@@ -285,14 +306,53 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    /// The committed manifest and its model `id`, loaded with the default options.
+    fn loaded(id: &str) -> (Manifest, Embedder) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = Manifest::load_dir(&root.join("models")).expect("manifest");
+        let entry = manifest.model(id).expect("entry");
+        let embedder = Embedder::load(&manifest, entry, EmbedOptions::default()).expect("loads");
+        (manifest, embedder)
+    }
+
+    /// The chip as the model's input, row by row, is the per-value definition bit for bit:
+    /// value (channel k, y, x) is the normalised source channel of pixel x (of pixel w − 1 − x
+    /// for the mirror).
+    #[test]
+    fn the_chip_input_is_the_per_value_definition() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (manifest, embedder) = loaded("dlib-resnet-v1-f32");
+        let entry = manifest.model("dlib-resnet-v1-f32").expect("entry");
+        let chip =
+            crate::photo::load_path(&root.join("tests/fixtures/embed/obama.png")).expect("chip");
+        let spec = entry.input_spec();
+        for mirror in [false, true] {
+            let got = embedder.input_tensor(&chip, mirror).expect("input");
+            assert_eq!(got.shape(), spec.shape().as_slice());
+            let view = got.to_plain_array_view::<f32>().expect("f32");
+            let got: Vec<u32> = view.iter().map(|v| v.to_bits()).collect();
+            let mut want = vec![0u32; spec.len()];
+            for (x, y, px) in chip.enumerate_pixels() {
+                let (x, y) = (x as usize, y as usize);
+                let at = if mirror { spec.width - 1 - x } else { x };
+                for k in 0..3 {
+                    let v = spec.normalise(k, f32::from(px.0[spec.source_channel(k)]));
+                    want[spec.index(k, y, at)] = v.to_bits();
+                }
+            }
+            assert!(got == want, "mirror {mirror}");
+        }
+        let small = RgbImage::new(10, 10);
+        assert!(embedder.input_tensor(&small, false).is_err());
+    }
+
     /// The QDQ embedder loaded with its weights folded ([`fold`]) computes exactly what tract
     /// computes from the file as it is, on real face chips, with and without the mirror.
     #[test]
     fn folding_the_qdq_weights_changes_no_output() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let manifest = Manifest::load_dir(&root.join("models")).expect("manifest");
-        let entry = manifest.model("dlib-resnet-v1-int8").expect("QDQ entry");
-        let embedder = Embedder::load(&manifest, entry, EmbedOptions::default()).expect("loads");
+        let (manifest, embedder) = loaded("dlib-resnet-v1-int8");
+        let entry = manifest.model("dlib-resnet-v1-int8").expect("entry");
         let bytes = manifest.verify_file(entry).expect("file");
         let onnx = tract_onnx::onnx();
         let as_is = onnx.proto_model_for_read(&mut &bytes[..]).expect("parses");

@@ -135,6 +135,14 @@ impl InputSpec {
     pub fn normalise(&self, k: usize, v: f32) -> f32 {
         (v - self.mean[k]) / self.std[k]
     }
+
+    /// [`Self::normalise`] for model channel `k`, as a function of the value (the same
+    /// arithmetic, without looking up the channel for each value).
+    #[inline]
+    pub fn normaliser(&self, k: usize) -> impl Fn(f32) -> f32 {
+        let (mean, std) = (self.mean[k], self.std[k]);
+        move |v| (v - mean) / std
+    }
 }
 
 /// The five alignment points in the order every detector here reports them: the subject's right

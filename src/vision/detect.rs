@@ -563,22 +563,24 @@ impl Detector {
         let ys = axis(h, new_h, oy);
         let spec = self.input;
         let chan = [0, 1, 2].map(|k| spec.source_channel(k));
+        let norm = [0, 1, 2].map(|k| spec.normaliser(k));
         let mut data = vec![0f32; spec.len()];
         let raw = img.as_raw();
         let stride = img.width() as usize * 3;
-        // Separable bilinear: each needed source row is resampled horizontally once (in the model's
-        // channel order), then pairs of rows are blended vertically; same arithmetic as
+        // Separable bilinear: each needed source row is resampled horizontally once, into one
+        // plane per model channel (`out[k * new_w + dx]`), then pairs of rows are blended
+        // vertically, normalised and stored; same arithmetic, in the same order, as
         // retinaface_ref.py.
         let hrow = |y: usize, out: &mut Vec<f32>| -> Result<(), DetectError> {
             let row = raw
                 .get(y * stride..(y + 1) * stride)
                 .ok_or_else(|| DetectError::Inference(format!("image buffer has no row {y}")))?;
-            out.clear();
-            for &(x0, x1, fx) in &xs {
-                let (p0, p1) = (&row[x0 * 3..x0 * 3 + 3], &row[x1 * 3..x1 * 3 + 3]);
-                for &c in &chan {
-                    out.push(f32::from(p0[c]) * (1.0 - fx) + f32::from(p1[c]) * fx);
-                }
+            out.resize(3 * new_w, 0.0);
+            // Constant channel orders let the compiler drop every channel index check.
+            match chan {
+                [0, 1, 2] => resample_row(row, &xs, [0, 1, 2], out),
+                [2, 1, 0] => resample_row(row, &xs, [2, 1, 0], out),
+                order => resample_row(row, &xs, order, out),
             }
             Ok(())
         };
@@ -602,11 +604,24 @@ impl Detector {
                 }
                 bot_y = y1;
             }
-            for dx in 0..new_w {
-                for k in 0..3 {
-                    let i = dx * 3 + k;
-                    let v = top[i] * (1.0 - fy) + bot[i] * fy;
-                    data[spec.index(k, dy, dx)] = spec.normalise(k, v);
+            let gy = 1.0 - fy;
+            for (k, norm) in norm.iter().enumerate() {
+                // Channel k of output row dy: contiguous (NCHW) or every third value (NHWC).
+                let first = spec.index(k, dy, 0);
+                let step = if new_w > 1 {
+                    spec.index(k, dy, 1) - first
+                } else {
+                    1
+                };
+                let plane = k * new_w..(k + 1) * new_w;
+                let rows = top[plane.clone()].iter().zip(&bot[plane]);
+                let blend = |(&t, &b): (&f32, &f32)| norm(t * gy + b * fy);
+                if step == 1 {
+                    let dst = &mut data[first..first + new_w];
+                    dst.iter_mut().zip(rows).for_each(|(d, tb)| *d = blend(tb));
+                } else {
+                    let dst = data[first..].iter_mut().step_by(step);
+                    dst.zip(rows).for_each(|(d, tb)| *d = blend(tb));
                 }
             }
         }
@@ -614,6 +629,21 @@ impl Detector {
             .map_err(|e| DetectError::Inference(e.to_string()))?
             .into_tensor();
         Ok((tensor, lb))
+    }
+}
+
+/// `row` (RGB bytes) resampled horizontally at `xs` (source pixel pairs and the second one's
+/// weight) into one plane per model channel: `out[k * xs.len() + dx]` reads RGB channel
+/// `order[k]`. Inlined where `order` is a constant, so that no channel index is checked.
+#[inline(always)]
+fn resample_row(row: &[u8], xs: &[(usize, usize, f32)], order: [usize; 3], out: &mut [f32]) {
+    let (r0, rest) = out.split_at_mut(xs.len());
+    let (r1, r2) = rest.split_at_mut(xs.len());
+    for (((&(x0, x1, fx), o0), o1), o2) in xs.iter().zip(r0).zip(r1).zip(r2) {
+        let (p0, p1) = (&row[3 * x0..][..3], &row[3 * x1..][..3]);
+        let gx = 1.0 - fx;
+        let px = |c: usize| f32::from(p0[c]) * gx + f32::from(p1[c]) * fx;
+        (*o0, *o1, *o2) = (px(order[0]), px(order[1]), px(order[2]));
     }
 }
 
@@ -706,4 +736,100 @@ pub fn nms(faces: Vec<Face>, iou_threshold: f32, max_faces: usize) -> Vec<Face> 
         }
     }
     keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The model input for `region` computed one value at a time: each output pixel blended
+    /// from its four source pixels, horizontally then vertically, then normalised (the
+    /// arithmetic `preprocess_in` and `models/tools/retinaface_ref.py` use).
+    fn reference_input(det: &Detector, img: &RgbImage, region: Region) -> Vec<f32> {
+        let spec = det.input;
+        let (w, h) = (region.width as usize, region.height as usize);
+        let s = (det.in_w as f64 / w as f64).min(det.in_h as f64 / h as f64);
+        let new_w = ((w as f64 * s + 0.5).floor() as usize).clamp(1, det.in_w);
+        let new_h = ((h as f64 * s + 0.5).floor() as usize).clamp(1, det.in_h);
+        let at = |d: usize, src: usize, dst: usize, start: u32| {
+            let x =
+                ((d as f32 + 0.5) * (src as f32 / dst as f32) - 0.5).clamp(0.0, (src - 1) as f32);
+            let x0 = x.floor() as usize;
+            let x1 = (x0 + 1).min(src - 1);
+            (start as usize + x0, start as usize + x1, x - x0 as f32)
+        };
+        let mut data = vec![0f32; spec.len()];
+        for dy in 0..new_h {
+            let (y0, y1, fy) = at(dy, h, new_h, region.y);
+            for dx in 0..new_w {
+                let (x0, x1, fx) = at(dx, w, new_w, region.x);
+                for k in 0..3 {
+                    let c = spec.source_channel(k);
+                    let p = |x: usize, y: usize| f32::from(img.get_pixel(x as u32, y as u32)[c]);
+                    let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
+                    let bot = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+                    data[spec.index(k, dy, dx)] = spec.normalise(k, top * (1.0 - fy) + bot * fy);
+                }
+            }
+        }
+        data
+    }
+
+    /// The row-cached, planar letterbox gives exactly the values of the one-value-at-a-time
+    /// reference, for the whole photo, crops of odd sizes and offsets, one-pixel regions, and
+    /// the preview's smaller plan.
+    #[test]
+    fn the_letterbox_is_the_reference_bilinear_bit_for_bit() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = Manifest::load_dir(&root.join("models")).expect("manifest");
+        let entry = manifest.first_with_role(Role::Detector).expect("detector");
+        let source = DetectorSource::read(&manifest, entry).expect("reads");
+        let img = crate::photo::load_path(&root.join("tests/fixtures/photos/astronaut.png"))
+            .expect("photo");
+        let (w, h) = img.dimensions();
+        let regions = [
+            Region::whole(w, h),
+            Region {
+                x: 37,
+                y: 11,
+                width: 301,
+                height: 187,
+            },
+            Region {
+                x: 100,
+                y: 40,
+                width: 97,
+                height: 413,
+            },
+            Region {
+                x: 5,
+                y: 9,
+                width: 1,
+                height: 1,
+            },
+            Region {
+                x: 0,
+                y: h - 1,
+                width: w,
+                height: 1,
+            },
+        ];
+        for det in [
+            source.plan().expect("320"),
+            source.plan_sized(192).expect("192"),
+        ] {
+            for region in regions {
+                let (got, _) = det.preprocess_in(&img, region).expect("preprocess");
+                let view = got.to_plain_array_view::<f32>().expect("f32");
+                let got = view.iter().map(|v| v.to_bits());
+                let want = reference_input(&det, &img, region);
+                assert!(
+                    got.eq(want.iter().map(|v| v.to_bits())),
+                    "{:?} plan, region {region:?}",
+                    det.input_hw()
+                );
+            }
+        }
+    }
 }

@@ -257,7 +257,7 @@ fn camera_lost_while_a_frame_is_analysed() {
 /// Presses capture once, when the screen says ready.
 struct CaptureWhenReady {
     last: Arc<Mutex<Option<View>>>,
-    pressed: bool,
+    pressed: Arc<AtomicBool>,
 }
 
 impl Buttons for CaptureWhenReady {
@@ -273,20 +273,29 @@ impl Buttons for CaptureWhenReady {
                 ..
             })
         );
-        if ready && !self.pressed {
-            self.pressed = true;
+        if ready && !self.pressed.load(Ordering::SeqCst) {
+            self.pressed.store(true, Ordering::SeqCst);
             return Ok(vec![ButtonEvent::Capture]);
         }
         Ok(Vec::new())
     }
 }
 
-struct ReadyCamera(u64);
+/// Ready frames. Until capture is pressed each frame also takes a millisecond of real time, so
+/// that the manual clock cannot run to the idle timeout (6,000 frames) while a busy machine has
+/// not yet run the preview on the analysis thread.
+struct ReadyCamera {
+    sequence: u64,
+    pressed: Arc<AtomicBool>,
+}
 
 impl Camera for ReadyCamera {
     fn frame(&mut self) -> Result<Frame, CameraError> {
-        self.0 += 1;
-        Ok(frame(READY, self.0))
+        if !self.pressed.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.sequence += 1;
+        Ok(frame(READY, self.sequence))
     }
 }
 
@@ -314,11 +323,15 @@ fn a_hung_analysis_stops_the_watchdog() {
     let last = Arc::new(Mutex::new(None));
     let notices = Arc::new(Mutex::new(Vec::new()));
     let views = Arc::new(Mutex::new(Vec::new()));
+    let pressed = Arc::new(AtomicBool::new(false));
     let mut dev = Device {
-        camera: ReadyCamera(0),
+        camera: ReadyCamera {
+            sequence: 0,
+            pressed: pressed.clone(),
+        },
         buttons: CaptureWhenReady {
             last: last.clone(),
-            pressed: false,
+            pressed,
         },
         clock: ManualClock::new(),
         analyzer,
