@@ -235,13 +235,9 @@ impl Embedder {
                 let (c, norm) = (spec.source_channel(k), spec.normaliser(k));
                 // Channel k of row y: contiguous (NCHW) or every third value (NHWC); the mirror
                 // reads the row right to left.
-                let first = spec.index(k, y, 0);
-                let step = if w > 1 {
-                    spec.index(k, y, 1) - first
-                } else {
-                    1
-                };
-                let dst = data[first..].iter_mut().step_by(step);
+                let dst = data[spec.index(k, y, 0)..]
+                    .iter_mut()
+                    .step_by(spec.x_step());
                 let value = |px: &[u8]| norm(f32::from(px[c]));
                 if mirror {
                     dst.zip(row.chunks_exact(3).rev())

@@ -130,6 +130,15 @@ impl InputSpec {
         }
     }
 
+    /// How far apart in the flat tensor two horizontally adjacent values of one channel are:
+    /// 1 in NCHW, 3 in NHWC ([`Self::index`]).
+    pub fn x_step(&self) -> usize {
+        match self.layout {
+            Layout::Nchw => 1,
+            Layout::Nhwc => 3,
+        }
+    }
+
     /// A source value (0–255 scale) normalised for model channel `k`.
     #[inline]
     pub fn normalise(&self, k: usize, v: f32) -> f32 {

@@ -79,13 +79,6 @@ pub fn set_inference_threads(threads: usize) -> usize {
     n
 }
 
-/// A scoped thread's result; its panic, if it panicked, carries on in the caller.
-fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
 static INFERENCE_THREADS: AtomicUsize = AtomicUsize::new(1);
 
 /// The thread count last set by [`set_inference_threads`] (1, tract's default, until then).
@@ -108,6 +101,26 @@ pub enum PipelineLoadError {
     Embedder(#[from] EmbedError),
     #[error("model `{0}` has no alignment template")]
     NoTemplate(String),
+}
+
+/// The manifest's first detector, and the embedder `embedder` (or its first embedder).
+fn entries<'m>(
+    manifest: &'m Manifest,
+    embedder: Option<&str>,
+) -> Result<(&'m ModelEntry, &'m ModelEntry), ManifestError> {
+    let detector = manifest.first_with_role(Role::Detector)?;
+    let embedder = match embedder {
+        Some(id) => manifest.model(id)?,
+        None => manifest.first_with_role(Role::Embedder)?,
+    };
+    Ok((detector, embedder))
+}
+
+/// A scoped thread's result; its panic, if it panicked, carries on in the caller.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// What the live preview needs to know about one frame.
@@ -143,12 +156,8 @@ impl FacePipeline {
         opts: EmbedOptions,
     ) -> Result<Self, PipelineLoadError> {
         let manifest = Manifest::load_dir(models_dir)?;
-        let det_entry = manifest.first_with_role(Role::Detector)?;
-        let emb_entry = match embedder {
-            Some(id) => manifest.model(id)?,
-            None => manifest.first_with_role(Role::Embedder)?,
-        };
-        Self::from_entries(&manifest, det_entry, emb_entry, opts)
+        let (detector, embedder) = entries(&manifest, embedder)?;
+        Self::from_entries(&manifest, detector, embedder, opts)
     }
 
     /// [`Self::load`] and [`Self::set_preview_side`] in one, as the device starts. The detector
@@ -176,20 +185,41 @@ impl FacePipeline {
         parallel: bool,
     ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
         let manifest = Manifest::load_dir(models_dir)?;
-        let det_entry = manifest.first_with_role(Role::Detector)?;
-        let emb_entry = match embedder {
-            Some(id) => manifest.model(id)?,
-            None => manifest.first_with_role(Role::Embedder)?,
-        };
+        let (detector, embedder) = entries(&manifest, embedder)?;
+        Self::from_entries_with_preview(&manifest, detector, embedder, opts, preview_side, parallel)
+    }
+
+    /// Builds the pipeline from explicit manifest entries.
+    pub fn from_entries(
+        manifest: &Manifest,
+        detector: &ModelEntry,
+        embedder: &ModelEntry,
+        opts: EmbedOptions,
+    ) -> Result<Self, PipelineLoadError> {
+        let (pipeline, _no_preview) =
+            Self::from_entries_with_preview(manifest, detector, embedder, opts, 0, false)?;
+        Ok(pipeline)
+    }
+
+    /// [`Self::from_entries`] with the detector's preview plan at `preview_side` (0: none), the
+    /// plans optimised on their own threads or not ([`Self::load_with_preview`]).
+    fn from_entries_with_preview(
+        manifest: &Manifest,
+        det_entry: &ModelEntry,
+        emb_entry: &ModelEntry,
+        opts: EmbedOptions,
+        preview_side: usize,
+        parallel: bool,
+    ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
         let template = emb_entry
             .template
             .clone()
             .ok_or_else(|| PipelineLoadError::NoTemplate(emb_entry.id.clone()))?;
-        let source = DetectorSource::read(&manifest, det_entry)?;
+        let source = DetectorSource::read(manifest, det_entry)?;
         let wants_preview =
             preview_side != 0 && (preview_side, preview_side) != det_entry.input_hw();
         let preview = || wants_preview.then(|| source.plan_sized(preview_side));
-        let embed = || Embedder::load(&manifest, emb_entry, opts);
+        let embed = || Embedder::load(manifest, emb_entry, opts);
         let (detector, preview, embedder) = if parallel {
             std::thread::scope(|s| {
                 let preview = s.spawn(preview);
@@ -215,27 +245,6 @@ impl FacePipeline {
             thresholds: QualityThresholds::default(),
         };
         Ok((pipeline, outcome))
-    }
-
-    /// Builds the pipeline from explicit manifest entries.
-    pub fn from_entries(
-        manifest: &Manifest,
-        detector: &ModelEntry,
-        embedder: &ModelEntry,
-        opts: EmbedOptions,
-    ) -> Result<Self, PipelineLoadError> {
-        let template = embedder
-            .template
-            .clone()
-            .ok_or_else(|| PipelineLoadError::NoTemplate(embedder.id.clone()))?;
-        Ok(Self {
-            detector: Detector::load(manifest, detector)?,
-            preview: None,
-            embedder: Embedder::load(manifest, embedder, opts)?,
-            template,
-            embedder_id: embedder.embedder_id(),
-            thresholds: QualityThresholds::default(),
-        })
     }
 
     /// The live preview runs the detector at a `side`×`side` input (smaller than the

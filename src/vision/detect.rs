@@ -608,11 +608,7 @@ impl Detector {
             for (k, norm) in norm.iter().enumerate() {
                 // Channel k of output row dy: contiguous (NCHW) or every third value (NHWC).
                 let first = spec.index(k, dy, 0);
-                let step = if new_w > 1 {
-                    spec.index(k, dy, 1) - first
-                } else {
-                    1
-                };
+                let step = spec.x_step();
                 let plane = k * new_w..(k + 1) * new_w;
                 let rows = top[plane.clone()].iter().zip(&bot[plane]);
                 let blend = |(&t, &b): (&f32, &f32)| norm(t * gy + b * fy);
