@@ -23,6 +23,7 @@ mod fuzz_smoke;
 mod gallery;
 #[cfg(all(feature = "hil", target_os = "linux"))]
 mod hil;
+mod house;
 mod hpo_sim;
 mod model_choice;
 mod photos;
