@@ -10,8 +10,8 @@
 #   ARM_CPUS=cortex-a72 ARM_STAGES="detect load" bash benches/arm-table.sh
 #
 # Prints one line per figure, exactly `arm <cpu> <stage> <instructions>`, then a markdown table
-# (millions of instructions). Needs the aarch64 cross toolchain and qemu-user (README: Building for
-# the board) and ../shared/tools/arm-insn-count.
+# (millions of instructions). Needs the aarch64 cross toolchain and qemu-user (docs/testing.md:
+# aarch64 under qemu) and ../shared/tools/arm-insn-count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cpus=${ARM_CPUS:-cortex-a53 cortex-a72 cortex-a76}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's speed table, measured in one run: criterion benches (tract) then onnxruntime on
-# the same models and inputs, one thread, and the ratios. Needs the models/tools venv
+# The x86 speed table of docs/performance.md, measured in one run: criterion benches (tract) then
+# onnxruntime on the same models and inputs, one thread, and the ratios. Needs the models/tools venv
 # (models/tools/build_embedder.sh makes it; or: python3 -m venv v && v/bin/pip install
 # onnxruntime numpy pillow).
 set -euo pipefail

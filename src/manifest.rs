@@ -659,7 +659,8 @@ mod tests {
                 "dlib-resnet-v1-f32"
             ]
         );
-        // Pi 4, Zero 2 W, x86: the QDQ model (its SMLAL cost is 1.4x; README per-board table).
+        // Pi 4, Zero 2 W, x86: the QDQ model (its SMLAL cost is 1.4x; the per-board table of
+        // docs/performance.md).
         assert_eq!(
             ids(plain),
             [

@@ -56,7 +56,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What the device and the commands use unless told otherwise: flip test-time augmentation on
-/// (it raised dev-set top-1 by 1.6 points; README).
+/// (it raised dev-set top-1 by 1.6 points; docs/accuracy.md).
 pub const DEVICE_EMBED_OPTIONS: EmbedOptions = EmbedOptions { flip_tta: true };
 
 /// Runs every model inference from now on with tract's matrix products split over `threads`

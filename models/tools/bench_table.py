@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's speed table: tract (criterion results of `cargo bench`) next to onnxruntime (one
+"""The x86 speed table of docs/performance.md: tract (criterion results of `cargo bench`) next to onnxruntime (one
 thread, the same model files and inputs), with the ratio per stage. Run `benches/table.sh`, which
 runs the criterion benches first and then this script in the models/tools venv.
 

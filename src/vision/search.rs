@@ -16,7 +16,7 @@
 //!   ([`CROP_FACES`] face boxes wide) at the photo's own resolution, when the crop enlarges the
 //!   face at least [`MIN_GAIN`]× against the whole-photo pass; the matching face (highest IoU
 //!   with the first box) replaces the first. At the resolution the model was trained at, its
-//!   landmarks are as good as on the reference photos (README, "Small faces").
+//!   landmarks are as good as on the reference photos (docs/accuracy.md, "Small faces").
 //!
 //! The live preview only needs a face box for guidance and keeps the single whole-frame pass;
 //! the capture and photo files get the closer look (src/pipeline.rs).

@@ -15,8 +15,8 @@ use gestaltcam::pipeline::FacePipeline;
 use std::path::{Path, PathBuf};
 
 /// Top-1 over all 3,385 probes that the committed pipeline (flip TTA on, the device default) reached (`gestaltcam eval --probes
-/// ../shared/faces/dev.csv`; README). The reference pipeline (YuNet + dlib f32, onnxruntime)
-/// reaches 91.5%.
+/// ../shared/faces/dev.csv`; docs/accuracy.md). The reference pipeline (YuNet + dlib f32,
+/// onnxruntime) reaches 91.5%.
 const REACHED_TOP1: f64 = 0.944;
 
 fn pipeline() -> FacePipeline {

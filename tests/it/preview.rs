@@ -25,7 +25,8 @@ const FRAME: (u32, u32) = (640, 480);
 /// The face box's share of the frame width: near the smallest face the preview accepts
 /// (24 px between the eyes, ~9% of 640), a usual framing, and a close one.
 const SHARES: [f32; 3] = [0.12, 0.2, 0.35];
-/// Every 110th reference photo: 40 photos spread over the identities (the README's table: 55).
+/// Every 110th reference photo: 40 photos spread over the identities (the table in
+/// docs/accuracy.md: 55).
 const STEP: usize = 110;
 
 fn preview_side() -> usize {
