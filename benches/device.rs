@@ -13,13 +13,12 @@
 //!   are optimised side by side.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use gestaltcam::analyzer::PipelineAnalyzer;
-use gestaltcam::app::run::Analyzer;
-use gestaltcam::app::Capture;
+use gestaltcam::analysis::{Analyzer, Capture};
 use gestaltcam::camera::Frame;
 use gestaltcam::display::{Panel, PngDisplay};
 use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, Storage};
 use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
+use gestaltcam::screening::PipelineAnalyzer;
 use gestaltcam::ui::view::{Guidance, Picture, View};
 use image::{imageops, Rgb, RgbImage};
 use std::path::Path;
@@ -95,7 +94,7 @@ fn bench(c: &mut Criterion) {
     let captures: Vec<Capture> = (0..3)
         .map(|i| {
             let frame = frame(&astro, 640, 480, i);
-            let face = analyzer.preview(&frame).face;
+            let face = analyzer.preview(&frame).expect("preview").face;
             Capture { frame, face }
         })
         .collect();
@@ -111,7 +110,7 @@ fn bench(c: &mut Criterion) {
     let cheap_captures: Vec<Capture> = (0..3)
         .map(|i| {
             let frame = frame(&astro, 640, 480, i);
-            let face = cheap.preview(&frame).face;
+            let face = cheap.preview(&frame).expect("preview").face;
             Capture { frame, face }
         })
         .collect();

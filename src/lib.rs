@@ -17,14 +17,15 @@
 //! | [`display`] | panel drivers generic over embedded-hal, PNG display | no |
 //! | [`ui`] | screens: pure functions from a view model to a `DrawTarget` | no |
 //! | [`config`] | the device's TOML configuration | no |
-//! | [`analyzer`] | the real detector, embedder and gallery behind the app's `Analyzer` trait | no |
-//! | [`app`] | the device's state machine and run loop (camera, clock, buttons, display injected) | no |
-//! | [`setup`] | start-up wiring above `app` and `analyzer`: models + verified gallery (last good copy), the panel sink | no |
+//! | [`analysis`] | the analyzer port: the `Analyzer` trait the app drives and what it answers (frame summary, outcome, typed `AnalyseError`, question step) | no |
+//! | [`screening`] | the real analyzer behind that port: detector, embedder, gallery ranking and the phenotype questions | no |
+//! | [`app`] | the device's state machine (events and effects, state, update) and run loop (camera, clock, buttons, display, analyzer injected) | no |
+//! | [`setup`] | start-up wiring above `app` and `screening`: models + verified gallery (last good copy), the panel sink | no |
 //! | [`threads`] | independent model runs (flip-TTA passes, a session's photos) side by side on tract's thread pool | no |
 //! | [`soak`] | long replayed runs of the device loop, sampling RSS and open descriptors | no |
 //! | [`hw`] | the only module that opens `/dev/*`: V4L2 camera, SPI/I2C panels, GPIO buttons | **yes** |
 
-pub mod analyzer;
+pub mod analysis;
 pub mod app;
 pub mod camera;
 pub mod config;
@@ -38,6 +39,7 @@ pub mod hw;
 pub mod manifest;
 pub mod photo;
 pub mod pipeline;
+pub mod screening;
 pub mod setup;
 pub mod soak;
 pub mod threads;

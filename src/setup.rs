@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::analyzer::{Phenotype, PipelineAnalyzer};
 use crate::app::run::ViewSink;
 use crate::config::{Config, AUTO_EMBEDDER};
 use crate::display::Panel;
@@ -17,6 +16,7 @@ use crate::embed::EmbedOptions;
 use crate::gallery::{self, Gallery, GalleryError, LoadOptions};
 use crate::manifest::{CpuFeatures, Manifest, ManifestError, ModelEntry, Role};
 use crate::pipeline::{FacePipeline, PhotoEmbedder, PipelineLoadError};
+use crate::screening::{Phenotype, PipelineAnalyzer};
 use crate::ui::view::View;
 
 /// The analyzer the device runs with `cfg`: never fails, a part that could not be loaded is

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::analysis::Analyzer;
 use crate::app::buttons::{ButtonError, Buttons};
-use crate::app::run::Analyzer;
 use crate::app::{
     run_device, AppContext, ButtonEvent, Device, NullNotifier, RunOptions, RunReport, ViewSink,
 };

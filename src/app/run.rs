@@ -16,34 +16,10 @@ mod worker;
 use worker::{Done, Job, Worker};
 
 use super::buttons::Buttons;
-use super::{
-    update, AnalyseError, AnalysisOutcome, AppContext, Capture, Effect, Event, FrameSummary,
-};
-use super::{Notice, State};
+use super::{update, AppContext, Effect, Event, Notice, State};
+use crate::analysis::{AnalyseError, Analyzer, FrameSummary};
 use crate::camera::{Camera, CameraError, Clock, Frame};
-use crate::ui::view::{SelfCheck, View};
-
-/// The device's brain, implemented by the integrator with the real detector, embedder and
-/// gallery (and by fakes in tests).
-pub trait Analyzer {
-    /// Start-up checks (model, gallery). A `Failed` line stops the device on an error screen.
-    fn self_test(&mut self) -> Vec<SelfCheck> {
-        Vec::new()
-    }
-    /// Cheap per-frame look: faces, box, quality. Called only while the preview is on screen.
-    fn preview(&mut self, frame: &Frame) -> FrameSummary;
-    /// Full analysis of one patient's photos, each with the face found at capture.
-    fn analyse(&mut self, photos: &[Capture]) -> Result<AnalysisOutcome, AnalyseError>;
-    /// Phenotype questions on the last analysis: `answers` to the questions this analyzer
-    /// asked, in order → the next question or the re-ranked list. Only called for a result
-    /// whose basis names an HPO release.
-    fn refine(&mut self, answers: &[super::Answer]) -> super::Refined {
-        let _ = answers;
-        super::Refined::Unavailable
-    }
-    /// The session was wiped: drop anything cached about the patient.
-    fn clear_session(&mut self) {}
-}
+use crate::ui::view::View;
 
 /// Where views go (a panel, a PNG file, a test's Vec).
 pub trait ViewSink {
@@ -126,7 +102,9 @@ pub struct RunReport {
     pub saved: Vec<PathBuf>,
     pub save_errors: u64,
     pub button_errors: u64,
-    /// Name of the mode at the end (see [`Mode::name`]).
+    /// Preview frames the analyzer failed to look at (each shown as a frame without a face).
+    pub preview_errors: u64,
+    /// Name of the mode at the end (see [`Mode::name`](super::Mode::name)).
     pub final_mode: String,
 }
 
@@ -231,6 +209,8 @@ struct Loop<'a, C, B, K, A, D, N> {
     camera_epoch: u64,
     /// A hung analysis job has been logged (once per hang).
     stuck_logged: bool,
+    /// The last preview answer was an error (logged once per run of failures).
+    preview_failing: bool,
 }
 
 impl<'a, C, B, K, A, D, N> Loop<'a, C, B, K, A, D, N>
@@ -259,6 +239,7 @@ where
             timeouts: 0,
             camera_epoch: 0,
             stuck_logged: false,
+            preview_failing: false,
         }
     }
 
@@ -449,17 +430,43 @@ where
     }
 
     /// The event an answer becomes; none for a preview the app can no longer use.
-    fn event_for(&self, done: Done) -> Option<Event> {
+    fn event_for(&mut self, done: Done) -> Option<Event> {
         Some(match done {
             // About a frame from before the last camera loss.
             Done::Preview { epoch, .. } if epoch != self.camera_epoch => return None,
             // The preview was left while the frame was analysed.
             Done::Preview { .. } if !self.state().wants_preview() => return None,
-            Done::Preview { frame, summary, .. } => Event::Frame { frame, summary },
+            Done::Preview { frame, summary, .. } => Event::Frame {
+                frame,
+                summary: self.preview_summary(summary),
+            },
             Done::SelfTest(checks) => Event::SelfTest(checks),
             Done::Analysed(r) => Event::Analysed(r),
             Done::Refined(r) => Event::Refined(r),
         })
+    }
+
+    /// What the app is told about an analysed preview frame. A failed look is counted and
+    /// logged (a warning for the first of a run of failures), and the screen shows the frame
+    /// as one without a face: the camera works, there is no face box, and capture waits.
+    fn preview_summary(&mut self, summary: Result<FrameSummary, AnalyseError>) -> FrameSummary {
+        match summary {
+            Ok(s) => {
+                if std::mem::take(&mut self.preview_failing) {
+                    log::info!("preview analysis works again");
+                }
+                s
+            }
+            Err(e) => {
+                self.report.preview_errors += 1;
+                if std::mem::replace(&mut self.preview_failing, true) {
+                    log::debug!("preview analysis failed again: {e}");
+                } else {
+                    log::warn!("preview analysis failed: {e}");
+                }
+                FrameSummary::no_face(false)
+            }
+        }
     }
 
     /// Whether a watchdog ping may go out: not while one analysis job has hung past

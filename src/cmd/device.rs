@@ -5,7 +5,6 @@ use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use embedded_graphics::prelude::Size;
-use gestaltcam::analyzer::PipelineAnalyzer;
 use gestaltcam::app::buttons::{ButtonError, KeyboardButtons};
 use gestaltcam::app::{
     run_device, AppContext, ButtonEvent, Buttons, Device, RunOptions, ScriptedButtons, ViewSink,
@@ -16,6 +15,7 @@ use gestaltcam::display::{MonoPngDisplay, Panel, PngDisplay};
 use gestaltcam::embed::EmbedOptions;
 use gestaltcam::manifest::Manifest;
 use gestaltcam::pipeline::FacePipeline;
+use gestaltcam::screening::PipelineAnalyzer;
 use gestaltcam::setup::{analyzer_for, PanelSink};
 use gestaltcam::ui::view::{CheckState, SelfCheck, View, DISCLAIMER};
 use gestaltcam::{hw, photo};

@@ -4,8 +4,8 @@
 use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use gestaltcam::analyzer::PipelineAnalyzer;
 use gestaltcam::camera::ReplayCamera;
+use gestaltcam::screening::PipelineAnalyzer;
 use gestaltcam::soak::{self, SoakOptions};
 use std::path::PathBuf;
 

@@ -13,10 +13,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gestaltcam::app::run::Analyzer;
+use gestaltcam::analysis::{AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary};
 use gestaltcam::app::{
-    run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Buttons, Capture, Device,
-    FrameSummary, Notice, Notifier, RunOptions, ViewSink,
+    run_device, AppContext, ButtonEvent, Buttons, Device, Notice, Notifier, RunOptions, ViewSink,
 };
 use gestaltcam::camera::{Camera, CameraError, Frame, ManualClock};
 use gestaltcam::ui::view::{CheckState, ErrorKind, Guidance, SelfCheck, View};
@@ -93,13 +92,13 @@ impl Analyzer for SlowAnalyzer {
         }]
     }
 
-    fn preview(&mut self, frame: &Frame) -> FrameSummary {
+    fn preview(&mut self, frame: &Frame) -> Result<FrameSummary, AnalyseError> {
         self.previewing.store(true, Ordering::SeqCst);
         self.previews.fetch_add(1, Ordering::SeqCst);
         if let Some(g) = self.preview_gate.take() {
             g.pass();
         }
-        match frame.image.get_pixel(0, 0)[0] {
+        Ok(match frame.image.get_pixel(0, 0)[0] {
             READY => FrameSummary {
                 face_count: 1,
                 face_box: Some([0.3, 0.2, 0.7, 0.8]),
@@ -108,7 +107,7 @@ impl Analyzer for SlowAnalyzer {
             },
             DARK => FrameSummary::no_face(true),
             _ => FrameSummary::no_face(false),
-        }
+        })
     }
 
     fn analyse(&mut self, photos: &[Capture]) -> Result<AnalysisOutcome, AnalyseError> {

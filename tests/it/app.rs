@@ -17,10 +17,11 @@ use std::time::Duration;
 use crate::common;
 
 use common::{Notices, Screen};
-use gestaltcam::app::run::Analyzer;
+use gestaltcam::analysis::{
+    AnalyseError, AnalysisOutcome, Analyzer, Capture as Photo, FrameSummary, Refined,
+};
 use gestaltcam::app::{
-    run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Capture as Photo, Device,
-    FrameSummary, Notice, Refined, RunOptions, RunReport, ScriptedButtons,
+    run_device, AppContext, ButtonEvent, Device, Notice, RunOptions, RunReport, ScriptedButtons,
 };
 use gestaltcam::camera::{
     Backoff, Camera, CameraError, Clock, Frame, ManualClock, Reconnecting, ReplayCamera,
@@ -108,7 +109,7 @@ impl Analyzer for FakeAnalyzer {
         vec![check("Model", true), check("Gallery", self.gallery_ok)]
     }
 
-    fn preview(&mut self, frame: &Frame) -> FrameSummary {
+    fn preview(&mut self, frame: &Frame) -> Result<FrameSummary, AnalyseError> {
         self.previews += 1;
         let face = Some([0.3, 0.2, 0.7, 0.8]);
         let mut s = FrameSummary {
@@ -132,7 +133,7 @@ impl Analyzer for FakeAnalyzer {
             }
             _ => s = FrameSummary::no_face(false),
         }
-        s
+        Ok(s)
     }
 
     fn analyse(&mut self, photos: &[Photo]) -> Result<AnalysisOutcome, AnalyseError> {
@@ -908,13 +909,13 @@ struct GalleryAnalyzer {
 }
 
 impl Analyzer for GalleryAnalyzer {
-    fn preview(&mut self, _: &Frame) -> FrameSummary {
-        FrameSummary {
+    fn preview(&mut self, _: &Frame) -> Result<FrameSummary, AnalyseError> {
+        Ok(FrameSummary {
             face_count: 1,
             face_box: Some([0.3, 0.2, 0.7, 0.8]),
             face: None,
             issue: None,
-        }
+        })
     }
 
     fn analyse(&mut self, photos: &[Photo]) -> Result<AnalysisOutcome, AnalyseError> {
@@ -1049,8 +1050,8 @@ fn every_rank_is_reachable_on_every_panel() {
     ignore = "embeds the demo gallery: too slow under qemu-user (runs on the host)"
 )]
 fn a_capture_keeps_the_face_found_at_capture() {
-    use gestaltcam::analyzer::PipelineAnalyzer;
     use gestaltcam::pipeline::FacePipeline;
+    use gestaltcam::screening::PipelineAnalyzer;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let pipeline = FacePipeline::load(
         &root.join("models"),
@@ -1063,7 +1064,7 @@ fn a_capture_keeps_the_face_found_at_capture() {
     let image = gestaltcam::photo::load_path(&root.join("tests/fixtures/photos/obama2.jpg"))
         .expect("photo");
     let frame = Frame::new(image, 0, Duration::ZERO);
-    let summary = analyzer.preview(&frame);
+    let summary = analyzer.preview(&frame).expect("preview");
     assert_eq!(summary.issue, None, "{summary:?}");
     let face = summary
         .face

@@ -12,6 +12,7 @@
 //! | tampered or unsigned gallery with a public key is refused, with a screen | `signed_gallery_tampered_or_unsigned_is_refused` | `tests/it/gallery.rs` `signatures` |
 //! | power cut during a gallery write | `power_cut_during_gallery_write_leaves_old_or_new` (SIGKILLed child writer, seeded, 200 rounds) | `tests/it/gallery.rs` `interrupted_write_leaves_the_old_gallery` (failing writer) |
 //! | disk full | `disk_full_gallery_write_keeps_the_old_gallery`, `disk_full_capture_leaves_no_partial_file` (real ENOSPC from `/dev/full`), `failing_capture_save_keeps_the_session_running`, `unwritable_state_dir_does_not_stop_the_device` | |
+//! | the detector fails on preview frames | `a_failing_preview_is_logged_and_shown_without_a_face` | `src/screening.rs` and `src/app/run/worker.rs` unit tests |
 //! | config with wrong types or unknown keys | `config_wrong_types_name_key_and_line`, `config_unknown_keys_are_warnings_and_ignored`, `config_bad_values_are_refused` | `src/config.rs` unit tests |
 //!
 //! A power cut is simulated with SIGKILL: it proves the writer never exposes a partial file
@@ -27,10 +28,12 @@ use crate::common;
 use embedded_graphics::{pixelcolor::raw::ToBytes, pixelcolor::BinaryColor, prelude::*};
 
 use common::{make_gallery, Notices, Rng, Screen};
-use gestaltcam::app::run::Analyzer;
+use gestaltcam::analysis::{
+    AnalyseError, AnalysisOutcome, Analyzer, Capture as Photo, FrameSummary, Refined,
+};
 use gestaltcam::app::{
-    run_device, AnalyseError, AnalysisOutcome, AppContext, ButtonEvent, Capture as Photo, Device,
-    FrameSummary, Notice, RunOptions, RunReport, ScriptedButtons, ViewSink,
+    run_device, AppContext, ButtonEvent, Device, Notice, RunOptions, RunReport, ScriptedButtons,
+    ViewSink,
 };
 use gestaltcam::camera::{decode, Camera, CameraError, Frame, ManualClock, PixelFormat};
 use gestaltcam::config::{Config, ConfigError};
@@ -768,13 +771,13 @@ fn unwritable_state_dir_does_not_stop_the_device() {
 struct FakeAnalyzer;
 
 impl Analyzer for FakeAnalyzer {
-    fn preview(&mut self, _: &Frame) -> FrameSummary {
-        FrameSummary {
+    fn preview(&mut self, _: &Frame) -> Result<FrameSummary, AnalyseError> {
+        Ok(FrameSummary {
             face_count: 1,
             face_box: Some([0.3, 0.2, 0.7, 0.8]),
             face: None,
             issue: None,
-        }
+        })
     }
     fn analyse(&mut self, photos: &[Photo]) -> Result<AnalysisOutcome, AnalyseError> {
         Ok(AnalysisOutcome::Candidates {
@@ -858,6 +861,88 @@ fn failing_capture_save_keeps_the_session_running() {
     );
 }
 
+/// Its detector fails on the first `failures` preview frames, then sees what
+/// [`FakeAnalyzer`] sees.
+struct FailingPreview {
+    failures: usize,
+}
+
+impl Analyzer for FailingPreview {
+    fn preview(&mut self, frame: &Frame) -> Result<FrameSummary, AnalyseError> {
+        if self.failures == 0 {
+            return FakeAnalyzer.preview(frame);
+        }
+        self.failures -= 1;
+        Err(AnalyseError::ModelFailed {
+            detail: "face detector failed: out of memory".into(),
+        })
+    }
+    fn analyse(&mut self, photos: &[Photo]) -> Result<AnalysisOutcome, AnalyseError> {
+        FakeAnalyzer.analyse(photos)
+    }
+}
+
+#[test]
+fn a_failing_preview_is_logged_and_shown_without_a_face() {
+    // The detector fails on four preview frames: the loop gets each failure as an error,
+    // counts it and warns once; the screen shows those frames as frames without a face (no
+    // box, capture refused), and the preview is ready again when the detector works.
+    use gestaltcam::ui::view::Guidance;
+    logs::start();
+    let cam =
+        gestaltcam::camera::ReplayCamera::from_images(vec![RgbImage::new(16, 12)], 10.0).unwrap();
+    let out = run(
+        cam,
+        FailingPreview { failures: 4 },
+        &[(2, Capture)],
+        &ctx(1),
+        &opts(8),
+    );
+    assert_eq!(out.report.preview_errors, 4);
+    assert_eq!(out.report.analyses, 0, "no photo taken while failing");
+    assert_eq!(out.report.final_mode, "preview");
+    let previews: Vec<(Option<[f32; 4]>, Guidance, bool)> = out
+        .views
+        .iter()
+        .filter_map(|v| match v {
+            View::Preview {
+                face_box,
+                guidance,
+                not_taken,
+                ..
+            } => Some((*face_box, *guidance, *not_taken)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        previews,
+        vec![
+            (None, Guidance::NoFace, false),
+            (None, Guidance::NoFace, true),
+            (Some([0.3, 0.2, 0.7, 0.8]), Guidance::Ready, true),
+        ],
+        "{:?}",
+        tags(&out.views)
+    );
+    let logged = logs::from("gestaltcam::app::run");
+    let warned: Vec<&String> = logged
+        .iter()
+        .filter(|(l, _)| *l == log::Level::Warn)
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(
+        warned,
+        ["preview analysis failed: model failed: face detector failed: out of memory"],
+        "{logged:?}"
+    );
+    assert!(
+        logged
+            .iter()
+            .any(|(l, m)| *l == log::Level::Info && m == "preview analysis works again"),
+        "{logged:?}"
+    );
+}
+
 // ------------------------------------------------------------------ camera faults
 
 enum Shot {
@@ -892,7 +977,7 @@ impl Camera for RawCamera {
     }
 }
 
-fn real_device(tmp: &Path) -> (Config, gestaltcam::analyzer::PipelineAnalyzer) {
+fn real_device(tmp: &Path) -> (Config, gestaltcam::screening::PipelineAnalyzer) {
     let cfg = device_config(tmp);
     make_gallery(9, "ref R", 4, 12, &device_embedder_id())
         .save(&cfg.gallery)
@@ -1428,7 +1513,7 @@ fn config_bad_values_are_refused() {
 /// warns (a "Questions" warning line holds it until a button is pressed).
 #[test]
 fn missing_or_malformed_hpo_data_is_a_start_screen_warning() {
-    use gestaltcam::analyzer::{Phenotype, PipelineAnalyzer};
+    use gestaltcam::screening::{Phenotype, PipelineAnalyzer};
     let tmp = tempfile::tempdir().unwrap();
     let broken = tmp.path().join("broken");
     std::fs::create_dir_all(&broken).unwrap();
@@ -1446,7 +1531,7 @@ fn missing_or_malformed_hpo_data_is_a_start_screen_warning() {
         assert_eq!(q.state, CheckState::Warning, "{}: {q:?}", dir.display());
         assert!(q.detail.starts_with("face only: "), "{q:?}");
         // Without the analysis, a refinement is refused, not a panic.
-        assert_eq!(a.refine(&[]), gestaltcam::app::Refined::Unavailable);
+        assert_eq!(a.refine(&[]), Refined::Unavailable);
     }
     // Not configured: no line at all.
     let mut a = PipelineAnalyzer::new(Err("no model".into()), Err("no gallery".into()));

@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use gestaltcam::analyzer::PipelineAnalyzer;
 use gestaltcam::camera::ReplayCamera;
 use gestaltcam::embed::EmbedOptions;
 use gestaltcam::pipeline::FacePipeline;
+use gestaltcam::screening::PipelineAnalyzer;
 use gestaltcam::soak::{self, SoakOptions};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");

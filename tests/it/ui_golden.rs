@@ -17,13 +17,12 @@ use embedded_graphics::{
     prelude::*,
 };
 use gestaltcam::{
-    app::{
-        update, AnalyseError, AnalysisOutcome, Answer, AppContext, ButtonEvent, Effect, Event,
-        FrameSummary, Refined, State,
-    },
+    analysis::{AnalyseError, AnalysisOutcome, FrameSummary, Refined},
+    app::{update, AppContext, ButtonEvent, Effect, Event, State},
     camera::Frame,
     config::Config,
     display::FrameBuffer,
+    hpo::Answer,
     ui::{
         self,
         view::{Band, Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View},

@@ -5,9 +5,9 @@
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 
-use super::Analyzer;
-use crate::app::{AnalyseError, AnalysisOutcome, Answer, Capture, FrameSummary, Refined};
+use crate::analysis::{AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary, Refined};
 use crate::camera::Frame;
+use crate::hpo::Answer;
 use crate::ui::view::SelfCheck;
 
 /// Work for the analyzer.
@@ -27,9 +27,10 @@ pub(super) enum Job {
 /// An answer.
 pub(super) enum Done {
     SelfTest(Vec<SelfCheck>),
+    /// What the analyzer saw in `frame`, or why it could not look.
     Preview {
         frame: Frame,
-        summary: FrameSummary,
+        summary: Result<FrameSummary, AnalyseError>,
         epoch: u64,
     },
     Analysed(Result<AnalysisOutcome, AnalyseError>),
@@ -132,5 +133,47 @@ pub(super) fn serve<A: Analyzer>(analyzer: &mut A, jobs: Receiver<Job>, done: Se
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::RgbImage;
+
+    /// An analyzer whose preview always fails.
+    struct BrokenPreview;
+
+    impl Analyzer for BrokenPreview {
+        fn preview(&mut self, _: &Frame) -> Result<FrameSummary, AnalyseError> {
+            Err(AnalyseError::ModelFailed {
+                detail: "detector exploded".into(),
+            })
+        }
+        fn analyse(&mut self, _: &[Capture]) -> Result<AnalysisOutcome, AnalyseError> {
+            unreachable!("no analysis in these tests")
+        }
+    }
+
+    /// A failed preview comes back to the loop as the error, with its frame and epoch.
+    #[test]
+    fn a_failed_preview_is_answered_as_an_error() {
+        let frame = Frame::new(RgbImage::new(4, 4), 9, Duration::ZERO);
+        let done = answer(&mut BrokenPreview, Job::Preview { frame, epoch: 2 });
+        let Some(Done::Preview {
+            frame,
+            summary,
+            epoch,
+        }) = done
+        else {
+            panic!("expected a preview answer");
+        };
+        assert_eq!((frame.sequence, epoch), (9, 2));
+        assert_eq!(
+            summary,
+            Err(AnalyseError::ModelFailed {
+                detail: "detector exploded".into()
+            })
+        );
     }
 }

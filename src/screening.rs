@@ -1,14 +1,18 @@
-//! The device's analyzer: the real detector, embedder and gallery behind the app's
-//! [`Analyzer`] trait, and the phenotype questions (HPO) on its results. Pure: frames in,
-//! views' data out; nothing is written anywhere.
+//! The screening itself: the real face analyzer behind the [`Analyzer`] port. It finds the
+//! patient's face in preview frames and captures (detector), embeds it (tract), ranks the
+//! gallery's syndromes by it, and runs the phenotype questions (HPO) on the result. Pure:
+//! frames in, views' data out; nothing is written anywhere. It knows the port
+//! ([`crate::analysis`]), not the app that drives it.
 
-use crate::app::run::Analyzer;
-use crate::app::{AnalyseError, AnalysisOutcome, Answer, Capture, FrameSummary, Refined};
+use crate::analysis::{AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary, Refined};
 use crate::camera::Frame;
 use crate::gallery::{FusionMode, Gallery};
-use crate::hpo::{self, FaceLikelihood, HpoError, HpoIndex, QueryTerm, QuestionRound, Step};
+use crate::hpo::{
+    self, Answer, FaceLikelihood, HpoError, HpoIndex, QueryTerm, QuestionRound, Step,
+};
 use crate::pipeline::{FacePipeline, PhotoEmbedder, PhotoError};
 use crate::ui::view::{Basis, Candidate, CheckState, SelfCheck};
+use crate::vision::quality::Issue;
 use std::path::Path;
 
 /// The phenotype questions' data: the HPO index and the curated questions compiled against it.
@@ -37,7 +41,6 @@ struct Round {
     round: QuestionRound,
     face: Vec<Candidate>,
 }
-use crate::vision::quality::Issue;
 
 /// Detector + embedder + gallery, as loaded at start-up. A part that failed to load is kept as
 /// its error message, so the self-test screen can say which part was refused and why.
@@ -196,18 +199,19 @@ impl Analyzer for PipelineAnalyzer {
         checks
     }
 
-    fn preview(&mut self, frame: &Frame) -> FrameSummary {
-        let Ok(p) = &self.pipeline else {
-            return FrameSummary::no_face(false);
-        };
+    fn preview(&mut self, frame: &Frame) -> Result<FrameSummary, AnalyseError> {
+        let p = self
+            .pipeline
+            .as_ref()
+            .map_err(|e| AnalyseError::ModelUnavailable { detail: e.clone() })?;
         let img = &frame.image;
-        let Ok(check) = p.check_frame(img) else {
-            return FrameSummary::no_face(false);
-        };
+        let check = p.check_frame(img).map_err(|e| AnalyseError::ModelFailed {
+            detail: e.to_string(),
+        })?;
         let chosen = check.chosen.map(|i| check.faces[i].clone());
         // Several similar faces: box the first so the screen shows what it means.
         let boxed = chosen.as_ref().or(check.faces.first());
-        FrameSummary {
+        Ok(FrameSummary {
             face_count: if chosen.is_some() {
                 1
             } else {
@@ -216,7 +220,7 @@ impl Analyzer for PipelineAnalyzer {
             face_box: boxed.map(|f| fraction_box(&f.bbox, img.width(), img.height())),
             face: chosen,
             issue: check.issue,
-        }
+        })
     }
 
     fn analyse(&mut self, photos: &[Capture]) -> Result<AnalysisOutcome, AnalyseError> {
@@ -347,4 +351,42 @@ fn fraction_box(b: &[f32; 4], w: u32, h: u32) -> [f32; 4] {
         (b[2] / w).clamp(0.0, 1.0),
         (b[3] / h).clamp(0.0, 1.0),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::DEVICE_EMBED_OPTIONS;
+    use image::RgbImage;
+    use std::time::Duration;
+
+    fn frame(width: u32, height: u32) -> Frame {
+        Frame::new(RgbImage::new(width, height), 0, Duration::ZERO)
+    }
+
+    /// Models that did not load make the preview fail, not report a frame without a face.
+    #[test]
+    fn preview_without_models_is_an_error() {
+        let mut a = PipelineAnalyzer::new(Err("no detector".into()), Err("no gallery".into()));
+        assert_eq!(
+            a.preview(&frame(64, 48)),
+            Err(AnalyseError::ModelUnavailable {
+                detail: "no detector".into()
+            })
+        );
+    }
+
+    /// A detector error on a preview frame (here: a frame with no pixels) reaches the app as
+    /// an error, where it used to be an ordinary "no face" summary.
+    #[test]
+    fn a_detector_error_on_preview_is_an_error() {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let pipeline = FacePipeline::load(&models, None, DEVICE_EMBED_OPTIONS).expect("models");
+        let mut a = PipelineAnalyzer::new(Ok(pipeline), Err("no gallery".into()));
+        let got = a.preview(&frame(0, 0));
+        let Err(AnalyseError::ModelFailed { detail }) = &got else {
+            panic!("expected a detector failure: {got:?}");
+        };
+        assert!(detail.contains("no pixels"), "{detail}");
+    }
 }

@@ -1,0 +1,262 @@
+//! The state machine's transitions, one event at a time.
+
+use std::time::Duration;
+
+use image::RgbImage;
+
+use super::update;
+use crate::analysis::{AnalysisOutcome, FrameSummary};
+use crate::app::{AppContext, ButtonEvent, Effect, Event, Mode, Notice, State};
+use crate::camera::Frame;
+use crate::ui::view::{Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View};
+
+fn ready() -> FrameSummary {
+    FrameSummary {
+        face_count: 1,
+        face_box: Some([0.3, 0.2, 0.7, 0.8]),
+        face: None,
+        issue: None,
+    }
+}
+
+fn frame(seq: u64) -> Frame {
+    Frame::new(RgbImage::new(4, 4), seq, Duration::ZERO)
+}
+
+fn views(fx: &[Effect]) -> Vec<View> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Show(v) => Some(v.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn started(ctx: &AppContext) -> State {
+    let (s, _) = update(State::new(), Event::SelfTest(vec![]), ctx);
+    let (s, _) = update(
+        s,
+        Event::Frame {
+            frame: frame(0),
+            summary: ready(),
+        },
+        ctx,
+    );
+    assert_eq!(s.mode, Mode::Preview);
+    s
+}
+
+#[test]
+fn failed_self_test_is_fatal_and_ignores_buttons() {
+    let ctx = AppContext::default();
+    let check = SelfCheck {
+        name: "Gallery".into(),
+        state: CheckState::Failed,
+        detail: "bad signature".into(),
+    };
+    let (s, fx) = update(State::new(), Event::SelfTest(vec![check]), &ctx);
+    assert!(matches!(
+        views(&fx).as_slice(),
+        [View::Error {
+            kind: ErrorKind::GalleryRefused,
+            ..
+        }]
+    ));
+    let (s, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+    assert!(views(&fx).is_empty());
+    assert!(matches!(s.mode, Mode::Fatal(_)));
+}
+
+#[test]
+fn one_camera_line_on_the_start_screen() {
+    let ctx = AppContext::default();
+    let cam = SelfCheck {
+        name: "Camera".into(),
+        state: CheckState::Pending,
+        detail: "waiting: no /dev/video0".into(),
+    };
+    let (s, fx) = update(State::new(), Event::SelfTest(vec![cam]), &ctx);
+    let shown = views(&fx);
+    let [View::Starting { checks }] = shown.as_slice() else {
+        panic!("expected the start screen: {fx:?}");
+    };
+    let cams: Vec<_> = checks.iter().filter(|c| c.name == "Camera").collect();
+    assert_eq!(cams.len(), 1, "{checks:?}");
+    assert_eq!(cams[0].state, CheckState::Pending);
+    assert_eq!(cams[0].detail, "waiting: no /dev/video0");
+    assert!(!s.camera_ok);
+}
+
+#[test]
+fn warning_holds_the_start_screen_until_a_button() {
+    let ctx = AppContext::default();
+    let warn = SelfCheck {
+        name: "Gallery".into(),
+        state: CheckState::Warning,
+        detail: "configured one refused: truncated".into(),
+    };
+    let (s, fx) = update(State::new(), Event::SelfTest(vec![warn]), &ctx);
+    assert!(fx.contains(&Effect::Notify(Notice::Ready)));
+    assert!(matches!(views(&fx).as_slice(), [View::Starting { .. }]));
+    let frame_ev = || Event::Frame {
+        frame: frame(0),
+        summary: ready(),
+    };
+    let (s, _) = update(s, frame_ev(), &ctx);
+    let (s, fx) = update(s, frame_ev(), &ctx);
+    assert_eq!(s.mode, Mode::Starting);
+    assert!(views(&fx).is_empty());
+    // The acknowledging press does not take a photo.
+    let (s, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+    assert_eq!(s.mode, Mode::Preview);
+    assert!(s.photos.is_empty());
+    assert!(matches!(views(&fx).as_slice(), [View::Preview { .. }]));
+}
+
+#[test]
+fn capture_saves_only_when_enabled() {
+    let mut ctx = AppContext::default();
+    for saving in [false, true] {
+        ctx.saving = saving;
+        let s = started(&ctx);
+        let (_, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+        let saves = fx
+            .iter()
+            .filter(|e| matches!(e, Effect::SaveCapture { .. }))
+            .count();
+        assert_eq!(saves, usize::from(saving));
+    }
+}
+
+#[test]
+fn next_with_photos_finishes_early_and_clears_photos_from_state() {
+    let ctx = AppContext::default();
+    let s = started(&ctx);
+    let (s, _) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+    assert_eq!(s.photos.len(), 1);
+    let (s, fx) = update(s, Event::Button(ButtonEvent::Next), &ctx);
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Analyse(p) if p.len() == 1)));
+    assert!(s.photos.is_empty());
+    assert_eq!(s.mode, Mode::Analysing { photos: 1 });
+}
+
+#[test]
+fn results_pages_wrap() {
+    let ctx = AppContext {
+        per_page: 2,
+        ..AppContext::default()
+    };
+    let mut s = started(&ctx);
+    s.mode = Mode::Analysing { photos: 1 };
+    let cand = |rank| Candidate {
+        rank,
+        name: format!("S{rank}"),
+        omim: None,
+        genes: Vec::new(),
+        band: crate::ui::view::Band::Weak,
+        similarity: 0.1,
+        nearest_case: "c".into(),
+        evidence: None,
+    };
+    let basis = Basis {
+        reference_cases: 1,
+        syndromes: 1,
+        photos: 1,
+        model_version: "m".into(),
+        gallery_version: "g".into(),
+        demo: true,
+        phenotype: None,
+    };
+    let (s, _) = update(
+        s,
+        Event::Analysed(Ok(AnalysisOutcome::Candidates {
+            candidates: (1..=3).map(cand).collect(),
+            basis,
+        })),
+        &ctx,
+    );
+    let page = |s: &State| match &s.mode {
+        Mode::Results { page, .. } => *page,
+        m => panic!("not results: {m:?}"),
+    };
+    assert_eq!(page(&s), 0);
+    let (s, _) = update(s, Event::Button(ButtonEvent::Next), &ctx);
+    assert_eq!(page(&s), 1);
+    let (s, _) = update(s, Event::Button(ButtonEvent::Next), &ctx);
+    assert_eq!(page(&s), 0);
+}
+
+/// A frame the analysis thread had no time for updates the viewfinder only: the box and
+/// guidance stay those of the analysed frame, and a capture takes the analysed frame (its
+/// face was found there), not the newer picture.
+#[test]
+fn an_unanalysed_frame_moves_the_viewfinder_but_is_never_captured() {
+    let ctx = AppContext {
+        viewfinder: Some((8, 8)),
+        photos_wanted: 3,
+        ..AppContext::default()
+    };
+    let s = started(&ctx);
+    let mut newer = frame(7);
+    newer.image.put_pixel(0, 0, image::Rgb([255, 255, 255]));
+    let (s, fx) = update(s, Event::Picture(newer.clone()), &ctx);
+    let shown = views(&fx);
+    let [View::Preview {
+        picture: Some(p),
+        guidance,
+        ..
+    }] = shown.as_slice()
+    else {
+        panic!("one preview with a picture: {shown:?}")
+    };
+    assert_eq!(*guidance, Guidance::Ready);
+    assert_eq!(*p, crate::ui::view::Picture::fit(&newer.image, 8, 8));
+    let (s, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+    assert_eq!(s.photos.len(), 1);
+    assert_eq!(
+        s.photos[0].frame.sequence, 0,
+        "the analysed frame is captured"
+    );
+    assert!(matches!(views(&fx)[..], [View::Capturing { photo: 1, .. }]));
+    // Without a viewfinder the picture changes nothing on screen.
+    let plain = AppContext {
+        viewfinder: None,
+        ..ctx.clone()
+    };
+    let (s, _) = update(started(&plain), Event::Picture(newer.clone()), &plain);
+    assert!(s.picture.is_none());
+    // After a loss it brings the preview back, with no face box or guidance from before.
+    let (s, _) = update(started(&ctx), Event::CameraLost, &ctx);
+    let (s, fx) = update(s, Event::Picture(newer), &ctx);
+    let shown = views(&fx);
+    assert!(
+        matches!(
+            shown[..],
+            [View::Preview {
+                face_box: None,
+                guidance: Guidance::NoFace,
+                ..
+            }]
+        ),
+        "{shown:?}"
+    );
+    assert!(s.picture.is_none() && s.camera_ok);
+}
+
+#[test]
+fn watchdog_is_rate_limited() {
+    let ctx = AppContext::default();
+    let mut s = State::new();
+    let mut count = 0;
+    for ms in (0..=5000).step_by(100) {
+        let (next, fx) = update(s, Event::Tick(Duration::from_millis(ms)), &ctx);
+        s = next;
+        count += fx
+            .iter()
+            .filter(|e| **e == Effect::Notify(Notice::Watchdog))
+            .count();
+    }
+    assert_eq!(count, 3); // at 0, 2 s, 4 s
+}
