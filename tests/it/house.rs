@@ -49,7 +49,10 @@ fn code_only(src: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'/' if b.get(i + 1) == Some(&b'/') => {
-                let end = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |n| i + n);
+                let end = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |n| i + n);
                 blank(&mut out, i, end);
                 i = end;
             }
@@ -97,7 +100,10 @@ fn code_only(src: &str) -> String {
                         .map(|n| i + 3 + n + 1)
                 } else {
                     let ch_len = (1..=4)
-                        .find(|&n| b.get(i + 1..i + 1 + n).is_some_and(|s| std::str::from_utf8(s).is_ok()))
+                        .find(|&n| {
+                            b.get(i + 1..i + 1 + n)
+                                .is_some_and(|s| std::str::from_utf8(s).is_ok())
+                        })
                         .unwrap_or(1);
                     (b.get(i + 1 + ch_len) == Some(&b'\'')).then_some(i + 2 + ch_len)
                 };
@@ -122,7 +128,8 @@ fn raw_string_start(b: &[u8], i: usize) -> bool {
 }
 
 fn ident_byte(b: &[u8], i: usize) -> bool {
-    b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    b.get(i)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 /// `r"`, `r#"`, `r##"` … (and `br"`): the number of hashes.
@@ -175,13 +182,20 @@ fn fn_name(line: &str) -> Option<String> {
     let all_qualifiers = words[..at]
         .iter()
         .all(|w| qualifiers.contains(w) || w.starts_with("pub(") || w.starts_with('"'));
-    let name: String = words.get(at + 1)?.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    let name: String = words
+        .get(at + 1)?
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
     (all_qualifiers && !name.is_empty()).then_some(name)
 }
 
 /// A module's path (`["gallery", "format"]`) from a file under `src/`.
 fn module_of(rel: &Path) -> Vec<String> {
-    let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut parts: Vec<String> = rel
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     let last = parts.pop().unwrap();
     let stem = last.trim_end_matches(".rs");
     if !matches!(stem, "mod" | "lib" | "main") {
@@ -245,7 +259,12 @@ fn named_paths(code: &str, here: &[String]) -> Vec<Vec<String>> {
 }
 
 /// After `prefix`, read `::ident::ident` or `::{tree, tree}` and push every path.
-fn collect_tree(toks: &[String], j: &mut usize, mut prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+fn collect_tree(
+    toks: &[String],
+    j: &mut usize,
+    mut prefix: Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) {
     while toks.get(*j).map(String::as_str) == Some("::") {
         match toks.get(*j + 1).map(String::as_str) {
             Some("{") => {
@@ -287,7 +306,9 @@ fn collect_tree(toks: &[String], j: &mut usize, mut prefix: Vec<String>, out: &m
 }
 
 fn is_ident(t: &str) -> bool {
-    t.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+    t.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
 }
 
 fn tokens(code: &str) -> Vec<String> {
@@ -333,7 +354,10 @@ fn import_graph(t: &Tree) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     for (m, code) in &t.code {
         let mut to = BTreeSet::new();
         for p in named_paths(without_test_module(code), m) {
-            let known = (0..=p.len()).rev().map(|k| p[..k].to_vec()).find(|k| t.code.contains_key(k));
+            let known = (0..=p.len())
+                .rev()
+                .map(|k| p[..k].to_vec())
+                .find(|k| t.code.contains_key(k));
             if let Some(k) = known.filter(|k| k != m && !m.starts_with(k)) {
                 to.insert(k);
             }
@@ -358,7 +382,9 @@ fn circles(g: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<Vec<String>>
         s.low.insert(v, n);
         s.stack.push(v);
         for w in s.g.get(v).into_iter().flatten() {
-            let Some((w, _)) = s.g.get_key_value(w) else { continue };
+            let Some((w, _)) = s.g.get_key_value(w) else {
+                continue;
+            };
             if !s.index.contains_key(w) {
                 visit(s, w);
                 let lw = s.low[w];
@@ -382,7 +408,13 @@ fn circles(g: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<Vec<String>>
             }
         }
     }
-    let mut s = S { g, index: BTreeMap::new(), low: BTreeMap::new(), stack: Vec::new(), out: Vec::new() };
+    let mut s = S {
+        g,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        out: Vec::new(),
+    };
     for v in g.keys() {
         if !s.index.contains_key(v) {
             visit(&mut s, v);
@@ -395,7 +427,10 @@ fn circles(g: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<Vec<String>>
 fn no_import_circle_in_src() {
     let t = read_tree(&src_dir());
     let found = circles(&import_graph(&t));
-    assert!(found.is_empty(), "modules that import each other in a circle: {found:?}");
+    assert!(
+        found.is_empty(),
+        "modules that import each other in a circle: {found:?}"
+    );
 }
 
 #[test]
@@ -406,10 +441,17 @@ fn cmd_files_import_no_other_cmd_file() {
     let mut bad = Vec::new();
     for (m, to) in &g {
         if m.len() == 2 && m.starts_with(&cmd) {
-            bad.extend(to.iter().filter(|k| k.len() >= 2 && k.starts_with(&cmd)).map(|k| format!("{} -> {}", m.join("::"), k.join("::"))));
+            bad.extend(
+                to.iter()
+                    .filter(|k| k.len() >= 2 && k.starts_with(&cmd))
+                    .map(|k| format!("{} -> {}", m.join("::"), k.join("::"))),
+            );
         }
     }
-    assert!(bad.is_empty(), "cmd files importing other cmd files: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "cmd files importing other cmd files: {bad:?}"
+    );
 }
 
 #[test]
@@ -421,7 +463,10 @@ fn no_file_in_src_over_800_lines() {
             (n > MAX_FILE_LINES).then(|| format!("{} ({n} lines)", f.display()))
         })
         .collect();
-    assert!(long.is_empty(), "files over {MAX_FILE_LINES} lines: {long:?}");
+    assert!(
+        long.is_empty(),
+        "files over {MAX_FILE_LINES} lines: {long:?}"
+    );
 }
 
 #[test]
@@ -431,10 +476,16 @@ fn no_function_in_src_over_100_lines() {
     for f in rust_files(&root) {
         let code = code_only(&std::fs::read_to_string(&f).unwrap());
         for (line, name, n) in long_functions(&code, MAX_FN_LINES) {
-            long.push(format!("{}:{line} {name} ({n} lines)", f.strip_prefix(&root).unwrap().display()));
+            long.push(format!(
+                "{}:{line} {name} ({n} lines)",
+                f.strip_prefix(&root).unwrap().display()
+            ));
         }
     }
-    assert!(long.is_empty(), "functions over {MAX_FN_LINES} lines: {long:?}");
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FN_LINES} lines: {long:?}"
+    );
 }
 
 /// `env!("CARGO_MANIFEST_DIR")` is the folder the binary was compiled in: an installed or copied
@@ -457,23 +508,40 @@ fn no_build_tree_path_outside_test_code() {
             }
         }
     }
-    assert!(bad.is_empty(), "build-tree paths outside test code: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "build-tree paths outside test code: {bad:?}"
+    );
 }
 
 #[test]
 fn the_reader_finds_circles_paths_and_long_functions_in_small_sources() {
     // Literals and comments hide braces and paths.
-    let code = code_only("let s = \"crate::x { \"; // crate::y {\nlet c = '{'; let r = r#\"}\"#; fn f<'a>() {}\n");
+    let code = code_only(
+        "let s = \"crate::x { \"; // crate::y {\nlet c = '{'; let r = r#\"}\"#; fn f<'a>() {}\n",
+    );
     assert!(!code.contains("crate::"), "{code}");
     assert_eq!(code.matches('{').count(), 1, "{code}");
     assert_eq!(code.lines().count(), 2);
 
     // Use groups, super and self.
     let here = vec!["gallery".to_owned(), "rank".to_owned()];
-    let paths = named_paths("use crate::{app::{Event, State}, ui};\nuse super::format::Gallery;\nself::x();", &here);
+    let paths = named_paths(
+        "use crate::{app::{Event, State}, ui};\nuse super::format::Gallery;\nself::x();",
+        &here,
+    );
     let joined: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
-    for want in ["app::Event", "app::State", "ui", "gallery::format::Gallery", "gallery::rank::x"] {
-        assert!(joined.contains(&want.to_owned()), "{want} not in {joined:?}");
+    for want in [
+        "app::Event",
+        "app::State",
+        "ui",
+        "gallery::format::Gallery",
+        "gallery::rank::x",
+    ] {
+        assert!(
+            joined.contains(&want.to_owned()),
+            "{want} not in {joined:?}"
+        );
     }
 
     // A two-module circle is found; a chain is not.
@@ -488,7 +556,8 @@ fn the_reader_finds_circles_paths_and_long_functions_in_small_sources() {
 
     // Function length, braces inside the body included; a declaration without a body is not one.
     let body: String = (0..101).map(|_| "    x();\n").collect();
-    let src = format!("pub(crate) fn long() {{\n{body}}}\nfn short() {{ if a {{ b }} }}\nfn decl();\n");
+    let src =
+        format!("pub(crate) fn long() {{\n{body}}}\nfn short() {{ if a {{ b }} }}\nfn decl();\n");
     assert_eq!(long_functions(&src, 100), vec![(1, "long".to_owned(), 103)]);
     assert!(long_functions(&src, 103).is_empty());
 }
