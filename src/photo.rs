@@ -2,7 +2,7 @@
 //!
 //! Every image that enters the pipeline from disk (gallery builds, `analyze`, the replay camera)
 //! goes through here: grey, grey+alpha, RGBA, 16-bit and CMYK JPEGs are converted to 8-bit RGB;
-//! empty, truncated, non-image and oversized files give a [`PhotoLoadError`], never a panic.
+//! empty, truncated, non-image and oversized files give a [`PhotoFileError`], never a panic.
 
 use image::{DynamicImage, ImageReader, Limits, RgbImage};
 use std::io::Cursor;
@@ -15,8 +15,10 @@ pub const MAX_PIXELS: u64 = 64_000_000;
 /// Largest accepted file, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Why a photo file could not be read or decoded into an image (before any face is looked
+/// for: that is [`crate::pipeline::UnusablePhotoError`]).
 #[derive(Debug, thiserror::Error)]
-pub enum PhotoLoadError {
+pub enum PhotoFileError {
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -45,16 +47,16 @@ pub enum PhotoLoadError {
 }
 
 /// Reads and decodes a photo file.
-pub fn load_path(path: &Path) -> Result<RgbImage, PhotoLoadError> {
+pub fn load_path(path: &Path) -> Result<RgbImage, PhotoFileError> {
     let what = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| PhotoLoadError::Io {
+    let meta = std::fs::metadata(path).map_err(|source| PhotoFileError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(PhotoLoadError::FileTooLarge { what });
+        return Err(PhotoFileError::FileTooLarge { what });
     }
-    let bytes = std::fs::read(path).map_err(|source| PhotoLoadError::Io {
+    let bytes = std::fs::read(path).map_err(|source| PhotoFileError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -62,29 +64,29 @@ pub fn load_path(path: &Path) -> Result<RgbImage, PhotoLoadError> {
 }
 
 /// Decodes photo bytes; `what` names the source in error messages.
-pub fn decode(bytes: &[u8], what: &str) -> Result<RgbImage, PhotoLoadError> {
+pub fn decode(bytes: &[u8], what: &str) -> Result<RgbImage, PhotoFileError> {
     let what = what.to_string();
     if bytes.is_empty() {
-        return Err(PhotoLoadError::Empty { what });
+        return Err(PhotoFileError::Empty { what });
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(PhotoLoadError::FileTooLarge { what });
+        return Err(PhotoFileError::FileTooLarge { what });
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| PhotoLoadError::Corrupt {
+        .map_err(|e| PhotoFileError::Corrupt {
             what: what.clone(),
             message: e.to_string(),
         })?;
     if reader.format().is_none() {
-        return Err(PhotoLoadError::NotAnImage { what });
+        return Err(PhotoFileError::NotAnImage { what });
     }
     let (width, height) = reader.into_dimensions().map_err(|e| classify(e, &what))?;
     check_dimensions(width, height, &what)?;
     // Re-create the reader (into_dimensions consumed it) with explicit limits.
     reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| PhotoLoadError::Corrupt {
+        .map_err(|e| PhotoFileError::Corrupt {
             what: what.clone(),
             message: e.to_string(),
         })?;
@@ -97,16 +99,16 @@ pub fn decode(bytes: &[u8], what: &str) -> Result<RgbImage, PhotoLoadError> {
     Ok(to_rgb8(img))
 }
 
-fn check_dimensions(width: u32, height: u32, what: &str) -> Result<(), PhotoLoadError> {
+fn check_dimensions(width: u32, height: u32, what: &str) -> Result<(), PhotoFileError> {
     if width < 2 || height < 2 {
-        return Err(PhotoLoadError::BadDimensions {
+        return Err(PhotoFileError::BadDimensions {
             what: what.to_string(),
             width,
             height,
         });
     }
     if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(PhotoLoadError::TooLarge {
+        return Err(PhotoFileError::TooLarge {
             what: what.to_string(),
             width,
             height,
@@ -115,18 +117,18 @@ fn check_dimensions(width: u32, height: u32, what: &str) -> Result<(), PhotoLoad
     Ok(())
 }
 
-fn classify(e: image::ImageError, what: &str) -> PhotoLoadError {
+fn classify(e: image::ImageError, what: &str) -> PhotoFileError {
     use image::ImageError as E;
     match e {
-        E::Unsupported(_) => PhotoLoadError::NotAnImage {
+        E::Unsupported(_) => PhotoFileError::NotAnImage {
             what: what.to_string(),
         },
-        E::Limits(_) => PhotoLoadError::TooLarge {
+        E::Limits(_) => PhotoFileError::TooLarge {
             what: what.to_string(),
             width: 0,
             height: 0,
         },
-        other => PhotoLoadError::Corrupt {
+        other => PhotoFileError::Corrupt {
             what: what.to_string(),
             message: other.to_string(),
         },
@@ -168,11 +170,11 @@ mod tests {
     fn empty_and_garbage_are_typed_errors() {
         assert!(matches!(
             decode(&[], "x"),
-            Err(PhotoLoadError::Empty { .. })
+            Err(PhotoFileError::Empty { .. })
         ));
         assert!(matches!(
             decode(b"hello, not an image at all", "x"),
-            Err(PhotoLoadError::NotAnImage { .. })
+            Err(PhotoFileError::NotAnImage { .. })
         ));
     }
 
@@ -181,7 +183,7 @@ mod tests {
         for (w, h) in [(1, 1), (1, 40), (40, 1)] {
             let png = encode(DynamicImage::new_rgb8(w, h), ImageFormat::Png);
             assert!(
-                matches!(decode(&png, "tiny"), Err(PhotoLoadError::BadDimensions { width, height, .. }) if width == w && height == h),
+                matches!(decode(&png, "tiny"), Err(PhotoFileError::BadDimensions { width, height, .. }) if width == w && height == h),
                 "{w}x{h}"
             );
         }
@@ -241,7 +243,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                PhotoLoadError::TooLarge { .. } | PhotoLoadError::Corrupt { .. }
+                PhotoFileError::TooLarge { .. } | PhotoFileError::Corrupt { .. }
             ),
             "{err}"
         );

@@ -7,9 +7,11 @@ use crate::manifest::Metric;
 use crate::vision::Face;
 use image::RgbImage;
 
-/// Why a photo gave no embedding. Each variant is something a clinician can act on.
+/// Why a decoded photo could not be used: it gave no embedding (no usable face, or a model
+/// failed). Each variant is something a clinician can act on. Reading the file is
+/// [`crate::photo::PhotoFileError`].
 #[derive(Debug, thiserror::Error)]
-pub enum PhotoError {
+pub enum UnusablePhotoError {
     #[error("no face found")]
     NoFace,
     #[error("{count} faces of similar size found; photograph one face at a time")]
@@ -43,7 +45,7 @@ pub trait PhotoEmbedder {
     /// The distance the model's manifest names.
     fn metric(&self) -> Metric;
     /// Embeds the patient's face in `photo`.
-    fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, PhotoError>;
+    fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, UnusablePhotoError>;
 }
 
 use crate::embed::{EmbedError, EmbedOptions, Embedder};
@@ -293,32 +295,34 @@ impl FacePipeline {
 
     /// Detects faces, in photo coordinates: one pass over the whole photo (what the live
     /// preview needs).
-    pub fn detect(&self, photo: &RgbImage) -> Result<Vec<Face>, PhotoError> {
+    pub fn detect(&self, photo: &RgbImage) -> Result<Vec<Face>, UnusablePhotoError> {
         self.detector
             .detect(photo)
-            .map_err(|e| PhotoError::Detect(e.to_string()))
+            .map_err(|e| UnusablePhotoError::Detect(e.to_string()))
     }
 
     /// Finds faces in a photo to embed: the whole-photo pass, then, when it finds no face of
     /// [`search::MIN_INPUT_FACE`] input pixels in a photo bigger than the detector's input, a
     /// search in tiles ([`search::find_faces`]).
-    pub fn find_faces(&self, photo: &RgbImage) -> Result<Vec<Face>, PhotoError> {
-        search::find_faces(&self.detector, photo).map_err(|e| PhotoError::Detect(e.to_string()))
+    pub fn find_faces(&self, photo: &RgbImage) -> Result<Vec<Face>, UnusablePhotoError> {
+        search::find_faces(&self.detector, photo)
+            .map_err(|e| UnusablePhotoError::Detect(e.to_string()))
     }
 
     /// `face` detected again at the photo's full resolution on a crop around it, where the
     /// whole-photo pass saw it small ([`search::refine`]).
-    pub fn refine(&self, photo: &RgbImage, face: &Face) -> Result<Face, PhotoError> {
-        search::refine(&self.detector, photo, face).map_err(|e| PhotoError::Detect(e.to_string()))
+    pub fn refine(&self, photo: &RgbImage, face: &Face) -> Result<Face, UnusablePhotoError> {
+        search::refine(&self.detector, photo, face)
+            .map_err(|e| UnusablePhotoError::Detect(e.to_string()))
     }
 
     /// Detection by the preview's plan ([`Self::preview_detector`]) plus the quality verdict
     /// the live preview shows ([`quality::assess`]).
-    pub fn check_frame(&self, frame: &RgbImage) -> Result<FrameCheck, PhotoError> {
+    pub fn check_frame(&self, frame: &RgbImage) -> Result<FrameCheck, UnusablePhotoError> {
         let faces = self
             .preview_detector()
             .detect(frame)
-            .map_err(|e| PhotoError::Detect(e.to_string()))?;
+            .map_err(|e| UnusablePhotoError::Detect(e.to_string()))?;
         let a = quality::assess(frame, &faces, &self.thresholds);
         Ok(FrameCheck {
             faces,
@@ -330,7 +334,11 @@ impl FacePipeline {
 
     /// Aligns and embeds the face of a capture, `face` being the one the preview found
     /// ([`Self::capture_face`]).
-    pub fn embed_face(&self, photo: &RgbImage, face: &Face) -> Result<Vec<f32>, PhotoError> {
+    pub fn embed_face(
+        &self,
+        photo: &RgbImage,
+        face: &Face,
+    ) -> Result<Vec<f32>, UnusablePhotoError> {
         let face = self.capture_face(photo, face)?;
         self.embed_refined(photo, &face)
     }
@@ -341,7 +349,7 @@ impl FacePipeline {
     /// runs the smaller plan ([`Self::with_preview_side`]), the capture is detected again as a
     /// photo file is (the full detector, the face choice, the crop), so its landmarks and its
     /// "one face only" check are the full detector's, whatever the preview saw.
-    pub fn capture_face(&self, photo: &RgbImage, face: &Face) -> Result<Face, PhotoError> {
+    pub fn capture_face(&self, photo: &RgbImage, face: &Face) -> Result<Face, UnusablePhotoError> {
         if self.preview.is_some() {
             Ok(self.find_and_refine(photo)?.0)
         } else {
@@ -351,38 +359,39 @@ impl FacePipeline {
 
     /// A photo's faces by the full detector, the patient's chosen, refined: that face and how
     /// many faces the photo showed.
-    fn find_and_refine(&self, photo: &RgbImage) -> Result<(Face, usize), PhotoError> {
+    fn find_and_refine(&self, photo: &RgbImage) -> Result<(Face, usize), UnusablePhotoError> {
         let faces = self.find_faces(photo)?;
         let chosen = match quality::choose_face(&faces, photo.dimensions(), &self.thresholds) {
             Ok(i) => i,
             Err(Issue::SeveralFaces) => {
-                return Err(PhotoError::SeveralFaces { count: faces.len() })
+                return Err(UnusablePhotoError::SeveralFaces { count: faces.len() })
             }
-            Err(_) => return Err(PhotoError::NoFace),
+            Err(_) => return Err(UnusablePhotoError::NoFace),
         };
         Ok((self.refine(photo, &faces[chosen])?, faces.len()))
     }
 
     /// Aligns and embeds a face whose landmarks are final.
-    fn embed_refined(&self, photo: &RgbImage, face: &Face) -> Result<Vec<f32>, PhotoError> {
+    fn embed_refined(&self, photo: &RgbImage, face: &Face) -> Result<Vec<f32>, UnusablePhotoError> {
         let iod = face.inter_ocular();
         if iod < MIN_PHOTO_INTER_OCULAR {
-            return Err(PhotoError::FaceTooSmall { pixels: iod });
+            return Err(UnusablePhotoError::FaceTooSmall { pixels: iod });
         }
         let aligned = self.align(photo, face)?;
         self.embed_chip(&aligned.chip)
     }
 
     /// Aligns the chosen face onto the embedder's template.
-    pub fn align(&self, photo: &RgbImage, face: &Face) -> Result<Aligned, PhotoError> {
-        align(photo, &face.landmarks, &self.template).map_err(|e| PhotoError::Detect(e.to_string()))
+    pub fn align(&self, photo: &RgbImage, face: &Face) -> Result<Aligned, UnusablePhotoError> {
+        align(photo, &face.landmarks, &self.template)
+            .map_err(|e| UnusablePhotoError::Detect(e.to_string()))
     }
 
     /// Embeds an aligned chip.
-    pub fn embed_chip(&self, chip: &RgbImage) -> Result<Vec<f32>, PhotoError> {
+    pub fn embed_chip(&self, chip: &RgbImage) -> Result<Vec<f32>, UnusablePhotoError> {
         self.embedder
             .embed_chip(chip)
-            .map_err(|e| PhotoError::Embed(e.to_string()))
+            .map_err(|e| UnusablePhotoError::Embed(e.to_string()))
     }
 }
 
@@ -399,7 +408,7 @@ impl PhotoEmbedder for FacePipeline {
         self.embedder.metric()
     }
 
-    fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, PhotoError> {
+    fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, UnusablePhotoError> {
         let (face, faces_seen) = self.find_and_refine(photo)?;
         let vector = self.embed_refined(photo, &face)?;
         Ok(FaceEmbedding {

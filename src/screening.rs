@@ -10,7 +10,7 @@ use crate::gallery::{FusionMode, Gallery};
 use crate::hpo::{
     self, Answer, FaceLikelihood, HpoError, HpoIndex, QueryTerm, QuestionRound, Step,
 };
-use crate::pipeline::{FacePipeline, PhotoEmbedder, PhotoError};
+use crate::pipeline::{FacePipeline, PhotoEmbedder, UnusablePhotoError};
 use crate::ui::view::{Basis, Candidate, CheckState, SelfCheck};
 use crate::vision::quality::Issue;
 use std::path::Path;
@@ -243,14 +243,14 @@ impl Analyzer for PipelineAnalyzer {
         for (n, embedded) in embedded.into_iter().enumerate() {
             match embedded {
                 Ok(v) => vectors.push(v),
-                Err(PhotoError::Detect(m) | PhotoError::Embed(m)) => {
+                Err(UnusablePhotoError::Detect(m) | UnusablePhotoError::Embed(m)) => {
                     return Err(AnalyseError::ModelFailed { detail: m })
                 }
                 Err(e) => {
                     log::info!("photo {} of {} not usable: {e}", n + 1, photos.len());
                     first_problem.get_or_insert(match e {
-                        PhotoError::SeveralFaces { .. } => Issue::SeveralFaces,
-                        PhotoError::FaceTooSmall { .. } => Issue::TooSmall,
+                        UnusablePhotoError::SeveralFaces { .. } => Issue::SeveralFaces,
+                        UnusablePhotoError::FaceTooSmall { .. } => Issue::TooSmall,
                         _ => Issue::NoFace,
                     });
                 }

@@ -1,5 +1,5 @@
 """Reference RetinaFace (MobileNet-0.25) pre/post-processing in numpy, mirroring
-src/vision/detect.rs step for step, so onnxruntime results can be compared with the Rust/tract
+src/vision/detect/ step for step, so onnxruntime results can be compared with the Rust/tract
 detector. Used by compare_detectors.py, make_detect_fixtures.py and ort_bench_detector.py.
 
 Preprocessing: letterbox the RGB image into the model's fixed HxW input, scaled by

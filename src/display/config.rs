@@ -81,7 +81,7 @@ fn default_i2c_address() -> u8 {
 
 /// A panel configuration that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
+pub enum PanelConfigError {
     #[error("rotation must be 0, 90, 180 or 270 degrees, not {0}")]
     Rotation(u16),
     #[error("{controller:?} cannot show {width}x{height} at offset ({offset_x}, {offset_y})")]
@@ -143,12 +143,12 @@ impl PanelConfig {
     }
 
     /// A preset by name: `st7789-240x240`, `st7789-320x240` or `ssd1306-128x64`.
-    pub fn preset(name: &str) -> Result<Self, ConfigError> {
+    pub fn preset(name: &str) -> Result<Self, PanelConfigError> {
         match name {
             "st7789-240x240" => Ok(Self::st7789_240x240()),
             "st7789-320x240" => Ok(Self::st7789_320x240()),
             "ssd1306-128x64" => Ok(Self::ssd1306_128x64()),
-            other => Err(ConfigError::UnknownPreset(other.to_string())),
+            other => Err(PanelConfigError::UnknownPreset(other.to_string())),
         }
     }
 
@@ -167,12 +167,12 @@ impl PanelConfig {
     }
 
     /// Check that the driver can honour this configuration.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), PanelConfigError> {
         if !matches!(self.rotation, 0 | 90 | 180 | 270) {
-            return Err(ConfigError::Rotation(self.rotation));
+            return Err(PanelConfigError::Rotation(self.rotation));
         }
         let (nw, nh) = self.native_size();
-        let size_err = || ConfigError::Size {
+        let size_err = || PanelConfigError::Size {
             controller: self.controller,
             width: self.width,
             height: self.height,
@@ -190,7 +190,7 @@ impl PanelConfig {
                     return Err(size_err());
                 }
                 if !(2..=65536).contains(&self.spi_max_write) {
-                    return Err(ConfigError::SpiMaxWrite(self.spi_max_write));
+                    return Err(PanelConfigError::SpiMaxWrite(self.spi_max_write));
                 }
             }
             Controller::Ssd1306 => {
@@ -198,7 +198,7 @@ impl PanelConfig {
                     return Err(size_err());
                 }
                 if self.i2c_address > 0x7F {
-                    return Err(ConfigError::I2cAddress(self.i2c_address));
+                    return Err(PanelConfigError::I2cAddress(self.i2c_address));
                 }
             }
         }
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(PanelConfig::st7789_320x240().native_size(), (240, 320));
         assert!(matches!(
             PanelConfig::preset("nope"),
-            Err(ConfigError::UnknownPreset(_))
+            Err(PanelConfigError::UnknownPreset(_))
         ));
     }
 
@@ -244,15 +244,15 @@ mod tests {
     fn rejects_impossible_panels() {
         let mut cfg = PanelConfig::st7789_240x240();
         cfg.rotation = 45;
-        assert_eq!(cfg.validate(), Err(ConfigError::Rotation(45)));
+        assert_eq!(cfg.validate(), Err(PanelConfigError::Rotation(45)));
         let mut cfg = PanelConfig::st7789_240x240();
         cfg.offset_y = 81;
-        assert!(matches!(cfg.validate(), Err(ConfigError::Size { .. })));
+        assert!(matches!(cfg.validate(), Err(PanelConfigError::Size { .. })));
         let mut cfg = PanelConfig::ssd1306_128x64();
         cfg.width = 64;
-        assert!(matches!(cfg.validate(), Err(ConfigError::Size { .. })));
+        assert!(matches!(cfg.validate(), Err(PanelConfigError::Size { .. })));
         let mut cfg = PanelConfig::st7789_240x240();
         cfg.spi_max_write = 1;
-        assert_eq!(cfg.validate(), Err(ConfigError::SpiMaxWrite(1)));
+        assert_eq!(cfg.validate(), Err(PanelConfigError::SpiMaxWrite(1)));
     }
 }

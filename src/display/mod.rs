@@ -34,7 +34,7 @@ use embedded_graphics::{
     prelude::*,
 };
 
-pub use config::{ColorOrder, ConfigError, Controller, PanelConfig, SPIDEV_DEFAULT_BUFSIZ};
+pub use config::{ColorOrder, Controller, PanelConfig, PanelConfigError, SPIDEV_DEFAULT_BUFSIZ};
 pub use framebuffer::{FrameBuffer, MonoPngDisplay, PngDisplay};
 pub use ssd1306::Ssd1306Panel;
 pub use st7789::{ChunkedSpi, St7789Panel};

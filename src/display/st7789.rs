@@ -9,7 +9,7 @@ use mipidsi::{
 };
 
 use super::{
-    config::{ColorOrder, ConfigError, Controller},
+    config::{ColorOrder, Controller, PanelConfigError},
     DisplayError, FrameBuffer, Panel, PanelConfig,
 };
 use crate::ui::{self, view::View, Layout};
@@ -22,7 +22,7 @@ pub enum Error<CommE: core::fmt::Debug, PinE: core::fmt::Debug> {
     #[error("GPIO pin (DC/RST) failed: {0:?}")]
     Pin(PinE),
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] PanelConfigError),
     #[error("controller rejected the configuration: {0}")]
     Init(String),
 }
@@ -125,13 +125,13 @@ where
     name: String,
 }
 
-fn orientation(cfg: &PanelConfig) -> Result<Orientation, ConfigError> {
+fn orientation(cfg: &PanelConfig) -> Result<Orientation, PanelConfigError> {
     let rotation = match cfg.rotation {
         0 => Rotation::Deg0,
         90 => Rotation::Deg90,
         180 => Rotation::Deg180,
         270 => Rotation::Deg270,
-        other => return Err(ConfigError::Rotation(other)),
+        other => return Err(PanelConfigError::Rotation(other)),
     };
     let o = Orientation::new().rotate(rotation);
     Ok(if cfg.mirrored { o.flip_horizontal() } else { o })

@@ -8,7 +8,7 @@
 use super::format::{Case, Gallery, GalleryMeta, Storage};
 use super::labels::LabelSet;
 use super::{GalleryError, Result};
-use crate::pipeline::{PhotoEmbedder, PhotoError};
+use crate::pipeline::{PhotoEmbedder, UnusablePhotoError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -216,10 +216,10 @@ pub fn embed_image<E: PhotoEmbedder + ?Sized>(
 ) -> std::result::Result<Vec<f32>, SkipReason> {
     let img = decode_image(path)?;
     let e = embedder.embed_photo(&img).map_err(|e| match e {
-        PhotoError::NoFace => SkipReason::NoFace,
-        PhotoError::SeveralFaces { count } => SkipReason::SeveralFaces(count),
-        PhotoError::FaceTooSmall { .. } => SkipReason::FaceTooSmall,
-        PhotoError::Detect(m) | PhotoError::Embed(m) => SkipReason::ModelError(m),
+        UnusablePhotoError::NoFace => SkipReason::NoFace,
+        UnusablePhotoError::SeveralFaces { count } => SkipReason::SeveralFaces(count),
+        UnusablePhotoError::FaceTooSmall { .. } => SkipReason::FaceTooSmall,
+        UnusablePhotoError::Detect(m) | UnusablePhotoError::Embed(m) => SkipReason::ModelError(m),
     })?;
     if e.vector.len() != embedder.embedding_size() {
         return Err(SkipReason::BadEmbedding(format!(

@@ -1,4 +1,4 @@
-//! The face detector (src/vision/detect.rs) against reference landmarks, onnxruntime, and edge cases.
+//! The face detector (src/vision/detect/) against reference landmarks, onnxruntime, and edge cases.
 
 use crate::common;
 use gestaltcam::manifest::{Manifest, ManifestError, ModelEntry, Role};

@@ -3,7 +3,7 @@
 
 use gestaltcam::gallery::*;
 use gestaltcam::manifest::Metric;
-use gestaltcam::pipeline::{FaceEmbedding, PhotoEmbedder, PhotoError};
+use gestaltcam::pipeline::{FaceEmbedding, PhotoEmbedder, UnusablePhotoError};
 use gestaltcam::ui::view::Band;
 use gestaltcam::vision::Face;
 use image::RgbImage;
@@ -100,13 +100,13 @@ impl PhotoEmbedder for FakeEmbedder {
     fn metric(&self) -> Metric {
         Metric::Cosine
     }
-    fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, PhotoError> {
+    fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, UnusablePhotoError> {
         let p0 = photo.get_pixel(0, 0).0;
         if p0 == [255, 0, 0] {
-            return Err(PhotoError::NoFace);
+            return Err(UnusablePhotoError::NoFace);
         }
         if p0 == [0, 255, 0] {
-            return Err(PhotoError::SeveralFaces { count: 2 });
+            return Err(UnusablePhotoError::SeveralFaces { count: 2 });
         }
         let vector = photo
             .pixels()

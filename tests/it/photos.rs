@@ -3,8 +3,8 @@
 //! photos give typed errors, never a panic.
 
 use gestaltcam::embed;
-use gestaltcam::photo::{self, PhotoLoadError};
-use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder, PhotoError, DEVICE_EMBED_OPTIONS};
+use gestaltcam::photo::{self, PhotoFileError};
+use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder, UnusablePhotoError, DEVICE_EMBED_OPTIONS};
 use image::{imageops, Rgb, RgbImage};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -98,17 +98,17 @@ fn broken_files_are_typed_errors() {
     std::fs::write(&empty, b"").expect("write");
     assert!(matches!(
         photo::load_path(&empty),
-        Err(PhotoLoadError::Empty { .. })
+        Err(PhotoFileError::Empty { .. })
     ));
     let text = dir.path().join("notes.jpg");
     std::fs::write(&text, b"patient notes, not a photo").expect("write");
     assert!(matches!(
         photo::load_path(&text),
-        Err(PhotoLoadError::NotAnImage { .. })
+        Err(PhotoFileError::NotAnImage { .. })
     ));
     assert!(matches!(
         photo::load_path(&dir.path().join("missing.jpg")),
-        Err(PhotoLoadError::Io { .. })
+        Err(PhotoFileError::Io { .. })
     ));
     // Truncated JPEGs: either an error, or a decoded picture of the right size (decoders may fill
     // the missing rows) that the pipeline then handles; never a panic.
@@ -133,7 +133,7 @@ fn no_face_and_several_faces_are_refused() {
     let grey = RgbImage::from_pixel(400, 300, Rgb([120, 120, 120]));
     assert!(matches!(
         pipeline().embed_photo(&grey),
-        Err(PhotoError::NoFace)
+        Err(UnusablePhotoError::NoFace)
     ));
     // Two people side by side, the same size, neither over the centre: ambiguous.
     let a = photo::load_path(&fixture("obama.jpg")).expect("obama");
@@ -146,7 +146,7 @@ fn no_face_and_several_faces_are_refused() {
     imageops::replace(&mut pair, &a, 0, 0);
     imageops::replace(&mut pair, &b, 300, 0);
     match pipeline().embed_photo(&pair) {
-        Err(PhotoError::SeveralFaces { count }) => assert!(count >= 2),
+        Err(UnusablePhotoError::SeveralFaces { count }) => assert!(count >= 2),
         other => panic!("expected SeveralFaces, got {other:?}"),
     }
 }

@@ -12,7 +12,7 @@ use crate::detect::{norm_err, open, reference_landmarks};
 use crate::small_faces::{background, nearest, Tally};
 use gestaltcam::config::{Config, DEFAULT_PREVIEW_DETECTOR_SIDE};
 use gestaltcam::manifest::{Manifest, Role};
-use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder, PhotoError, DEVICE_EMBED_OPTIONS};
+use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder, UnusablePhotoError, DEVICE_EMBED_OPTIONS};
 use gestaltcam::setup::analyzer_for;
 use gestaltcam::vision::detect::{DetectError, Detector};
 use gestaltcam::vision::quality::{assess, choose_face, Issue, QualityThresholds};
@@ -132,7 +132,7 @@ fn a_cheap_preview_keeps_the_capture_landmarks_and_the_framing_verdict() {
                     after.capture.add(Some(&c), &want);
                 }
                 // A second face the cheap preview missed: the capture says "one face only".
-                Err(PhotoError::SeveralFaces { .. }) if several_faces => caught += 1,
+                Err(UnusablePhotoError::SeveralFaces { .. }) if several_faces => caught += 1,
                 Err(e) => panic!("{rel} at {share}: the capture failed: {e}"),
             }
         }
