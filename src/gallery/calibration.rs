@@ -3,8 +3,8 @@
 //!
 //! Data only: the types, how a ranking looks up its session size and band, and the checks a
 //! loaded file must pass. How these numbers are measured is the offline lab's job
-//! ([`crate::lab::calibrate`](mod@crate::lab::calibrate)). The gallery file holds them as JSON (see [`super::format`]), so
-//! the serde names are part of the file format.
+//! ([`crate::lab::calibrate`](mod@crate::lab::calibrate)). The gallery file holds them as JSON
+//! (see [`super::format`](mod@super::format)), so the serde names are part of the file format.
 
 use super::candidate::Band;
 use super::fusion::FusionMode;

@@ -25,10 +25,10 @@
 //! str = u32 byte length + UTF-8 bytes (at most 65,536 bytes)
 //! ```
 //!
-//! Loading ([`super::decode`]) checks, in order: magic, version (an unknown version names itself), file length
-//! against the header (truncated → says so), the content hash, then every length before it is
-//! used (so a file with a valid hash but lying counts is still refused, never allocated for),
-//! label indices, and NaN/∞ in vectors and scales. Cosine galleries hold L2-normalised vectors
+//! Loading ([`super::decode`]) checks, in order: magic, version (an unknown version names
+//! itself), file length against the header (truncated → says so), the content hash, then every
+//! length before it is used (so a file with a valid hash but lying counts is still refused,
+//! never allocated for), label indices, and NaN/∞ in vectors and scales. Cosine galleries hold L2-normalised vectors
 //! (normalised when built; the file's hash protects them after that).
 //!
 //! Saving is atomic ([`write_atomic`]): a temp file in the same directory, fsync, rename, fsync of

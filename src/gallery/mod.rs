@@ -10,10 +10,10 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | [`format`] | the binary gallery file (header, labels, cases, f32 or int8 embeddings): the types, encoding, load and save |
+//! | [`format`](mod@format) | the binary gallery file (header, labels, cases, f32 or int8 embeddings): the types, encoding, load and save |
 //! | [`decode`] | reading a gallery file's bytes back, one reader per section, every length checked before use |
 //! | [`atomic`] | atomic file writes (temp file, fsync, rename) and removal of stale temp files |
-//! | [`sign`] | detached ed25519 signatures (`<gallery>.sig`), key generation |
+//! | [`sign`](mod@sign) | detached ed25519 signatures (`<gallery>.sig`), key generation |
 //! | [`calibration`] | the calibration data the file stores: thresholds and evidence bands per session size |
 //! | [`candidate`] | what a ranking gives the device: [`Candidate`]s and their evidence [`Band`] |
 //! | [`fusion`] | how several photos of one patient combine: [`FusionMode`] |

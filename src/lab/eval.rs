@@ -8,9 +8,9 @@
 //! their photos with each requested [`FusionMode`].
 //!
 //! Open set per session size ([`SessionOpenSet`]): sessions of 1 ..= `session_photos` photos are
-//! drawn and fused exactly as calibration draws them ([`super::calibrate`]), each judged with the
-//! gallery's threshold for that session size. Rates count every patient once (a subject's
-//! sessions share one vote); the per-session rates are reported beside them, and the 95%
+//! drawn and fused exactly as calibration draws them ([`calibrate`](mod@super::calibrate)), each
+//! judged with the gallery's threshold for that session size. Rates count every patient once (a
+//! subject's sessions share one vote); the per-session rates are reported beside them, and the 95%
 //! interval of the per-patient false-match rate is a Wilson interval over the unknown subjects.
 
 use super::shared::{min_distance, percent, sessions, subjects, Probe};

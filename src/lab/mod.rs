@@ -3,8 +3,8 @@
 //! (or the device's `gallery`/`calibrate`/`eval` commands), never in the device's screening loop.
 //!
 //! The lab uses the runtime gallery ([`crate::gallery`]: the file format, ranking, the
-//! calibration data types) and shares its error type, [`GalleryError`](crate::gallery::GalleryError);
-//! the runtime never uses the lab.
+//! calibration data types) and shares its error type,
+//! [`GalleryError`](crate::gallery::GalleryError); the runtime never uses the lab.
 //!
 //! | file | job |
 //! |---|---|
