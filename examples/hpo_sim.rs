@@ -9,8 +9,9 @@
 //! Prints the report as JSON (`{"report": {"hpo_sim": [...]}, ...}`).
 
 use gestaltcam::embed::EmbedOptions;
-use gestaltcam::gallery::{self, BuildOptions, Gallery, LabelSet, Probe};
+use gestaltcam::gallery::Gallery;
 use gestaltcam::hpo::{sim, HpoIndex};
+use gestaltcam::lab::{self, BuildOptions, LabelSet, Probe};
 use gestaltcam::pipeline::FacePipeline;
 use std::path::{Path, PathBuf};
 
@@ -120,22 +121,22 @@ fn load_or_embed(csv: &Path, cache: &Path) -> Result<Loaded, Box<dyn std::error:
         None,
         EmbedOptions { flip_tta: true },
     )?;
-    let threads = gallery::default_threads();
-    let all = gallery::read_label_csv(csv)?;
+    let threads = lab::default_threads();
+    let all = lab::read_label_csv(csv)?;
     let root = LabelSet::root_of(csv);
     let opts = BuildOptions {
         name: "hpo-sim".into(),
         threads,
         ..Default::default()
     };
-    let (g, built) = gallery::build_gallery(
+    let (g, built) = lab::build_gallery(
         &pipeline,
         &all.with_role("gallery", csv)?,
         &root,
         &opts,
         None,
     )?;
-    let (probes, skipped) = gallery::embed_probes(
+    let (probes, skipped) = lab::embed_probes(
         &pipeline,
         &all.with_role("probe", csv)?,
         &root,

@@ -7,7 +7,8 @@
 
 use crate::camera::{self, PixelFormat};
 use crate::config::Config;
-use crate::gallery::{self, Gallery, GalleryError, LabelSet};
+use crate::gallery::{self, Gallery, GalleryError};
+use crate::lab::{self, LabelSet};
 use crate::manifest::{Manifest, ModelEntry, Role, Template};
 use crate::photo;
 use crate::vision::{align, detect::Detector, quality};
@@ -253,7 +254,7 @@ fn check_label_set(set: &LabelSet) {
 /// The plain label CSV: accepted sets are consistent, and writing one back as CSV (all columns)
 /// reads back to the same set.
 pub fn label_csv(data: &[u8]) {
-    let Ok(set) = gallery::read_label_csv_from(data, Path::new("fuzz.csv")) else {
+    let Ok(set) = lab::read_label_csv_from(data, Path::new("fuzz.csv")) else {
         return;
     };
     check_label_set(&set);
@@ -281,13 +282,12 @@ pub fn label_csv(data: &[u8]) {
         .expect("write");
     }
     let bytes = w.into_inner().expect("flush");
-    let back =
-        gallery::read_label_csv_from(&bytes[..], Path::new("back.csv")).unwrap_or_else(|e| {
-            panic!(
-                "re-written label CSV refused: {e}\n{}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
+    let back = lab::read_label_csv_from(&bytes[..], Path::new("back.csv")).unwrap_or_else(|e| {
+        panic!(
+            "re-written label CSV refused: {e}\n{}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
     assert_eq!(back, set, "label CSV round trip");
 }
 
@@ -298,7 +298,7 @@ pub fn gmdb(data: &[u8]) {
         None => (data, &[][..]),
     };
     let pattern = "img/{image_id}.jpg";
-    let Ok(set) = gallery::read_gmdb_from(
+    let Ok(set) = lab::read_gmdb_from(
         split,
         Path::new("split.csv"),
         tsv,

@@ -11,7 +11,8 @@
 //! | [`vision`] | face detection (5 landmarks), face choice, similarity alignment, frame quality | no |
 //! | [`embed`] | the quantized embedding model run by tract, flip TTA, L2 normalisation | no |
 //! | [`pipeline`] | photo → detect → align → embed, behind the [`pipeline::PhotoEmbedder`] trait | no |
-//! | [`gallery`] | labelled photo sets (the one reader and builder, on all cores), gallery file format, signing, ranking, multi-photo fusion, calibration, evaluation | no |
+//! | [`gallery`] | the device's gallery at run time: file format, signing, the stored calibration, ranking, multi-photo fusion | no |
+//! | [`lab`] | **offline**, not part of the device's screening loop: labelled photo sets (the one reader and builder, on all cores), calibration, evaluation, the DEMO gallery | no |
 //! | [`hpo`] | phenotype questions (HPO): likelihood-ratio re-ranking of the face candidates, question choice, the device's question round, simulation | no |
 //! | [`camera`] | the `Camera` trait, frames, replay camera, YUYV/MJPEG decoding | no |
 //! | [`display`] | panel drivers generic over embedded-hal, PNG display | no |
@@ -24,6 +25,8 @@
 //! | [`threads`] | independent model runs (flip-TTA passes, a session's photos) side by side on tract's thread pool | no |
 //! | [`soak`] | long replayed runs of the device loop, sampling RSS and open descriptors | no |
 //! | [`hw`] | the only module that opens `/dev/*`: V4L2 camera, SPI/I2C panels, GPIO buttons | **yes** |
+//! | `fuzzing` | doc-hidden: the entry points of the fuzz targets in `fuzz/` and `tests/it/fuzz_smoke.rs`; not a stable API | no |
+//! | `cmd` | not a library module: the `gestaltcam` binary's command line (`src/cmd/`), which only parses arguments and dispatches to the modules above | no |
 
 pub mod analysis;
 pub mod app;
@@ -36,6 +39,7 @@ pub mod fuzzing;
 pub mod gallery;
 pub mod hpo;
 pub mod hw;
+pub mod lab;
 pub mod manifest;
 pub mod photo;
 pub mod pipeline;

@@ -54,7 +54,7 @@ use crate::vision::align::{align, Aligned};
 use crate::vision::detect::{DetectError, Detector, DetectorSource};
 use crate::vision::quality::{self, Issue, Measures, QualityThresholds};
 use crate::vision::search;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What the device and the commands use unless told otherwise: flip test-time augmentation on
@@ -103,6 +103,29 @@ pub enum PipelineLoadError {
     Embedder(#[from] EmbedError),
     #[error("model `{0}` has no alignment template")]
     NoTemplate(String),
+}
+
+/// The models in a folder a command named could not be loaded: the folder and why.
+#[derive(Debug, thiserror::Error)]
+#[error("loading models from {}", dir.display())]
+pub struct ModelsDirError {
+    pub dir: PathBuf,
+    #[source]
+    pub source: PipelineLoadError,
+}
+
+/// Loads the pipeline a command asks for (`--models`, `--embedder`, `--no-flip-tta`): the
+/// default detector and the embedder `embedder` (or the manifest's first) from `models_dir`,
+/// with an error that names the folder.
+pub fn load_models(
+    models_dir: &Path,
+    embedder: Option<&str>,
+    opts: EmbedOptions,
+) -> Result<FacePipeline, ModelsDirError> {
+    FacePipeline::load(models_dir, embedder, opts).map_err(|source| ModelsDirError {
+        dir: models_dir.to_path_buf(),
+        source,
+    })
 }
 
 /// The manifest's first detector, and the embedder `embedder` (or its first embedder).

@@ -7,7 +7,7 @@
 //! Used by `gestaltcam soak` and `tests/it/soak.rs`.
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,8 +21,6 @@ use crate::app::{
 use crate::camera::{Camera, SystemClock};
 use crate::config::Config;
 use crate::display::{MonoPngDisplay, Panel, PngDisplay};
-use crate::gallery::{self, BuildOptions, Gallery, LabelSet, Storage};
-use crate::pipeline::PhotoEmbedder;
 use crate::ui::view::{Guidance, View};
 
 /// Why a soak run could not start or did not finish.
@@ -37,8 +35,6 @@ pub enum SoakError {
     NoRss,
     #[error("the soak run reads /proc/self, which needs Linux")]
     NotLinux,
-    #[error("demo gallery: {0}")]
-    Gallery(String),
     #[error("bad soak options: {0}")]
     Options(String),
     #[error("the run stopped after {done} of {wanted} captures (final state: {state})")]
@@ -215,35 +211,6 @@ pub fn format_row(r: &SoakRow) -> String {
         r.sample.fds,
         r.elapsed.as_secs_f64()
     )
-}
-
-/// The bundled DEMO gallery, built in memory from `demo_dir/gallery.csv` with `embedder` (no
-/// threshold: every match is ranked). Nothing clinical, nothing written.
-pub fn demo_gallery<E: PhotoEmbedder + Sync + ?Sized>(
-    embedder: &E,
-    demo_dir: &Path,
-) -> Result<Gallery, SoakError> {
-    let g = |e: &dyn std::fmt::Display| SoakError::Gallery(e.to_string());
-    let csv = demo_dir.join("gallery.csv");
-    let labels = gallery::read_label_csv(&csv).map_err(|e| g(&e))?;
-    let opts = BuildOptions {
-        name: "DEMO gallery".into(),
-        storage: Storage::F32,
-        created_unix: None,
-        threads: 1,
-    };
-    let (mut gallery, summary) =
-        gallery::build_gallery(embedder, &labels, &LabelSet::root_of(&csv), &opts, None)
-            .map_err(|e| g(&e))?;
-    if !summary.skipped.is_empty() {
-        return Err(SoakError::Gallery(format!(
-            "{} photo(s) unusable: {:?}",
-            summary.skipped.len(),
-            summary.skipped_by_reason
-        )));
-    }
-    gallery.set_threshold(None).map_err(|e| g(&e))?;
-    Ok(gallery)
 }
 
 /// What the clinician does next, decided from the screen last shown.

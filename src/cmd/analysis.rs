@@ -4,54 +4,19 @@ use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use gestaltcam::config::Config;
-use gestaltcam::embed::EmbedOptions;
-use gestaltcam::gallery::{
-    self, CalibrateOptions, CalibrationRule, EvalOptions, FusionMode, Gallery, LoadOptions, Storage,
-};
+use gestaltcam::gallery::{self, CalibrationRule, FusionMode, Gallery, Storage};
+use gestaltcam::lab::{self, CalibrateOptions, EvalOptions};
 use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
 use gestaltcam::ui::view::DISCLAIMER;
 use std::path::{Path, PathBuf};
 
-pub fn load_pipeline(m: &ModelArgs) -> Result<FacePipeline> {
-    FacePipeline::load(
-        &m.models,
-        m.embedder.as_deref(),
-        EmbedOptions {
-            flip_tta: !m.no_flip_tta,
-        },
-    )
-    .with_context(|| format!("loading models from {}", m.models.display()))
-}
-
 fn threads(m: &ModelArgs) -> usize {
-    m.threads.unwrap_or_else(gallery::default_threads)
-}
-
-/// Loads a gallery for `pipeline`, refusing another model's gallery and, with a key, an unsigned
-/// or wrongly signed one.
-pub fn load_gallery(
-    path: &Path,
-    pipeline: &dyn PhotoEmbedder,
-    pubkey: Option<&Path>,
-) -> Result<Gallery> {
-    let public_key = pubkey.map(gallery::read_verifying_key).transpose()?;
-    let g = Gallery::load_with(
-        path,
-        &LoadOptions {
-            public_key,
-            embedder_id: Some(pipeline.embedder_id()),
-        },
-    )?;
-    Ok(g)
+    m.threads.unwrap_or_else(lab::default_threads)
 }
 
 /// Runs `f` with a progress callback that draws a bar on stderr (count, rate, time left),
 /// cleared when `f` returns; no bar when `quiet`.
-fn with_progress<T>(
-    what: &str,
-    quiet: bool,
-    f: impl FnOnce(Option<gallery::Progress<'_>>) -> T,
-) -> T {
+fn with_progress<T>(what: &str, quiet: bool, f: impl FnOnce(Option<lab::Progress<'_>>) -> T) -> T {
     if quiet {
         return f(None);
     }
@@ -163,13 +128,14 @@ fn analyze_with_hpo(
 }
 
 pub fn analyze(a: AnalyzeArgs) -> Result<()> {
-    let pipeline = load_pipeline(&a.models)?;
-    let gallery = load_gallery(&a.gallery, &pipeline, a.pubkey.as_deref())?;
+    let pipeline = a.models.load_pipeline()?;
+    let gallery =
+        Gallery::load_for_model(&a.gallery, &pipeline.embedder_id(), a.pubkey.as_deref())?;
     let mut vectors = Vec::new();
     let mut problems = Vec::new();
     for (i, path) in a.photos.iter().enumerate() {
         // Patient photo names are not logged: photos are referred to by their position.
-        match gallery::embed_image(&pipeline, path) {
+        match lab::embed_image(&pipeline, path) {
             Ok(v) => vectors.push(v),
             Err(reason) => problems.push(format!("photo {}: {reason}", i + 1)),
         }
@@ -284,7 +250,7 @@ pub fn gallery(c: GalleryCommand) -> Result<()> {
         GalleryCommand::Build(a) => build(a),
         GalleryCommand::Info { gallery, json } => {
             let g = Gallery::load(&gallery)?;
-            let info = gallery::info(&g);
+            let info = lab::info(&g);
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
@@ -318,18 +284,18 @@ pub fn gallery(c: GalleryCommand) -> Result<()> {
 
 fn build(a: BuildArgs) -> Result<()> {
     let labels = match &a.syndromes {
-        Some(tsv) => gallery::read_gmdb(&a.labels, tsv, &a.image_pattern)?,
-        None => gallery::read_label_csv(&a.labels)?,
+        Some(tsv) => lab::read_gmdb(&a.labels, tsv, &a.image_pattern)?,
+        None => lab::read_label_csv(&a.labels)?,
     };
-    let pipeline = load_pipeline(&a.models)?;
-    let opts = gallery::BuildOptions {
+    let pipeline = a.models.load_pipeline()?;
+    let opts = lab::BuildOptions {
         name: a.name.clone(),
         storage: if a.int8 { Storage::Int8 } else { Storage::F32 },
         created_unix: None,
         threads: threads(&a.models),
     };
     let (g, summary) = with_progress("images", a.quiet, |p| {
-        gallery::build_gallery(&pipeline, &labels, &a.images, &opts, p)
+        lab::build_gallery(&pipeline, &labels, &a.images, &opts, p)
     })?;
     g.save(&a.out)?;
     print!("{summary}");
@@ -356,12 +322,12 @@ pub struct LabelledSet {
 
 impl LabelledSet {
     /// Every row of the file.
-    fn read_all(&self) -> Result<gallery::LabelSet> {
-        Ok(gallery::read_label_csv(&self.probes)?)
+    fn read_all(&self) -> Result<lab::LabelSet> {
+        Ok(lab::read_label_csv(&self.probes)?)
     }
 
     /// The rows of `all` (the file, read once) with `--role`; all of them without it.
-    fn select(&self, all: gallery::LabelSet) -> Result<gallery::LabelSet> {
+    fn select(&self, all: lab::LabelSet) -> Result<lab::LabelSet> {
         match &self.role {
             Some(r) => Ok(all.with_role(r, &self.probes)?),
             None => Ok(all),
@@ -370,7 +336,7 @@ impl LabelledSet {
 
     /// The folder the file's image paths start from.
     fn root(&self) -> PathBuf {
-        gallery::LabelSet::root_of(&self.probes)
+        lab::LabelSet::root_of(&self.probes)
     }
 }
 
@@ -434,12 +400,12 @@ fn parse_rule(s: &str) -> Result<CalibrationRule> {
 }
 
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
-    let pipeline = load_pipeline(&a.models)?;
-    let mut g = load_gallery(&a.gallery, &pipeline, None)?;
+    let pipeline = a.models.load_pipeline()?;
+    let mut g = Gallery::load_for_model(&a.gallery, &pipeline.embedder_id(), None)?;
     let set = a.set.select(a.set.read_all()?)?;
     let (probes, skipped) = embed_set(&pipeline, &set, &a.set.root(), threads(&a.models))?;
     let opts = a.sessions.calibrate_options(parse_rule(&a.rule)?);
-    let report = gallery::calibrate(&mut g, &probes, &opts)?;
+    let report = lab::calibrate(&mut g, &probes, &opts)?;
     g.save(&a.gallery)?;
     print!("{report}");
     println!(
@@ -457,12 +423,12 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
 /// were skipped.
 fn embed_set(
     pipeline: &FacePipeline,
-    set: &gallery::LabelSet,
+    set: &lab::LabelSet,
     root: &Path,
     threads: usize,
-) -> Result<(Vec<gallery::Probe>, usize)> {
+) -> Result<(Vec<lab::Probe>, usize)> {
     let (probes, summary) = with_progress("photos", false, |p| {
-        gallery::embed_probes(pipeline, set, root, threads, p)
+        lab::embed_probes(pipeline, set, root, threads, p)
     })?;
     if !summary.skipped.is_empty() {
         eprintln!("probe photos skipped: {:?}", summary.skipped_by_reason);
@@ -497,7 +463,7 @@ pub struct EvalArgs {
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
-    let pipeline = load_pipeline(&a.models)?;
+    let pipeline = a.models.load_pipeline()?;
     let threads = threads(&a.models);
     if a.hpo.hpo_sim {
         let role = a.set.role.as_deref();
@@ -509,7 +475,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let all = a.set.read_all()?;
     let root = a.set.root();
     let (g, probes) = match &a.gallery {
-        Some(path) => (load_gallery(path, &pipeline, None)?, a.set.select(all)?),
+        Some(path) => (
+            Gallery::load_for_model(path, &pipeline.embedder_id(), None)?,
+            a.set.select(all)?,
+        ),
         None => {
             let g = build_in_memory(
                 &pipeline,
@@ -527,7 +496,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         Some(_) => a.sessions.eval_options(),
         None => EvalOptions::default(),
     };
-    let report = gallery::evaluate(&g, &probes, &opts)?;
+    let report = lab::evaluate(&g, &probes, &opts)?;
     if a.json {
         let out = serde_json::json!({ "skipped_probes": skipped, "report": report });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -540,19 +509,19 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 
 fn build_in_memory(
     pipeline: &FacePipeline,
-    set: &gallery::LabelSet,
+    set: &lab::LabelSet,
     root: &Path,
     int8: bool,
     threads: usize,
 ) -> Result<Gallery> {
-    let opts = gallery::BuildOptions {
+    let opts = lab::BuildOptions {
         name: "eval".into(),
         storage: if int8 { Storage::Int8 } else { Storage::F32 },
         created_unix: None,
         threads,
     };
     let (g, summary) = with_progress("gallery photos", false, |p| {
-        gallery::build_gallery(pipeline, set, root, &opts, p)
+        lab::build_gallery(pipeline, set, root, &opts, p)
     })?;
     eprintln!(
         "gallery: {} cases, {} skipped {:?}",
@@ -590,7 +559,7 @@ fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize
         .filter(|(i, _)| i % n == 0)
         .map(|(_, l)| l)
         .collect();
-    let is_held = |c: &gallery::CaseEntry| held.contains(&all.label_name(c));
+    let is_held = |c: &lab::CaseEntry| held.contains(&all.label_name(c));
     let kept = gallery_rows.filter(|c| !is_held(c));
     let mut g = build_in_memory(pipeline, &kept, &root, a.int8, threads)?;
     let role = a.set.role.clone().unwrap_or_else(|| "probe".into());
@@ -600,7 +569,7 @@ fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize
         .extend(gallery_rows.cases.iter().filter(|c| is_held(c)).cloned());
     let (probes, skipped) = embed_set(pipeline, &rows, &root, threads)?;
     let mut subjects: Vec<(String, String)> = Vec::new();
-    let mut to_calibration = |p: &gallery::Probe| match held.iter().position(|h| *h == p.label) {
+    let mut to_calibration = |p: &lab::Probe| match held.iter().position(|h| *h == p.label) {
         Some(k) => k % 2 == 0,
         None => {
             let i = subjects
@@ -614,12 +583,12 @@ fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize
         }
     };
     let (cal, test): (Vec<_>, Vec<_>) = probes.iter().cloned().partition(|p| to_calibration(p));
-    let calibration = gallery::calibrate(
+    let calibration = lab::calibrate(
         &mut g,
         &cal,
         &a.sessions.calibrate_options(CalibrationRule::default()),
     )?;
-    let report = gallery::evaluate(&g, &test, &a.sessions.eval_options())?;
+    let report = lab::evaluate(&g, &test, &a.sessions.eval_options())?;
     if a.json {
         let out = serde_json::json!({
             "held_out_labels": held.len(),

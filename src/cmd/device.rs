@@ -1,6 +1,5 @@
 //! `run`, `demo`, `test-pattern`, `doctor`: the device and its bring-up tools.
 
-use super::analysis::load_gallery;
 use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -14,7 +13,7 @@ use gestaltcam::config::{Config, PanelKind};
 use gestaltcam::display::{MonoPngDisplay, Panel, PngDisplay};
 use gestaltcam::embed::EmbedOptions;
 use gestaltcam::manifest::Manifest;
-use gestaltcam::pipeline::FacePipeline;
+use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
 use gestaltcam::screening::PipelineAnalyzer;
 use gestaltcam::setup::{analyzer_for, PanelSink};
 use gestaltcam::ui::view::{CheckState, SelfCheck, View, DISCLAIMER};
@@ -419,10 +418,10 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     // As on the device: each inference uses every core (`inference_threads = 0`).
     gestaltcam::pipeline::set_inference_threads(Config::default().inference_threads);
-    let pipeline = super::analysis::load_pipeline(&a.models)?;
+    let pipeline = a.models.load_pipeline()?;
     // The DEMO gallery is built in memory from bundled, licence-clean photos: nothing clinical
     // (no calibration set ships with it: any match is accepted so the ranking is shown).
-    let gallery = gestaltcam::soak::demo_gallery(&pipeline, &a.demo)?;
+    let gallery = gestaltcam::lab::demo_gallery(&pipeline, &a.demo)?;
     let labels = gallery.labels().len();
     let list = a.demo.join("patient.txt");
     let text =
@@ -634,7 +633,8 @@ pub fn doctor(a: RunArgs) -> Result<()> {
                     ),
                 ),
             }
-            match load_gallery(&gallery, &p, cfg.gallery_public_key.as_deref()) {
+            let key = cfg.gallery_public_key.as_deref();
+            match gestaltcam::gallery::Gallery::load_for_model(&gallery, &p.embedder_id(), key) {
                 Ok(g) => line(
                     true,
                     "gallery",

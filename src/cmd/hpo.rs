@@ -4,10 +4,11 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use gestaltcam::gallery::{self, BuildOptions, LabelSet, Ranking};
+use gestaltcam::gallery::Ranking;
 use gestaltcam::hpo::{
     sim, Answer, Candidate, Differential, FaceLikelihood, HpoIndex, LrModel, TermId, TOP_N,
 };
+use gestaltcam::lab::{self, BuildOptions, LabelSet};
 use gestaltcam::pipeline::FacePipeline;
 use gestaltcam::ui::view::DISCLAIMER;
 use std::path::{Path, PathBuf};
@@ -49,14 +50,14 @@ pub fn eval_hpo_sim(
 ) -> Result<()> {
     let index = HpoIndex::load(&a.hpo_data)
         .with_context(|| format!("loading HPO data from {}", a.hpo_data.display()))?;
-    let all = gallery::read_label_csv(csv)?;
+    let all = lab::read_label_csv(csv)?;
     let root = LabelSet::root_of(csv);
     let opts = BuildOptions {
         name: "hpo-sim".into(),
         threads,
         ..Default::default()
     };
-    let (gallery, _) = gallery::build_gallery(
+    let (gallery, _) = lab::build_gallery(
         pipeline,
         &all.with_role("gallery", csv)?,
         &root,
@@ -64,7 +65,7 @@ pub fn eval_hpo_sim(
         None,
     )?;
     let probe_rows = all.with_role(role.unwrap_or("probe"), csv)?;
-    let (probes, skipped) = gallery::embed_probes(pipeline, &probe_rows, &root, threads, None)?;
+    let (probes, skipped) = lab::embed_probes(pipeline, &probe_rows, &root, threads, None)?;
     let cfg = sim::SimConfig {
         seed: a.hpo_seed,
         ..Default::default()

@@ -6,6 +6,8 @@ mod hpo;
 mod soak;
 
 use clap::{Args, Parser, Subcommand};
+use gestaltcam::embed::EmbedOptions;
+use gestaltcam::pipeline::{self, FacePipeline, ModelsDirError};
 use std::path::{Path, PathBuf};
 
 /// gestaltcam — offline face-based screening aid for rare genetic syndromes
@@ -48,6 +50,16 @@ pub struct ModelArgs {
     /// Worker threads for many photos (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+impl ModelArgs {
+    /// Loads the pipeline these flags name; the error says which models folder failed.
+    pub fn load_pipeline(&self) -> Result<FacePipeline, ModelsDirError> {
+        let opts = EmbedOptions {
+            flip_tta: !self.no_flip_tta,
+        };
+        pipeline::load_models(&self.models, self.embedder.as_deref(), opts)
+    }
 }
 
 /// The value of `--models` / `--demo` that asks for [`find_data_dir`].

@@ -5,6 +5,7 @@ use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use gestaltcam::camera::ReplayCamera;
+use gestaltcam::lab::demo_gallery;
 use gestaltcam::screening::PipelineAnalyzer;
 use gestaltcam::soak::{self, SoakOptions};
 use std::path::PathBuf;
@@ -51,8 +52,8 @@ pub fn soak(a: SoakArgs) -> Result<()> {
         panel,
     };
     opts.validate()?;
-    let pipeline = super::analysis::load_pipeline(&a.models)?;
-    let gallery = soak::demo_gallery(&pipeline, &a.demo)?;
+    let pipeline = a.models.load_pipeline()?;
+    let gallery = demo_gallery(&pipeline, &a.demo)?;
     let camera = ReplayCamera::from_path(&a.demo.join("patient.txt"), 15.0)
         .context("the demo's replayed photos")?;
     let mut analyzer = PipelineAnalyzer::new(Ok(pipeline), Ok(gallery));

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 /// How much a candidate's face distance supports it, named after the ACMG/AMP PP4 evidence
 /// levels. Each level is tied to a precision measured at calibration (see
-/// [`super::calibrate`]): a candidate gets the highest level whose measured precision its
-/// distance reaches. A gallery without that measurement gives [`Band::Uncalibrated`], never a
-/// level it has not earned.
+/// [`crate::lab::calibrate`](mod@crate::lab::calibrate)): a candidate gets the highest level
+/// whose measured precision its distance reaches. A gallery without that measurement gives
+/// [`Band::Uncalibrated`], never a level it has not earned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Band {

@@ -21,37 +21,45 @@
 //!              embeddings: f32 → case count × size × f32
 //!                          int8 → case count × (scale f32, size × i8)
 //!              calibration (flag bit 1): u32 byte length + UTF-8 JSON of
-//!              [`super::calibrate::Calibration`] (at most 4 MiB)
+//!              [`super::calibration::Calibration`] (at most 4 MiB)
 //! str = u32 byte length + UTF-8 bytes (at most 65,536 bytes)
 //! ```
 //!
-//! Loading checks, in order: magic, version (an unknown version names itself), file length
-//! against the header (truncated → says so), the content hash, then every length before it is
-//! used (so a file with a valid hash but lying counts is still refused, never allocated for),
-//! label indices, and NaN/∞ in vectors and scales. Cosine galleries hold L2-normalised vectors
+//! Loading ([`super::decode`]) checks, in order: magic, version (an unknown version names
+//! itself), file length against the header (truncated → says so), the content hash, then every
+//! length before it is used (so a file with a valid hash but lying counts is still refused,
+//! never allocated for), label indices, and NaN/∞ in vectors and scales. Cosine galleries hold L2-normalised vectors
 //! (normalised when built; the file's hash protects them after that).
 //!
 //! Saving is atomic ([`write_atomic`]): a temp file in the same directory, fsync, rename, fsync of
 //! the directory; a power cut leaves the old or the new file.
 
-use super::calibrate::Calibration;
+use super::atomic::write_atomic;
+use super::calibration::Calibration;
 use super::{GalleryError, Result};
 use crate::manifest::Metric;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+/// The first bytes of every gallery file.
 pub const MAGIC: [u8; 8] = *b"GCAMGAL\0";
+/// The format version this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
-const FIXED_HEADER: usize = 80;
-const HASH_AT: usize = 48;
-const MAX_STR: usize = 65_536;
-const MAX_DIM: u32 = 4096;
-const FLAG_THRESHOLD: u32 = 1;
-const FLAG_CALIBRATION: u32 = 2;
-const MAX_CALIBRATION: usize = 4 << 20;
+/// Bytes of the fixed header (the strings start here).
+pub(super) const FIXED_HEADER: usize = 80;
+/// Where the content hash sits in the fixed header (32 bytes).
+pub(super) const HASH_AT: usize = 48;
+/// Longest string the file may hold.
+pub(super) const MAX_STR: usize = 65_536;
+/// Largest embedding size.
+pub(super) const MAX_DIM: u32 = 4096;
+/// Header flag: the threshold field is meaningful.
+pub(super) const FLAG_THRESHOLD: u32 = 1;
+/// Header flag: a calibration block follows the embeddings.
+pub(super) const FLAG_CALIBRATION: u32 = 2;
+/// Largest calibration block (JSON bytes).
+pub(super) const MAX_CALIBRATION: usize = 4 << 20;
 
 /// How embeddings are stored (in the file and in memory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -90,7 +98,7 @@ pub struct GalleryMeta {
     pub name: String,
     /// Unix seconds.
     pub created_unix: u64,
-    /// "No close match" threshold on the best distance (see [`super::calibrate()`]).
+    /// "No close match" threshold on the best distance (see [`crate::lab::calibrate()`]).
     pub threshold: Option<f32>,
     pub storage: Storage,
 }
@@ -160,7 +168,7 @@ pub struct Gallery {
     /// Case → label index, kept apart for the ranking loop.
     pub(crate) case_label: Vec<u32>,
     pub(crate) vectors: Vectors,
-    /// Session-true threshold and bands ([`super::calibrate()`]); `None` = not calibrated.
+    /// Session-true threshold and bands ([`crate::lab::calibrate()`]); `None` = not calibrated.
     pub(crate) calibration: Option<Calibration>,
     pub(crate) content_hash: String,
 }
@@ -566,249 +574,28 @@ impl Gallery {
         Ok(g)
     }
 
-    /// The embedder id a gallery file's header names, read from its first bytes without
-    /// checking the rest (not the hash, not a signature): enough to choose which model to load,
-    /// never enough to use the gallery, which [`Gallery::load_with`] then checks in full.
-    pub fn peek_embedder_id(path: &Path) -> Result<String> {
-        use std::io::Read;
-        let read_err = |source| GalleryError::Read {
-            path: path.to_path_buf(),
-            source,
+    /// Loads the gallery for the model `embedder_id`, refusing another model's gallery and,
+    /// given a public key file (PEM), an unsigned or wrongly signed one: the check the command
+    /// line makes before it ranks.
+    pub fn load_for_model(
+        path: &Path,
+        embedder_id: &str,
+        public_key_file: Option<&Path>,
+    ) -> Result<Self> {
+        let public_key = public_key_file
+            .map(super::sign::read_verifying_key)
+            .transpose()?;
+        let opts = LoadOptions {
+            public_key,
+            embedder_id: Some(embedder_id.to_string()),
         };
-        let mut head = Vec::with_capacity(FIXED_HEADER + 4 + MAX_STR);
-        std::fs::File::open(path)
-            .map_err(read_err)?
-            .take((FIXED_HEADER + 4 + MAX_STR) as u64)
-            .read_to_end(&mut head)
-            .map_err(read_err)?;
-        check_fixed_header(&head)?;
-        Reader {
-            b: &head,
-            pos: FIXED_HEADER,
-        }
-        .str("embedder id")
-    }
-
-    /// Decodes and checks a gallery file's bytes. Never panics on any input.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        check_fixed_header(bytes)?;
-        let mut r = Reader { b: bytes, pos: 10 };
-        let storage = match r.u8("header")? {
-            0 => Storage::F32,
-            1 => Storage::Int8,
-            s => return Err(GalleryError::Malformed(format!("unknown storage code {s}"))),
-        };
-        let metric = match r.u8("header")? {
-            0 => Metric::Cosine,
-            1 => Metric::Euclidean,
-            m => return Err(GalleryError::Malformed(format!("unknown metric code {m}"))),
-        };
-        let flags = r.u32("header")?;
-        let dim = r.u32("header")?;
-        let label_count = r.u32("header")? as usize;
-        let case_count = r.u32("header")? as usize;
-        let threshold = r.f32("header")?;
-        let created_unix = r.u64("header")?;
-        let file_len = r.u64("header")?;
-        let actual = bytes.len() as u64;
-        if actual < file_len {
-            return Err(GalleryError::Truncated {
-                expected: file_len,
-                actual,
-            });
-        }
-        if actual > file_len {
-            return Err(GalleryError::TrailingData {
-                extra: actual - file_len,
-            });
-        }
-        let stored_hash = &bytes[HASH_AT..HASH_AT + 32];
-        let computed = hash_bytes(bytes);
-        if stored_hash != computed {
-            return Err(GalleryError::HashMismatch {
-                expected: hex::encode(stored_hash),
-                actual: hex::encode(computed),
-            });
-        }
-        // From here the content is what its writer hashed, but still untrusted.
-        if flags & !(FLAG_THRESHOLD | FLAG_CALIBRATION) != 0 {
-            return Err(GalleryError::Malformed(format!("unknown flags {flags:#x}")));
-        }
-        if dim == 0 || dim > MAX_DIM {
-            return Err(GalleryError::Malformed(format!(
-                "embedding size {dim} is out of range 1..={MAX_DIM}"
-            )));
-        }
-        let dim = dim as usize;
-        let threshold = if flags & FLAG_THRESHOLD != 0 {
-            if !threshold.is_finite() {
-                return Err(GalleryError::Malformed("threshold is not finite".into()));
-            }
-            Some(threshold)
-        } else {
-            None
-        };
-        if case_count == 0 {
-            return Err(GalleryError::EmptyGallery);
-        }
-        r.pos = FIXED_HEADER;
-        let embedder_id = r.str("embedder id")?;
-        let name = r.str("gallery name")?;
-        // Every label takes at least 12 bytes, every case at least 12: check before allocating.
-        r.need_items(label_count, 12, "labels")?;
-        let mut labels = Vec::with_capacity(label_count);
-        for _ in 0..label_count {
-            let name = r.str("labels")?;
-            let omim = r.str("labels")?;
-            let gene_count = r.u32("labels")? as usize;
-            r.need_items(gene_count, 4, "labels")?;
-            let mut genes = Vec::with_capacity(gene_count);
-            for _ in 0..gene_count {
-                genes.push(r.str("labels")?);
-            }
-            labels.push(Label {
-                name,
-                omim: (!omim.is_empty()).then_some(omim),
-                genes,
-            });
-        }
-        r.need_items(case_count, 12, "cases")?;
-        let mut cases = Vec::with_capacity(case_count);
-        for _ in 0..case_count {
-            let case_id = r.str("cases")?;
-            let subject = r.str("cases")?;
-            let label = r.u32("cases")?;
-            if label as usize >= label_count {
-                return Err(GalleryError::LabelIndexOutOfRange {
-                    case: case_id,
-                    index: label,
-                    count: label_count,
-                });
-            }
-            cases.push(Case {
-                case_id,
-                subject,
-                label,
-            });
-        }
-        let row_bytes = match storage {
-            Storage::F32 => dim * 4,
-            Storage::Int8 => 4 + dim,
-        };
-        let body = r.take_exact(case_count, row_bytes, "embeddings")?;
-        let calibration = if flags & FLAG_CALIBRATION != 0 {
-            let n = r.u32("calibration")? as usize;
-            if n > MAX_CALIBRATION {
-                return Err(GalleryError::Malformed(format!(
-                    "calibration block is {n} bytes (limit {MAX_CALIBRATION})"
-                )));
-            }
-            let c: Calibration = serde_json::from_slice(r.take(n, "calibration")?)
-                .map_err(|e| GalleryError::Malformed(format!("calibration block: {e}")))?;
-            c.validate()?;
-            Some(c)
-        } else {
-            None
-        };
-        if r.pos != bytes.len() {
-            return Err(GalleryError::Malformed(format!(
-                "{} bytes left after the embeddings",
-                bytes.len() - r.pos
-            )));
-        }
-        let finite_or = |ok: bool, i: usize| {
-            if ok {
-                Ok(())
-            } else {
-                Err(GalleryError::NonFinite {
-                    case: cases[i].case_id.clone(),
-                })
-            }
-        };
-        let vectors = match storage {
-            Storage::F32 => {
-                let v: Vec<f32> = body
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
-                for (i, row) in v.chunks_exact(dim).enumerate() {
-                    finite_or(row.iter().all(|x| x.is_finite()), i)?;
-                }
-                Vectors::F32(v)
-            }
-            Storage::Int8 => {
-                let mut data = Vec::with_capacity(case_count * dim);
-                let mut scales = Vec::with_capacity(case_count);
-                for (i, row) in body.chunks_exact(row_bytes).enumerate() {
-                    let s = f32::from_le_bytes([row[0], row[1], row[2], row[3]]);
-                    // Every dequantised value (−127..=127 × s) must be finite too.
-                    finite_or((s.abs() * 127.0).is_finite(), i)?;
-                    scales.push(s);
-                    data.extend(row[4..].iter().map(|&b| b as i8));
-                }
-                Vectors::int8(data, scales, dim)
-            }
-        };
-        let case_label = cases.iter().map(|c| c.label).collect();
-        let mut seen = std::collections::HashSet::with_capacity(cases.len());
-        for c in &cases {
-            if !seen.insert(c.case_id.as_str()) {
-                return Err(GalleryError::Malformed(format!(
-                    "case id `{}` appears twice",
-                    c.case_id
-                )));
-            }
-        }
-        Ok(Gallery {
-            meta: GalleryMeta {
-                embedder_id,
-                metric,
-                name,
-                created_unix,
-                threshold,
-                storage,
-            },
-            dim,
-            labels,
-            cases,
-            case_label,
-            vectors,
-            calibration,
-            content_hash: hex::encode(stored_hash),
-        })
+        Self::load_with(path, &opts)
     }
 }
 
 fn put_str(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(&(s.len() as u32).to_le_bytes());
     b.extend_from_slice(s.as_bytes());
-}
-
-/// The checks every reader of a gallery file starts with: magic, then format version, then
-/// room for the fixed header (the most telling error first).
-fn check_fixed_header(bytes: &[u8]) -> Result<()> {
-    let n = bytes.len().min(MAGIC.len());
-    if bytes[..n] != MAGIC[..n] {
-        return Err(GalleryError::BadMagic);
-    }
-    let truncated = || GalleryError::Truncated {
-        expected: FIXED_HEADER as u64,
-        actual: bytes.len() as u64,
-    };
-    if bytes.len() < 10 {
-        return Err(truncated());
-    }
-    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != FORMAT_VERSION {
-        return Err(GalleryError::UnsupportedVersion {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
-    }
-    if bytes.len() < FIXED_HEADER {
-        return Err(truncated());
-    }
-    Ok(())
 }
 
 /// Recomputes a gallery file's content hash in place (bytes 48..80, the sha256 of everything
@@ -824,7 +611,7 @@ pub fn rehash(bytes: &mut [u8]) -> bool {
 }
 
 /// sha256 over the file with the hash field skipped.
-fn hash_bytes(b: &[u8]) -> [u8; 32] {
+pub(super) fn hash_bytes(b: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(&b[..HASH_AT]);
     h.update(&b[HASH_AT + 32..]);
@@ -833,156 +620,4 @@ fn hash_bytes(b: &[u8]) -> [u8; 32] {
 
 fn content_hash(unhashed: &[u8]) -> String {
     hex::encode(hash_bytes(unhashed))
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
-        let left = self.b.len() - self.pos;
-        if n > left {
-            return Err(GalleryError::TruncatedAt {
-                what,
-                offset: self.pos,
-                needed: n - left,
-            });
-        }
-        let s = &self.b[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-    fn take_exact(&mut self, count: usize, size: usize, what: &'static str) -> Result<&'a [u8]> {
-        let n = count
-            .checked_mul(size)
-            .ok_or_else(|| GalleryError::Malformed(format!("{what} size overflows")))?;
-        self.take(n, what)
-    }
-    fn need_items(&self, count: usize, min_size: usize, what: &'static str) -> Result<()> {
-        let left = self.b.len() - self.pos;
-        match count.checked_mul(min_size) {
-            Some(n) if n <= left => Ok(()),
-            _ => Err(GalleryError::Malformed(format!(
-                "{count} {what} cannot fit in the {left} bytes left"
-            ))),
-        }
-    }
-    fn u8(&mut self, what: &'static str) -> Result<u8> {
-        Ok(self.take(1, what)?[0])
-    }
-    fn u32(&mut self, what: &'static str) -> Result<u32> {
-        let s = self.take(4, what)?;
-        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn f32(&mut self, what: &'static str) -> Result<f32> {
-        Ok(f32::from_bits(self.u32(what)?))
-    }
-    fn u64(&mut self, what: &'static str) -> Result<u64> {
-        let s = self.take(8, what)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        Ok(u64::from_le_bytes(a))
-    }
-    fn str(&mut self, what: &'static str) -> Result<String> {
-        let n = self.u32(what)? as usize;
-        if n > MAX_STR {
-            return Err(GalleryError::Malformed(format!(
-                "a string in the {what} is {n} bytes (limit {MAX_STR})"
-            )));
-        }
-        let s = self.take(n, what)?;
-        String::from_utf8(s.to_vec())
-            .map_err(|_| GalleryError::Malformed(format!("a string in the {what} is not UTF-8")))
-    }
-}
-
-// -------------------------------------------------------------------- atomic write
-
-const TEMP_MARK: &str = ".tmp-";
-
-fn temp_prefix(path: &Path) -> Result<(PathBuf, String)> {
-    let file_name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| GalleryError::Invalid(format!("{} has no file name", path.display())))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    Ok((dir, format!(".{file_name}{TEMP_MARK}")))
-}
-
-/// Removes temp files a previous interrupted [`write_atomic`] of `path` left behind; returns how
-/// many. Loading never looks at them.
-pub fn remove_stale_temp_files(path: &Path) -> Result<usize> {
-    let (dir, prefix) = temp_prefix(path)?;
-    let wr = |source| GalleryError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut removed = 0;
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(wr(e)),
-    };
-    for e in entries {
-        let e = e.map_err(wr)?;
-        if e.file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(&prefix))
-        {
-            std::fs::remove_file(e.path()).map_err(wr)?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
-
-/// Writes `bytes` to `path` atomically: stale temp files are removed, a new temp file is created
-/// in the same directory, written, fsynced, renamed over `path`, and the directory is fsynced.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_via(path, bytes, |f, b| f.write_all(b))
-}
-
-/// [`write_atomic`] with the write step injected (tests use a writer that fails part-way, as a
-/// power cut would). On failure the temp file is removed and `path` is untouched.
-pub fn write_atomic_via(
-    path: &Path,
-    bytes: &[u8],
-    write: impl FnOnce(&mut File, &[u8]) -> std::io::Result<()>,
-) -> Result<()> {
-    let wr = |source| GalleryError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    remove_stale_temp_files(path)?;
-    let (dir, prefix) = temp_prefix(path)?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmp = dir.join(format!("{prefix}{}-{nanos}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        write(&mut f, bytes)?;
-        f.flush()?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        // Make the rename durable. Directories cannot be opened for fsync on every platform.
-        #[cfg(unix)]
-        File::open(&dir)?.sync_all()?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(wr(e));
-    }
-    Ok(())
 }

@@ -1,51 +1,44 @@
-//! Reference galleries: labels, the binary gallery file, signing, building, ranking, multi-photo
-//! fusion, open-set calibration and evaluation.
+//! The device's reference gallery at run time: the binary gallery file, its signature, the
+//! calibration it stores, ranking and multi-photo fusion.
 //!
 //! The method is GestaltMatcher's: a photo's embedding is compared with every gallery case, a
 //! syndrome's score is the distance to its **nearest** case, and the syndromes are ranked by that
 //! distance. It is a screening aid, never a diagnosis.
 //!
+//! Building, calibrating and evaluating galleries from labelled photos is offline work: it
+//! lives in [`crate::lab`], which uses this module (never the other way round).
+//!
 //! | file | job |
 //! |---|---|
-//! | [`labels`] | the one reader of labelled photos: `image,label` CSV (with `subject`, `role`, …) and GestaltMatcher Database split/syndrome files |
-//! | [`format`] | the binary gallery file (header, labels, cases, f32 or int8 embeddings), atomic save |
-//! | [`sign`] | detached ed25519 signatures (`<gallery>.sig`), key generation |
-//! | [`build`] | the one builder: photos → embeddings on all cores → [`Gallery`] or evaluation probes, with per-image skip reasons |
+//! | [`format`](mod@format) | the binary gallery file (header, labels, cases, f32 or int8 embeddings): the types, encoding, load and save |
+//! | [`decode`] | reading a gallery file's bytes back, one reader per section, every length checked before use |
+//! | [`atomic`] | atomic file writes (temp file, fsync, rename) and removal of stale temp files |
+//! | [`sign`](mod@sign) | detached ed25519 signatures (`<gallery>.sig`), key generation |
+//! | [`calibration`] | the calibration data the file stores: thresholds and evidence bands per session size |
 //! | [`candidate`] | what a ranking gives the device: [`Candidate`]s and their evidence [`Band`] |
+//! | [`fusion`] | how several photos of one patient combine: [`FusionMode`] |
 //! | [`rank`] | exact nearest-case ranking, bands, multi-photo fusion, ranking comparison |
-//! | [`calibrate`](mod@calibrate) | session-true "no close match" thresholds and evidence bands |
-//! | [`eval`] | top-k accuracy (overall and mean over syndromes), open-set numbers, `gallery info` |
 
-pub mod build;
-pub mod calibrate;
+pub mod atomic;
+pub mod calibration;
 pub mod candidate;
-pub mod eval;
+pub mod decode;
 pub mod format;
-pub mod labels;
+pub mod fusion;
 pub mod rank;
 pub mod sign;
 
-pub use build::{
-    build_gallery, default_threads, embed_image, embed_many, embed_probes, BuildOptions,
-    BuildSummary, Embedded, Progress, SkipReason, SkippedImage,
-};
-pub use calibrate::{
-    calibrate, BandLevel, CalibrateOptions, Calibration, CalibrationProbe, CalibrationReport,
-    CalibrationRule, DistanceHistogram, SessionCalibration,
+pub use atomic::{remove_stale_temp_files, write_atomic, write_atomic_via};
+pub use calibration::{
+    BandLevel, Calibration, CalibrationRule, DistanceHistogram, SessionCalibration,
 };
 pub use candidate::{Band, Candidate};
-pub use eval::{
-    evaluate, evaluate_sessions, info, wilson95, EvalOptions, EvalReport, GalleryInfo, LabelCount,
-    OpenSet, Probe, SessionOpenSet, TopK,
-};
 pub use format::{
-    rehash, remove_stale_temp_files, write_atomic, write_atomic_via, Case, Gallery, GalleryHeader,
-    GalleryMeta, Label, LoadOptions, Storage, FORMAT_VERSION, MAGIC,
+    rehash, Case, Gallery, GalleryHeader, GalleryMeta, Label, LoadOptions, Storage, FORMAT_VERSION,
+    MAGIC,
 };
-pub use labels::{
-    read_gmdb, read_gmdb_from, read_label_csv, read_label_csv_from, CaseEntry, LabelSet,
-};
-pub use rank::{compare_rankings, similarity, FusionMode, LabelMatch, RankAgreement, Ranking};
+pub use fusion::FusionMode;
+pub use rank::{compare_rankings, similarity, LabelMatch, RankAgreement, Ranking};
 pub use sign::{
     generate_keypair, parse_signing_key, parse_verifying_key, read_signing_key, read_verifying_key,
     sig_path, sign, verify, write_keypair,
@@ -53,7 +46,8 @@ pub use sign::{
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong with labels, gallery files, signatures, builds and evaluation.
+/// Everything that can go wrong with gallery files and signatures, and (for [`crate::lab`], which
+/// shares this type) with label files, builds and evaluation.
 #[derive(Debug, thiserror::Error)]
 pub enum GalleryError {
     // ---- label files ----

@@ -11,7 +11,7 @@
 //! extra crates); memory is the embeddings plus one (distance, case) slot per label.
 //!
 //! The "no close match" threshold and the bands come from the gallery's calibration for the
-//! number of photos actually fused ([`super::calibrate`]): [`Ranking::threshold_photos`] says
+//! number of photos actually fused ([`super::calibration`]): [`Ranking::threshold_photos`] says
 //! which session size's measurement was used. A gallery with only a hand-set threshold uses it
 //! as the 1-photo threshold with [`Band::Uncalibrated`] bands; a gallery with neither gives
 //! uncalibrated bands and always reports `close_match = true` (it cannot say "no close match").
@@ -19,12 +19,13 @@
 //! Mean-embedding fusion re-normalises the mean to the photos' mean length for every metric
 //! (the mean of unit vectors is shorter, which would shrink every euclidean distance).
 
-use super::calibrate::SessionCalibration;
+use super::calibration::SessionCalibration;
 use super::candidate::{Band, Candidate};
 use super::format::Vectors;
+use super::fusion::FusionMode;
 use super::{Gallery, GalleryError, Result};
 use crate::manifest::Metric;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt;
 
 const LANES: usize = 16;
@@ -105,43 +106,6 @@ fn sq_f32(a: &[f32], b: &[f32]) -> f32 {
 
 /// Per-label nearest case: `(distance, case index)`, `(∞, u32::MAX)` for a label with no case.
 pub(crate) type LabelBest = Vec<(f32, u32)>;
-
-/// How several photos of one patient become one ranking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum FusionMode {
-    /// Average the (normalised) embeddings, then rank once.
-    #[default]
-    MeanEmbedding,
-    /// Rank each photo; a syndrome's distance is its smallest over the photos.
-    MinDistance,
-    /// Rank each photo; a syndrome's distance is its mean over the photos.
-    MeanDistance,
-}
-
-impl std::str::FromStr for FusionMode {
-    type Err = GalleryError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "mean-embedding" | "mean" => Ok(Self::MeanEmbedding),
-            "min-distance" | "min" => Ok(Self::MinDistance),
-            "mean-distance" => Ok(Self::MeanDistance),
-            _ => Err(GalleryError::Input(format!(
-                "unknown fusion `{s}` (mean-embedding, min-distance, mean-distance)"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for FusionMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::MeanEmbedding => "mean-embedding",
-            Self::MinDistance => "min-distance",
-            Self::MeanDistance => "mean-distance",
-        })
-    }
-}
 
 fn band_name<S: serde::Serializer>(b: &Band, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(b.label())

@@ -42,7 +42,8 @@ use super::{
     choose_question, random_question, should_stop, Answer, Candidate, Differential, FaceLikelihood,
     HpoError, HpoIndex, LrModel, QueryTerm, SplitMix, TOP_N,
 };
-use crate::gallery::{FusionMode, Gallery, Probe};
+use crate::gallery::{FusionMode, Gallery};
+use crate::lab::Probe;
 use serde::Serialize;
 
 /// Simulation settings.

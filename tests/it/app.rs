@@ -1059,7 +1059,7 @@ fn a_capture_keeps_the_face_found_at_capture() {
         gestaltcam::pipeline::DEVICE_EMBED_OPTIONS,
     )
     .expect("models");
-    let gallery = gestaltcam::soak::demo_gallery(&pipeline, &root.join("demo")).expect("demo");
+    let gallery = gestaltcam::lab::demo_gallery(&pipeline, &root.join("demo")).expect("demo");
     let mut analyzer = PipelineAnalyzer::new(Ok(pipeline), Ok(gallery));
     let image = gestaltcam::photo::load_path(&root.join("tests/fixtures/photos/obama2.jpg"))
         .expect("photo");

@@ -10,7 +10,8 @@
 //! Runs on x86_64 only: under qemu-user the models are ~250× slower.
 
 use crate::common;
-use gestaltcam::gallery::{self, CaseEntry, EvalOptions, FusionMode, LabelSet, Storage};
+use gestaltcam::gallery::{self, FusionMode, Storage};
+use gestaltcam::lab::{self, CaseEntry, EvalOptions, LabelSet};
 use gestaltcam::pipeline::FacePipeline;
 use std::path::{Path, PathBuf};
 
@@ -71,13 +72,13 @@ fn dev_set_verification_and_ranking() {
         return;
     };
     let csv = faces.join("dev.csv");
-    let set = gallery::read_label_csv(&csv).expect("dev.csv");
+    let set = lab::read_label_csv(&csv).expect("dev.csv");
     let rows: &[CaseEntry] = &set.cases;
     assert_eq!(rows.len(), 4393, "the dev set changed");
     let p = pipeline();
     let root = LabelSet::root_of(&csv);
     let paths: Vec<PathBuf> = rows.iter().map(|r| root.join(&r.image)).collect();
-    let embedded = gallery::embed_many(&p, &paths, gallery::default_threads(), None);
+    let embedded = lab::embed_many(&p, &paths, lab::default_threads(), None);
     let usable = embedded.iter().filter(|e| e.is_ok()).count();
     eprintln!("embedded {usable} of {} photos", rows.len());
     assert!(
@@ -127,7 +128,7 @@ fn dev_set_verification_and_ranking() {
             Some("probe") => {
                 probe_rows += 1;
                 if let Ok(v) = e {
-                    probes.push(gallery::Probe {
+                    probes.push(lab::Probe {
                         label: set.label_name(r).to_string(),
                         subject: r.subject.clone(),
                         embedding: v.clone(),
@@ -172,7 +173,7 @@ fn dev_set_verification_and_ranking() {
         gallery_vecs.concat(),
     )
     .expect("gallery");
-    let report = gallery::evaluate(&g, &probes, &EvalOptions::default()).expect("evaluate");
+    let report = lab::evaluate(&g, &probes, &EvalOptions::default()).expect("evaluate");
     eprintln!("{report}");
     // Over ALL probes: unusable probes and probes whose gallery photo was unusable are misses.
     let known = report.per_photo.queries as f64;
@@ -211,7 +212,7 @@ fn dev_set_verification_and_ranking() {
         agreement.same_top1 as f64 >= 0.99 * agreement.queries as f64,
         "int8 storage changed many top-1s"
     );
-    let r8 = gallery::evaluate(&g8, &probes, &EvalOptions::default()).expect("evaluate int8");
+    let r8 = lab::evaluate(&g8, &probes, &EvalOptions::default()).expect("evaluate int8");
     assert!(
         (r8.per_photo.overall[0] - report.per_photo.overall[0]).abs() <= 0.002,
         "int8 storage changed top-1 accuracy"

@@ -247,7 +247,7 @@ fn gallery_seeds_load_and_are_current() {
 /// targets start from valid inputs and reach the invariant checks.
 #[test]
 fn seeds_are_valid_inputs() {
-    use gestaltcam::{camera, config::Config, gallery, manifest::Manifest};
+    use gestaltcam::{camera, config::Config, lab, manifest::Manifest};
     let corpus = |t: &str| {
         let mut v = corpus(t);
         v.retain(|(n, _)| !n.starts_with("crash-"));
@@ -266,12 +266,12 @@ fn seeds_are_valid_inputs() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     for (name, d) in corpus("label_csv") {
-        gallery::read_label_csv_from(&d[..], Path::new(&name))
+        lab::read_label_csv_from(&d[..], Path::new(&name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     for (name, d) in corpus("gmdb") {
         let cut = d.iter().position(|&b| b == 0).expect("a NUL");
-        gallery::read_gmdb_from(
+        lab::read_gmdb_from(
             &d[cut + 1..],
             Path::new("s"),
             &d[..cut],

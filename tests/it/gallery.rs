@@ -2,6 +2,7 @@
 //! check is the integrator's).
 
 use gestaltcam::gallery::*;
+use gestaltcam::lab::*;
 use gestaltcam::manifest::Metric;
 use gestaltcam::pipeline::{FaceEmbedding, PhotoEmbedder, UnusablePhotoError};
 use gestaltcam::ui::view::Band;

@@ -5,8 +5,8 @@
 
 use crate::common;
 use gestaltcam::embed::EmbedOptions;
-use gestaltcam::gallery::{self, BuildOptions, LabelSet};
 use gestaltcam::hpo::{sim, HpoIndex, QUESTIONS};
+use gestaltcam::lab::{self, BuildOptions, LabelSet};
 use gestaltcam::pipeline::FacePipeline;
 use std::path::Path;
 
@@ -72,7 +72,7 @@ fn simulation_on_a_subset_has_the_table_shape_and_questions_help() {
         return;
     };
     let csv = faces.join("dev.csv");
-    let all = gallery::read_label_csv(&csv).unwrap();
+    let all = lab::read_label_csv(&csv).unwrap();
     let root = LabelSet::root_of(&csv);
     // Every 25th identity, in order of first appearance.
     let keep: std::collections::HashSet<usize> = (0..all.labels.len()).step_by(25).collect();
@@ -84,16 +84,14 @@ fn simulation_on_a_subset_has_the_table_shape_and_questions_help() {
         EmbedOptions { flip_tta: false },
     )
     .unwrap();
-    let threads = gallery::default_threads();
+    let threads = lab::default_threads();
     let opts = BuildOptions {
         name: "t".into(),
         threads,
         ..Default::default()
     };
-    let (gallery, _) =
-        gallery::build_gallery(&pipeline, &pick("gallery"), &root, &opts, None).unwrap();
-    let (probes, _) =
-        gallery::embed_probes(&pipeline, &pick("probe"), &root, threads, None).unwrap();
+    let (gallery, _) = lab::build_gallery(&pipeline, &pick("gallery"), &root, &opts, None).unwrap();
+    let (probes, _) = lab::embed_probes(&pipeline, &pick("probe"), &root, threads, None).unwrap();
     assert!(probes.len() > 80, "{} probes", probes.len());
     let cfg = sim::SimConfig {
         seed: 3,

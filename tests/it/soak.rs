@@ -7,6 +7,7 @@ use std::path::Path;
 
 use gestaltcam::camera::ReplayCamera;
 use gestaltcam::embed::EmbedOptions;
+use gestaltcam::lab::demo_gallery;
 use gestaltcam::pipeline::FacePipeline;
 use gestaltcam::screening::PipelineAnalyzer;
 use gestaltcam::soak::{self, SoakOptions};
@@ -55,7 +56,7 @@ fn short_soak_alone() {
     let root = Path::new(ROOT);
     let pipeline = FacePipeline::load(&root.join("models"), None, EmbedOptions { flip_tta: false })
         .expect("models");
-    let gallery = soak::demo_gallery(&pipeline, &root.join("demo")).expect("demo gallery");
+    let gallery = demo_gallery(&pipeline, &root.join("demo")).expect("demo gallery");
     let camera = ReplayCamera::from_path(&root.join("demo/patient.txt"), 15.0).expect("photos");
     let mut analyzer = PipelineAnalyzer::new(Ok(pipeline), Ok(gallery));
     analyzer.demo = true;

@@ -8,27 +8,19 @@
 //! their photos with each requested [`FusionMode`].
 //!
 //! Open set per session size ([`SessionOpenSet`]): sessions of 1 ..= `session_photos` photos are
-//! drawn and fused exactly as calibration draws them ([`super::calibrate`]), each judged with the
-//! gallery's threshold for that session size. Rates count every patient once (a subject's
-//! sessions share one vote); the per-session rates are reported beside them, and the 95%
+//! drawn and fused exactly as calibration draws them ([`calibrate`](mod@super::calibrate)), each
+//! judged with the gallery's threshold for that session size. Rates count every patient once (a
+//! subject's sessions share one vote); the per-session rates are reported beside them, and the 95%
 //! interval of the per-patient false-match rate is a Wilson interval over the unknown subjects.
 
-use super::calibrate::{min_distance, sessions, subjects};
-use super::rank::{FusionMode, LabelBest};
-use super::{Gallery, GalleryError, GalleryHeader, Result};
+use super::shared::{min_distance, percent, sessions, subjects, Probe};
+use crate::gallery::calibration::Calibration;
+use crate::gallery::fusion::FusionMode;
+use crate::gallery::rank::LabelBest;
+use crate::gallery::{Gallery, GalleryError, GalleryHeader, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-
-/// A labelled test embedding.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Probe {
-    /// Syndrome name (matched against the gallery's label names).
-    pub label: String,
-    /// Patient id: probes of one subject are fused in the per-subject results.
-    pub subject: String,
-    pub embedding: Vec<f32>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalOptions {
@@ -428,7 +420,7 @@ pub struct GalleryInfo {
     pub embedding_bytes: usize,
     pub subjects: usize,
     /// Thresholds and bands per session size, with the precision measured behind each band.
-    pub calibration: Option<super::Calibration>,
+    pub calibration: Option<Calibration>,
     pub labels: Vec<LabelCount>,
 }
 
@@ -503,11 +495,4 @@ pub fn info(gallery: &Gallery) -> GalleryInfo {
             })
             .collect(),
     }
-}
-
-/// A rate as a percentage with `decimals` decimals, or `n/a`.
-pub(crate) fn percent(r: Option<f64>, decimals: usize) -> String {
-    r.map_or("n/a".to_string(), |r| {
-        format!("{:.*}%", decimals, 100.0 * r)
-    })
 }

@@ -5,9 +5,9 @@
 //! (and reported). A build with no usable image fails and writes nothing (the caller saves the
 //! returned gallery). Progress is a callback `(done, total)`: the command line draws the bar.
 
-use super::format::{Case, Gallery, GalleryMeta, Storage};
-use super::labels::LabelSet;
-use super::{GalleryError, Result};
+use super::labels::{CaseEntry, LabelSet};
+use super::shared::Probe;
+use crate::gallery::{Case, Gallery, GalleryError, GalleryMeta, Result, Storage};
 use crate::pipeline::{PhotoEmbedder, UnusablePhotoError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -307,7 +307,7 @@ pub fn build_gallery<E: PhotoEmbedder + Sync + ?Sized>(
     let dim = embedder.embedding_size();
     let (embedded, _, mut summary) =
         embed_cases(embedder, labels, image_root, opts.threads, progress)?;
-    let mut used_cases: Vec<&super::labels::CaseEntry> = Vec::new();
+    let mut used_cases: Vec<&CaseEntry> = Vec::new();
     let mut flat: Vec<f32> = Vec::new();
     for (c, e) in labels.cases.iter().zip(embedded) {
         if let Ok(v) = e {
@@ -366,15 +366,15 @@ pub fn embed_probes<E: PhotoEmbedder + Sync + ?Sized>(
     image_root: &Path,
     threads: usize,
     progress: Option<Progress<'_>>,
-) -> Result<(Vec<super::Probe>, BuildSummary)> {
+) -> Result<(Vec<Probe>, BuildSummary)> {
     let start = std::time::Instant::now();
     let (embedded, _, mut summary) = embed_cases(embedder, labels, image_root, threads, progress)?;
-    let probes: Vec<super::Probe> = labels
+    let probes: Vec<Probe> = labels
         .cases
         .iter()
         .zip(embedded)
         .filter_map(|(c, e)| {
-            e.ok().map(|embedding| super::Probe {
+            e.ok().map(|embedding| Probe {
                 label: labels.label_name(c).to_string(),
                 subject: c.subject.clone(),
                 embedding,

@@ -38,11 +38,13 @@
 //! the mixture given, which `gallery info` and the report state. Probes must not be gallery
 //! cases (their distance to themselves is 0): use a held-out split.
 
-use super::candidate::Band;
-use super::rank::{FusionMode, LabelBest};
-use super::{Gallery, GalleryError, Probe, Result};
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use super::shared::{min_distance, percent, sessions, subjects, Probe, Subject};
+use crate::gallery::calibration::{
+    BandLevel, Calibration, CalibrationRule, DistanceHistogram, SessionCalibration,
+};
+use crate::gallery::candidate::Band;
+use crate::gallery::fusion::FusionMode;
+use crate::gallery::{Gallery, GalleryError, Result};
 use std::fmt;
 
 /// A labelled embedding used for calibration (the same as an evaluation probe).
@@ -54,19 +56,6 @@ pub const BAND_CANDIDATES: usize = 30;
 pub const MIN_SAME_PAIRS: usize = 5;
 /// Bins of the stored distance histograms.
 pub const HISTOGRAM_BINS: usize = 48;
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "rule", content = "value", rename_all = "kebab-case")]
-pub enum CalibrationRule {
-    TargetFalseMatchRate(f32),
-    EqualError,
-}
-
-impl Default for CalibrationRule {
-    fn default() -> Self {
-        Self::TargetFalseMatchRate(0.05)
-    }
-}
 
 /// How to calibrate.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,122 +80,14 @@ impl Default for CalibrateOptions {
     }
 }
 
-/// One calibrated band level.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BandLevel {
-    pub band: Band,
-    /// Precision this level requires.
-    pub min_precision: f64,
-    /// Largest distance still in this level; `None` when no distance reached the precision.
-    pub max_distance: Option<f32>,
-    /// Precision measured at `max_distance`.
-    pub precision: Option<f64>,
-    /// Candidate pairs at or below `max_distance`, and how many of them were the true syndrome.
-    pub pairs: usize,
-    pub same_pairs: usize,
-}
-
-/// Distances of same-syndrome and different-syndrome candidate pairs (counts per bin).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DistanceHistogram {
-    /// `bins + 1` increasing edges; the last bin also holds everything above the last edge.
-    pub edges: Vec<f32>,
-    pub same: Vec<u64>,
-    pub different: Vec<u64>,
-}
-
-/// What was measured for one session size.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionCalibration {
-    /// Photos fused per session.
-    pub photos: usize,
-    pub threshold: f32,
-    pub unknown_subjects: usize,
-    pub unknown_sessions: usize,
-    pub known_subjects: usize,
-    pub known_sessions: usize,
-    /// On the calibration sessions at `threshold`, per patient.
-    pub false_match_rate: Option<f64>,
-    pub false_reject_rate: Option<f64>,
-    pub bands: Vec<BandLevel>,
-    pub histogram: DistanceHistogram,
-}
-
-impl SessionCalibration {
-    /// The band of a candidate at `distance`; [`Band::Uncalibrated`] when calibration saw no
-    /// candidate of a known syndrome (nothing to measure precision on).
-    pub fn band(&self, distance: f32) -> Band {
-        if self.histogram.same.iter().all(|&n| n == 0) {
-            return Band::Uncalibrated;
-        }
-        self.bands
-            .iter()
-            .find(|l| l.max_distance.is_some_and(|m| distance <= m))
-            .map_or(Band::Weak, |l| l.band)
-    }
-}
-
-/// Everything calibration stores in the gallery.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
-    pub rule: CalibrationRule,
-    pub fusion: FusionMode,
-    pub seed: u64,
-    /// One entry per calibrated session size, ascending.
-    pub sessions: Vec<SessionCalibration>,
-}
-
 /// What [`calibrate`] reports: what it stored.
 pub type CalibrationReport = Calibration;
 
-impl Calibration {
-    /// The measurement for a session of `photos` photos fused with `fusion`: the largest
-    /// calibrated size not above `photos`. `None` when the fusion differs (for more than one
-    /// photo) or nothing fits.
-    pub fn for_photos(&self, photos: usize, fusion: FusionMode) -> Option<&SessionCalibration> {
-        if photos > 1 && fusion != self.fusion {
-            return None;
-        }
-        self.sessions
-            .iter()
-            .filter(|s| s.photos <= photos.max(1))
-            .max_by_key(|s| s.photos)
-    }
-
-    /// Checks what a gallery file holds before it is used.
-    pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(GalleryError::Malformed(format!("calibration: {m}")));
-        if self.sessions.is_empty() {
-            return bad("no session sizes");
-        }
-        let mut last = 0;
-        for s in &self.sessions {
-            if s.photos <= last {
-                return bad("session sizes are not increasing");
-            }
-            last = s.photos;
-            if !s.threshold.is_finite() {
-                return bad("threshold is not finite");
-            }
-            if s.bands
-                .iter()
-                .any(|b| b.max_distance.is_some_and(|d| !d.is_finite()))
-            {
-                return bad("band distance is not finite");
-            }
-            let h = &s.histogram;
-            if h.edges.len() != h.same.len() + 1 || h.same.len() != h.different.len() {
-                return bad("histogram sizes disagree");
-            }
-        }
-        Ok(())
-    }
-}
-
 fn pct(r: Option<f64>) -> String {
-    super::eval::percent(r, 2)
+    percent(r, 2)
 }
 
+/// The calibration as `gallery calibrate` and `gallery info` print it (rates per patient).
 impl fmt::Display for Calibration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -302,94 +183,6 @@ fn weighted_rate_le(sorted: &[(f32, f64)], t: f32) -> f64 {
     let below: f64 = sorted.iter().take_while(|x| x.0 <= t).map(|x| x.1).sum();
     // (+ 0.0: an empty f64 sum is -0.0.)
     below / total + 0.0
-}
-
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Photos of one (subject, label), in input order.
-pub(crate) struct Subject<'a> {
-    pub label: &'a str,
-    pub photos: Vec<&'a [f32]>,
-}
-
-/// Groups probes by (subject, label), in first-seen order.
-pub(crate) fn subjects(probes: &[Probe]) -> Vec<Subject<'_>> {
-    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut out: Vec<Subject<'_>> = Vec::new();
-    for p in probes {
-        let i = *index
-            .entry((p.subject.as_str(), p.label.as_str()))
-            .or_insert_with(|| {
-                out.push(Subject {
-                    label: &p.label,
-                    photos: Vec::new(),
-                });
-                out.len() - 1
-            });
-        out[i].photos.push(&p.embedding);
-    }
-    out
-}
-
-/// One fused session of `n` photos.
-pub(crate) struct SessionResult {
-    /// Index into the subjects.
-    pub subject: usize,
-    /// The true label's index in the gallery, `None` for an unknown subject.
-    pub label: Option<usize>,
-    /// Per-label nearest distance after fusion.
-    pub best: LabelBest,
-    /// `1 / sessions of this subject`.
-    pub weight: f64,
-}
-
-/// Draws the sessions of `n` photos (see the module docs) and ranks each against `gallery`.
-pub(crate) fn sessions(
-    gallery: &Gallery,
-    subjects: &[Subject<'_>],
-    n: usize,
-    fusion: FusionMode,
-    seed: u64,
-) -> Result<Vec<SessionResult>> {
-    let index = gallery.label_indices();
-    let mut out = Vec::new();
-    for (s, subject) in subjects.iter().enumerate() {
-        let m = subject.photos.len();
-        if n == 0 || m < n {
-            continue;
-        }
-        let mut order: Vec<usize> = (0..m).collect();
-        let mut state = seed ^ (n as u64).wrapping_mul(0xA24B_AED4_963E_E407) ^ s as u64;
-        for i in (1..m).rev() {
-            let j = (splitmix(&mut state) % (i as u64 + 1)) as usize;
-            order.swap(i, j);
-        }
-        let count = m / n;
-        let label = index.get(subject.label).copied();
-        for chunk in order.chunks_exact(n).take(count) {
-            let photos: Vec<Vec<f32>> = chunk.iter().map(|&i| subject.photos[i].to_vec()).collect();
-            out.push(SessionResult {
-                subject: s,
-                label,
-                best: gallery.fused_label_best(&photos, fusion)?,
-                weight: 1.0 / count as f64,
-            });
-        }
-    }
-    Ok(out)
-}
-
-pub(crate) fn min_distance(best: &LabelBest) -> f32 {
-    best.iter()
-        .filter(|b| b.1 != u32::MAX)
-        .map(|b| b.0)
-        .fold(f32::INFINITY, f32::min)
 }
 
 fn sorted_by_distance(mut v: Vec<(f32, f64)>) -> Vec<(f32, f64)> {

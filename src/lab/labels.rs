@@ -17,8 +17,7 @@
 //! folder for labelled sets, see [`LabelSet::root_of`]). Errors name the file and the line
 //! (1-based, the header is line 1).
 
-use super::format::Label;
-use super::{GalleryError, Result};
+use crate::gallery::{GalleryError, Label, Result};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -280,12 +279,20 @@ pub fn read_gmdb_from<S: Read, T: Read>(
     syndromes_tsv: &Path,
     image_pattern: &str,
 ) -> Result<LabelSet> {
-    // Syndromes.
+    let syndromes = read_gmdb_syndromes(syndromes, syndromes_tsv)?;
+    read_gmdb_split(split, split_csv, &syndromes, syndromes_tsv, image_pattern)
+}
+
+/// A GMDB syndrome id's label and the line it is on (for duplicate errors).
+type Syndromes = HashMap<String, (Label, u64)>;
+
+/// The GMDB syndromes TSV (`syndrome_id, syndrome_name, OMIM`), by syndrome id.
+fn read_gmdb_syndromes<T: Read>(syndromes: T, syndromes_tsv: &Path) -> Result<Syndromes> {
     let (mut rdr, headers) = open_csv(syndromes, syndromes_tsv, b'\t')?;
     let c_id = column(syndromes_tsv, &headers, &["syndrome_id", "label", "id"])?;
     let c_name = column(syndromes_tsv, &headers, &["syndrome_name", "name"])?;
     let c_omim = optional_column(&headers, &["omim"]);
-    let mut syndromes: HashMap<String, (Label, u64)> = HashMap::new();
+    let mut syndromes = Syndromes::new();
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| record_error(syndromes_tsv, e))?;
         let line = line_of(&rec, i as u64 + 2);
@@ -319,8 +326,18 @@ pub fn read_gmdb_from<S: Read, T: Read>(
             path: syndromes_tsv.to_path_buf(),
         });
     }
+    Ok(syndromes)
+}
 
-    // Split.
+/// The GMDB split CSV (`image_id, subject, label`): one case per row, its label the syndrome
+/// it names; syndromes become labels in order of first appearance.
+fn read_gmdb_split<S: Read>(
+    split: S,
+    split_csv: &Path,
+    syndromes: &Syndromes,
+    syndromes_tsv: &Path,
+    image_pattern: &str,
+) -> Result<LabelSet> {
     let (mut rdr, headers) = open_csv(split, split_csv, b',')?;
     let c_image = column(split_csv, &headers, &["image_id", "image"])?;
     let c_subject = column(split_csv, &headers, &["subject", "subject_id"])?;

@@ -1,0 +1,38 @@
+//! The offline lab: building reference galleries from labelled photos, calibrating their
+//! "no close match" thresholds and evidence bands, and evaluating them. Runs on a workstation
+//! (or the device's `gallery`/`calibrate`/`eval` commands), never in the device's screening loop.
+//!
+//! The lab uses the runtime gallery ([`crate::gallery`]: the file format, ranking, the
+//! calibration data types) and shares its error type,
+//! [`GalleryError`](crate::gallery::GalleryError); the runtime never uses the lab.
+//!
+//! | file | job |
+//! |---|---|
+//! | [`labels`] | the one reader of labelled photos: `image,label` CSV (with `subject`, `role`, …) and GestaltMatcher Database split/syndrome files |
+//! | [`build`] | the one builder: photos → embeddings on all cores → [`Gallery`](crate::gallery::Gallery) or evaluation probes, with per-image skip reasons |
+//! | [`demo`] | the bundled DEMO gallery, built in memory from the demo photos |
+//! | [`shared`] | what calibration and evaluation share: [`Probe`]s, subjects, the draw of fused sessions |
+//! | [`calibrate`](mod@calibrate) | session-true "no close match" thresholds and evidence bands |
+//! | [`eval`] | top-k accuracy (overall and mean over syndromes), open-set numbers, `gallery info` |
+
+pub mod build;
+pub mod calibrate;
+pub mod demo;
+pub mod eval;
+pub mod labels;
+pub mod shared;
+
+pub use build::{
+    build_gallery, default_threads, embed_image, embed_many, embed_probes, BuildOptions,
+    BuildSummary, Embedded, Progress, SkipReason, SkippedImage,
+};
+pub use calibrate::{calibrate, CalibrateOptions, CalibrationProbe, CalibrationReport};
+pub use demo::{demo_gallery, DemoGalleryError};
+pub use eval::{
+    evaluate, evaluate_sessions, info, wilson95, EvalOptions, EvalReport, GalleryInfo, LabelCount,
+    OpenSet, SessionOpenSet, TopK,
+};
+pub use labels::{
+    read_gmdb, read_gmdb_from, read_label_csv, read_label_csv_from, CaseEntry, LabelSet,
+};
+pub use shared::Probe;
