@@ -15,13 +15,13 @@
 //! | [`lab`] | **offline**, not part of the device's screening loop: labelled photo sets (the one reader and builder, on all cores), calibration, evaluation, the DEMO gallery | no |
 //! | [`hpo`] | phenotype questions (HPO): likelihood-ratio re-ranking of the face candidates, question choice, the device's question round, simulation | no |
 //! | [`camera`] | the `Camera` trait, frames, replay camera, YUYV/MJPEG decoding | no |
-//! | [`display`] | panel drivers generic over embedded-hal, PNG display | no |
+//! | [`display`] | panel drivers generic over embedded-hal, PNG display, the sinks views go to (panel with bus-error retry, logged, PNG file) | no |
 //! | [`ui`] | screens: pure functions from a view model to a `DrawTarget` | no |
 //! | [`config`] | the device's TOML configuration | no |
 //! | [`analysis`] | the analyzer port: the `Analyzer` trait the app drives and what it answers (frame summary, outcome, typed `AnalyseError`, question step) | no |
 //! | [`screening`] | the real analyzer behind that port: detector, embedder, gallery ranking and the phenotype questions | no |
 //! | [`app`] | the device's state machine (events and effects, state, update) and run loop (camera, clock, buttons, display, analyzer injected) | no |
-//! | [`setup`] | start-up wiring above `app` and `screening`: models + verified gallery (last good copy), the panel sink | no |
+//! | [`setup`] | the device assembled from its configuration above `app` and `screening`: models + verified gallery (last good copy), display, camera, buttons, run policy; `doctor`'s checks; the demo's device | through `hw` |
 //! | [`threads`] | independent model runs (flip-TTA passes, a session's photos) side by side on tract's thread pool | no |
 //! | [`soak`] | long replayed runs of the device loop, sampling RSS and open descriptors | no |
 //! | [`hw`] | the only module that opens `/dev/*`: V4L2 camera, SPI/I2C panels, GPIO buttons | **yes** |

@@ -1,23 +1,31 @@
-//! The device's start-up wiring that needs no hardware, so tests can run it as the device does:
+//! The device's start-up wiring, in the library so tests run it as the device does:
 //!
 //! - [`analyzer_for`]: models checked against the manifest, the gallery verified (signature with
 //!   a public key, content hash, same embedding model) and, when the configured gallery is
 //!   refused, the last good copy from [`LastGood`] in its place, with a self-test warning.
 //!   A refused model has no fallback: the device shows "Model refused" and gives no results.
-//! - [`PanelSink`]: shows views on a panel; a failing display bus is logged once per outage,
-//!   never stops the device, and the view that failed is redrawn once the bus works again.
+//! - [`assemble()`]: the whole device from its configuration (display, camera, buttons, the run
+//!   policy), ready for [`crate::app::run_device`]; hardware is opened through [`crate::hw`].
+//! - [`doctor`]: the bring-up checks of `gestaltcam doctor`, one function per part.
+//! - [`demo`]: the laptop demo's device (replayed photos, a scripted clinician, PNG screens).
+
+pub mod assemble;
+pub mod demo;
+pub mod doctor;
+
+/// The panel sink lives with the display ([`crate::display::sink`]); named here too for the
+/// callers that knew it as part of the set-up.
+pub use crate::display::{PanelSink, PANEL_RETRY_EVERY};
+pub use assemble::{assemble, Assembled, AssembledDevice, Keys, SetupError, Wiring};
 
 use std::path::{Path, PathBuf};
 
-use crate::app::run::ViewSink;
 use crate::config::{Config, AUTO_EMBEDDER};
-use crate::display::Panel;
 use crate::embed::EmbedOptions;
 use crate::gallery::{self, Gallery, GalleryError, LoadOptions};
 use crate::manifest::{CpuFeatures, Manifest, ManifestError, ModelEntry, Role};
 use crate::pipeline::{FacePipeline, PhotoEmbedder, PipelineLoadError};
 use crate::screening::{Phenotype, PipelineAnalyzer};
-use crate::ui::view::View;
 
 /// The analyzer the device runs with `cfg`: never fails, a part that could not be loaded is
 /// kept as its error so the start-up screen says which part was refused and why.
@@ -434,98 +442,4 @@ fn create_private_dir(dir: &Path) -> Result<(), GalleryError> {
         path: dir.to_path_buf(),
         source,
     })
-}
-
-/// Shows views on a panel. A failing bus is logged once per outage (not once per frame), the
-/// device keeps running, and the view that could not be drawn is retried from
-/// [`ViewSink::idle`] so the glass is right again as soon as the bus recovers (the app only
-/// sends a view when it changes).
-pub struct PanelSink {
-    panel: Box<dyn Panel>,
-    /// The view that failed to draw, kept for the retry.
-    pending: Option<View>,
-    failed_draws: u64,
-    outages: u64,
-    failed_in_outage: u64,
-    idle_calls: u64,
-}
-
-/// While the bus fails, [`PanelSink::idle`] retries every this many loop iterations.
-pub const PANEL_RETRY_EVERY: u64 = 8;
-
-impl PanelSink {
-    pub fn new(panel: Box<dyn Panel>) -> Self {
-        PanelSink {
-            panel,
-            pending: None,
-            failed_draws: 0,
-            outages: 0,
-            failed_in_outage: 0,
-            idle_calls: 0,
-        }
-    }
-
-    pub fn panel(&self) -> &dyn Panel {
-        self.panel.as_ref()
-    }
-
-    /// Draws that failed so far (including retries).
-    pub fn failed_draws(&self) -> u64 {
-        self.failed_draws
-    }
-
-    /// Runs of consecutive failed draws; each was logged once.
-    pub fn outages(&self) -> u64 {
-        self.outages
-    }
-
-    /// Whether the last draw failed.
-    pub fn is_failing(&self) -> bool {
-        self.pending.is_some()
-    }
-
-    fn draw(&mut self, view: &View) {
-        match self.panel.draw_view(view) {
-            Ok(()) => {
-                if self.pending.take().is_some() {
-                    log::info!(
-                        "display: working again after {} failed draw(s)",
-                        self.failed_in_outage
-                    );
-                }
-                self.failed_in_outage = 0;
-            }
-            Err(e) => {
-                self.failed_draws += 1;
-                self.failed_in_outage += 1;
-                if self.pending.is_none() {
-                    self.outages += 1;
-                    self.idle_calls = 0;
-                    log::error!(
-                        "{e} (the device keeps running; retrying, not logged again until the \
-                         display works)"
-                    );
-                }
-                self.pending = Some(view.clone());
-            }
-        }
-    }
-}
-
-impl ViewSink for PanelSink {
-    fn show(&mut self, view: &View) {
-        self.draw(view);
-    }
-
-    fn idle(&mut self) {
-        if self.pending.is_none() {
-            return;
-        }
-        self.idle_calls += 1;
-        if self.idle_calls % PANEL_RETRY_EVERY == 0 {
-            if let Some(v) = self.pending.clone() {
-                self.draw(&v);
-            }
-        }
-    }
 }

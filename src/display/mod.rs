@@ -24,6 +24,7 @@
 
 pub mod config;
 mod framebuffer;
+pub mod sink;
 pub mod ssd1306;
 pub mod st7789;
 
@@ -36,6 +37,7 @@ use embedded_graphics::{
 
 pub use config::{ColorOrder, Controller, PanelConfig, PanelConfigError, SPIDEV_DEFAULT_BUFSIZ};
 pub use framebuffer::{FrameBuffer, MonoPngDisplay, PngDisplay};
+pub use sink::{LoggedSink, PanelSink, PngFileSink, PngScreen, PANEL_RETRY_EVERY};
 pub use ssd1306::Ssd1306Panel;
 pub use st7789::{ChunkedSpi, St7789Panel};
 
@@ -70,16 +72,28 @@ pub trait Panel {
     fn test_pattern(&mut self) -> Result<(), DisplayError>;
 }
 
-fn draw_into<C: ui::Palette>(fb: &mut FrameBuffer<C>, view: &View) {
-    let layout = Layout::new(fb.size());
-    if let Err(never) = ui::draw(view, &layout, fb) {
-        match never {}
-    }
+/// The colours a PNG framebuffer is drawn in, and the names its [`Panel`] goes by.
+pub trait PngColor: ui::Palette {
+    /// [`Panel::name`] of a framebuffer in this colour.
+    const PANEL_NAME: &'static str;
+    /// The name the test pattern shows.
+    const PATTERN_NAME: &'static str;
 }
 
-impl Panel for PngDisplay {
+impl PngColor for Rgb565 {
+    const PANEL_NAME: &'static str = "PNG";
+    const PATTERN_NAME: &'static str = "PNG display";
+}
+
+impl PngColor for BinaryColor {
+    const PANEL_NAME: &'static str = "PNG mono";
+    const PATTERN_NAME: &'static str = "PNG mono";
+}
+
+/// [`PngDisplay`] and [`MonoPngDisplay`]: drawing never fails (the framebuffer is memory).
+impl<C: PngColor> Panel for FrameBuffer<C> {
     fn name(&self) -> &str {
-        "PNG"
+        C::PANEL_NAME
     }
 
     fn resolution(&self) -> Size {
@@ -87,34 +101,15 @@ impl Panel for PngDisplay {
     }
 
     fn draw_view(&mut self, view: &View) -> Result<(), DisplayError> {
-        draw_into(self, view);
-        Ok(())
-    }
-
-    fn test_pattern(&mut self) -> Result<(), DisplayError> {
-        if let Err(never) = ui::test_pattern::<Rgb565, _>("PNG display", self) {
+        let layout = Layout::new(self.size());
+        if let Err(never) = ui::draw(view, &layout, self) {
             match never {}
         }
         Ok(())
     }
-}
-
-impl Panel for MonoPngDisplay {
-    fn name(&self) -> &str {
-        "PNG mono"
-    }
-
-    fn resolution(&self) -> Size {
-        OriginDimensions::size(self)
-    }
-
-    fn draw_view(&mut self, view: &View) -> Result<(), DisplayError> {
-        draw_into(self, view);
-        Ok(())
-    }
 
     fn test_pattern(&mut self) -> Result<(), DisplayError> {
-        if let Err(never) = ui::test_pattern::<BinaryColor, _>("PNG mono", self) {
+        if let Err(never) = ui::test_pattern::<C, _>(C::PATTERN_NAME, self) {
             match never {}
         }
         Ok(())

@@ -199,6 +199,90 @@ pub enum View {
     },
 }
 
+impl View {
+    /// A one-line text form of the view, for the device's log and the demo's terminal (no
+    /// photo and no file name: a screen shows neither).
+    pub fn describe(&self) -> String {
+        match self {
+            View::Blank => "(blank)".into(),
+            View::Starting { checks } => format!("starting: {}", describe_checks(checks)),
+            View::Preview {
+                guidance,
+                photos_taken,
+                photos_wanted,
+                ..
+            } => format!(
+                "preview: {} [{photos_taken}/{photos_wanted} photos]",
+                guidance.text()
+            ),
+            View::Capturing { photo, of } => format!("capturing photo {photo} of {of}"),
+            View::Analysing { photos } => format!("analysing {photos} photo(s)"),
+            View::Results {
+                candidates,
+                page,
+                pages,
+                total,
+                basis,
+                questions_next,
+            } => describe_results(candidates, *page, *pages, *total, basis, *questions_next),
+            View::Question {
+                number,
+                max,
+                question,
+                basis,
+            } => format!(
+                "question {number} of at most {max}: {question} ({})",
+                basis.phenotype.as_deref().unwrap_or("HPO")
+            ),
+            View::NoCloseMatch { basis } => format!(
+                "no close match among {} reference cases",
+                basis.reference_cases
+            ),
+            View::Error { kind, technical } => format!("error ({kind:?}): {technical}"),
+        }
+    }
+}
+
+/// The start-up checks as `name State (detail)`, comma-separated.
+fn describe_checks(checks: &[SelfCheck]) -> String {
+    checks
+        .iter()
+        .map(|c| format!("{} {:?} ({})", c.name, c.state, c.detail))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A results page: its ranks, each candidate's name and band, and the basis.
+fn describe_results(
+    candidates: &[Candidate],
+    page: usize,
+    pages: usize,
+    total: usize,
+    basis: &Basis,
+    questions_next: bool,
+) -> String {
+    let ranks = match (candidates.first(), candidates.last()) {
+        (Some(a), Some(b)) if a.rank == b.rank => format!("rank {}", a.rank),
+        (Some(a), Some(b)) => format!("ranks {}-{}", a.rank, b.rank),
+        _ => "no ranks".into(),
+    };
+    let listed = candidates
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.band.label()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!(
+        "results page {}/{pages}: {ranks} of {total} [{listed}] from {} reference cases{}",
+        page + 1,
+        basis.reference_cases,
+        if basis.demo { " (DEMO gallery)" } else { "" }
+    ) + if questions_next {
+        "; next: phenotype questions"
+    } else {
+        ""
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +302,27 @@ mod tests {
         let frame = RgbImage::new(640, 480);
         assert_eq!(Picture::fit(&frame, 240, 240).0.dimensions(), (213, 160));
         assert_eq!(format!("{p:?}"), "Picture(3x2)");
+    }
+
+    #[test]
+    fn a_view_describes_itself_in_one_line() {
+        assert_eq!(View::Blank.describe(), "(blank)");
+        assert_eq!(
+            View::Capturing { photo: 1, of: 2 }.describe(),
+            "capturing photo 1 of 2"
+        );
+        assert_eq!(
+            View::Analysing { photos: 3 }.describe(),
+            "analysing 3 photo(s)"
+        );
+        let checks = vec![SelfCheck {
+            name: "Camera".into(),
+            state: CheckState::Ok,
+            detail: "replay: 2 images".into(),
+        }];
+        assert_eq!(
+            View::Starting { checks }.describe(),
+            "starting: Camera Ok (replay: 2 images)"
+        );
     }
 }

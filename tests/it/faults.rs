@@ -1271,7 +1271,7 @@ fn display_i2c_errors_are_logged_once_and_the_view_is_redrawn() {
     drop(sink);
     i2c.done();
 
-    let l = logs::from("gestaltcam::setup");
+    let l = logs::from("gestaltcam::display::sink");
     let errors: Vec<_> = l
         .iter()
         .filter(|(lv, _)| *lv == log::Level::Error)
@@ -1425,7 +1425,7 @@ fn display_spi_outage_does_not_stop_the_device() {
     let want: Vec<u8> = fb.pixels().iter().flat_map(|p| p.to_be_bytes()).collect();
     let sent = spi.sent.borrow();
     assert_eq!(&sent[sent.len() - want.len()..], want.as_slice());
-    let errors = logs::from("gestaltcam::setup")
+    let errors = logs::from("gestaltcam::display::sink")
         .into_iter()
         .filter(|(l, _)| *l == log::Level::Error)
         .count();

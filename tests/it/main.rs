@@ -10,6 +10,8 @@ mod common;
 
 mod analysis_thread;
 mod app;
+// The device as `gestaltcam run` assembles it (`setup::assemble`), run in-process.
+mod assemble;
 mod board;
 mod camera;
 mod cli;

@@ -1,0 +1,306 @@
+//! The device assembled from its configuration: the display (a panel, or a PNG file on a
+//! laptop), the camera (USB, or still images replayed), the buttons (GPIO, or keys typed on
+//! stdin), the analyzer and the run policy. `gestaltcam run` is [`assemble`] then
+//! [`Assembled::run`]; a test does the same with its own stop flag and keys ([`Wiring`]).
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use embedded_graphics::prelude::Size;
+
+use super::analyzer_for;
+use crate::app::buttons::{ButtonError, KeyboardButtons};
+use crate::app::ViewSink;
+use crate::app::{run_device, AppContext, ButtonEvent, Buttons, Device, RunOptions, RunReport};
+use crate::camera::{Camera, ReplayCamera, ReplayError, SystemClock};
+use crate::config::{Config, PanelKind};
+use crate::display::{LoggedSink, PanelSink, PngFileSink};
+use crate::hw::{self, HwError};
+use crate::screening::PipelineAnalyzer;
+use crate::ui::view::{CheckState, SelfCheck};
+
+/// Why the device could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("opening the display")]
+    Display(#[source] HwError),
+    #[error("opening the buttons")]
+    Buttons(#[source] HwError),
+    #[error("[camera] replay = {}", path.display())]
+    Replay {
+        path: std::path::PathBuf,
+        #[source]
+        source: ReplayError,
+    },
+    #[error(
+        "this build has no camera support: build with `--features camera-v4l` (the device build \
+         does), or set `[camera] replay` to replay images"
+    )]
+    NoCameraSupport,
+    #[error("installing the handler for signal {signal}")]
+    Signal {
+        signal: i32,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where keyboard buttons are read from, when the configuration has keyboard buttons.
+pub enum Keys {
+    /// Lines typed on the terminal (the device on a laptop).
+    Stdin,
+    /// Lines from any reader (a test's script).
+    Reader(Box<dyn Read + Send>),
+}
+
+/// What the caller decides that the configuration does not say.
+pub struct Wiring {
+    /// Setting it stops the device: the panel is blanked and the camera stopped.
+    pub shutdown: Arc<AtomicBool>,
+    /// SIGTERM and SIGINT set [`Wiring::shutdown`] (the device; a test stops it itself).
+    pub stop_on_signals: bool,
+    /// Where keyboard buttons come from.
+    pub keys: Keys,
+}
+
+impl Wiring {
+    /// The device's: keys on stdin, stopped by SIGTERM or SIGINT.
+    pub fn device() -> Self {
+        Wiring {
+            shutdown: Arc::new(AtomicBool::new(false)),
+            stop_on_signals: true,
+            keys: Keys::Stdin,
+        }
+    }
+
+    /// A test's: keys read from `keys`, stopped only through [`Wiring::shutdown`].
+    pub fn with_keys(keys: impl Read + Send + 'static) -> Self {
+        Wiring {
+            shutdown: Arc::new(AtomicBool::new(false)),
+            stop_on_signals: false,
+            keys: Keys::Reader(Box::new(keys)),
+        }
+    }
+}
+
+/// The device's parts as [`assemble`] builds them.
+pub type AssembledDevice = Device<
+    Box<dyn Camera>,
+    Box<dyn Buttons>,
+    SystemClock,
+    PipelineAnalyzer,
+    LoggedSink,
+    hw::SystemdNotifier,
+>;
+
+/// A device ready to run: its parts, the app's context and the run policy.
+pub struct Assembled {
+    pub device: AssembledDevice,
+    pub ctx: AppContext,
+    pub opts: RunOptions,
+}
+
+impl Assembled {
+    /// Runs the device until it is stopped, then logs what happened (counts only).
+    pub fn run(&mut self) -> RunReport {
+        let report = run_device(&mut self.device, &self.ctx, &self.opts);
+        log_report(&report);
+        report
+    }
+}
+
+/// The longest a single analysis job may take on the slowest board before the watchdog is
+/// left to restart the device (3 photos with flip TTA take seconds on a Pi Zero 2 W).
+pub const ANALYSIS_STUCK_AFTER: Duration = Duration::from_secs(60);
+
+/// Builds the device `cfg` describes: inference threads, analyzer (models and gallery), display,
+/// camera, buttons and run policy.
+pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
+    let threads = crate::pipeline::set_inference_threads(cfg.inference_threads);
+    log::info!("model inference on {threads} thread(s)");
+    let mut analyzer = analyzer_for(cfg);
+    let (sink, panel_size) = open_sink(cfg)?;
+    let mut ctx = AppContext::for_panel(cfg, panel_size);
+    ctx.watchdog_interval = hw::SystemdNotifier::watchdog_interval().or(ctx.watchdog_interval);
+    let clock = SystemClock::new();
+    let camera = device_camera(cfg, clock, &mut analyzer)?;
+    let replay = cfg.camera.replay.is_some();
+    if wiring.stop_on_signals {
+        stop_on_signals(&wiring.shutdown)?;
+    }
+    let buttons = device_buttons(cfg, wiring.keys, replay, &wiring.shutdown)?;
+    let device = Device {
+        camera,
+        buttons,
+        clock,
+        analyzer,
+        display: LoggedSink::new(sink),
+        notifier: hw::SystemdNotifier::new(),
+    };
+    let opts = run_options(cfg, wiring.shutdown);
+    Ok(Assembled { device, ctx, opts })
+}
+
+/// The display and its size in pixels (which decides how many candidates a page holds).
+fn open_sink(cfg: &Config) -> Result<(Box<dyn ViewSink>, Size), SetupError> {
+    if cfg.display.panel == PanelKind::Png {
+        let sink = PngFileSink::new(240, 240, cfg.display.png_path.clone());
+        return Ok((Box::new(sink), Size::new(240, 240)));
+    }
+    let panel = hw::open_panel(&cfg.display).map_err(SetupError::Display)?;
+    log::info!("display: {}", panel.name());
+    let size = panel.resolution();
+    Ok((Box::new(PanelSink::new(panel)), size))
+}
+
+/// Sets `flag` on SIGTERM and SIGINT, so the loop blanks the panel and stops the camera.
+fn stop_on_signals(flag: &Arc<AtomicBool>) -> Result<(), SetupError> {
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(flag))
+            .map_err(|source| SetupError::Signal { signal, source })?;
+    }
+    Ok(())
+}
+
+/// The buttons: keys (typed on stdin, or `keys`) when the configuration asks for them, else
+/// the GPIO buttons. A replayed session with keys ends when the keys do ([`KeysUntilEof`]).
+fn device_buttons(
+    cfg: &Config,
+    keys: Keys,
+    replay: bool,
+    shutdown: &Arc<AtomicBool>,
+) -> Result<Box<dyn Buttons>, SetupError> {
+    if !cfg.keyboard_buttons() {
+        let gpio = hw::GpioButtons::open(&cfg.buttons).map_err(SetupError::Buttons)?;
+        return Ok(Box::new(gpio));
+    }
+    log::info!("buttons: keyboard (type c + Enter to capture, n next, x clear)");
+    let keys = match keys {
+        Keys::Stdin => KeyboardButtons::stdin(),
+        Keys::Reader(r) => KeyboardButtons::from_reader(r),
+    };
+    if !replay {
+        return Ok(Box::new(keys));
+    }
+    Ok(Box::new(KeysUntilEof {
+        keys,
+        shutdown: shutdown.clone(),
+    }))
+}
+
+/// How the device runs: paced for a replay camera, the models on their own thread for a live
+/// one, stopped by `shutdown`.
+fn run_options(cfg: &Config, shutdown: Arc<AtomicBool>) -> RunOptions {
+    let replay = cfg.camera.replay.is_some();
+    RunOptions {
+        save_dir: cfg.saving.enabled.then(|| cfg.saving.directory.clone()),
+        timeouts_as_lost: 3,
+        // A replay camera does not block: pace it at the configured rate.
+        frame_interval: replay.then(|| Duration::from_secs_f64(1.0 / f64::from(cfg.camera.fps))),
+        // No camera: look for it (and read the buttons) ten times a second, not in a busy loop.
+        camera_retry: Some(Duration::from_millis(100)),
+        // A live camera: the models run on their own thread, so the camera, the buttons and
+        // the screen stay live while a frame or a session is analysed. (A replay runs step by
+        // step, reproducibly.) A job that hangs for a minute stops the watchdog pings.
+        analysis_thread: !replay,
+        analysis_stuck_after: Some(ANALYSIS_STUCK_AFTER),
+        shutdown: Some(shutdown),
+        ..RunOptions::default()
+    }
+}
+
+/// Logs the end of a run. Counts only: the names of saved captures are patient photos and stay
+/// out of the log.
+fn log_report(report: &RunReport) {
+    log::info!(
+        "stopped after {} iterations: {} frames, {} camera errors, {} screens, {} analyses, \
+         {} photo(s) saved, {} save errors, {} button errors, final state {}",
+        report.iterations,
+        report.frames,
+        report.camera_errors,
+        report.views_shown,
+        report.analyses,
+        report.saved.len(),
+        report.save_errors,
+        report.button_errors,
+        report.final_mode
+    );
+}
+
+/// The camera: still images replayed at `fps` when `[camera] replay` is set (development and
+/// tests: a whole session without a camera), else the USB camera.
+fn device_camera(
+    cfg: &Config,
+    clock: SystemClock,
+    analyzer: &mut PipelineAnalyzer,
+) -> Result<Box<dyn Camera>, SetupError> {
+    let Some(path) = &cfg.camera.replay else {
+        return usb_camera(cfg, clock, analyzer);
+    };
+    let camera = ReplayCamera::from_path(path, cfg.camera.fps as f32).map_err(|source| {
+        SetupError::Replay {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    log::info!(
+        "camera: replaying {} image(s) at {} fps instead of a camera",
+        camera.len(),
+        cfg.camera.fps
+    );
+    analyzer.extra_checks.push(SelfCheck {
+        name: "Camera".into(),
+        state: CheckState::Ok,
+        detail: format!("replay: {} images", camera.len()),
+    });
+    Ok(Box::new(camera))
+}
+
+/// The USB camera, reopened by itself after an unplug; its self-test line says whether it is
+/// there now (a missing camera is not fatal: the device waits for it).
+#[cfg(feature = "camera-v4l")]
+fn usb_camera(
+    cfg: &Config,
+    clock: SystemClock,
+    analyzer: &mut PipelineAnalyzer,
+) -> Result<Box<dyn Camera>, SetupError> {
+    let (state, detail) = match hw::camera::device_index(&cfg.camera.device) {
+        Ok((_, path)) => (CheckState::Ok, path.display().to_string()),
+        Err(e) => (CheckState::Pending, format!("waiting: {e}")),
+    };
+    analyzer.extra_checks.push(SelfCheck {
+        name: "Camera".into(),
+        state,
+        detail,
+    });
+    Ok(Box::new(hw::reconnecting_camera(&cfg.camera, clock)))
+}
+
+/// Without camera support only a replay can stand in for the camera.
+#[cfg(not(feature = "camera-v4l"))]
+fn usb_camera(
+    _: &Config,
+    _: SystemClock,
+    _: &mut PipelineAnalyzer,
+) -> Result<Box<dyn Camera>, SetupError> {
+    Err(SetupError::NoCameraSupport)
+}
+
+/// Keys for a replayed session, which ends when the keys do (Ctrl-D on stdin, or a test
+/// closing its pipe) once every typed key has been handled.
+struct KeysUntilEof {
+    keys: KeyboardButtons,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl Buttons for KeysUntilEof {
+    fn poll(&mut self, now: Duration, frame: u64) -> Result<Vec<ButtonEvent>, ButtonError> {
+        let events = self.keys.poll(now, frame)?;
+        if self.keys.is_closed() && !self.shutdown.swap(true, Ordering::SeqCst) {
+            log::info!("stdin closed: ending the replayed session");
+        }
+        Ok(events)
+    }
+}

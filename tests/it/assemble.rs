@@ -1,0 +1,219 @@
+//! The device as `gestaltcam run` builds it (`setup::assemble` from a `Config`), run in-process:
+//! the real models, a verified gallery, the `png` panel in a temp folder, the demo's photos
+//! replayed as the camera, keys or scripted buttons. The tests look at what reached the PNG
+//! file and the folder: the start-up and preview screens, a whole session, the blank screen at
+//! the end, and that no photo or embedding is written anywhere.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, Receiver, Sender};
+
+use crate::common::make_gallery;
+use gestaltcam::app::{ButtonEvent, ScriptedButtons};
+use gestaltcam::config::{Config, PanelKind};
+use gestaltcam::manifest::Manifest;
+use gestaltcam::setup::{assemble, Assembled, SetupError, Wiring};
+
+/// The embedder the tests' galleries are made for (the int8 model every CPU runs).
+const EMBEDDER: &str = "dlib-resnet-v1-int8";
+
+fn checkout(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A device configuration in `dir`: the checkout's models, a two-syndrome gallery made for
+/// [`EMBEDDER`], the `png` panel writing `dir/screen.png`, the demo's two photos replayed at
+/// 50 fps, keyboard buttons, one photo per patient, saving off (the default).
+fn config(dir: &Path) -> Config {
+    let models = checkout("models");
+    let id = Manifest::load_dir(&models)
+        .unwrap()
+        .model(EMBEDDER)
+        .unwrap()
+        .embedder_id();
+    let gallery = dir.join("gallery.gmg");
+    make_gallery(7, "assemble test", 2, 4, &id)
+        .save(&gallery)
+        .unwrap();
+    let mut cfg = Config {
+        models_dir: models,
+        embedder: EMBEDDER.into(),
+        gallery,
+        state_dir: dir.join("state"),
+        flip_tta: false,
+        photos_per_patient: 1,
+        // The tests' default: tract's single-threaded executor, shared by every test.
+        inference_threads: 1,
+        ..Config::default()
+    };
+    cfg.display.panel = PanelKind::Png;
+    cfg.display.png_path = dir.join("screen.png");
+    cfg.camera.replay = Some(checkout("demo/patient.txt"));
+    cfg.camera.fps = 50;
+    assert!(cfg.keyboard_buttons() && !cfg.saving.enabled);
+    cfg
+}
+
+/// Keys typed by the test: each line sent is read as typed; dropping the sender closes them
+/// (stdin's end of file).
+struct TypedKeys(Receiver<Vec<u8>>);
+
+impl std::io::Read for TypedKeys {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Ok(line) = self.0.recv() else {
+            return Ok(0);
+        };
+        let n = line.len().min(buf.len());
+        buf[..n].copy_from_slice(&line[..n]);
+        Ok(n)
+    }
+}
+
+/// The device assembled from `cfg`, stopped after `iterations`, with keys that stay open as
+/// long as the returned sender lives (closed keys end a replayed session).
+fn device(cfg: &Config, iterations: u64) -> (Assembled, Sender<Vec<u8>>) {
+    let (keys, rx) = channel();
+    let mut dev = assemble(cfg, Wiring::with_keys(TypedKeys(rx))).expect("assembles");
+    dev.opts.max_iterations = Some(iterations);
+    (dev, keys)
+}
+
+/// The screen file's pixels and how many distinct colours they hold.
+fn screen(path: &Path) -> (image::RgbImage, usize) {
+    let img = image::open(path).expect("the screen PNG").to_rgb8();
+    let colours: HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    (img, colours.len())
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Only what the configuration itself names may be in `dir`: the test's gallery, the screen
+/// and the last good copy of the gallery in the state folder. No photo, crop or embedding.
+fn assert_nothing_of_the_patient_written(dir: &Path) {
+    for f in files_under(dir) {
+        let expected = f == Path::new("gallery.gmg")
+            || f == Path::new("screen.png")
+            || f.starts_with("state")
+                && f.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("last-good"));
+        assert!(expected, "unexpected file {f:?} under the device's folder");
+    }
+}
+
+/// Start-up, then the preview: both reach the PNG panel, and the preview shows guidance only,
+/// never the camera picture (a `png` panel is a file: no patient picture may reach a disk).
+#[test]
+fn the_assembled_device_starts_then_previews_on_its_png_panel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let (mut dev, _keys) = device(&cfg, 0);
+    let started = dev.run();
+    assert_eq!(started.final_mode, "starting", "{started:?}");
+    assert!(started.views_shown >= 1, "{started:?}");
+    let (start_screen, start_colours) = screen(&cfg.display.png_path);
+    assert_eq!(start_screen.dimensions(), (240, 240));
+    assert!(start_colours > 1, "the start-up screen has text on it");
+
+    dev.opts.max_iterations = Some(12);
+    let previewed = dev.run();
+    assert_eq!(previewed.final_mode, "preview", "{previewed:?}");
+    assert!(previewed.frames >= 10, "{previewed:?}");
+    let (preview_screen, preview_colours) = screen(&cfg.display.png_path);
+    assert_ne!(
+        preview_screen, start_screen,
+        "the preview replaced the start-up screen"
+    );
+    assert!(
+        (2..=32).contains(&preview_colours),
+        "{preview_colours} colours: the preview PNG looks like a photo"
+    );
+    assert_nothing_of_the_patient_written(tmp.path());
+}
+
+/// A whole session through the real wiring: captured, analysed and ranked, with nothing of the
+/// patient written (saving is off by default).
+#[test]
+fn a_session_is_analysed_and_leaves_no_photo_or_embedding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let (mut dev, _keys) = device(&cfg, 24);
+    // The clinician of the laptop demo: capture once the preview has run a few frames.
+    dev.device.buttons = Box::new(ScriptedButtons::at_frames([(4, ButtonEvent::Capture)]));
+    let report = dev.run();
+    assert_eq!(report.analyses, 1, "{report:?}");
+    assert_eq!(report.final_mode, "results", "{report:?}");
+    assert!(
+        report.saved.is_empty() && report.save_errors == 0,
+        "{report:?}"
+    );
+    let (_, colours) = screen(&cfg.display.png_path);
+    assert!(colours > 1, "the results screen has text on it");
+    assert_nothing_of_the_patient_written(tmp.path());
+}
+
+/// Keys for a replayed session: when they end (stdin closed), the device stops by itself and
+/// leaves the panel blank.
+#[test]
+fn closed_keys_end_a_replayed_session_on_a_blank_screen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let (mut dev, keys) = device(&cfg, 10_000);
+    let shutdown = dev.opts.shutdown.clone().expect("a stop flag");
+    keys.send(b"n\n".to_vec()).unwrap();
+    drop(keys);
+    // 10 000 iterations are a safety net only: the closed keys stop the device long before.
+    let report = dev.run();
+    assert!(shutdown.load(Ordering::SeqCst), "{report:?}");
+    assert!(report.iterations < 10_000, "{report:?}");
+    let (blank, colours) = screen(&cfg.display.png_path);
+    assert_eq!(colours, 1);
+    assert_eq!(blank.get_pixel(0, 0).0, [0, 0, 0]);
+    assert_nothing_of_the_patient_written(tmp.path());
+}
+
+/// A replay list that is not there is refused at assembly, naming the setting.
+#[test]
+fn a_missing_replay_list_is_a_typed_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.camera.replay = Some(tmp.path().join("no-such-list.txt"));
+    let err = match assemble(&cfg, Wiring::with_keys(std::io::empty())) {
+        Ok(_) => panic!("assembled without its replay list"),
+        Err(e) => e,
+    };
+    assert!(matches!(&err, SetupError::Replay { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("[camera] replay = "), "{err}");
+    assert!(!cfg.display.png_path.exists(), "nothing was shown");
+}
+
+/// A gallery that is refused (and no last good copy) stops the device on its error screen,
+/// drawn to the panel.
+#[test]
+fn a_refused_gallery_stops_on_the_error_screen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    std::fs::write(&cfg.gallery, b"not a gallery").unwrap();
+    let (mut dev, _keys) = device(&cfg, 5);
+    let report = dev.run();
+    assert_eq!(report.final_mode, "fatal error", "{report:?}");
+    let (_, colours) = screen(&cfg.display.png_path);
+    assert!(colours > 1, "the error screen has text on it");
+}
