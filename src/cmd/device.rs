@@ -55,19 +55,8 @@ pub struct DemoArgs {
     models: ModelArgs,
 }
 
-pub(super) fn parse_panel(s: &str) -> Result<(u32, u32)> {
-    let (w, h) = s
-        .split_once('x')
-        .context("--panel WIDTHxHEIGHT, e.g. 240x240")?;
-    let (w, h): (u32, u32) = (w.parse()?, h.parse()?);
-    if !(64..=1024).contains(&w) || !(32..=1024).contains(&h) {
-        bail!("--panel {s}: size out of range");
-    }
-    Ok((w, h))
-}
-
 pub fn demo(a: DemoArgs) -> Result<()> {
-    let (w, h) = parse_panel(&a.panel)?;
+    let (w, h) = super::parse_panel(&a.panel)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     // As on the device: each inference uses every core (`inference_threads = 0`).
     gestaltcam::pipeline::set_inference_threads(Config::default().inference_threads);

@@ -62,6 +62,18 @@ impl ModelArgs {
     }
 }
 
+/// `--panel WIDTHxHEIGHT` of `demo` and `soak`: the simulated panel's size in pixels.
+pub fn parse_panel(s: &str) -> anyhow::Result<(u32, u32)> {
+    let (w, h) = s
+        .split_once('x')
+        .ok_or_else(|| anyhow::anyhow!("--panel WIDTHxHEIGHT, e.g. 240x240"))?;
+    let (w, h): (u32, u32) = (w.parse()?, h.parse()?);
+    if !(64..=1024).contains(&w) || !(32..=1024).contains(&h) {
+        anyhow::bail!("--panel {s}: size out of range");
+    }
+    Ok((w, h))
+}
+
 /// The value of `--models` / `--demo` that asks for [`find_data_dir`].
 pub const AUTO: &str = "auto";
 

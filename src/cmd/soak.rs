@@ -40,7 +40,7 @@ pub struct SoakArgs {
 }
 
 pub fn soak(a: SoakArgs) -> Result<()> {
-    let panel = super::device::parse_panel(&a.panel)?;
+    let panel = super::parse_panel(&a.panel)?;
     if !(a.max_rss_growth_mib.is_finite() && a.max_rss_growth_mib >= 0.0) {
         bail!("--max-rss-growth-mib must be a non-negative number");
     }
