@@ -106,10 +106,12 @@ mod logs {
     }
 }
 
+/// The checkout (models, fixtures, board files).
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The committed models the device ships.
 fn models_dir() -> PathBuf {
     repo().join("models")
 }
@@ -135,12 +137,14 @@ fn device_config(dir: &Path) -> Config {
     }
 }
 
+/// A committed test photo from `tests/fixtures/photos`.
 fn photo(name: &str) -> RgbImage {
     image::open(repo().join("tests/fixtures/photos").join(name))
         .unwrap()
         .to_rgb8()
 }
 
+/// `img` as a quality-90 JPEG, as a camera sends an MJPEG frame.
 fn jpeg(img: &RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
@@ -174,6 +178,7 @@ fn tag(v: &View) -> String {
     }
 }
 
+/// The default session settings with `photos` per patient and a ten-minute idle timeout.
 fn ctx(photos: usize) -> AppContext {
     AppContext {
         photos_wanted: photos,
@@ -190,6 +195,7 @@ fn opts(iterations: u64) -> RunOptions {
     }
 }
 
+/// What a run showed, notified and reported (and the analyzer, for tests that inspect it).
 struct Run<A> {
     views: Vec<View>,
     notices: Vec<Notice>,
@@ -198,6 +204,7 @@ struct Run<A> {
     analyzer: A,
 }
 
+/// Runs the device loop with `camera`, `analyzer` and the button `script` (frame, button).
 fn run<C: Camera, A: Analyzer + Send>(
     camera: C,
     analyzer: A,
@@ -222,10 +229,12 @@ fn run<C: Camera, A: Analyzer + Send>(
     }
 }
 
+/// [`tag`] of every view.
 fn tags(views: &[View]) -> Vec<String> {
     views.iter().map(tag).collect()
 }
 
+/// The basis line of a results or no-match screen.
 fn basis_of(v: &View) -> Option<&Basis> {
     match v {
         View::Results { basis, .. } | View::NoCloseMatch { basis } => Some(basis),
@@ -233,6 +242,7 @@ fn basis_of(v: &View) -> Option<&Basis> {
     }
 }
 
+/// The start-up check called `name`.
 fn check<'a>(checks: &'a [SelfCheck], name: &str) -> &'a SelfCheck {
     checks
         .iter()
@@ -240,6 +250,7 @@ fn check<'a>(checks: &'a [SelfCheck], name: &str) -> &'a SelfCheck {
         .unwrap_or_else(|| panic!("no {name} line in {checks:?}"))
 }
 
+/// The names in `dir` (not recursive), sorted; none when it does not exist.
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|r| {
