@@ -12,7 +12,7 @@ use crate::lab::{self, LabelSet};
 use crate::manifest::{Manifest, ModelEntry, Role, Template};
 use crate::photo;
 use crate::vision::{align, detect::Detector, quality};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// A fuzz entry point.
@@ -329,7 +329,8 @@ pub fn gmdb(data: &[u8]) {
 pub const PHOTO_PIPELINE_MAX_PIXELS: u64 = 256 * 256;
 
 /// Photo bytes → RGB, then (small images only) face detection, face choice, quality measures and
-/// alignment as the real pipeline runs them.
+/// alignment as the real pipeline runs them (the detector from the folder given to
+/// [`set_models_dir`]).
 pub fn photo(data: &[u8]) {
     photo_with(data, true)
 }
@@ -374,14 +375,31 @@ pub fn photo_with(data: &[u8], run_detector: bool) {
     }
 }
 
-/// The repository's detector and the default embedder's template, loaded once. The models
-/// folder is `$GESTALTCAM_MODELS` or `models/` of this crate.
+/// The models folder of the `photo` target's detector, set by the caller
+/// ([`set_models_dir`]).
+static MODELS_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Names the models folder the `photo` target loads its detector from: the caller knows where
+/// its checkout's `models/` is (the fuzz target passes `fuzz/../models`, the smoke test the
+/// crate's `models/`). Only the first call counts.
+pub fn set_models_dir(dir: &Path) {
+    let _ = MODELS_DIR.set(dir.to_path_buf());
+}
+
+/// The folder given to [`set_models_dir`], else `$GESTALTCAM_MODELS`.
+fn models_dir() -> PathBuf {
+    MODELS_DIR
+        .get()
+        .cloned()
+        .or_else(|| std::env::var_os("GESTALTCAM_MODELS").map(PathBuf::from))
+        .expect("the photo target needs its models folder: fuzzing::set_models_dir or GESTALTCAM_MODELS")
+}
+
+/// The detector and the default embedder's template from [`models_dir`], loaded once.
 fn detector() -> &'static (Detector, Template) {
     static DET: OnceLock<(Detector, Template)> = OnceLock::new();
     DET.get_or_init(|| {
-        let dir = std::env::var_os("GESTALTCAM_MODELS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+        let dir = models_dir();
         let m = Manifest::load_dir(&dir).expect("models/MANIFEST.toml");
         let entry = m.first_with_role(Role::Detector).expect("a detector");
         let det = Detector::load(&m, entry).expect("the detector loads");

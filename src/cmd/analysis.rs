@@ -60,7 +60,8 @@ pub struct AnalyzeArgs {
     /// histograms are the face likelihood).
     #[arg(long, allow_hyphen_values = true)]
     hpo: Option<String>,
-    /// Folder with the unmodified HPO release files (hp.obo, phenotype.hpoa).
+    /// Folder with the unmodified HPO release files (hp.obo, phenotype.hpoa). Default: the
+    /// installed /usr/share/gestaltcam/hpo, else `data/hpo` beside or above the executable.
     #[arg(long)]
     hpo_data: Option<PathBuf>,
     #[arg(long)]
@@ -78,10 +79,7 @@ fn analyze_with_hpo(
 ) -> Result<()> {
     use gestaltcam::hpo::{FaceLikelihood, HpoIndex, TOP_N};
     let terms = super::hpo::parse_hpo_arg(terms)?;
-    let dir = a
-        .hpo_data
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(super::hpo::default_hpo_dir()));
+    let dir = super::hpo_data_dir(a.hpo_data.as_deref()).map_err(anyhow::Error::msg)?;
     let index = HpoIndex::load(&dir).with_context(|| format!("HPO data in {}", dir.display()))?;
     let ranking = gallery.rank_photos(vectors, TOP_N.max(a.top), a.fusion)?;
     let (_, _, session) = gallery.session_threshold(vectors.len(), Some(a.fusion));

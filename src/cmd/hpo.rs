@@ -24,18 +24,11 @@ pub struct HpoSimArgs {
     /// name: `--seed` is the session draw's.
     #[arg(long, default_value_t = 14)]
     pub hpo_seed: u64,
-    /// Folder with the unmodified HPO release files hp.obo and phenotype.hpoa.
-    #[arg(long, default_value = default_hpo_dir())]
-    pub hpo_data: PathBuf,
-}
-
-/// The HPO data folder: the installed copy on the device, else the source tree's `data/hpo`.
-pub fn default_hpo_dir() -> &'static str {
-    if Path::new("/usr/share/gestaltcam/hpo/hp.obo").exists() {
-        "/usr/share/gestaltcam/hpo"
-    } else {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/data/hpo")
-    }
+    /// Folder with the unmodified HPO release files hp.obo and phenotype.hpoa (default: the
+    /// installed /usr/share/gestaltcam/hpo, else a `data/hpo` folder beside or above the
+    /// executable, as a checkout has it after `data/hpo/fetch.sh`).
+    #[arg(long)]
+    pub hpo_data: Option<PathBuf>,
 }
 
 /// `eval --probes SET.csv --hpo-sim --seed S [--json]`: the gallery from the rows with role
@@ -48,8 +41,9 @@ pub fn eval_hpo_sim(
     threads: usize,
     json: bool,
 ) -> Result<()> {
-    let index = HpoIndex::load(&a.hpo_data)
-        .with_context(|| format!("loading HPO data from {}", a.hpo_data.display()))?;
+    let dir = super::hpo_data_dir(a.hpo_data.as_deref()).map_err(anyhow::Error::msg)?;
+    let index =
+        HpoIndex::load(&dir).with_context(|| format!("loading HPO data from {}", dir.display()))?;
     let all = lab::read_label_csv(csv)?;
     let root = LabelSet::root_of(csv);
     let opts = BuildOptions {

@@ -87,13 +87,34 @@ pub enum DataDir {
     Models,
     /// `demo/` (the laptop demo's gallery list and replayed photos), marked by `gallery.csv`.
     Demo,
+    /// The HPO release files, marked by `hp.obo`: installed as `hpo/`, in a checkout
+    /// `data/hpo/` (where `data/hpo/fetch.sh` puts them).
+    Hpo,
 }
 
 impl DataDir {
+    /// The folder's name under the install prefix.
     fn name(self) -> &'static str {
         match self {
             DataDir::Models => "models",
             DataDir::Demo => "demo",
+            DataDir::Hpo => "hpo",
+        }
+    }
+
+    /// The folder's path in a checkout (and so beside or above the executable).
+    fn checkout_path(self) -> &'static str {
+        match self {
+            DataDir::Hpo => "data/hpo",
+            other => other.name(),
+        }
+    }
+
+    /// The command-line option that names the folder explicitly.
+    fn flag(self) -> &'static str {
+        match self {
+            DataDir::Hpo => "hpo-data",
+            other => other.name(),
         }
     }
 
@@ -101,6 +122,7 @@ impl DataDir {
         match self {
             DataDir::Models => gestaltcam::manifest::MANIFEST_FILE,
             DataDir::Demo => "gallery.csv",
+            DataDir::Hpo => "hp.obo",
         }
     }
 }
@@ -110,10 +132,11 @@ impl DataDir {
 const EXE_LEVELS_UP: usize = 5;
 
 /// Finds a data folder for a command-line default, in this order: the installed
-/// `/usr/share/gestaltcam/<name>`, then `<name>/` in the executable's folder or one of the
-/// [`EXE_LEVELS_UP`] folders above it (`target/release/gestaltcam` run from a checkout finds
-/// `<checkout>/<name>`). A folder counts only if it holds the marker file. The error names every
-/// place tried. (The `.deb` installs `models/` only; the demo runs from a checkout.)
+/// `/usr/share/gestaltcam/<name>`, then `<name>/` (`data/hpo/` for the HPO files) in the
+/// executable's folder or one of the [`EXE_LEVELS_UP`] folders above it
+/// (`target/release/gestaltcam` run from a checkout finds `<checkout>/<name>`). A folder counts
+/// only if it holds the marker file. The error names every place tried. (The `.deb` installs
+/// `models/` only; the demo and the HPO files come from a checkout or are copied there.)
 pub fn find_data_dir(kind: DataDir) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().ok();
     find_data_dir_in(kind, Path::new(INSTALL_DIR), exe.as_deref())
@@ -132,7 +155,7 @@ pub fn find_data_dir_in(
             exe.ancestors()
                 .skip(1)
                 .take(EXE_LEVELS_UP + 1)
-                .map(|d| d.join(kind.name())),
+                .map(|d| d.join(kind.checkout_path())),
         );
     }
     if let Some(found) = candidates.iter().find(|d| d.join(kind.marker()).is_file()) {
@@ -140,8 +163,9 @@ pub fn find_data_dir_in(
     }
     let tried: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
     Err(format!(
-        "no `{name}` folder found (one holding {marker}); tried {tried}{exe}; pass --{name} DIR",
+        "no `{name}` folder found (one holding {marker}); tried {tried}{exe}; pass --{flag} DIR",
         name = kind.name(),
+        flag = kind.flag(),
         marker = kind.marker(),
         tried = tried.join(", "),
         exe = if exe.is_none() {
@@ -157,6 +181,15 @@ fn data_dir_arg(kind: DataDir, value: &str) -> Result<PathBuf, String> {
         find_data_dir(kind)
     } else {
         Ok(PathBuf::from(value))
+    }
+}
+
+/// The HPO release folder: `explicit` (`--hpo-data DIR`) as given, else [`find_data_dir`]
+/// (`/usr/share/gestaltcam/hpo`, then `data/hpo/` beside or above the executable).
+pub fn hpo_data_dir(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    match explicit {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => find_data_dir(DataDir::Hpo),
     }
 }
 
@@ -289,6 +322,37 @@ mod tests {
             err.contains("the executable's own path is unknown"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hpo_data_is_installed_or_the_checkouts_data_hpo() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (install, checkout) = (tmp.path().join("usr/share/g"), tmp.path().join("checkout"));
+        let exe = checkout.join("target/debug/gestaltcam");
+        touch(&exe);
+        // Nothing anywhere: the error names the installed folder, the checkout's data/hpo and
+        // the option.
+        let err = find_data_dir_in(DataDir::Hpo, &install, Some(&exe)).unwrap_err();
+        let checkout_hpo = checkout.canonicalize().unwrap().join("data/hpo");
+        for dir in [install.join("hpo"), checkout_hpo.clone()] {
+            assert!(
+                err.contains(&dir.display().to_string()),
+                "{err} lacks {dir:?}"
+            );
+        }
+        assert!(err.contains("(one holding hp.obo)"), "{err}");
+        assert!(err.ends_with("pass --hpo-data DIR"), "{err}");
+        // The checkout's data/hpo, found from target/debug/.
+        touch(&checkout.join("data/hpo/hp.obo"));
+        let found = find_data_dir_in(DataDir::Hpo, &install, Some(&exe)).unwrap();
+        assert_eq!(found, checkout_hpo);
+        // The installed copy wins.
+        touch(&install.join("hpo/hp.obo"));
+        let found = find_data_dir_in(DataDir::Hpo, &install, Some(&exe)).unwrap();
+        assert_eq!(found, install.join("hpo"));
+        // An explicit folder is taken as given.
+        let given = hpo_data_dir(Some(Path::new("/x/hpo"))).unwrap();
+        assert_eq!(given, PathBuf::from("/x/hpo"));
     }
 
     #[test]

@@ -13,6 +13,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common;
+
 use gestaltcam::analysis::{AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary};
 use gestaltcam::app::{
     run_device, AppContext, ButtonEvent, Buttons, Device, Notice, Notifier, RunOptions, ViewSink,
@@ -99,12 +101,7 @@ impl Analyzer for SlowAnalyzer {
             g.pass();
         }
         Ok(match frame.image.get_pixel(0, 0)[0] {
-            READY => FrameSummary {
-                face_count: 1,
-                face_box: Some([0.3, 0.2, 0.7, 0.8]),
-                face: None,
-                issue: None,
-            },
+            READY => common::ready_face(),
             DARK => FrameSummary::no_face(true),
             _ => FrameSummary::no_face(false),
         })
@@ -133,16 +130,9 @@ impl<F: FnMut(&View)> ViewSink for Screen<F> {
     }
 }
 
+/// One photo per patient, the top 5 two to a page, a ten-minute idle timeout.
 fn ctx() -> AppContext {
-    AppContext {
-        photos_wanted: 1,
-        top_k: 5,
-        per_page: 2,
-        idle_timeout: Duration::from_secs(600),
-        saving: false,
-        watchdog_interval: Some(Duration::from_secs(1)),
-        viewfinder: None,
-    }
+    common::ctx(1, 5, Duration::from_secs(600))
 }
 
 fn short(v: &View) -> String {

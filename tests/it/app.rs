@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::common;
 
-use common::{Notices, Screen};
+use common::{opts, Notices, Screen, TICK};
 use gestaltcam::analysis::{
     AnalyseError, AnalysisOutcome, Analyzer, Capture as Photo, FrameSummary, Refined,
 };
@@ -224,16 +224,9 @@ fn tag(v: &View) -> String {
     }
 }
 
+/// Three photos per patient, the top 10 two to a page, a one-minute idle timeout.
 fn ctx() -> AppContext {
-    AppContext {
-        photos_wanted: 3,
-        top_k: 10,
-        per_page: 2,
-        idle_timeout: Duration::from_secs(60),
-        saving: false,
-        watchdog_interval: Some(Duration::from_secs(1)),
-        viewfinder: None,
-    }
+    common::ctx(3, 10, Duration::from_secs(60))
 }
 
 struct Outcome {
@@ -248,8 +241,6 @@ impl Outcome {
         self.views.iter().map(tag).collect()
     }
 }
-
-const TICK: Duration = Duration::from_millis(100);
 
 fn run_with<C: Camera>(
     camera: C,
@@ -273,14 +264,6 @@ fn run_with<C: Camera>(
         notices: dev.notifier.0,
         analyzer: dev.analyzer,
         report,
-    }
-}
-
-fn opts(iterations: u64) -> RunOptions {
-    RunOptions {
-        frame_interval: Some(TICK),
-        max_iterations: Some(iterations),
-        ..RunOptions::default()
     }
 }
 
@@ -793,18 +776,6 @@ fn shutdown_during_results_blanks_the_panel() {
     assert_eq!(dev.analyzer.clears, 1, "the session is wiped");
 }
 
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        }
-        out.push(p);
-    }
-    out
-}
-
 /// Set in the child process that [`saving_disabled_writes_nothing`] runs itself in.
 const ISOLATED_ENV: &str = "GESTALTCAM_TEST_ISOLATED";
 
@@ -836,7 +807,10 @@ fn saving_disabled_writes_nothing() {
             "{stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(files_under(tmp.path()), Vec::<std::path::PathBuf>::new());
+        assert_eq!(
+            common::entries_under(tmp.path()),
+            Vec::<std::path::PathBuf>::new()
+        );
         return;
     };
     let tmp = std::path::PathBuf::from(dir);
@@ -865,7 +839,10 @@ fn saving_disabled_writes_nothing() {
     );
     assert_eq!(out.analyzer.analysed, vec![3]);
     assert!(out.report.saved.is_empty());
-    assert_eq!(files_under(tmp.as_path()), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        common::entries_under(tmp.as_path()),
+        Vec::<std::path::PathBuf>::new()
+    );
 }
 
 #[test]
@@ -910,12 +887,7 @@ struct GalleryAnalyzer {
 
 impl Analyzer for GalleryAnalyzer {
     fn preview(&mut self, _: &Frame) -> Result<FrameSummary, AnalyseError> {
-        Ok(FrameSummary {
-            face_count: 1,
-            face_box: Some([0.3, 0.2, 0.7, 0.8]),
-            face: None,
-            issue: None,
-        })
+        Ok(common::ready_face())
     }
 
     fn analyse(&mut self, photos: &[Photo]) -> Result<AnalysisOutcome, AnalyseError> {

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_gestaltcam");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -25,24 +27,6 @@ fn run(args: &[&str], cwd: &Path) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Every file under `dir`, relative.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).expect("under dir").to_path_buf());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
@@ -106,7 +90,7 @@ fn demo_runs_the_whole_device_and_writes_only_its_screens() {
     assert!(rank1.contains("DEMO label A"), "{stdout}");
     assert!(stdout.contains("Screening aid - not a diagnosis"));
     // Nothing but the screen PNGs was written (no photo, crop or embedding).
-    let written = files_under(tmp.path());
+    let written = common::relative_files_under(tmp.path());
     assert!(!written.is_empty());
     for f in &written {
         assert!(

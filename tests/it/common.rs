@@ -2,11 +2,13 @@
 //! uses every helper.
 #![allow(dead_code)]
 
-use gestaltcam::app::{Notice, Notifier, ViewSink};
+use gestaltcam::analysis::FrameSummary;
+use gestaltcam::app::{AppContext, Notice, Notifier, RunOptions, ViewSink};
 use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, Storage};
 use gestaltcam::manifest::Metric;
 use gestaltcam::ui::view::View;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// `../shared/faces` (the labelled dev photos beside the checkout; two levels up from a worktree
 /// under `/work/wt-*`). Absent: `None` after printing "skipped" when `CI` is unset, a failure
@@ -30,6 +32,45 @@ pub fn shared_faces() -> Option<PathBuf> {
         );
     }
     found
+}
+
+/// Every file under `dir` (sub-folders walked, not listed), sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// [`files_under`], each relative to `dir`.
+pub fn relative_files_under(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .map(|p| p.strip_prefix(dir).expect("under dir").to_path_buf())
+        .collect()
+}
+
+/// Every file and folder under `dir`, folders listed too (for "nothing was written at all").
+pub fn entries_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(entries_under(&p));
+        }
+        out.push(p);
+    }
+    out
 }
 
 /// Deterministic splitmix64.
@@ -101,6 +142,43 @@ pub fn make_gallery(
     Gallery::from_parts(meta, labels, cases, dim, emb).unwrap()
 }
 
+/// The manual clock's step per run-loop iteration in the device-loop tests.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// The session settings of the device-loop tests: `photos` per patient, the best `top_k`
+/// candidates two to a page, the idle timeout, a watchdog ping every second, no saving, no
+/// viewfinder.
+pub fn ctx(photos: usize, top_k: usize, idle_timeout: Duration) -> AppContext {
+    AppContext {
+        photos_wanted: photos,
+        top_k,
+        per_page: 2,
+        idle_timeout,
+        saving: false,
+        watchdog_interval: Some(Duration::from_secs(1)),
+        viewfinder: None,
+    }
+}
+
+/// A run of at most `iterations` loop iterations, one [`TICK`] each.
+pub fn opts(iterations: u64) -> RunOptions {
+    RunOptions {
+        frame_interval: Some(TICK),
+        max_iterations: Some(iterations),
+        ..RunOptions::default()
+    }
+}
+
+/// What a fake analyzer reports for a frame with one face, centred and ready to capture.
+pub fn ready_face() -> FrameSummary {
+    FrameSummary {
+        face_count: 1,
+        face_box: Some([0.3, 0.2, 0.7, 0.8]),
+        face: None,
+        issue: None,
+    }
+}
+
 /// A display that keeps every view it was sent.
 #[derive(Default)]
 pub struct Screen(pub Vec<View>);
@@ -147,4 +225,77 @@ pub fn qemu_first<T>(mut items: Vec<T>, n: usize) -> Vec<T> {
         items.truncate(n);
     }
     items
+}
+
+/// The SSD1306 bus traffic, written from the datasheet (I2C at 0x3C): every write starts with
+/// a control byte, 0x00 = commands follow, 0x40 = display data follows; GDDRAM is 8 pages of
+/// 128 bytes, bit n of a byte = row 8p+n. Used by `display_bus` and `faults::display`.
+pub mod ssd1306 {
+    use embedded_graphics::pixelcolor::BinaryColor;
+    use embedded_hal_mock::eh1::i2c::Transaction as I2cTransaction;
+    use gestaltcam::display::MonoPngDisplay;
+
+    /// A command write: control byte 0x00 (Co = 0, D/C# = 0), then the command bytes.
+    pub fn cmd(addr: u8, bytes: &[u8]) -> I2cTransaction {
+        let mut v = vec![0x00];
+        v.extend_from_slice(bytes);
+        I2cTransaction::write(addr, v)
+    }
+
+    /// The SSD1306 datasheet's recommended initialisation for a 128x64 module with the internal
+    /// charge pump, in horizontal addressing mode, rotated so that (0,0) is top-left.
+    pub fn init(addr: u8) -> Vec<I2cTransaction> {
+        let cmd = |b: &[u8]| cmd(addr, b);
+        vec![
+            cmd(&[0xAE]),       // display off
+            cmd(&[0xD5, 0x80]), // clock: default oscillator, divide by 1
+            cmd(&[0xA8, 0x3F]), // multiplex ratio 64
+            cmd(&[0xD3, 0x00]), // no display offset
+            cmd(&[0x40]),       // start line 0
+            cmd(&[0x8D, 0x14]), // charge pump on
+            cmd(&[0x20, 0x00]), // horizontal addressing
+            cmd(&[0xDA, 0x12]), // COM pins: alternative, no left/right remap (128x64)
+            cmd(&[0xA1]),       // segment remap: column 127 -> SEG0
+            cmd(&[0xC8]),       // COM scan direction remapped
+            cmd(&[0xD9, 0x21]), // pre-charge: phase 1 = 1, phase 2 = 2
+            cmd(&[0x81, 0x5F]), // contrast
+            cmd(&[0xDB, 0x40]), // VCOMH deselect level
+            cmd(&[0xA4]),       // show RAM content
+            cmd(&[0xA6]),       // normal (not inverted)
+            cmd(&[0x2E]),       // scrolling off
+            cmd(&[0xAF]),       // display on
+        ]
+    }
+
+    /// GDDRAM bytes of a 128x64 image: 8 pages x 128 columns, bit n = row 8*page + n.
+    pub fn gddram(fb: &MonoPngDisplay) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024);
+        for page in 0..8u32 {
+            for x in 0..128u32 {
+                let mut byte = 0u8;
+                for bit in 0..8u32 {
+                    if fb.pixel(x, page * 8 + bit) == Some(BinaryColor::On) {
+                        byte |= 1 << bit;
+                    }
+                }
+                out.push(byte);
+            }
+        }
+        out
+    }
+
+    /// A full-screen update: window = all columns, all pages, then 1024 data bytes.
+    /// Data writes start with control byte 0x40 (D/C# = 1); the driver sends 16 bytes per write.
+    pub fn frame(addr: u8, gddram: &[u8]) -> Vec<I2cTransaction> {
+        let mut t = vec![
+            cmd(addr, &[0x21, 0, 127]), // columns 0..127
+            cmd(addr, &[0x22, 0, 7]),   // pages 0..7
+        ];
+        for chunk in gddram.chunks(16) {
+            let mut v = vec![0x40];
+            v.extend_from_slice(chunk);
+            t.push(I2cTransaction::write(addr, v));
+        }
+        t
+    }
 }

@@ -12,14 +12,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use embedded_graphics::{
-    pixelcolor::{raw::ToBytes, BinaryColor},
-    prelude::*,
-};
+use embedded_graphics::{pixelcolor::raw::ToBytes, prelude::*};
 use embedded_hal::delay::DelayNs;
 use embedded_hal_mock::eh1::{
     digital::{Mock as PinMock, State, Transaction as PinTransaction},
-    i2c::{Mock as I2cMock, Transaction as I2cTransaction},
+    i2c::Mock as I2cMock,
     spi::{Mock as SpiMock, Transaction as SpiTransaction},
 };
 use gestaltcam::{
@@ -235,69 +232,7 @@ fn st7789_rejects_a_bad_config_before_touching_the_bus() {
 
 // ------------------------------------------------------------------------------- SSD1306
 
-/// A command write: control byte 0x00 (Co = 0, D/C# = 0), then the command bytes.
-fn cmd(addr: u8, bytes: &[u8]) -> I2cTransaction {
-    let mut v = vec![0x00];
-    v.extend_from_slice(bytes);
-    I2cTransaction::write(addr, v)
-}
-
-/// The SSD1306 datasheet's recommended initialisation for a 128x64 module with the internal
-/// charge pump, in horizontal addressing mode, rotated so that (0,0) is top-left.
-fn ssd1306_init(addr: u8) -> Vec<I2cTransaction> {
-    let cmd = |b: &[u8]| cmd(addr, b);
-    vec![
-        cmd(&[0xAE]),       // display off
-        cmd(&[0xD5, 0x80]), // clock: default oscillator, divide by 1
-        cmd(&[0xA8, 0x3F]), // multiplex ratio 64
-        cmd(&[0xD3, 0x00]), // no display offset
-        cmd(&[0x40]),       // start line 0
-        cmd(&[0x8D, 0x14]), // charge pump on
-        cmd(&[0x20, 0x00]), // horizontal addressing
-        cmd(&[0xDA, 0x12]), // COM pins: alternative, no left/right remap (128x64)
-        cmd(&[0xA1]),       // segment remap: column 127 -> SEG0
-        cmd(&[0xC8]),       // COM scan direction remapped
-        cmd(&[0xD9, 0x21]), // pre-charge: phase 1 = 1, phase 2 = 2
-        cmd(&[0x81, 0x5F]), // contrast
-        cmd(&[0xDB, 0x40]), // VCOMH deselect level
-        cmd(&[0xA4]),       // show RAM content
-        cmd(&[0xA6]),       // normal (not inverted)
-        cmd(&[0x2E]),       // scrolling off
-        cmd(&[0xAF]),       // display on
-    ]
-}
-
-/// GDDRAM bytes of a 128x64 image: 8 pages x 128 columns, bit n = row 8*page + n.
-fn gddram(fb: &MonoPngDisplay) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1024);
-    for page in 0..8u32 {
-        for x in 0..128u32 {
-            let mut byte = 0u8;
-            for bit in 0..8u32 {
-                if fb.pixel(x, page * 8 + bit) == Some(BinaryColor::On) {
-                    byte |= 1 << bit;
-                }
-            }
-            out.push(byte);
-        }
-    }
-    out
-}
-
-/// A full-screen update: window = all columns, all pages, then 1024 data bytes.
-/// Data writes start with control byte 0x40 (D/C# = 1); the driver sends 16 bytes per write.
-fn ssd1306_frame(addr: u8, gddram: &[u8]) -> Vec<I2cTransaction> {
-    let mut t = vec![
-        cmd(addr, &[0x21, 0, 127]), // columns 0..127
-        cmd(addr, &[0x22, 0, 7]),   // pages 0..7
-    ];
-    for chunk in gddram.chunks(16) {
-        let mut v = vec![0x40];
-        v.extend_from_slice(chunk);
-        t.push(I2cTransaction::write(addr, v));
-    }
-    t
-}
+use crate::common::ssd1306::{frame as ssd1306_frame, gddram, init as ssd1306_init};
 
 #[test]
 fn ssd1306_init_blank_and_flush_a_view() {

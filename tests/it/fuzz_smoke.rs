@@ -224,6 +224,7 @@ fn smoke_photo_decode() {
     ignore = "runs the face detector: too slow under qemu-user"
 )]
 fn smoke_photo_pipeline() {
+    fuzzing::set_models_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
     smoke("photo", target_fn("photo"), 40);
 }
 

@@ -22,6 +22,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use crate::common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_gestaltcam");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The replayed "patient" photos: names that must never show up in a log.
@@ -136,7 +138,7 @@ impl Rig {
     /// the `last-good` pointer naming it.
     fn assert_state_is_gallery_copy(&self) {
         let gallery = std::fs::read(&self.gallery).expect("read gallery");
-        let mut files = files_under(&self.state);
+        let mut files = common::files_under(&self.state);
         files.sort();
         assert_eq!(files.len(), 2, "state folder: {files:?}");
         let pointer = std::fs::read_to_string(self.state.join("last-good")).expect("last-good");
@@ -445,23 +447,6 @@ fn assert_ui_screen(png: &Path) {
     );
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 #[cfg_attr(
     not(target_arch = "x86_64"),
@@ -471,7 +456,7 @@ fn saving_disabled_writes_nothing_but_screens_and_logs_no_names() {
     let rig = Rig::new(false);
     let root = rig.root();
     let trace = root.join("strace.log");
-    let before = files_under(&root);
+    let before = common::files_under(&root);
     let mut s = Session::start(&rig, "%file,%desc", &trace, &[]);
     let log = s.full_session(|_| {});
     assert!(
@@ -496,7 +481,7 @@ fn saving_disabled_writes_nothing_but_screens_and_logs_no_names() {
         "the trace shows no screen written: {writes:#?}"
     );
     // On disk: nothing new but the trace and the screen.
-    let after: Vec<PathBuf> = files_under(&root)
+    let after: Vec<PathBuf> = common::files_under(&root)
         .into_iter()
         .filter(|p| !before.contains(p) && p != &trace && !p.starts_with(&rig.state))
         .collect();
@@ -523,7 +508,7 @@ fn saving_enabled_writes_private_captures_only_where_configured() {
     let writes =
         assert_writes_only_under(&trace, &root, &[&rig.screen_dir, &rig.captures, &rig.state]);
     rig.assert_state_is_gallery_copy();
-    let saved = files_under(&rig.captures);
+    let saved = common::files_under(&rig.captures);
     assert_eq!(saved.len(), 2, "{saved:?}");
     assert_clean_log(&log, &saved);
     let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;

@@ -11,13 +11,15 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common;
+
 use embedded_graphics::{
     mock_display::MockDisplay,
     pixelcolor::{BinaryColor, Rgb565, Rgb888},
     prelude::*,
 };
 use gestaltcam::{
-    analysis::{AnalyseError, AnalysisOutcome, FrameSummary, Refined},
+    analysis::{AnalyseError, AnalysisOutcome, Refined},
     app::{update, AppContext, ButtonEvent, Effect, Event, State},
     camera::Frame,
     config::Config,
@@ -154,12 +156,7 @@ fn check(name: &str, state: CheckState, detail: &str) -> SelfCheck {
 /// The app, started and showing the preview, on a panel of `w`×`h` with `ctx`.
 fn app_in_preview(ctx: &AppContext) -> State {
     let (state, _) = update(State::new(), Event::SelfTest(vec![]), ctx);
-    let ready = FrameSummary {
-        face_count: 1,
-        face_box: Some([0.3, 0.2, 0.7, 0.8]),
-        face: None,
-        issue: None,
-    };
+    let ready = common::ready_face();
     let frame = Frame::new(image::RgbImage::new(4, 4), 0, std::time::Duration::ZERO);
     let (state, _) = update(
         state,
