@@ -4,14 +4,18 @@ use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use gestaltcam::config::Config;
+use gestaltcam::gallery::Ranking;
 use gestaltcam::gallery::{self, CalibrationRule, FusionMode, Gallery, Storage};
+use gestaltcam::hpo::{
+    Answer, Candidate, Differential, FaceLikelihood, HpoIndex, LrModel, TermId, TOP_N,
+};
 use gestaltcam::lab::{self, CalibrateOptions, EvalOptions};
 use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
 use gestaltcam::ui::view::DISCLAIMER;
 use std::path::{Path, PathBuf};
 
 fn threads(m: &ModelArgs) -> usize {
-    m.threads.unwrap_or_else(lab::default_threads)
+    m.threads()
 }
 
 /// Runs `f` with a progress callback that draws a bar on stderr (count, rate, time left),
@@ -78,7 +82,7 @@ fn analyze_with_hpo(
     terms: &str,
 ) -> Result<()> {
     use gestaltcam::hpo::{FaceLikelihood, HpoIndex, TOP_N};
-    let terms = super::hpo::parse_hpo_arg(terms)?;
+    let terms = parse_hpo_arg(terms)?;
     let dir = super::hpo_data_dir(a.hpo_data.as_deref()).map_err(anyhow::Error::msg)?;
     let index = HpoIndex::load(&dir).with_context(|| format!("HPO data in {}", dir.display()))?;
     let ranking = gallery.rank_photos(vectors, TOP_N.max(a.top), a.fusion)?;
@@ -92,7 +96,7 @@ fn analyze_with_hpo(
         );
     };
     let face = FaceLikelihood::from_session(session)?;
-    let mut out = super::hpo::rerank_json(&index, &ranking, &terms, &face)?;
+    let mut out = rerank_json(&index, &ranking, &terms, &face)?;
     out["no_close_match"] = serde_json::json!(!ranking.close_match);
     out["threshold_photos"] = serde_json::json!(ranking.threshold_photos);
     out["photos_used"] = serde_json::json!(vectors.len());
@@ -312,10 +316,10 @@ pub struct LabelledSet {
     /// Labelled photos: CSV with `image` and `label` (or `identity`/`syndrome`) columns,
     /// optional `subject`, `case_id`, `role`.
     #[arg(long)]
-    probes: PathBuf,
+    pub probes: PathBuf,
     /// Use only rows with this role (e.g. `probe` in ../shared/faces/dev.csv).
     #[arg(long)]
-    role: Option<String>,
+    pub role: Option<String>,
 }
 
 impl LabelledSet {
@@ -441,7 +445,7 @@ pub struct EvalArgs {
     #[arg(long)]
     gallery: Option<PathBuf>,
     #[command(flatten)]
-    set: LabelledSet,
+    pub set: LabelledSet,
     /// Store the in-memory gallery as int8 (to measure int8 storage).
     #[arg(long)]
     int8: bool,
@@ -453,20 +457,16 @@ pub struct EvalArgs {
     #[command(flatten)]
     sessions: SessionArgs,
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     #[command(flatten)]
-    hpo: super::hpo::HpoSimArgs,
+    pub hpo: super::HpoSimArgs,
     #[command(flatten)]
-    models: ModelArgs,
+    pub models: ModelArgs,
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     let pipeline = a.models.load_pipeline()?;
     let threads = threads(&a.models);
-    if a.hpo.hpo_sim {
-        let role = a.set.role.as_deref();
-        return super::hpo::eval_hpo_sim(&pipeline, &a.set.probes, role, &a.hpo, threads, a.json);
-    }
     if let Some(n) = a.holdout {
         return eval_open_set(&a, &pipeline, n.max(2), threads);
     }
@@ -609,4 +609,87 @@ fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize
         print!("{report}");
     }
     Ok(())
+}
+
+/// Parses `--hpo HP:0001631,-HP:0001250`: present terms, and excluded ones with a leading `-`.
+pub fn parse_hpo_arg(s: &str) -> Result<Vec<(TermId, Answer)>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let (answer, id) = match t.strip_prefix('-') {
+                Some(rest) => (Answer::No, rest),
+                None => (Answer::Yes, t.strip_prefix('+').unwrap_or(t)),
+            };
+            Ok((id.parse::<TermId>()?, answer))
+        })
+        .collect()
+}
+
+/// Re-ranks a face ranking (its matches should be the top [`TOP_N`]) with the given answers and
+/// returns the JSON for `analyze --hpo … --json`: the new order, per candidate its posterior,
+/// face ln LR and per-term ln LR contributions, and whether it is face-only.
+pub fn rerank_json(
+    index: &HpoIndex,
+    ranking: &Ranking,
+    terms: &[(TermId, Answer)],
+    face: &FaceLikelihood,
+) -> Result<serde_json::Value> {
+    if ranking.matches.is_empty() {
+        bail!("the face ranking is empty");
+    }
+    let candidates = Candidate::from_ranking(ranking);
+    let mut diff = Differential::new(index, LrModel::default(), face, &candidates, &[], TOP_N);
+    let mut used = Vec::new();
+    for &(id, answer) in terms {
+        let term = index.query_term(id, None)?;
+        used.push(serde_json::json!({
+            "term": id.to_string(), "name": term.name, "answer": answer,
+        }));
+        diff.answer_term(&term, answer);
+    }
+    let ranked: Vec<serde_json::Value> = diff
+        .ranked()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            serde_json::json!({
+                "rank": i + 1,
+                "face_rank": candidates.iter().position(|c| c.label == s.label).map(|p| p + 1),
+                "name": s.name,
+                "omim": s.omim,
+                "distance": s.distance,
+                "posterior": s.posterior,
+                "face_only": s.face_only,
+                "face_log_lr": s.face_log_lr,
+                "contributions": s.contributions,
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "disclaimer": DISCLAIMER,
+        "hpo_release": index.release.basis_line(),
+        "hpo_release_pinned": index.release.pinned,
+        "terms": used,
+        "ranking": ranked,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hpo_arg_present_and_excluded() {
+        let t = parse_hpo_arg("HP:0001631,-HP:0001250, +HP:0004322").unwrap();
+        assert_eq!(
+            t,
+            vec![
+                (TermId(1631), Answer::Yes),
+                (TermId(1250), Answer::No),
+                (TermId(4322), Answer::Yes)
+            ]
+        );
+        assert!(parse_hpo_arg("HP:1,x").is_err());
+    }
 }

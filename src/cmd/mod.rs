@@ -60,6 +60,30 @@ impl ModelArgs {
         };
         pipeline::load_models(&self.models, self.embedder.as_deref(), opts)
     }
+
+    /// Worker threads for many photos: `--threads`, else every core.
+    pub fn threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(gestaltcam::lab::default_threads)
+    }
+}
+
+/// `eval` options for the HPO simulation.
+#[derive(Args, Debug, Clone)]
+pub struct HpoSimArgs {
+    /// Run the HPO question SIMULATION (gallery identities stand in for OMIM diseases) and print
+    /// its table under `report.hpo_sim`.
+    #[arg(long)]
+    pub hpo_sim: bool,
+    /// Seed of the simulation (disease assignment, person split, answers, noise). Its own
+    /// name: `--seed` is the session draw's.
+    #[arg(long, default_value_t = 14)]
+    pub hpo_seed: u64,
+    /// Folder with the unmodified HPO release files hp.obo and phenotype.hpoa (default: the
+    /// installed /usr/share/gestaltcam/hpo, else a `data/hpo` folder beside or above the
+    /// executable, as a checkout has it after `data/hpo/fetch.sh`).
+    #[arg(long)]
+    pub hpo_data: Option<PathBuf>,
 }
 
 /// `--panel WIDTHxHEIGHT` of `demo` and `soak`: the simulated panel's size in pixels.
@@ -252,6 +276,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(a) => analysis::analyze(a),
         Command::Gallery(c) => analysis::gallery(c),
         Command::Calibrate(a) => analysis::calibrate(a),
+        Command::Eval(a) if a.hpo.hpo_sim => {
+            let role = a.set.role.as_deref();
+            hpo::eval_hpo_sim(&a.models, &a.set.probes, role, &a.hpo, a.json)
+        }
         Command::Eval(a) => analysis::eval(a),
     }
 }
