@@ -29,6 +29,7 @@ dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' > "$work/list"
 need=(/usr/bin/gestaltcam /etc/gestaltcam/config.toml /usr/share/gestaltcam/models/MANIFEST.toml
       /lib/systemd/system/gestaltcam.service /lib/udev/rules.d/99-gestaltcam.rules
       /usr/share/doc/gestaltcam/README.md /usr/share/doc/gestaltcam/BOARD.md)
+for f in "$repo"/docs/*.md; do need+=("/usr/share/doc/gestaltcam/docs/$(basename "$f")"); done
 for f in $(grep -o '^file *= *"[^"]*"' "$repo/models/MANIFEST.toml" | sed 's/.*"\(.*\)"/\1/'); do
   need+=("/usr/share/gestaltcam/models/$f")
 done
