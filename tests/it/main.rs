@@ -27,6 +27,8 @@ mod gallery;
 mod hil;
 mod house;
 mod hpo_sim;
+// The committed random-weight iResNet test network (GM-Arc's architecture, two outputs) in tract.
+mod iresnet_model;
 mod model_choice;
 mod photos;
 mod preview;
