@@ -201,9 +201,9 @@ def calibrate(model, chips, batch):
         m.momentum = None
     model.train()
     with torch.no_grad():
-        for start in range(0, len(chips) - 1, batch):
+        for start in range(0, len(chips), batch):
             group = chips[start:start + batch]
-            if len(group) > 1:
+            if len(group) > 1:  # train-mode BN needs two values per channel
                 model(torch.cat([to_input(c) for c in group]))
     for m in norms:
         m.momentum = 0.1
