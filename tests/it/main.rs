@@ -46,6 +46,8 @@ mod hil;
 mod house;
 // The HPO question simulation on a dev-set subset and the pinned HPO release.
 mod hpo_sim;
+// The committed random-weight iResNet test network (GM-Arc's architecture, two outputs) in tract.
+mod iresnet_model;
 // Which embedder the device runs and which configured gallery goes with it.
 mod model_choice;
 // Odd photo files through the whole photo path: typed errors, never a panic.
