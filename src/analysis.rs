@@ -53,6 +53,17 @@ pub struct FrameSummary {
 }
 
 impl FrameSummary {
+    /// One well-framed face, ready to capture (the unit tests' usual frame).
+    #[cfg(test)]
+    pub(crate) fn ready() -> Self {
+        FrameSummary {
+            face_count: 1,
+            face_box: Some([0.3, 0.2, 0.7, 0.8]),
+            face: None,
+            issue: None,
+        }
+    }
+
     /// A frame without a face (`dark`: too dark to see one).
     pub fn no_face(dark: bool) -> Self {
         FrameSummary {
@@ -139,18 +150,9 @@ pub enum AnalyseError {
 mod tests {
     use super::*;
 
-    fn ready() -> FrameSummary {
-        FrameSummary {
-            face_count: 1,
-            face_box: Some([0.3, 0.2, 0.7, 0.8]),
-            face: None,
-            issue: None,
-        }
-    }
-
     #[test]
     fn guidance_names_visions_verdict() {
-        assert_eq!(guidance(&ready()), Guidance::Ready);
+        assert_eq!(guidance(&FrameSummary::ready()), Guidance::Ready);
         assert_eq!(guidance(&FrameSummary::no_face(false)), Guidance::NoFace);
         assert_eq!(guidance(&FrameSummary::no_face(true)), Guidance::TooDark);
         for (issue, g) in [
@@ -162,14 +164,14 @@ mod tests {
         ] {
             let s = FrameSummary {
                 issue: Some(issue),
-                ..ready()
+                ..FrameSummary::ready()
             };
             assert_eq!(guidance(&s), g);
         }
         // No verdict and no box is not a face.
         let s = FrameSummary {
             face_box: None,
-            ..ready()
+            ..FrameSummary::ready()
         };
         assert_eq!(guidance(&s), Guidance::NoFace);
     }

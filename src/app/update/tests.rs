@@ -10,15 +10,6 @@ use crate::app::{AppContext, ButtonEvent, Effect, Event, Mode, Notice, State};
 use crate::camera::Frame;
 use crate::ui::view::{Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View};
 
-fn ready() -> FrameSummary {
-    FrameSummary {
-        face_count: 1,
-        face_box: Some([0.3, 0.2, 0.7, 0.8]),
-        face: None,
-        issue: None,
-    }
-}
-
 fn frame(seq: u64) -> Frame {
     Frame::new(RgbImage::new(4, 4), seq, Duration::ZERO)
 }
@@ -38,7 +29,7 @@ fn started(ctx: &AppContext) -> State {
         s,
         Event::Frame {
             frame: frame(0),
-            summary: ready(),
+            summary: FrameSummary::ready(),
         },
         ctx,
     );
@@ -100,7 +91,7 @@ fn warning_holds_the_start_screen_until_a_button() {
     assert!(matches!(views(&fx).as_slice(), [View::Starting { .. }]));
     let frame_ev = || Event::Frame {
         frame: frame(0),
-        summary: ready(),
+        summary: FrameSummary::ready(),
     };
     let (s, _) = update(s, frame_ev(), &ctx);
     let (s, fx) = update(s, frame_ev(), &ctx);
