@@ -486,6 +486,9 @@ pub struct EvalArgs {
     /// half of the other probes, and report on the other halves, per session size.
     #[arg(long)]
     holdout: Option<usize>,
+    /// With --holdout: the calibration rule, a target false-match rate like 0.05, or `eer`.
+    #[arg(long, default_value = "0.05")]
+    rule: String,
     #[command(flatten)]
     sessions: SessionArgs,
     #[arg(long)]
@@ -617,7 +620,7 @@ fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize
     let calibration = gallery::calibrate(
         &mut g,
         &cal,
-        &a.sessions.calibrate_options(CalibrationRule::default()),
+        &a.sessions.calibrate_options(parse_rule(&a.rule)?),
     )?;
     let report = gallery::evaluate(&g, &test, &a.sessions.eval_options())?;
     if a.json {

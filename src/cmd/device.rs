@@ -639,11 +639,13 @@ pub fn doctor(a: RunArgs) -> Result<()> {
                     true,
                     "gallery",
                     format!(
-                        "{}: {} cases, {} syndromes, threshold {:?}",
+                        "{}: {} cases, {} syndromes, threshold {:?}{}",
                         g.name(),
                         g.len(),
                         g.labels().len(),
-                        g.threshold()
+                        g.threshold(),
+                        g.calibration()
+                            .map_or(String::new(), |c| format!(", {}", c.operating_point()))
                     ),
                 ),
                 Err(e) => line(false, "gallery", format!("{e}")),

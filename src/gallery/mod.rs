@@ -14,6 +14,7 @@
 //! | [`candidate`] | what a ranking gives the device: [`Candidate`]s and their evidence [`Band`] |
 //! | [`rank`] | exact nearest-case ranking, bands, multi-photo fusion, ranking comparison |
 //! | [`calibrate`](mod@calibrate) | session-true "no close match" thresholds and evidence bands |
+//! | [`threshold`] | the threshold rule per session size (own quantile where enough unknown people, else the pooled tail) and the trade-off at a few targets |
 //! | [`eval`] | top-k accuracy (overall and mean over syndromes), open-set numbers, `gallery info` |
 
 pub mod build;
@@ -24,6 +25,7 @@ pub mod format;
 pub mod labels;
 pub mod rank;
 pub mod sign;
+pub mod threshold;
 
 pub use build::{
     build_gallery, default_threads, embed_image, embed_many, embed_probes, BuildOptions,
@@ -31,7 +33,8 @@ pub use build::{
 };
 pub use calibrate::{
     calibrate, BandLevel, CalibrateOptions, Calibration, CalibrationProbe, CalibrationReport,
-    CalibrationRule, DistanceHistogram, SessionCalibration,
+    CalibrationRule, DistanceHistogram, OperatingPoint, SessionCalibration, ThresholdSource,
+    TRADEOFF_TARGETS,
 };
 pub use candidate::{Band, Candidate};
 pub use eval::{
