@@ -1275,6 +1275,28 @@ fn threshold_estimate_people_and_tradeoff_are_stored_and_shown() {
 }
 
 #[test]
+fn tradeoff_without_known_people_says_the_price_is_not_measured() {
+    let mut g = line_gallery();
+    let probes: Vec<_> = (1..=20)
+        .map(|i| probe("not in gallery", i as f32))
+        .collect();
+    calibrate(&mut g, &probes, &rule(CalibrationRule::default())).unwrap();
+    let s = &g.calibration().unwrap().sessions[0];
+    assert_eq!(s.tradeoff.len(), TRADEOFF_TARGETS.len());
+    assert!(s.tradeoff.iter().all(|p| p.false_reject_rate.is_none()));
+    assert!(s.tradeoff.iter().all(|p| p.false_match_rate.is_some()));
+    let text = info(&g).to_string();
+    assert!(
+        text.contains("(20 unknown, 0 known: known rejected not measured"),
+        "{text}"
+    );
+    assert!(
+        text.contains("threshold from: own quantile of 20 unknown people"),
+        "{text}"
+    );
+}
+
+#[test]
 fn galleries_calibrated_before_the_threshold_estimate_was_stored_still_load() {
     let g = calibrated_two_label_line();
     let c = g.calibration().unwrap();
