@@ -454,6 +454,9 @@ pub struct EvalArgs {
     /// half of the other probes, and report on the other halves, per session size.
     #[arg(long)]
     holdout: Option<usize>,
+    /// With --holdout: the calibration rule, a target false-match rate like 0.05, or `eer`.
+    #[arg(long, default_value = "0.05")]
+    rule: String,
     #[command(flatten)]
     sessions: SessionArgs,
     #[arg(long)]
@@ -584,7 +587,7 @@ fn eval_open_set(a: &EvalArgs, pipeline: &FacePipeline, n: usize, threads: usize
     let calibration = lab::calibrate(
         &mut g,
         &cal,
-        &a.sessions.calibrate_options(CalibrationRule::default()),
+        &a.sessions.calibrate_options(parse_rule(&a.rule)?),
     )?;
     let report = lab::evaluate(&g, &test, &a.sessions.eval_options())?;
     if a.json {

@@ -49,6 +49,42 @@ pub struct DistanceHistogram {
     pub different: Vec<u64>,
 }
 
+/// Which estimate set a session size's threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThresholdSource {
+    /// The size's own patient-weighted quantile of its unknown people.
+    OwnQuantile,
+    /// The standardised tail pooled over all session sizes.
+    PooledTail,
+    /// The equal-error rule (false match and false reject closest), on the size's own people.
+    EqualError,
+}
+
+impl ThresholdSource {
+    /// Short words for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OwnQuantile => "own quantile",
+            Self::PooledTail => "pooled tail",
+            Self::EqualError => "equal error",
+        }
+    }
+}
+
+/// One point of the measured trade-off: at a target false-match rate, the threshold the rule
+/// gives and what it does on the calibration people (per patient).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatingPoint {
+    pub target: f64,
+    pub threshold: f32,
+    pub source: ThresholdSource,
+    /// Unknown people called a close match; `None` without unknown people.
+    pub false_match_rate: Option<f64>,
+    /// Known people (syndrome in the gallery) called "no close match"; `None` without any.
+    pub false_reject_rate: Option<f64>,
+}
+
 /// What was measured for one session size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionCalibration {
@@ -64,6 +100,17 @@ pub struct SessionCalibration {
     pub false_reject_rate: Option<f64>,
     pub bands: Vec<BandLevel>,
     pub histogram: DistanceHistogram,
+    /// The estimate that set `threshold`; `None` in galleries calibrated before it was stored.
+    #[serde(default)]
+    pub threshold_source: Option<ThresholdSource>,
+    /// Unknown people that estimate rests on: this size's for its own quantile, every pooled
+    /// size's together for the pooled tail; `None` in galleries calibrated before.
+    #[serde(default)]
+    pub threshold_unknown_subjects: Option<usize>,
+    /// The trade-off measured at a few targets (the lab's `TRADEOFF_TARGETS`); empty in
+    /// galleries calibrated before.
+    #[serde(default)]
+    pub tradeoff: Vec<OperatingPoint>,
 }
 
 impl SessionCalibration {
@@ -91,6 +138,24 @@ pub struct Calibration {
 }
 
 impl Calibration {
+    /// The operating point in one line, for `doctor` and `gallery info`: the target false close
+    /// match rate (or the equal-error rule) and the session sizes calibrated.
+    pub fn operating_point(&self) -> String {
+        let rule = match self.rule {
+            CalibrationRule::TargetFalseMatchRate(r) => format!(
+                "calibrated for {:.2}% false close match",
+                100.0 * f64::from(r)
+            ),
+            CalibrationRule::EqualError => "calibrated at equal error".to_string(),
+        };
+        let sizes = match (self.sessions.first(), self.sessions.last()) {
+            (Some(a), Some(b)) if a.photos != b.photos => format!("{}-{}", a.photos, b.photos),
+            (Some(a), _) => a.photos.to_string(),
+            _ => "no".to_string(),
+        };
+        format!("{rule} ({sizes} photo(s), fusion {})", self.fusion)
+    }
+
     /// The measurement for a session of `photos` photos fused with `fusion`: the largest
     /// calibrated size not above `photos`. `None` when the fusion differs (for more than one
     /// photo) or nothing fits.

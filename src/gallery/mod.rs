@@ -30,7 +30,8 @@ pub mod sign;
 
 pub use atomic::{remove_stale_temp_files, write_atomic, write_atomic_via};
 pub use calibration::{
-    BandLevel, Calibration, CalibrationRule, DistanceHistogram, SessionCalibration,
+    BandLevel, Calibration, CalibrationRule, DistanceHistogram, OperatingPoint, SessionCalibration,
+    ThresholdSource,
 };
 pub use candidate::{Band, Candidate};
 pub use format::{

@@ -15,17 +15,22 @@
 //!   with twenty photos does not count twenty times.
 //! * **Threshold.** A session is a close match when its best distance (over all syndromes) is
 //!   `≤ t`. With [`CalibrationRule::TargetFalseMatchRate`]`(r)` (default `r = 0.05`), `t` lets a
-//!   share `r` of the unknown subjects (syndrome not in the gallery) through. The lower tail of
-//!   one session size alone rests on a handful of people (5% of 50 is 2.5), so the tail is
-//!   estimated once from all sizes together: each size's unknown best distances are
-//!   standardised by their own (patient-weighted) median `m_n` and median absolute deviation
-//!   `s_n`, the `r`-quantile `z` of the pooled standardised values is taken (halfway to the next
-//!   value), and `t_n = m_n + s_n · z`. Each size then takes the stricter of that and its own
-//!   quantile, so a size whose tail differs from the others (or whose spread is zero) never
-//!   lets more through than its own measurement allows: a false "close match" is the harmful
-//!   error, so of two estimates the safer one is kept.
+//!   share `r` of the unknown subjects (syndrome not in the gallery) through. A size with
+//!   enough unknown people for its own quantile uses it: enough means the 95% Wilson upper
+//!   bound of a share `r` measured on its `n_u` unknown people is at most `1.5 · r` (about
+//!   `n_u · r ≥ 20`: 427 people at 5%, 196 at 10%), so the rate new patients meet stays within
+//!   half the target of the target. A size with fewer takes the tail pooled over all sizes
+//!   (each size standardised by its own patient-weighted median and MAD). The rule, and why,
+//!   are in [`super::threshold`]; which estimate each size took and how many unknown people it
+//!   rests on are stored ([`SessionCalibration::threshold_source`],
+//!   [`SessionCalibration::threshold_unknown_subjects`]).
 //!   [`CalibrationRule::EqualError`] takes, per size, the `t` where false-match and
 //!   false-reject rates are closest.
+//! * **Trade-off.** Whatever the rule, each size also stores the thresholds the target rule
+//!   gives at [`TRADEOFF_TARGETS`](super::threshold::TRADEOFF_TARGETS) (1%, 2%, 5%, 10%) with the false-match and false-reject
+//!   rates they give on the calibration people ([`OperatingPoint`]): the price of a stricter
+//!   target in known patients sent away. Without known people (no calibration subject's
+//!   syndrome in the gallery) the false-reject side is `None` and reported as not measured.
 //! * **Bands.** For every session the 30 nearest syndromes are candidate pairs: *same* when it is
 //!   the session's true syndrome, *different* otherwise. Sorted by distance, the precision at `d`
 //!   is the (patient-weighted) share of same pairs among all pairs at distance `≤ d`. Each
@@ -39,8 +44,13 @@
 //! cases (their distance to themselves is 0): use a held-out split.
 
 use super::shared::{min_distance, percent, sessions, subjects, Probe, Subject};
+use super::threshold::{
+    equal_error_threshold, sorted_by_distance, target_thresholds, tradeoff, weighted_rate_le,
+    Chosen, UnknownTail,
+};
 use crate::gallery::calibration::{
-    BandLevel, Calibration, CalibrationRule, DistanceHistogram, SessionCalibration,
+    BandLevel, Calibration, CalibrationRule, DistanceHistogram, OperatingPoint, SessionCalibration,
+    ThresholdSource,
 };
 use crate::gallery::candidate::Band;
 use crate::gallery::fusion::FusionMode;
@@ -87,7 +97,93 @@ fn pct(r: Option<f64>) -> String {
     percent(r, 2)
 }
 
-/// The calibration as `gallery calibrate` and `gallery info` print it (rates per patient).
+/// The line saying which estimate set a size's threshold and on how many people.
+fn fmt_basis(
+    f: &mut fmt::Formatter<'_>,
+    s: &SessionCalibration,
+    rule: CalibrationRule,
+) -> fmt::Result {
+    let people = s.threshold_unknown_subjects.unwrap_or(0);
+    match s.threshold_source {
+        None => writeln!(f, "    threshold from: not recorded (calibrated by an earlier version)"),
+        Some(ThresholdSource::OwnQuantile) => writeln!(
+            f,
+            "    threshold from: own quantile of {people} unknown people"
+        ),
+        Some(ThresholdSource::PooledTail) => writeln!(
+            f,
+            "    threshold from: tail pooled over the session sizes ({people} unknown people; this size's {} are too few for its own{} quantile)",
+            s.unknown_subjects,
+            match rule {
+                CalibrationRule::TargetFalseMatchRate(r) => format!(" {}", pct(Some(f64::from(r)))),
+                CalibrationRule::EqualError => String::new(),
+            }
+        ),
+        Some(ThresholdSource::EqualError) => writeln!(
+            f,
+            "    threshold from: equal error on {people} unknown and {} known people",
+            s.known_subjects
+        ),
+    }
+}
+
+/// The measured trade-off of one size at [`TRADEOFF_TARGETS`](super::threshold::TRADEOFF_TARGETS).
+fn fmt_tradeoff(f: &mut fmt::Formatter<'_>, s: &SessionCalibration) -> fmt::Result {
+    if s.tradeoff.is_empty() {
+        return writeln!(
+            f,
+            "    trade-off: not measured (calibrated by an earlier version)"
+        );
+    }
+    let known = if s.known_subjects == 0 {
+        "0 known: known rejected not measured, no calibration person's syndrome is in the gallery"
+            .to_string()
+    } else {
+        format!("{} known", s.known_subjects)
+    };
+    writeln!(
+        f,
+        "    trade-off on the calibration people ({} unknown, {known}):",
+        s.unknown_subjects
+    )?;
+    for p in &s.tradeoff {
+        writeln!(
+            f,
+            "      target {:>6}: threshold {:.5} ({}), false close match {}, known rejected {}",
+            pct(Some(p.target)),
+            p.threshold,
+            p.source.label(),
+            pct(p.false_match_rate),
+            pct(p.false_reject_rate)
+        )?;
+    }
+    Ok(())
+}
+
+/// The evidence band lines of one size.
+fn fmt_bands(f: &mut fmt::Formatter<'_>, s: &SessionCalibration) -> fmt::Result {
+    for b in &s.bands {
+        match (b.max_distance, b.precision) {
+            (Some(d), Some(p)) => writeln!(
+                f,
+                "    {:<10} distance <= {d:.4}: precision {:.1}% (needs {:.0}%; {} of {} candidates)",
+                b.band.label(),
+                100.0 * p,
+                100.0 * b.min_precision,
+                b.same_pairs,
+                b.pairs
+            )?,
+            _ => writeln!(
+                f,
+                "    {:<10} never reached {:.0}% precision",
+                b.band.label(),
+                100.0 * b.min_precision
+            )?,
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Display for Calibration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -108,133 +204,11 @@ impl fmt::Display for Calibration {
                 pct(s.false_match_rate),
                 pct(s.false_reject_rate)
             )?;
-            for b in &s.bands {
-                match (b.max_distance, b.precision) {
-                    (Some(d), Some(p)) => writeln!(
-                        f,
-                        "    {:<10} distance <= {d:.4}: precision {:.1}% (needs {:.0}%; {} of {} candidates)",
-                        b.band.label(),
-                        100.0 * p,
-                        100.0 * b.min_precision,
-                        b.same_pairs,
-                        b.pairs
-                    )?,
-                    _ => writeln!(
-                        f,
-                        "    {:<10} never reached {:.0}% precision",
-                        b.band.label(),
-                        100.0 * b.min_precision
-                    )?,
-                }
-            }
+            fmt_basis(f, s, self.rule)?;
+            fmt_tradeoff(f, s)?;
+            fmt_bands(f, s)?;
         }
         Ok(())
-    }
-}
-
-fn next_below(x: f32) -> f32 {
-    if x.is_nan() || x == f32::NEG_INFINITY {
-        return x;
-    }
-    if x == 0.0 {
-        return -f32::from_bits(1);
-    }
-    let b = x.to_bits();
-    f32::from_bits(if x > 0.0 { b - 1 } else { b + 1 })
-}
-
-/// Largest threshold letting at most `allowed` weight of the ascending `(distance, weight)`
-/// list through; equal distances go through together.
-fn threshold_allowing(sorted: &[(f32, f64)], allowed: f64) -> f32 {
-    let mut cum = 0.0;
-    let mut i = 0;
-    while i < sorted.len() {
-        let d = sorted[i].0;
-        let mut j = i;
-        let mut w = 0.0;
-        while j < sorted.len() && sorted[j].0 == d {
-            w += sorted[j].1;
-            j += 1;
-        }
-        if cum + w > allowed + 1e-9 {
-            break;
-        }
-        cum += w;
-        i = j;
-    }
-    if i == 0 {
-        return next_below(sorted[0].0);
-    }
-    if i == sorted.len() {
-        return sorted[i - 1].0;
-    }
-    let (below, cut) = (sorted[i - 1].0, sorted[i].0);
-    let mid = below + (cut - below) / 2.0;
-    if mid < cut {
-        mid
-    } else {
-        next_below(cut)
-    }
-}
-
-/// Weighted share of the ascending list at or below `t`.
-fn weighted_rate_le(sorted: &[(f32, f64)], t: f32) -> f64 {
-    let total: f64 = sorted.iter().map(|x| x.1).sum();
-    let below: f64 = sorted.iter().take_while(|x| x.0 <= t).map(|x| x.1).sum();
-    // (+ 0.0: an empty f64 sum is -0.0.)
-    below / total + 0.0
-}
-
-fn sorted_by_distance(mut v: Vec<(f32, f64)>) -> Vec<(f32, f64)> {
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    v
-}
-
-fn choose_threshold(
-    rule: CalibrationRule,
-    known: &[(f32, f64)],
-    unknown: &[(f32, f64)],
-) -> Result<f32> {
-    match rule {
-        CalibrationRule::TargetFalseMatchRate(r) => {
-            if !(0.0..=1.0).contains(&r) {
-                return Err(GalleryError::Input(format!(
-                    "target false-match rate {r} is not in 0..=1"
-                )));
-            }
-            if unknown.is_empty() {
-                return Err(GalleryError::Input(
-                    "calibrating to a false-match rate needs probes of syndromes not in the gallery".into(),
-                ));
-            }
-            let total: f64 = unknown.iter().map(|x| x.1).sum();
-            Ok(threshold_allowing(unknown, f64::from(r) * total))
-        }
-        CalibrationRule::EqualError => {
-            if unknown.is_empty() || known.is_empty() {
-                return Err(GalleryError::Input(
-                    "the equal-error rule needs probes both in and not in the gallery".into(),
-                ));
-            }
-            let mut all: Vec<f32> = known.iter().chain(unknown).map(|x| x.0).collect();
-            all.sort_by(f32::total_cmp);
-            all.dedup();
-            let mut cands = vec![next_below(all[0])];
-            for w in all.windows(2) {
-                cands.push(w[0] + (w[1] - w[0]) / 2.0);
-            }
-            cands.push(all[all.len() - 1]);
-            let mut best = (f64::INFINITY, f64::INFINITY, f32::INFINITY);
-            for t in cands {
-                let fmr = weighted_rate_le(unknown, t);
-                let frr = 1.0 - weighted_rate_le(known, t);
-                let key = ((fmr - frr).abs(), fmr.max(frr), t);
-                if key.0 < best.0 - 1e-12 || ((key.0 - best.0).abs() <= 1e-12 && key.1 < best.1) {
-                    best = key;
-                }
-            }
-            Ok(best.2)
-        }
     }
 }
 
@@ -326,56 +300,6 @@ struct Measured {
     unknown_subjects: usize,
 }
 
-/// The value at which the ascending weighted list reaches `share` of its weight.
-fn weighted_quantile(sorted: &[(f32, f64)], share: f64) -> f32 {
-    let total: f64 = sorted.iter().map(|x| x.1).sum();
-    let mut cum = 0.0;
-    for &(d, w) in sorted {
-        cum += w;
-        if cum >= share * total - 1e-12 {
-            return d;
-        }
-    }
-    sorted.last().map_or(f32::NAN, |x| x.0)
-}
-
-/// Median and median absolute deviation (patient-weighted) of an ascending list.
-fn median_mad(sorted: &[(f32, f64)]) -> (f32, f32) {
-    let m = weighted_quantile(sorted, 0.5);
-    let dev = sorted_by_distance(sorted.iter().map(|&(d, w)| ((d - m).abs(), w)).collect());
-    (m, weighted_quantile(&dev, 0.5))
-}
-
-/// Thresholds at the target false-match rate `r` for every measured size, with the tail
-/// pooled over the sizes (see the module docs).
-fn pooled_thresholds(measured: &[Measured], r: f64) -> Vec<f32> {
-    let scales: Vec<(f32, f32)> = measured.iter().map(|m| median_mad(&m.unknown)).collect();
-    let mut pooled = Vec::new();
-    for (m, &(centre, spread)) in measured.iter().zip(&scales) {
-        if spread > 0.0 && spread.is_finite() {
-            pooled.extend(m.unknown.iter().map(|&(d, w)| ((d - centre) / spread, w)));
-        }
-    }
-    let pooled = sorted_by_distance(pooled);
-    let total: f64 = pooled.iter().map(|x| x.1).sum();
-    let z = (!pooled.is_empty()).then(|| threshold_allowing(&pooled, r * total));
-    measured
-        .iter()
-        .zip(&scales)
-        .map(|(m, &(centre, spread))| {
-            let own =
-                threshold_allowing(&m.unknown, r * m.unknown.iter().map(|x| x.1).sum::<f64>());
-            match z {
-                // (r = 0 lets nobody through: each size's own smallest distance decides.)
-                Some(z) if spread > 0.0 && spread.is_finite() && r > 0.0 => {
-                    own.min(centre + spread * z)
-                }
-                _ => own,
-            }
-        })
-        .collect()
-}
-
 fn measure_size(
     gallery: &Gallery,
     subjects: &[Subject<'_>],
@@ -431,7 +355,75 @@ fn measure_size(
     }))
 }
 
-fn finish_size(m: Measured, t: f32) -> Result<SessionCalibration> {
+/// Checks the rule against what was measured: a rate in `0..=1` with unknown people; equal
+/// error with known and unknown people at every size.
+fn check_rule(rule: CalibrationRule, measured: &[Measured]) -> Result<()> {
+    match rule {
+        CalibrationRule::TargetFalseMatchRate(r) if !(0.0..=1.0).contains(&r) => Err(
+            GalleryError::Input(format!("target false-match rate {r} is not in 0..=1")),
+        ),
+        CalibrationRule::TargetFalseMatchRate(_) if measured[0].unknown.is_empty() => {
+            Err(GalleryError::Input(
+                "calibrating to a false-match rate needs probes of syndromes not in the gallery"
+                    .into(),
+            ))
+        }
+        CalibrationRule::EqualError
+            if measured
+                .iter()
+                .any(|m| m.unknown.is_empty() || m.known.is_empty()) =>
+        {
+            Err(GalleryError::Input(
+                "the equal-error rule needs probes both in and not in the gallery".into(),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Each size's unknown people, as the threshold rule takes them.
+fn tails(measured: &[Measured]) -> Vec<UnknownTail<'_>> {
+    measured
+        .iter()
+        .map(|m| UnknownTail {
+            distances: &m.unknown,
+            people: m.unknown_subjects,
+        })
+        .collect()
+}
+
+/// The threshold of every measured size under `rule` (checked by [`check_rule`]).
+fn thresholds(rule: CalibrationRule, measured: &[Measured]) -> Vec<Chosen> {
+    match rule {
+        CalibrationRule::TargetFalseMatchRate(r) => {
+            target_thresholds(&tails(measured), f64::from(r))
+        }
+        CalibrationRule::EqualError => measured
+            .iter()
+            .map(|m| Chosen {
+                threshold: equal_error_threshold(&m.known, &m.unknown),
+                source: ThresholdSource::EqualError,
+                unknown_subjects: m.unknown_subjects,
+            })
+            .collect(),
+    }
+}
+
+/// The trade-off at [`TRADEOFF_TARGETS`](super::threshold::TRADEOFF_TARGETS) per size; none when a size has no unknown people.
+fn tradeoffs(measured: &[Measured]) -> Vec<Vec<OperatingPoint>> {
+    if measured.iter().any(|m| m.unknown.is_empty()) {
+        return vec![Vec::new(); measured.len()];
+    }
+    let known: Vec<&[(f32, f64)]> = measured.iter().map(|m| m.known.as_slice()).collect();
+    tradeoff(&tails(measured), &known)
+}
+
+fn finish_size(
+    m: Measured,
+    chosen: Chosen,
+    tradeoff: Vec<OperatingPoint>,
+) -> Result<SessionCalibration> {
+    let t = chosen.threshold;
     if !t.is_finite() {
         return Err(GalleryError::Input(
             "probe distances are not finite; cannot calibrate".into(),
@@ -448,21 +440,18 @@ fn finish_size(m: Measured, t: f32) -> Result<SessionCalibration> {
         false_reject_rate: (!m.known.is_empty()).then(|| 1.0 - weighted_rate_le(&m.known, t)),
         bands: band_levels(&m.pairs),
         histogram: histogram(&m.pairs),
+        threshold_source: Some(chosen.source),
+        threshold_unknown_subjects: Some(chosen.unknown_subjects),
+        tradeoff,
     })
 }
 
-/// Measures the threshold and bands for every session size (see the module docs), stores them
-/// in the gallery (save and re-sign it to keep them) and returns what was stored.
-pub fn calibrate(
-    gallery: &mut Gallery,
+/// Measures every session size `1 ..= opts.max_photos` that has people to measure.
+fn measure_all(
+    gallery: &Gallery,
     probes: &[CalibrationProbe],
     opts: &CalibrateOptions,
-) -> Result<CalibrationReport> {
-    if opts.max_photos == 0 {
-        return Err(GalleryError::Input(
-            "sessions need at least one photo".into(),
-        ));
-    }
+) -> Result<Vec<Measured>> {
     let subjects = subjects(probes);
     let mut measured = Vec::new();
     for n in 1..=opts.max_photos {
@@ -478,21 +467,30 @@ pub fn calibrate(
             ),
         }
     }
-    let thresholds = match opts.rule {
-        CalibrationRule::TargetFalseMatchRate(r) => {
-            // Checks the rate and that there are unknown probes.
-            choose_threshold(opts.rule, &measured[0].known, &measured[0].unknown)?;
-            pooled_thresholds(&measured, f64::from(r))
-        }
-        CalibrationRule::EqualError => measured
-            .iter()
-            .map(|m| choose_threshold(opts.rule, &m.known, &m.unknown))
-            .collect::<Result<Vec<_>>>()?,
-    };
+    Ok(measured)
+}
+
+/// Measures the threshold and bands for every session size (see the module docs), stores them
+/// in the gallery (save and re-sign it to keep them) and returns what was stored.
+pub fn calibrate(
+    gallery: &mut Gallery,
+    probes: &[CalibrationProbe],
+    opts: &CalibrateOptions,
+) -> Result<CalibrationReport> {
+    if opts.max_photos == 0 {
+        return Err(GalleryError::Input(
+            "sessions need at least one photo".into(),
+        ));
+    }
+    let measured = measure_all(gallery, probes, opts)?;
+    check_rule(opts.rule, &measured)?;
+    let chosen = thresholds(opts.rule, &measured);
+    let points = tradeoffs(&measured);
     let out = measured
         .into_iter()
-        .zip(thresholds)
-        .map(|(m, t)| finish_size(m, t))
+        .zip(chosen)
+        .zip(points)
+        .map(|((m, c), p)| finish_size(m, c, p))
         .collect::<Result<Vec<_>>>()?;
     let calibration = Calibration {
         rule: opts.rule,
@@ -507,84 +505,6 @@ pub fn calibrate(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn next_below_is_the_previous_float() {
-        for x in [1.0f32, 0.5, -2.0, 1e-30, 3.75] {
-            let y = next_below(x);
-            assert!(y < x);
-            assert_eq!(y.to_bits().abs_diff(x.to_bits()), 1);
-        }
-        assert!(next_below(0.0) < 0.0);
-    }
-
-    #[test]
-    fn threshold_lets_through_at_most_allowed() {
-        let u: Vec<(f32, f64)> = [1.0f32, 2.0, 2.0, 4.0].iter().map(|&d| (d, 1.0)).collect();
-        for allowed in 0..=4 {
-            let t = threshold_allowing(&u, allowed as f64);
-            let through = u.iter().filter(|x| x.0 <= t).count();
-            assert!(through <= allowed, "{allowed}: {t}");
-        }
-        assert!(threshold_allowing(&u, 0.0) < 1.0);
-        assert_eq!(threshold_allowing(&u, 1.0), 1.5);
-        assert_eq!(
-            threshold_allowing(&u, 2.0),
-            1.5,
-            "ties at 2.0 cannot be split"
-        );
-        assert_eq!(threshold_allowing(&u, 3.0), 3.0);
-        assert_eq!(threshold_allowing(&u, 9.0), 4.0);
-    }
-
-    #[test]
-    fn weights_make_each_subject_count_once() {
-        // One subject with four close sessions (weight 1/4 each), three far subjects.
-        let u = sorted_by_distance(vec![
-            (0.1, 0.25),
-            (0.1, 0.25),
-            (0.2, 0.25),
-            (0.2, 0.25),
-            (1.0, 1.0),
-            (2.0, 1.0),
-            (3.0, 1.0),
-        ]);
-        // A quarter of the subjects may pass: exactly the close one.
-        let t = threshold_allowing(&u, 0.25 * 4.0);
-        assert!((0.2..1.0).contains(&t), "{t}");
-        assert_eq!(weighted_rate_le(&u, t), 0.25);
-    }
-
-    #[test]
-    fn pooling_one_size_gives_its_own_quantile_and_shares_the_tail_across_sizes() {
-        let size = |n: usize, shift: f32, spread: f32| Measured {
-            n,
-            known: Vec::new(),
-            unknown: sorted_by_distance(
-                (0..40).map(|i| (shift + spread * i as f32, 1.0)).collect(),
-            ),
-            pairs: Vec::new(),
-            known_subjects: 0,
-            unknown_subjects: 40,
-        };
-        let one = [size(1, 1.0, 0.1)];
-        let t = pooled_thresholds(&one, 0.05);
-        assert_eq!(t, vec![threshold_allowing(&one[0].unknown, 2.0)]);
-        // Two sizes of the same shape, shifted and scaled: the same share passes each.
-        // (A size whose own quantile is stricter keeps it: see the third case.)
-        let two = [size(1, 1.0, 0.1), size(2, 0.5, 0.05)];
-        let t = pooled_thresholds(&two, 0.05);
-        for (m, t) in two.iter().zip(&t) {
-            assert_eq!(weighted_rate_le(&m.unknown, *t), 0.05, "{t}");
-        }
-        // One size with a heavy lower tail (4 of 40 people at distance 0): the pooled tail
-        // would let them all through; its own quantile is stricter and is kept.
-        let mut heavy = size(2, 0.5, 0.05);
-        heavy.unknown[..4].iter_mut().for_each(|x| x.0 = 0.0);
-        let heavy = [size(1, 1.0, 0.1), heavy];
-        let t = pooled_thresholds(&heavy, 0.05);
-        assert!(weighted_rate_le(&heavy[1].unknown, t[1]) <= 0.05, "{t:?}");
-    }
 
     #[test]
     fn band_levels_follow_measured_precision() {
@@ -612,6 +532,9 @@ mod tests {
             false_reject_rate: None,
             bands: levels,
             histogram: histogram(&pairs),
+            threshold_source: None,
+            threshold_unknown_subjects: None,
+            tradeoff: Vec::new(),
         };
         assert_eq!(s.band(0.2), Band::Strong);
         assert_eq!(s.band(supporting + 0.01), Band::Weak);

@@ -10,10 +10,12 @@
 //! Open set per session size ([`SessionOpenSet`]): sessions of 1 ..= `session_photos` photos are
 //! drawn and fused exactly as calibration draws them ([`calibrate`](mod@super::calibrate)), each
 //! judged with the gallery's threshold for that session size. Rates count every patient once (a
-//! subject's sessions share one vote); the per-session rates are reported beside them, and the 95%
-//! interval of the per-patient false-match rate is a Wilson interval over the unknown subjects.
+//! subject's sessions share one vote); the per-session rates are reported beside them. The 95%
+//! intervals of the per-patient rates are Wilson intervals: `unknown_accepted_ci` over the unknown
+//! subjects, `known_rejected_ci` over the known ones.
 
 use super::shared::{min_distance, percent, sessions, subjects, Probe};
+pub use super::threshold::wilson95;
 use crate::gallery::calibration::Calibration;
 use crate::gallery::fusion::FusionMode;
 use crate::gallery::rank::LabelBest;
@@ -99,6 +101,8 @@ pub struct SessionOpenSet {
     /// Per patient: share of unknown subjects' sessions called a close match (false matches).
     pub unknown_accepted: Option<f64>,
     /// Wilson 95% interval of `unknown_accepted` over the unknown subjects.
+    pub unknown_accepted_ci: Option<[f64; 2]>,
+    /// The same interval under its earlier name (kept for readers of earlier reports).
     pub unknown_accepted_ci95: Option<[f64; 2]>,
     /// The same counted per session.
     pub unknown_accepted_sessions: Option<f64>,
@@ -106,22 +110,11 @@ pub struct SessionOpenSet {
     pub known_sessions: usize,
     /// Per patient: share of known subjects' sessions wrongly called "no close match".
     pub known_rejected: Option<f64>,
+    /// Wilson 95% interval of `known_rejected` over the known subjects.
+    pub known_rejected_ci: Option<[f64; 2]>,
     pub known_rejected_sessions: Option<f64>,
     /// Per patient: share of known sessions with the true syndrome ranked first.
     pub known_top1: Option<f64>,
-}
-
-/// Wilson score interval (95%) of a share `p` measured on `n` units.
-pub fn wilson95(p: f64, n: usize) -> [f64; 2] {
-    if n == 0 {
-        return [0.0, 1.0];
-    }
-    let z = 1.959_964f64;
-    let n = n as f64;
-    let denom = 1.0 + z * z / n;
-    let centre = (p + z * z / (2.0 * n)) / denom;
-    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
-    [(centre - half).max(0.0), (centre + half).min(1.0)]
 }
 
 /// The per-session-size open-set report (see the module docs).
@@ -164,6 +157,7 @@ pub fn evaluate_sessions(
         }
         let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
         let u_rate = mean(unknown.values().map(|e| e.0).sum(), unknown.len());
+        let k_rate = mean(known.values().map(|e| e.0).sum(), known.len());
         let u_sessions: usize = unknown.values().map(|e| e.1).sum();
         let k_sessions: usize = known.values().map(|e| e.2).sum();
         out.push(SessionOpenSet {
@@ -173,11 +167,13 @@ pub fn evaluate_sessions(
             unknown: unknown.len(),
             unknown_sessions: u_sessions,
             unknown_accepted: u_rate,
+            unknown_accepted_ci: u_rate.map(|p| wilson95(p, unknown.len())),
             unknown_accepted_ci95: u_rate.map(|p| wilson95(p, unknown.len())),
             unknown_accepted_sessions: mean(u_acc as f64, u_sessions),
             known: known.len(),
             known_sessions: k_sessions,
-            known_rejected: mean(known.values().map(|e| e.0).sum(), known.len()),
+            known_rejected: k_rate,
+            known_rejected_ci: k_rate.map(|p| wilson95(p, known.len())),
             known_rejected_sessions: mean(k_rej as f64, k_sessions),
             known_top1: mean(known.values().map(|e| e.1).sum(), known.len()),
         });
@@ -249,16 +245,17 @@ impl fmt::Display for EvalReport {
         for s in &self.sessions {
             writeln!(
                 f,
-                "  {} photo(s), threshold {} ({}-photo calibration): unknown accepted {} (95% CI {}) [{}] of {} people ({} sessions); known rejected {} [{}] of {} people ({} sessions); known top-1 {}",
+                "  {} photo(s), threshold {} ({}-photo calibration): unknown accepted {} (95% CI {}) [{}] of {} people ({} sessions); known rejected {} (95% CI {}) [{}] of {} people ({} sessions); known top-1 {}",
                 s.photos,
                 s.threshold.map_or("none".into(), |t| format!("{t:.4}")),
                 s.threshold_photos.map_or("no".into(), |n| n.to_string()),
                 pct(s.unknown_accepted),
-                s.unknown_accepted_ci95.map_or("n/a".into(), |[a, b]| format!("{:.1}-{:.1}%", 100.0 * a, 100.0 * b)),
+                ci(s.unknown_accepted_ci),
                 pct(s.unknown_accepted_sessions),
                 s.unknown,
                 s.unknown_sessions,
                 pct(s.known_rejected),
+                ci(s.known_rejected_ci),
                 pct(s.known_rejected_sessions),
                 s.known,
                 s.known_sessions,
@@ -267,6 +264,13 @@ impl fmt::Display for EvalReport {
         }
         Ok(())
     }
+}
+
+/// A 95% interval as `lo-hi%`, or `n/a`.
+fn ci(interval: Option<[f64; 2]>) -> String {
+    interval.map_or("n/a".into(), |[a, b]| {
+        format!("{:.1}-{:.1}%", 100.0 * a, 100.0 * b)
+    })
 }
 
 /// 1-based rank of `label` in a per-label distance list.
@@ -419,7 +423,10 @@ pub struct GalleryInfo {
     pub header: GalleryHeader,
     pub embedding_bytes: usize,
     pub subjects: usize,
-    /// Thresholds and bands per session size, with the precision measured behind each band.
+    /// The target the gallery was calibrated for, in one line (`None` when uncalibrated).
+    pub operating_point: Option<String>,
+    /// Thresholds and bands per session size, with the precision measured behind each band,
+    /// the estimate behind each threshold and the trade-off at a few targets.
     pub calibration: Option<Calibration>,
     pub labels: Vec<LabelCount>,
 }
@@ -439,7 +446,10 @@ impl fmt::Display for GalleryInfo {
         writeln!(f, "embedding size {}", h.embedding_size)?;
         writeln!(f, "created        {} (unix seconds)", h.created_unix)?;
         match (&self.calibration, h.threshold) {
-            (Some(c), _) => write!(f, "{c}")?,
+            (Some(c), _) => {
+                writeln!(f, "operating point {}", c.operating_point())?;
+                write!(f, "{c}")?
+            }
             (None, Some(t)) => writeln!(
                 f,
                 "threshold      {t:.5} (set by hand: one threshold for every session size, bands uncalibrated)"
@@ -481,6 +491,7 @@ pub fn info(gallery: &Gallery) -> GalleryInfo {
         header: gallery.header(),
         embedding_bytes: gallery.embedding_bytes(),
         subjects: all.len(),
+        operating_point: gallery.calibration().map(|c| c.operating_point()),
         calibration: gallery.calibration().cloned(),
         labels: gallery
             .labels

@@ -13,6 +13,7 @@
 //! | [`demo`] | the bundled DEMO gallery, built in memory from the demo photos |
 //! | [`shared`] | what calibration and evaluation share: [`Probe`]s, subjects, the draw of fused sessions |
 //! | [`calibrate`](mod@calibrate) | session-true "no close match" thresholds and evidence bands |
+//! | [`threshold`] | the threshold rule per session size (own quantile where enough unknown people, else the pooled tail) and the trade-off at a few targets |
 //! | [`eval`] | top-k accuracy (overall and mean over syndromes), open-set numbers, `gallery info` |
 
 pub mod build;
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod eval;
 pub mod labels;
 pub mod shared;
+pub mod threshold;
 
 pub use build::{
     build_gallery, default_threads, embed_image, embed_many, embed_probes, BuildOptions,
@@ -36,3 +38,4 @@ pub use labels::{
     read_gmdb, read_gmdb_from, read_label_csv, read_label_csv_from, CaseEntry, LabelSet,
 };
 pub use shared::Probe;
+pub use threshold::TRADEOFF_TARGETS;

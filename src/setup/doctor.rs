@@ -154,17 +154,19 @@ fn preview_row<E: std::fmt::Display>(
     }
 }
 
-/// The gallery: its size and threshold, or why it is refused.
+/// The gallery: its size, threshold and the target it was calibrated for, or why it is refused.
 fn gallery_row(path: &Path, p: &FacePipeline, public_key: Option<&Path>) -> DoctorRow {
     match Gallery::load_for_model(path, &p.embedder_id(), public_key) {
         Ok(g) => DoctorRow::ok(
             "gallery",
             format!(
-                "{}: {} cases, {} syndromes, threshold {:?}",
+                "{}: {} cases, {} syndromes, threshold {:?}{}",
                 g.name(),
                 g.len(),
                 g.labels().len(),
-                g.threshold()
+                g.threshold(),
+                g.calibration()
+                    .map_or(String::new(), |c| format!(", {}", c.operating_point()))
             ),
         ),
         Err(e) => DoctorRow::fail("gallery", e),

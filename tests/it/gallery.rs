@@ -1189,6 +1189,202 @@ fn mean_embedding_fusion_is_renormalised_for_euclidean_too() {
     );
 }
 
+/// 40 unknown people (4 photos each) scattered around x = 4 and 30 known people near A, on
+/// [`two_label_line`], calibrated for 1..=3 photos fused by min distance.
+fn calibrated_two_label_line() -> Gallery {
+    let mut g = two_label_line();
+    let mut rng = Rng(7);
+    let mut probes = Vec::new();
+    for person in 0..70 {
+        let (label, centre) = if person < 40 {
+            ("unknown", 4.0 + rng.f32() * 2.0)
+        } else {
+            ("syndrome 0", rng.f32())
+        };
+        for _ in 0..4 {
+            probes.push(CalibrationProbe {
+                label: label.into(),
+                subject: format!("p{person}"),
+                embedding: vec![centre, rng.f32() * 3.0],
+            });
+        }
+    }
+    let opts = CalibrateOptions {
+        max_photos: 3,
+        fusion: FusionMode::MinDistance,
+        ..CalibrateOptions::default()
+    };
+    calibrate(&mut g, &probes, &opts).unwrap();
+    g
+}
+
+#[test]
+fn threshold_estimate_people_and_tradeoff_are_stored_and_shown() {
+    let g = calibrated_two_label_line();
+    let c = g.calibration().unwrap();
+    for s in &c.sessions {
+        // 40 unknown people are too few for an own 5% quantile: the tail pooled over the
+        // three sizes (40 people each) sets every threshold.
+        assert_eq!(s.threshold_source, Some(ThresholdSource::PooledTail), "{c}");
+        assert_eq!(s.threshold_unknown_subjects, Some(120));
+        assert_eq!((s.unknown_subjects, s.known_subjects), (40, 30));
+        let targets: Vec<f64> = s.tradeoff.iter().map(|p| p.target).collect();
+        assert_eq!(targets, TRADEOFF_TARGETS);
+        let at5 = &s.tradeoff[2];
+        assert_eq!(
+            at5.threshold, s.threshold,
+            "the 5% point is the stored threshold"
+        );
+        assert!(s.tradeoff.iter().all(|p| p.false_reject_rate.is_some()));
+    }
+    let text = info(&g).to_string();
+    for needle in [
+        "operating point calibrated for 5.00% false close match (1-3 photo(s)",
+        "tail pooled over the session sizes (120 unknown people; this size's 40 are too few",
+        "trade-off on the calibration people (40 unknown, 30 known)",
+        "target 10.00%: threshold",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    let json = serde_json::to_value(info(&g)).unwrap();
+    let one = &json["calibration"]["sessions"][0];
+    assert_eq!(one["threshold_source"], "pooled-tail");
+    assert_eq!(one["threshold_unknown_subjects"], 120);
+    assert_eq!(one["tradeoff"][2]["target"], 0.05);
+    assert!(json["operating_point"].as_str().unwrap().contains("5.00%"));
+    // The choice, the counts and the trade-off survive the gallery file (rates up to the
+    // JSON's last digit).
+    let back = Gallery::from_bytes(&g.to_bytes()).unwrap();
+    for (b, s) in back.calibration().unwrap().sessions.iter().zip(&c.sessions) {
+        assert_eq!(b.threshold, s.threshold);
+        assert_eq!(b.threshold_source, s.threshold_source);
+        assert_eq!(b.threshold_unknown_subjects, s.threshold_unknown_subjects);
+        assert_eq!(b.tradeoff.len(), s.tradeoff.len());
+        for (p, q) in b.tradeoff.iter().zip(&s.tradeoff) {
+            assert_eq!(
+                (p.target, p.threshold, p.source),
+                (q.target, q.threshold, q.source)
+            );
+            let near = |x: Option<f64>, y: Option<f64>| (x.unwrap() - y.unwrap()).abs() < 1e-12;
+            assert!(near(p.false_match_rate, q.false_match_rate), "{p:?} {q:?}");
+            assert!(
+                near(p.false_reject_rate, q.false_reject_rate),
+                "{p:?} {q:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn tradeoff_without_known_people_says_the_price_is_not_measured() {
+    let mut g = line_gallery();
+    let probes: Vec<_> = (1..=20)
+        .map(|i| probe("not in gallery", i as f32))
+        .collect();
+    calibrate(&mut g, &probes, &rule(CalibrationRule::default())).unwrap();
+    let s = &g.calibration().unwrap().sessions[0];
+    assert_eq!(s.tradeoff.len(), TRADEOFF_TARGETS.len());
+    assert!(s.tradeoff.iter().all(|p| p.false_reject_rate.is_none()));
+    assert!(s.tradeoff.iter().all(|p| p.false_match_rate.is_some()));
+    let text = info(&g).to_string();
+    assert!(
+        text.contains("(20 unknown, 0 known: known rejected not measured"),
+        "{text}"
+    );
+    assert!(
+        text.contains("threshold from: own quantile of 20 unknown people"),
+        "{text}"
+    );
+}
+
+#[test]
+fn galleries_calibrated_before_the_threshold_estimate_was_stored_still_load() {
+    let g = calibrated_two_label_line();
+    let c = g.calibration().unwrap();
+    // The calibration block (u32 length + JSON) ends the file: write it as an earlier
+    // version did, without the new fields, and re-hash.
+    let mut bytes = g.to_bytes();
+    let n = serde_json::to_vec(c).unwrap().len();
+    bytes.truncate(bytes.len() - n - 4);
+    let mut old = serde_json::to_value(c).unwrap();
+    for s in old["sessions"].as_array_mut().unwrap() {
+        let s = s.as_object_mut().unwrap();
+        for key in ["threshold_source", "threshold_unknown_subjects", "tradeoff"] {
+            assert!(s.remove(key).is_some(), "{key}");
+        }
+    }
+    let old = serde_json::to_vec(&old).unwrap();
+    bytes.extend_from_slice(&(old.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&old);
+    let len = bytes.len() as u64;
+    bytes[40..48].copy_from_slice(&len.to_le_bytes());
+    rehash(&mut bytes);
+    let back = Gallery::from_bytes(&bytes).unwrap();
+    let b = back.calibration().unwrap();
+    for (s, o) in b.sessions.iter().zip(&c.sessions) {
+        assert_eq!(s.threshold, o.threshold);
+        assert_eq!(s.threshold_source, None);
+        assert_eq!(s.threshold_unknown_subjects, None);
+        assert!(s.tradeoff.is_empty());
+    }
+    let text = info(&back).to_string();
+    assert!(text.contains("threshold from: not recorded"), "{text}");
+    assert!(text.contains("trade-off: not measured"), "{text}");
+}
+
+#[test]
+fn session_report_gives_wilson_intervals_for_both_rates() {
+    let mut g = two_label_line();
+    let mut probes = Vec::new();
+    // 10 unknown people at x = 5 (2 of them at x = 1, close to A); 8 known people near A, 2
+    // of them at x = 3 (beyond the threshold: wrongly "no close match").
+    for person in 0..10 {
+        let (u, k) = if person < 2 { (1.0, 3.0) } else { (5.0, 0.5) };
+        probes.push(CalibrationProbe {
+            label: "unknown".into(),
+            subject: format!("u{person}"),
+            embedding: vec![u, 0.0],
+        });
+        if person < 8 {
+            probes.push(CalibrationProbe {
+                label: "syndrome 0".into(),
+                subject: format!("k{person}"),
+                embedding: vec![k, 0.0],
+            });
+        }
+    }
+    g.set_threshold(Some(2.0)).unwrap();
+    let rows = evaluate_sessions(&g, &probes, 1, FusionMode::MeanEmbedding, 1).unwrap();
+    let one = &rows[0];
+    assert_eq!((one.unknown, one.known), (10, 8));
+    assert_eq!(one.unknown_accepted, Some(0.2));
+    assert_eq!(one.unknown_accepted_ci, Some(wilson95(0.2, 10)));
+    assert_eq!(one.unknown_accepted_ci95, one.unknown_accepted_ci);
+    assert_eq!(one.known_rejected, Some(0.25));
+    let [lo, hi] = one.known_rejected_ci.unwrap();
+    assert!(lo < 0.25 && 0.25 < hi && hi < 0.7, "{lo} {hi}");
+    let json = serde_json::to_value(one).unwrap();
+    for key in [
+        "unknown_accepted",
+        "unknown_accepted_ci",
+        "known_rejected",
+        "known_rejected_ci",
+    ] {
+        assert!(
+            json[key].is_number() || json[key].is_array(),
+            "{key}: {json}"
+        );
+    }
+    let opts = EvalOptions {
+        session_photos: 1,
+        session_fusion: FusionMode::MeanEmbedding,
+        session_seed: 1,
+        ..EvalOptions::default()
+    };
+    let text = evaluate(&g, &probes, &opts).unwrap().to_string();
+    assert!(text.contains("known rejected 25.0% (95% CI"), "{text}");
+}
+
 #[test]
 fn session_open_set_report_counts_people_once() {
     let mut g = two_label_line();
