@@ -489,17 +489,13 @@ fn no_function_in_src_over_100_lines() {
 }
 
 /// `env!("CARGO_MANIFEST_DIR")` is the folder the binary was compiled in: an installed or copied
-/// binary must never look there. Allowed only in unit-test modules and in `fuzzing` (test-only
-/// helpers for the fuzz targets and tests).
+/// binary must never look there. Allowed only in unit-test modules.
 #[test]
 fn no_build_tree_path_outside_test_code() {
     let root = src_dir();
     let mut bad = Vec::new();
     for f in rust_files(&root) {
         let rel = f.strip_prefix(&root).unwrap();
-        if rel == Path::new("fuzzing.rs") {
-            continue;
-        }
         let text = std::fs::read_to_string(&f).unwrap();
         let before_tests = without_test_module(&text);
         for (i, l) in before_tests.lines().enumerate() {
