@@ -189,7 +189,7 @@ pub fn analyze(a: AnalyzeArgs) -> Result<()> {
 #[derive(Subcommand, Debug)]
 pub enum GalleryCommand {
     /// Embed labelled reference photos into a gallery file.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Print a gallery's header and cases per syndrome.
     Info {
         gallery: PathBuf,
@@ -223,15 +223,11 @@ pub struct BuildArgs {
     #[arg(long)]
     images: PathBuf,
     /// `image,label[,omim,genes,subject,case_id]` CSV, or a GestaltMatcher DB split CSV
-    /// (`image_id,subject,label`) together with --syndromes.
+    /// (`image_id,subject,label[,split]`) together with --syndromes.
     #[arg(long)]
     labels: PathBuf,
-    /// GestaltMatcher DB syndromes TSV (`syndrome_id, syndrome_name, OMIM`).
-    #[arg(long)]
-    syndromes: Option<PathBuf>,
-    /// File name of a GMDB image id.
-    #[arg(long, default_value = "{image_id}.jpg")]
-    image_pattern: String,
+    #[command(flatten)]
+    gmdb: GmdbArgs,
     #[arg(long)]
     out: PathBuf,
     /// Gallery name/version shown on the device.
@@ -249,7 +245,7 @@ pub struct BuildArgs {
 
 pub fn gallery(c: GalleryCommand) -> Result<()> {
     match c {
-        GalleryCommand::Build(a) => build(a),
+        GalleryCommand::Build(a) => build(*a),
         GalleryCommand::Info { gallery, json } => {
             let g = Gallery::load(&gallery)?;
             let info = lab::info(&g);
@@ -285,10 +281,7 @@ pub fn gallery(c: GalleryCommand) -> Result<()> {
 }
 
 fn build(a: BuildArgs) -> Result<()> {
-    let labels = match &a.syndromes {
-        Some(tsv) => lab::read_gmdb(&a.labels, tsv, &a.image_pattern)?,
-        None => lab::read_label_csv(&a.labels)?,
-    };
+    let labels = a.gmdb.read(&a.labels)?;
     let pipeline = a.models.load_pipeline()?;
     let opts = lab::BuildOptions {
         name: a.name.clone(),
@@ -310,22 +303,66 @@ fn build(a: BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// A labelled CSV, optionally filtered by role.
+/// The GestaltMatcher Database forms of a label file: with `--syndromes`, the label file is a
+/// GMDB split CSV.
+#[derive(Args, Debug)]
+pub struct GmdbArgs {
+    /// GestaltMatcher DB syndromes TSV (`syndrome_id, syndrome_name, OMIM`); the label file is
+    /// then a GMDB split CSV.
+    #[arg(long)]
+    syndromes: Option<PathBuf>,
+    /// File name of a GMDB image id.
+    #[arg(long, default_value = "{image_id}.jpg")]
+    image_pattern: String,
+    /// GMDB rare sets: use only the images of this split (the `split` column; an image listed
+    /// in several splits is one image).
+    #[arg(long, requires = "syndromes")]
+    split: Option<String>,
+    /// GM-Arc's image → disorder/genes metadata, converted by models/tools/gmarc_convert.py
+    /// (docs/gm-arc.md): each image's genes are kept with it and in its syndrome's gene list.
+    #[arg(long, requires = "syndromes")]
+    metadata: Option<PathBuf>,
+}
+
+impl GmdbArgs {
+    /// The label file `labels` in the form these arguments say, with `--split` and
+    /// `--metadata` applied.
+    fn read(&self, labels: &Path) -> Result<lab::LabelSet> {
+        let mut set = match &self.syndromes {
+            Some(tsv) => lab::read_gmdb(labels, tsv, &self.image_pattern)?,
+            None => lab::read_label_csv(labels)?,
+        };
+        if let Some(split) = &self.split {
+            set = set.in_split(split, labels)?;
+        }
+        if let Some(path) = &self.metadata {
+            lab::attach_metadata(&mut set, &lab::read_metadata(path)?);
+        }
+        Ok(set)
+    }
+}
+
+/// A labelled CSV, optionally filtered by role; or GestaltMatcher Database files.
 #[derive(Args, Debug)]
 pub struct LabelledSet {
     /// Labelled photos: CSV with `image` and `label` (or `identity`/`syndrome`) columns,
-    /// optional `subject`, `case_id`, `role`.
+    /// optional `subject`, `case_id`, `role`; or a GMDB split CSV with --syndromes.
     #[arg(long)]
     pub probes: PathBuf,
     /// Use only rows with this role (e.g. `probe` in ../shared/faces/dev.csv).
     #[arg(long)]
     pub role: Option<String>,
+    /// Folder the image paths start from (default: the label file's folder).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    #[command(flatten)]
+    pub gmdb: GmdbArgs,
 }
 
 impl LabelledSet {
-    /// Every row of the file.
+    /// Every row of the file (of the chosen GMDB split).
     fn read_all(&self) -> Result<lab::LabelSet> {
-        Ok(lab::read_label_csv(&self.probes)?)
+        self.gmdb.read(&self.probes)
     }
 
     /// The rows of `all` (the file, read once) with `--role`; all of them without it.
@@ -336,9 +373,12 @@ impl LabelledSet {
         }
     }
 
-    /// The folder the file's image paths start from.
+    /// The folder the file's image paths start from: `--images`, else the file's folder.
     fn root(&self) -> PathBuf {
-        lab::LabelSet::root_of(&self.probes)
+        match &self.images {
+            Some(dir) => dir.clone(),
+            None => lab::LabelSet::root_of(&self.probes),
+        }
     }
 }
 

@@ -9,9 +9,8 @@
 //!   `subject` defaults to the label when the label column is `identity` (an identity is one
 //!   person) and to the case id otherwise (without a patient column, each photo is its own
 //!   patient).
-//! * the GestaltMatcher Database (GMDB) release: a split CSV with columns `image_id, subject,
-//!   label` (label = numeric syndrome id) and a syndromes TSV with `syndrome_id, syndrome_name,
-//!   OMIM`. Image files are found by a pattern such as `{image_id}.jpg`.
+//! * the GestaltMatcher Database (GMDB) release, read in [`super::gmdb`]; GM-Arc's image →
+//!   disorder/genes metadata is added by [`super::gmarc`].
 //!
 //! Image paths are kept as written; builders resolve them against an image root (the CSV's
 //! folder for labelled sets, see [`LabelSet::root_of`]). Errors name the file and the line
@@ -35,6 +34,24 @@ pub struct CaseEntry {
     pub image: PathBuf,
     /// The `role` column (`gallery`, `probe`), when the file has one.
     pub role: Option<String>,
+    /// The GMDB rare sets' `split` column: every split this image belongs to, in file order
+    /// (see [`super::gmdb`]); empty for files without that column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub splits: Vec<String>,
+    /// The genes of this image's patient, from GM-Arc's metadata ([`super::gmarc`]); empty when
+    /// none were read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub genes: Vec<Gene>,
+}
+
+/// A gene of a reference image, as GM-Arc's metadata names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Gene {
+    /// Gene symbol, e.g. `NIPBL` (for a syndrome without one gene, GM-Arc puts the syndrome's
+    /// name here).
+    pub name: String,
+    /// NCBI Entrez gene id, e.g. 25836; `None` when GM-Arc gives none.
+    pub entrez_id: Option<u64>,
 }
 
 /// Labels and the cases that show them.
@@ -76,6 +93,18 @@ impl LabelSet {
         Ok(set)
     }
 
+    /// The cases that belong to GMDB split `split`; an error naming the file when there are none.
+    pub fn in_split(&self, split: &str, path: &Path) -> Result<LabelSet> {
+        let set = self.filter(|c| c.splits.iter().any(|s| s == split));
+        if set.cases.is_empty() {
+            return Err(GalleryError::Input(format!(
+                "{} lists no images in split `{split}`",
+                path.display()
+            )));
+        }
+        Ok(set)
+    }
+
     /// The folder a label file's relative image paths start from: the file's own folder.
     pub fn root_of(path: &Path) -> PathBuf {
         path.parent()
@@ -85,7 +114,7 @@ impl LabelSet {
     }
 }
 
-fn open_csv<R: Read>(
+pub(super) fn open_csv<R: Read>(
     reader: R,
     path: &Path,
     delimiter: u8,
@@ -111,14 +140,14 @@ fn open_csv<R: Read>(
     Ok((rdr, headers))
 }
 
-fn open_file(path: &Path) -> Result<std::fs::File> {
+pub(super) fn open_file(path: &Path) -> Result<std::fs::File> {
     std::fs::File::open(path).map_err(|e| GalleryError::LabelRead {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
 }
 
-fn column(path: &Path, headers: &[String], names: &[&str]) -> Result<usize> {
+pub(super) fn column(path: &Path, headers: &[String], names: &[&str]) -> Result<usize> {
     optional_column(headers, names).ok_or_else(|| GalleryError::MissingColumn {
         path: path.to_path_buf(),
         column: names[0].to_string(),
@@ -126,15 +155,15 @@ fn column(path: &Path, headers: &[String], names: &[&str]) -> Result<usize> {
     })
 }
 
-fn optional_column(headers: &[String], names: &[&str]) -> Option<usize> {
+pub(super) fn optional_column(headers: &[String], names: &[&str]) -> Option<usize> {
     headers.iter().position(|h| names.contains(&h.as_str()))
 }
 
-fn line_of(rec: &csv::StringRecord, fallback: u64) -> u64 {
+pub(super) fn line_of(rec: &csv::StringRecord, fallback: u64) -> u64 {
     rec.position().map(|p| p.line()).unwrap_or(fallback)
 }
 
-fn record_error(path: &Path, e: csv::Error) -> GalleryError {
+pub(super) fn record_error(path: &Path, e: csv::Error) -> GalleryError {
     let line = e.position().map(|p| p.line()).unwrap_or(0);
     GalleryError::LabelLine {
         path: path.to_path_buf(),
@@ -151,7 +180,7 @@ fn split_genes(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn non_empty(s: Option<&str>) -> Option<String> {
+pub(super) fn non_empty(s: Option<&str>) -> Option<String> {
     s.map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
@@ -248,6 +277,8 @@ pub fn read_label_csv_from<R: Read>(reader: R, path: &Path) -> Result<LabelSet> 
             label: idx,
             image: PathBuf::from(image),
             role,
+            splits: Vec::new(),
+            genes: Vec::new(),
         });
     }
     for (l, g) in set.labels.iter_mut().zip(genes) {
@@ -256,143 +287,6 @@ pub fn read_label_csv_from<R: Read>(reader: R, path: &Path) -> Result<LabelSet> 
     if set.cases.is_empty() {
         return Err(GalleryError::LabelEmpty {
             path: path.to_path_buf(),
-        });
-    }
-    Ok(set)
-}
-
-/// Reads a GMDB split CSV (`image_id, subject, label`) and the syndromes TSV (`syndrome_id,
-/// syndrome_name, OMIM`). `image_pattern` maps an image id to a file name, with `{image_id}`
-/// replaced (e.g. `"{image_id}.jpg"`). Only syndromes that have at least one case in the split
-/// become labels, in order of first appearance.
-pub fn read_gmdb(split_csv: &Path, syndromes_tsv: &Path, image_pattern: &str) -> Result<LabelSet> {
-    let syndromes = open_file(syndromes_tsv)?;
-    let split = open_file(split_csv)?;
-    read_gmdb_from(split, split_csv, syndromes, syndromes_tsv, image_pattern)
-}
-
-/// [`read_gmdb`] from any readers; the paths only name the sources in errors.
-pub fn read_gmdb_from<S: Read, T: Read>(
-    split: S,
-    split_csv: &Path,
-    syndromes: T,
-    syndromes_tsv: &Path,
-    image_pattern: &str,
-) -> Result<LabelSet> {
-    let syndromes = read_gmdb_syndromes(syndromes, syndromes_tsv)?;
-    read_gmdb_split(split, split_csv, &syndromes, syndromes_tsv, image_pattern)
-}
-
-/// A GMDB syndrome id's label and the line it is on (for duplicate errors).
-type Syndromes = HashMap<String, (Label, u64)>;
-
-/// The GMDB syndromes TSV (`syndrome_id, syndrome_name, OMIM`), by syndrome id.
-fn read_gmdb_syndromes<T: Read>(syndromes: T, syndromes_tsv: &Path) -> Result<Syndromes> {
-    let (mut rdr, headers) = open_csv(syndromes, syndromes_tsv, b'\t')?;
-    let c_id = column(syndromes_tsv, &headers, &["syndrome_id", "label", "id"])?;
-    let c_name = column(syndromes_tsv, &headers, &["syndrome_name", "name"])?;
-    let c_omim = optional_column(&headers, &["omim"]);
-    let mut syndromes = Syndromes::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| record_error(syndromes_tsv, e))?;
-        let line = line_of(&rec, i as u64 + 2);
-        let bad = |message: String| GalleryError::LabelLine {
-            path: syndromes_tsv.to_path_buf(),
-            line,
-            message,
-        };
-        let id = non_empty(rec.get(c_id)).ok_or_else(|| bad("empty syndrome_id".into()))?;
-        let name = non_empty(rec.get(c_name)).ok_or_else(|| bad("empty syndrome_name".into()))?;
-        let omim = c_omim.and_then(|c| non_empty(rec.get(c)));
-        if let Some((_, first)) = syndromes.get(&id) {
-            return Err(bad(format!(
-                "syndrome_id `{id}` already appears on line {first}"
-            )));
-        }
-        syndromes.insert(
-            id,
-            (
-                Label {
-                    name,
-                    omim,
-                    genes: Vec::new(),
-                },
-                line,
-            ),
-        );
-    }
-    if syndromes.is_empty() {
-        return Err(GalleryError::LabelEmpty {
-            path: syndromes_tsv.to_path_buf(),
-        });
-    }
-    Ok(syndromes)
-}
-
-/// The GMDB split CSV (`image_id, subject, label`): one case per row, its label the syndrome
-/// it names; syndromes become labels in order of first appearance.
-fn read_gmdb_split<S: Read>(
-    split: S,
-    split_csv: &Path,
-    syndromes: &Syndromes,
-    syndromes_tsv: &Path,
-    image_pattern: &str,
-) -> Result<LabelSet> {
-    let (mut rdr, headers) = open_csv(split, split_csv, b',')?;
-    let c_image = column(split_csv, &headers, &["image_id", "image"])?;
-    let c_subject = column(split_csv, &headers, &["subject", "subject_id"])?;
-    let c_label = column(split_csv, &headers, &["label", "syndrome_id"])?;
-    let mut set = LabelSet::default();
-    let mut label_of_id: HashMap<String, usize> = HashMap::new();
-    let mut seen_case: HashMap<String, u64> = HashMap::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| record_error(split_csv, e))?;
-        let line = line_of(&rec, i as u64 + 2);
-        let bad = |message: String| GalleryError::LabelLine {
-            path: split_csv.to_path_buf(),
-            line,
-            message,
-        };
-        let image_id = non_empty(rec.get(c_image)).ok_or_else(|| bad("empty image_id".into()))?;
-        let subject = non_empty(rec.get(c_subject)).ok_or_else(|| bad("empty subject".into()))?;
-        let label_id = non_empty(rec.get(c_label)).ok_or_else(|| bad("empty label".into()))?;
-        let idx = match label_of_id.get(&label_id) {
-            Some(&i) => i,
-            None => {
-                let (info, _) =
-                    syndromes
-                        .get(&label_id)
-                        .ok_or_else(|| GalleryError::UnknownLabelId {
-                            path: split_csv.to_path_buf(),
-                            line,
-                            label_id: label_id.clone(),
-                            syndromes: syndromes_tsv.to_path_buf(),
-                        })?;
-                set.labels.push(info.clone());
-                label_of_id.insert(label_id, set.labels.len() - 1);
-                set.labels.len() - 1
-            }
-        };
-        if let Some(&first_line) = seen_case.get(&image_id) {
-            return Err(GalleryError::DuplicateCase {
-                path: split_csv.to_path_buf(),
-                line,
-                case_id: image_id,
-                first_line,
-            });
-        }
-        seen_case.insert(image_id.clone(), line);
-        set.cases.push(CaseEntry {
-            image: PathBuf::from(image_pattern.replace("{image_id}", &image_id)),
-            case_id: image_id,
-            subject,
-            label: idx,
-            role: None,
-        });
-    }
-    if set.cases.is_empty() {
-        return Err(GalleryError::LabelEmpty {
-            path: split_csv.to_path_buf(),
         });
     }
     Ok(set)

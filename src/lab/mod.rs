@@ -8,7 +8,9 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | [`labels`] | the one reader of labelled photos: `image,label` CSV (with `subject`, `role`, …) and GestaltMatcher Database split/syndrome files |
+//! | [`labels`] | the one reader of labelled photos: `image,label` CSV (with `subject`, `role`, …) |
+//! | [`gmdb`] | GestaltMatcher Database split CSVs (with the rare sets' `split`) and the syndromes TSV |
+//! | [`gmarc`] | GM-Arc's metadata (image → disorder, genes) and gallery encodings, in their neutral converted forms |
 //! | [`build`] | the one builder: photos → embeddings on all cores → [`Gallery`](crate::gallery::Gallery) or evaluation probes, with per-image skip reasons |
 //! | [`demo`] | the bundled DEMO gallery, built in memory from the demo photos |
 //! | [`shared`] | what calibration and evaluation share: [`Probe`]s, subjects, the draw of fused sessions |
@@ -20,6 +22,8 @@ pub mod build;
 pub mod calibrate;
 pub mod demo;
 pub mod eval;
+pub mod gmarc;
+pub mod gmdb;
 pub mod labels;
 pub mod shared;
 pub mod threshold;
@@ -34,8 +38,11 @@ pub use eval::{
     evaluate, evaluate_sessions, info, wilson95, EvalOptions, EvalReport, GalleryInfo, LabelCount,
     OpenSet, SessionOpenSet, TopK,
 };
-pub use labels::{
-    read_gmdb, read_gmdb_from, read_label_csv, read_label_csv_from, CaseEntry, LabelSet,
+pub use gmarc::{
+    attach_metadata, read_encodings, read_encodings_from, read_metadata, read_metadata_from,
+    EncodingRow, GmArcMetadata,
 };
+pub use gmdb::{parse_omim, read_gmdb, read_gmdb_from};
+pub use labels::{read_label_csv, read_label_csv_from, CaseEntry, Gene, LabelSet};
 pub use shared::Probe;
 pub use threshold::TRADEOFF_TARGETS;

@@ -239,3 +239,119 @@ fn gallery_build_info_analyze_and_model_mismatch() {
     assert_eq!(ids.len(), 2, "{stderr}");
     assert_ne!(ids[0], ids[1], "{stderr}");
 }
+
+/// Writes GMDB-shaped files naming the committed photos: a syndromes TSV with OMIM as floats,
+/// a rare-set split CSV (`split`, an image listed in two splits) and neutral GM-Arc metadata.
+fn write_gmdb_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let tsv = dir.join("syndromes.tsv");
+    std::fs::write(
+        &tsv,
+        "syndrome_id\tsyndrome_name\tOMIM\n1\tPerson one\t100100.0\n2\tPerson two\t\n",
+    )
+    .expect("write tsv");
+    let split = dir.join("rare.csv");
+    std::fs::write(
+        &split,
+        "image_id,subject,label,split\nobama,1,1,0\nbiden,2,2,0\nobama2,1,1,1\nobama,1,1,1\n",
+    )
+    .expect("write split");
+    let meta = dir.join("meta.jsonl");
+    std::fs::write(
+        &meta,
+        concat!(
+            r#"{"kind":"disorder","id":"1","name":"Person one","omim":100100}"#,
+            "\n",
+            r#"{"kind":"gene","id":"7","name":"FAKE1","entrez_id":990001}"#,
+            "\n",
+            r#"{"kind":"image","id":"obama","disorder_id":"1","patient_id":"1","gene_ids":["7"]}"#,
+            "\n"
+        ),
+    )
+    .expect("write metadata");
+    (tsv, split, meta)
+}
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the binary: needs binfmt under qemu-user"
+)]
+fn gmdb_files_build_and_evaluate_by_split() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (tsv, split, meta) = write_gmdb_files(tmp.path());
+    let (photos, g) = (photos(), tmp.path().join("g.gcg"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let build = [
+        "gallery",
+        "build",
+        "--images",
+        &s(&photos),
+        "--labels",
+        &s(&split),
+        "--syndromes",
+        &s(&tsv),
+        "--split",
+        "0",
+        "--metadata",
+        &s(&meta),
+        "--out",
+        &s(&g),
+        "--quiet",
+    ];
+    let (ok, stdout, stderr) = run(&build, tmp.path());
+    assert!(ok, "build failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("2 cases"),
+        "split 0 is obama and biden: {stdout}"
+    );
+
+    let (ok, info, _) = run(&["gallery", "info", "--json", &s(&g)], tmp.path());
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&info).expect("JSON info");
+    let one = &v["labels"][0];
+    assert_eq!(one["name"], "Person one", "{info}");
+    assert_eq!(
+        one["omim"], "100100",
+        "the OMIM float is an integer: {info}"
+    );
+    assert_eq!(one["genes"], serde_json::json!(["FAKE1"]), "{info}");
+    assert_eq!(v["labels"][1]["omim"], serde_json::Value::Null, "{info}");
+
+    let eval = [
+        "eval",
+        "--gallery",
+        &s(&g),
+        "--probes",
+        &s(&split),
+        "--syndromes",
+        &s(&tsv),
+        "--split",
+        "1",
+        "--images",
+        &s(&photos),
+        "--json",
+    ];
+    let (ok, json, stderr) = run(&eval, tmp.path());
+    assert!(ok, "eval failed:\n{json}\n{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON report");
+    assert_eq!(
+        v["report"]["probes"], 2,
+        "split 1 is obama2 and obama: {json}"
+    );
+    assert_eq!(v["skipped_probes"], 0, "{json}");
+
+    // A split needs the GMDB form.
+    let (ok, _, stderr) = run(
+        &[
+            "calibrate",
+            "--gallery",
+            &s(&g),
+            "--probes",
+            &s(&split),
+            "--split",
+            "1",
+        ],
+        tmp.path(),
+    );
+    assert!(!ok && stderr.contains("--syndromes"), "{stderr}");
+}
