@@ -1097,32 +1097,10 @@ fn two_label_line() -> Gallery {
 
 #[test]
 fn sessions_are_calibrated_per_size_and_used_for_the_photos_fused() {
-    let mut g = two_label_line();
-    let mut rng = Rng(7);
-    let mut probes = Vec::new();
     // 40 unknown people with 4 photos each, scattered around x = 4 (y noise averages out
     // when photos are fused, so fused sessions sit closer to the line: a smaller best
     // distance, hence a different threshold per session size); 30 known people near A.
-    for person in 0..70 {
-        let (label, centre) = if person < 40 {
-            ("unknown", 4.0 + rng.f32() * 2.0)
-        } else {
-            ("syndrome 0", rng.f32())
-        };
-        for _ in 0..4 {
-            probes.push(CalibrationProbe {
-                label: label.into(),
-                subject: format!("p{person}"),
-                embedding: vec![centre, rng.f32() * 3.0],
-            });
-        }
-    }
-    let opts = CalibrateOptions {
-        max_photos: 3,
-        fusion: FusionMode::MinDistance,
-        ..CalibrateOptions::default()
-    };
-    let rep = calibrate(&mut g, &probes, &opts).unwrap();
+    let (g, rep) = calibrate_two_label_line();
     assert_eq!(rep.sessions.len(), 3);
     for (n, s) in rep.sessions.iter().enumerate() {
         assert_eq!(s.photos, n + 1);
@@ -1190,8 +1168,9 @@ fn mean_embedding_fusion_is_renormalised_for_euclidean_too() {
 }
 
 /// 40 unknown people (4 photos each) scattered around x = 4 and 30 known people near A, on
-/// [`two_label_line`], calibrated for 1..=3 photos fused by min distance.
-fn calibrated_two_label_line() -> Gallery {
+/// [`two_label_line`], calibrated for 1..=3 photos fused by min distance: the gallery and the
+/// calibration's report.
+fn calibrate_two_label_line() -> (Gallery, CalibrationReport) {
     let mut g = two_label_line();
     let mut rng = Rng(7);
     let mut probes = Vec::new();
@@ -1214,8 +1193,13 @@ fn calibrated_two_label_line() -> Gallery {
         fusion: FusionMode::MinDistance,
         ..CalibrateOptions::default()
     };
-    calibrate(&mut g, &probes, &opts).unwrap();
-    g
+    let rep = calibrate(&mut g, &probes, &opts).unwrap();
+    (g, rep)
+}
+
+/// [`calibrate_two_label_line`]'s gallery.
+fn calibrated_two_label_line() -> Gallery {
+    calibrate_two_label_line().0
 }
 
 #[test]
