@@ -3,7 +3,9 @@
 //! One `[[model]]` table per file. Loading a model goes through [`Manifest::verify_file`], which
 //! recomputes the file's sha256 and refuses a mismatch with a message naming the file, so a
 //! corrupted or swapped model never runs. A clinic adds a second embedder (for example an exported
-//! GestaltMatcher-Arc ArcFace model) by writing a manifest entry only.
+//! GestaltMatcher-Arc ArcFace model) by writing a manifest entry only: the minimal entry and
+//! what each field is for are in `models/README.md` ("A clinic's own embedder"). Every error
+//! about an entry names its id.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
