@@ -3,6 +3,9 @@
 //! [`Embedder`] owns the optimised tract plan and the preprocessing its manifest entry describes
 //! (input shape, layout, colour order, mean and std). The model file is read through
 //! [`Manifest::verify_file`], so a file whose sha256 differs from the manifest is never run.
+//! A graph with several outputs (GestaltMatcher-Arc's fine-tuned export: logits, then the
+//! representation) runs only the output its entry names (`output`); without a name it is
+//! refused, naming its outputs, so a gallery is never built from the wrong one.
 //!
 //! The shipped embedder is dlib's face recognition ResNet (`dlib_face_recognition_resnet_model_v1`)
 //! converted to ONNX by `models/tools/build_embedder.sh`, as float32 and as int8 (QDQ); see
@@ -48,6 +51,24 @@ pub enum EmbedError {
     },
     #[error("model `{id}` returned a non-finite or zero embedding")]
     Degenerate { id: String },
+    #[error(
+        "model `{id}` has several outputs ({outputs}): name the embedding with \
+         `output = \"NAME\"` in its manifest entry"
+    )]
+    AmbiguousOutput {
+        id: String,
+        /// The graph's output names, comma-separated, in graph order.
+        outputs: String,
+    },
+    #[error(
+        "model `{id}` has no output `{wanted}` (its manifest entry's `output`); its outputs \
+         are: {outputs}"
+    )]
+    UnknownOutput {
+        id: String,
+        wanted: String,
+        outputs: String,
+    },
 }
 
 /// Options for [`Embedder::load`].
@@ -119,10 +140,16 @@ impl Embedder {
             )));
         }
         let bytes = manifest.verify_file(entry)?;
-        let plan = load_onnx(&bytes, &entry.input_shape).map_err(|e| EmbedError::Load {
+        let load_err = |e: TractError| EmbedError::Load {
             id: id.clone(),
             message: format!("{e:#}"),
-        })?;
+        };
+        let onnx = tract_onnx::onnx();
+        let mut proto = onnx
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(load_err)?;
+        select_output(&mut proto, entry)?;
+        let plan = load_onnx(&onnx, proto, &entry.input_shape).map_err(load_err)?;
         Ok(Self {
             entry: entry.clone(),
             plan,
@@ -252,13 +279,53 @@ impl Embedder {
     }
 }
 
-/// Parses ONNX bytes, dequantizes constant weights once ([`fold`]), fixes input 0 to `shape`
+/// Keeps only the graph output that is the embedding, so tract computes nothing else (GM-Arc's
+/// fine-tuned export also gives the classifier's logits). The entry's `output` names it; a graph
+/// with one output needs no name; several outputs and no name, or a name the graph lacks, are
+/// refused naming the graph's outputs.
+fn select_output(
+    proto: &mut tract_onnx::pb::ModelProto,
+    entry: &ModelEntry,
+) -> Result<(), EmbedError> {
+    let Some(graph) = proto.graph.as_mut() else {
+        return Ok(()); // tract refuses a model without a graph when it loads it
+    };
+    match entry.output.as_deref() {
+        None if graph.output.len() > 1 => Err(EmbedError::AmbiguousOutput {
+            id: entry.id.clone(),
+            outputs: graph_output_names(&graph.output),
+        }),
+        None => Ok(()),
+        Some(wanted) => match graph.output.iter().position(|o| o.name == wanted) {
+            Some(ix) => {
+                let chosen = graph.output.swap_remove(ix);
+                graph.output = vec![chosen];
+                Ok(())
+            }
+            None => Err(EmbedError::UnknownOutput {
+                id: entry.id.clone(),
+                wanted: wanted.to_string(),
+                outputs: graph_output_names(&graph.output),
+            }),
+        },
+    }
+}
+
+/// The outputs' names, comma-separated, in graph order.
+fn graph_output_names(outputs: &[tract_onnx::pb::ValueInfoProto]) -> String {
+    let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+    names.join(", ")
+}
+
+/// Dequantizes a parsed model's constant weights once ([`fold`]), fixes input 0 to `shape`
 /// (f32), optimises, makes it runnable.
-fn load_onnx(bytes: &[u8], shape: &[usize]) -> TractResult<Plan> {
-    let onnx = tract_onnx::onnx();
-    let mut proto = onnx.proto_model_for_read(&mut &bytes[..])?;
+fn load_onnx(
+    onnx: &tract_onnx::Onnx,
+    mut proto: tract_onnx::pb::ModelProto,
+    shape: &[usize],
+) -> TractResult<Plan> {
     fold::fold_weight_dequantize(&mut proto)?;
-    load_proto(&onnx, &proto, shape)
+    load_proto(onnx, &proto, shape)
 }
 
 /// The plan of an already parsed (and possibly folded) model.

@@ -3,7 +3,9 @@
 //! One `[[model]]` table per file. Loading a model goes through [`Manifest::verify_file`], which
 //! recomputes the file's sha256 and refuses a mismatch with a message naming the file, so a
 //! corrupted or swapped model never runs. A clinic adds a second embedder (for example an exported
-//! GestaltMatcher-Arc ArcFace model) by writing a manifest entry only.
+//! GestaltMatcher-Arc ArcFace model) by writing a manifest entry only: the minimal entry and
+//! what each field is for are in `models/README.md` ("A clinic's own embedder"). Every error
+//! about an entry names its id.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -12,6 +14,14 @@ use std::path::{Path, PathBuf};
 /// The manifest's file name inside a models directory.
 pub const MANIFEST_FILE: &str = "MANIFEST.toml";
 
+/// Largest `embedding_size` an entry may declare: room for an ensemble of 3 models × 4 test-time
+/// variants × 1,024 values (GM-Arc's is 3 × 4 × 512 = 6,144), while a garbage value (a
+/// mistyped exponent) is still refused before any buffer is sized by it.
+pub const MAX_EMBEDDING_SIZE: usize = 16_384;
+
+/// Why a manifest or one of its model files was refused. Every error about one entry names the
+/// entry's id (and its file where one is involved), so a clinic with several models knows which
+/// entry to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read manifest {path}: {source}")]
@@ -21,6 +31,14 @@ pub enum ManifestError {
     },
     #[error("manifest {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("manifest {path}: model `{id}` (entry {index}) is not valid: {message}")]
+    Entry {
+        path: PathBuf,
+        id: String,
+        /// 1-based position of the `[[model]]` table.
+        index: usize,
+        message: String,
+    },
     #[error("manifest {path} has no model with id `{id}` (it lists: {available})")]
     UnknownModel {
         path: PathBuf,
@@ -29,18 +47,25 @@ pub enum ManifestError {
     },
     #[error("manifest {path} has no model with role `{role}`")]
     NoModelForRole { path: PathBuf, role: String },
-    #[error("model `{id}` is invalid: {message}")]
-    Invalid { id: String, message: String },
-    #[error("cannot read model file {path}: {source}")]
+    #[error("model `{id}` (file `{file}`) is invalid: {message}")]
+    Invalid {
+        id: String,
+        file: String,
+        message: String,
+    },
+    #[error("cannot read model file {path} (model `{id}`): {source}")]
     ReadModel {
+        id: String,
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(
         "model file {path} does not match its manifest: sha256 is {actual}, manifest says {expected}; \
-         the file is corrupt or was replaced, refusing to use it"
+         the file is corrupt or was replaced, refusing to use it (model `{id}`)"
     )]
     HashMismatch {
+        /// The entry's id (boxed: keeps the error, which every model load returns, small).
+        id: Box<str>,
         path: PathBuf,
         expected: String,
         actual: String,
@@ -168,14 +193,19 @@ pub struct Template {
     pub points: FivePoints,
 }
 
-/// Where a model file came from.
+/// Where a model file came from. Optional in a manifest entry (a clinic's private model has no
+/// public source), and so is each field: empty when not given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Provenance {
     /// Registry the source package came from (e.g. "PyPI").
+    #[serde(default)]
     pub registry: String,
+    #[serde(default)]
     pub package: String,
+    #[serde(default)]
     pub version: String,
     /// Path of the original file inside the package.
+    #[serde(default)]
     pub path: String,
     /// The tool in this repository that produced the committed file.
     #[serde(default)]
@@ -238,8 +268,11 @@ pub struct ModelEntry {
     /// File name relative to the manifest's directory.
     pub file: String,
     pub sha256: String,
-    /// Model version string shown on the device's screens.
+    /// Model version string shown on the device's screens; the id when not given.
+    #[serde(default)]
     pub version: String,
+    /// The model's licence, as its owner states it; empty when not given.
+    #[serde(default)]
     pub licence: String,
     /// Input tensor shape, e.g. `[1, 3, 150, 150]`.
     pub input_shape: Vec<usize>,
@@ -252,6 +285,11 @@ pub struct ModelEntry {
     /// Embedders: output size.
     #[serde(default)]
     pub embedding_size: Option<usize>,
+    /// Embedders: the name of the graph output that is the embedding. Required when the graph
+    /// has several outputs (GM-Arc's fine-tuned export gives `logits` then the representation);
+    /// a one-output graph needs none.
+    #[serde(default)]
+    pub output: Option<String>,
     /// Embedders: the distance galleries are ranked by.
     #[serde(default)]
     pub metric: Option<Metric>,
@@ -265,6 +303,8 @@ pub struct ModelEntry {
     /// entry (see [`Manifest::embedders_for`]). Not part of [`Self::embedder_id`].
     #[serde(default)]
     pub default_with: Option<CpuFeature>,
+    /// Where the file came from; optional.
+    #[serde(default)]
     pub provenance: Provenance,
     /// Model-specific parameters (detector anchors, thresholds…), read by the module that runs it.
     #[serde(default)]
@@ -276,6 +316,7 @@ impl ModelEntry {
     pub fn validate(&self) -> Result<(), ManifestError> {
         let bad = |message: String| ManifestError::Invalid {
             id: self.id.clone(),
+            file: self.file.clone(),
             message,
         };
         if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -310,12 +351,20 @@ impl ModelEntry {
         if self.role != Role::Embedder && self.default_with.is_some() {
             return Err(bad("default_with is for embedders only".into()));
         }
+        if self.role != Role::Embedder && self.output.is_some() {
+            return Err(bad("output is for embedders only".into()));
+        }
         if self.role == Role::Embedder {
             let size = self
                 .embedding_size
                 .ok_or_else(|| bad("an embedder needs embedding_size".into()))?;
-            if size == 0 || size > 4096 {
-                return Err(bad(format!("embedding_size {size} is out of range")));
+            if size == 0 || size > MAX_EMBEDDING_SIZE {
+                return Err(bad(format!(
+                    "embedding_size {size} is out of range 1..={MAX_EMBEDDING_SIZE}"
+                )));
+            }
+            if self.output.as_deref().is_some_and(|o| o.trim().is_empty()) {
+                return Err(bad("output must name a graph output".into()));
             }
             if self.metric.is_none() {
                 return Err(bad("an embedder needs metric (cosine or euclidean)".into()));
@@ -371,7 +420,7 @@ impl ModelEntry {
     /// an embedding means).
     ///
     /// Which fields: the file hash, `input_shape`, `colour_order`, `mean`, `std`,
-    /// `embedding_size`, `metric` and `template`. Not `id`, `version`, `licence`, `file`,
+    /// `embedding_size`, `metric`, `template` and, when given, `output`. Not `id`, `version`, `licence`, `file`,
     /// `quantized`, `provenance` or `params` (renaming or re-documenting a model keeps its
     /// galleries), and not `layout`: a file runs correctly with one layout only, so its sha256
     /// already fixes it.
@@ -455,6 +504,12 @@ impl ModelEntry {
             list(&tp.points, o, |p, o| list(p, o, |x, o| float(*x, o)));
             o.push_str(" }");
         });
+        // Added with output selection; absent for every entry without `output`, so their ids
+        // (and galleries) are unchanged.
+        if let Some(output) = &self.output {
+            t.push_str(" output=");
+            t.push_str(output);
+        }
         t.into_bytes()
     }
 }
@@ -470,7 +525,31 @@ pub struct Manifest {
 #[derive(Deserialize)]
 struct ManifestFile {
     #[serde(default)]
-    model: Vec<ModelEntry>,
+    model: Vec<toml::Table>,
+}
+
+/// One `[[model]]` table read into an entry and validated; the error names the entry's id (and
+/// its position and the manifest when a field is missing or mistyped, its file when a value is
+/// invalid).
+fn parse_entry(table: toml::Table, index: usize, path: &Path) -> Result<ModelEntry, ManifestError> {
+    let id = match table.get("id") {
+        Some(toml::Value::String(id)) => id.clone(),
+        _ => "(no id)".to_string(),
+    };
+    let entry_err = |message: String| ManifestError::Entry {
+        path: path.to_path_buf(),
+        id: id.clone(),
+        index,
+        message,
+    };
+    let mut entry: ModelEntry = table
+        .try_into()
+        .map_err(|e: toml::de::Error| entry_err(e.message().to_string()))?;
+    entry.validate()?;
+    if entry.version.is_empty() {
+        entry.version = entry.id.clone();
+    }
+    Ok(entry)
 }
 
 impl Manifest {
@@ -495,9 +574,14 @@ impl Manifest {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        let models = file
+            .model
+            .into_iter()
+            .enumerate()
+            .map(|(i, table)| parse_entry(table, i + 1, path))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut seen = std::collections::HashSet::new();
-        for m in &file.model {
-            m.validate()?;
+        for m in &models {
             if !seen.insert(m.id.clone()) {
                 return Err(ManifestError::Parse {
                     path: path.to_path_buf(),
@@ -508,7 +592,7 @@ impl Manifest {
         Ok(Self {
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),
-            models: file.model,
+            models,
         })
     }
 
@@ -569,6 +653,33 @@ impl Manifest {
             })
     }
 
+    /// The embedder entry whose [`ModelEntry::embedder_id`] is `embedder_id` (the id a gallery
+    /// records of the model that built it); the first such in manifest order.
+    pub fn embedder_with_id(&self, embedder_id: &str) -> Option<&ModelEntry> {
+        self.models
+            .iter()
+            .filter(|m| m.role == Role::Embedder)
+            .find(|m| m.embedder_id().eq_ignore_ascii_case(embedder_id))
+    }
+
+    /// The embedder a command that reads a gallery runs: the entry `explicit` names (`--embedder`)
+    /// when given; else the one that built the gallery (`gallery_embedder_id`, its recorded id)
+    /// when the manifest has it; else the manifest's first embedder (the gallery is then refused
+    /// when loaded, naming both ids).
+    pub fn embedder_for_gallery(
+        &self,
+        explicit: Option<&str>,
+        gallery_embedder_id: Option<&str>,
+    ) -> Result<&ModelEntry, ManifestError> {
+        if let Some(id) = explicit {
+            return self.model(id);
+        }
+        match gallery_embedder_id.and_then(|g| self.embedder_with_id(g)) {
+            Some(entry) => Ok(entry),
+            None => self.first_with_role(Role::Embedder),
+        }
+    }
+
     /// Path of an entry's file.
     pub fn file_path(&self, entry: &ModelEntry) -> PathBuf {
         self.dir.join(&entry.file)
@@ -578,12 +689,14 @@ impl Manifest {
     pub fn verify_file(&self, entry: &ModelEntry) -> Result<Vec<u8>, ManifestError> {
         let path = self.file_path(entry);
         let bytes = std::fs::read(&path).map_err(|source| ManifestError::ReadModel {
+            id: entry.id.clone(),
             path: path.clone(),
             source,
         })?;
         let actual = sha256_hex(&bytes);
         if !actual.eq_ignore_ascii_case(&entry.sha256) {
             return Err(ManifestError::HashMismatch {
+                id: entry.id.as_str().into(),
                 path,
                 expected: entry.sha256.clone(),
                 actual,
@@ -599,178 +712,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    fn shipped() -> Manifest {
-        Manifest::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")).unwrap()
-    }
-
-    /// The id as it was computed before it was written out by hand (hashing `Debug` output);
-    /// kept here only to show the two agree.
-    fn legacy_id(e: &ModelEntry) -> String {
-        let mut h = Sha256::new();
-        h.update(b"gestaltcam-embedder-v1\0");
-        h.update(e.sha256.to_ascii_lowercase().as_bytes());
-        h.update(
-            format!(
-                "{:?}{:?}{:?}{:?}",
-                e.input_shape, e.colour_order, e.mean, e.std
-            )
-            .as_bytes(),
-        );
-        h.update(format!("{:?}{:?}{:?}", e.embedding_size, e.metric, e.template).as_bytes());
-        hex::encode(h.finalize())
-    }
-
-    #[test]
-    fn shipped_embedder_ids_are_pinned() {
-        let m = shipped();
-        let id = |name: &str| m.model(name).unwrap().embedder_id();
-        // Galleries built by the shipped models record these ids; changing them orphans every
-        // gallery in the field.
-        assert_eq!(
-            id("dlib-resnet-v1-int8"),
-            "02ae9f9d4b76c584efc1af469eb5b39bc16751b47217ebccbd8b6db52ef87740"
-        );
-        assert_eq!(
-            id("dlib-resnet-v1-f32"),
-            "e2da85372da47e0de99f0212a2b69b31c3d5c29a3b3e9911bb98170512fcdc24"
-        );
-    }
-
-    #[test]
-    fn the_default_embedder_follows_the_cpu() {
-        let m = shipped();
-        let ids = |cpu| {
-            m.embedders_for(cpu)
-                .iter()
-                .map(|e| e.id.as_str())
-                .collect::<Vec<_>>()
-        };
-        let dot = CpuFeatures { dotprod: true };
-        let plain = CpuFeatures { dotprod: false };
-        // Pi 5 (dot product): the QLinear model, which tract computes with its SDOT kernel.
-        assert_eq!(
-            ids(dot),
-            [
-                "dlib-resnet-v1-qlinear",
-                "dlib-resnet-v1-int8",
-                "dlib-resnet-v1-f32"
-            ]
-        );
-        // Pi 4, Zero 2 W, x86: the QDQ model (its SMLAL cost is 1.4x; the per-board table of
-        // docs/performance.md).
-        assert_eq!(
-            ids(plain),
-            [
-                "dlib-resnet-v1-int8",
-                "dlib-resnet-v1-f32",
-                "dlib-resnet-v1-qlinear"
-            ]
-        );
-        assert_eq!(
-            m.default_embedder(dot).unwrap().id,
-            "dlib-resnet-v1-qlinear"
-        );
-        assert_eq!(m.default_embedder(plain).unwrap().id, "dlib-resnet-v1-int8");
-        // The detector is never an embedder candidate.
-        assert!(m
-            .embedders_for(dot)
-            .iter()
-            .all(|e| e.role == Role::Embedder));
-    }
-
-    #[test]
-    fn default_with_is_checked() {
-        let shipped_text = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/MANIFEST.toml"),
-        )
-        .unwrap();
-        let parse = |t: &str| Manifest::parse(t, Path::new("MANIFEST.toml"), Path::new("."));
-        // An unknown feature name is a parse error naming it.
-        let unknown =
-            shipped_text.replace(r#"default_with = "dotprod""#, r#"default_with = "sve2""#);
-        assert_ne!(unknown, shipped_text);
-        let e = parse(&unknown).unwrap_err().to_string();
-        assert!(e.contains("sve2"), "{e}");
-        // On a detector it is refused.
-        let on_detector = shipped_text.replace(
-            "role = \"detector\"",
-            "role = \"detector\"\ndefault_with = \"dotprod\"",
-        );
-        let e = parse(&on_detector).unwrap_err().to_string();
-        assert!(e.contains("embedders only"), "{e}");
-        // Without any default_with the role's first embedder is the default on every CPU.
-        let none = parse(&shipped_text.replace(r#"default_with = "dotprod""#, "")).unwrap();
-        for dotprod in [false, true] {
-            let cpu = CpuFeatures { dotprod };
-            assert_eq!(
-                none.default_embedder(cpu).unwrap().id,
-                none.first_with_role(Role::Embedder).unwrap().id
-            );
-        }
-    }
-
-    #[test]
-    fn shipped_provenance_names_only_repository_relative_paths() {
-        for e in &shipped().models {
-            let p = &e.provenance;
-            for text in [&p.path, &p.tool, &p.notes] {
-                for word in text.split_whitespace() {
-                    let word = word.trim_start_matches(['(', '`', '"']);
-                    assert!(
-                        !word.starts_with('/') && !word.starts_with('~'),
-                        "{}: provenance names the machine path `{word}`",
-                        e.id
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn id_text_matches_the_old_debug_form() {
-        let m = shipped();
-        for e in &m.models {
-            assert_eq!(e.embedder_id(), legacy_id(e), "{}", e.id);
-        }
-        // Floats Debug writes in other forms: whole numbers, exponents, negative zero.
-        let mut e = m.model("dlib-resnet-v1-int8").unwrap().clone();
-        e.mean = [0.0, -0.0, 1e-5];
-        e.std = [1e16, 2.5e20, 123456.0];
-        e.template.as_mut().unwrap().points[0] = [0.0001, 99999.99];
-        e.metric = None;
-        e.embedding_size = None;
-        e.colour_order = ColourOrder::Bgr;
-        assert_eq!(e.embedder_id(), legacy_id(&e));
-        e.template = None;
-        assert_eq!(e.embedder_id(), legacy_id(&e));
-    }
-
-    #[test]
-    fn id_follows_what_changes_the_embedding_only() {
-        let base = shipped().model("dlib-resnet-v1-int8").unwrap().clone();
-        let id = base.embedder_id();
-        let mut same = base.clone();
-        same.id = "renamed".into();
-        same.version = "other words".into();
-        same.provenance.notes = "re-documented".into();
-        same.quantized = !same.quantized;
-        same.sha256 = same.sha256.to_ascii_uppercase();
-        assert_eq!(same.embedder_id(), id);
-        let changed: [fn(&mut ModelEntry); 6] = [
-            |e| e.sha256.replace_range(0..1, "0"),
-            |e| e.mean[0] += 0.001,
-            |e| e.std[2] = 255.0,
-            |e| e.colour_order = ColourOrder::Bgr,
-            |e| e.metric = Some(Metric::Cosine),
-            |e| e.template.as_mut().unwrap().points[2][1] += 0.5,
-        ];
-        for (i, change) in changed.iter().enumerate() {
-            let mut e = base.clone();
-            change(&mut e);
-            assert_ne!(e.embedder_id(), id, "change {i} must change the id");
-        }
-    }
+/// The checkout's `models/` folder: the unit tests (`manifest/tests.rs`) read the shipped
+/// manifest from it. Never in a built binary.
+#[cfg(test)]
+fn checkout_models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
 }

@@ -128,6 +128,26 @@ pub fn load_models(
     })
 }
 
+/// Loads the pipeline a command that reads a gallery asks for: as [`load_models`], but without
+/// `--embedder` the embedder is the one that built the gallery, `gallery_embedder_id` being the
+/// id the gallery records ([`Manifest::embedder_for_gallery`]).
+pub fn load_models_for_gallery(
+    models_dir: &Path,
+    embedder: Option<&str>,
+    gallery_embedder_id: Option<&str>,
+    opts: EmbedOptions,
+) -> Result<FacePipeline, ModelsDirError> {
+    let dir_err = |source: PipelineLoadError| ModelsDirError {
+        dir: models_dir.to_path_buf(),
+        source,
+    };
+    let manifest = Manifest::load_dir(models_dir).map_err(|e| dir_err(e.into()))?;
+    let chosen = manifest
+        .embedder_for_gallery(embedder, gallery_embedder_id)
+        .map_err(|e| dir_err(e.into()))?;
+    load_models(models_dir, Some(&chosen.id), opts)
+}
+
 /// The manifest's first detector, and the embedder `embedder` (or its first embedder).
 fn entries<'m>(
     manifest: &'m Manifest,

@@ -133,6 +133,7 @@ pub fn choose_model(
         if e.role != Role::Embedder {
             return Err(ManifestError::Invalid {
                 id: e.id.clone(),
+                file: e.file.clone(),
                 message: "the configured `embedder` is not an embedder".into(),
             });
         }

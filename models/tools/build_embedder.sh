@@ -66,14 +66,15 @@ rm -rf "$WORK/chips"
 
 echo "== quantize (int8 QDQ)"
 "$PY" "$TOOLS/quantize_embedder.py" "$MODELS/dlib_face_resnet_v1_f32.onnx" \
-    "$MODELS/dlib_face_resnet_v1_int8.onnx" "$WORK/chips/calib" --method percentile --percentile 99.999
+    "$MODELS/dlib_face_resnet_v1_int8.onnx" "$WORK/chips/calib" --method percentile --percentile 99.999 \
+    --manifest "$MODELS/MANIFEST.toml" --id dlib-resnet-v1-f32 --ops all
 
 echo "== quantize (int8 QOperator: Conv, MatMul, Relu; per-tensor weights)"
 # Per-tensor: per-channel weights cost tract 2x the instructions on the A76 profile (233.7 M vs
 # 114.6 M per embedding; models/README.md) for no accuracy it needs (cosine to f32 >= 0.999 both).
 "$PY" "$TOOLS/quantize_embedder.py" "$MODELS/dlib_face_resnet_v1_f32.onnx" \
     "$MODELS/dlib_face_resnet_v1_qlinear.onnx" "$WORK/chips/calib" --method percentile --percentile 99.999 \
-    --format qoperator --ops Conv MatMul Relu --per-tensor
+    --format qoperator --ops Conv MatMul Relu --per-tensor --manifest "$MODELS/MANIFEST.toml" --id dlib-resnet-v1-f32
 
 echo "== verify with onnxruntime"
 "$PY" "$TOOLS/verify_embedder.py" "$MODELS/dlib_face_resnet_v1_f32.onnx" \

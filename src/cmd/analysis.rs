@@ -130,7 +130,7 @@ fn analyze_with_hpo(
 }
 
 pub fn analyze(a: AnalyzeArgs) -> Result<()> {
-    let pipeline = a.models.load_pipeline()?;
+    let pipeline = a.models.load_pipeline_for_gallery(&a.gallery)?;
     let gallery =
         Gallery::load_for_model(&a.gallery, &pipeline.embedder_id(), a.pubkey.as_deref())?;
     let mut vectors = Vec::new();
@@ -442,7 +442,7 @@ fn parse_rule(s: &str) -> Result<CalibrationRule> {
 }
 
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
-    let pipeline = a.models.load_pipeline()?;
+    let pipeline = a.models.load_pipeline_for_gallery(&a.gallery)?;
     let mut g = Gallery::load_for_model(&a.gallery, &pipeline.embedder_id(), None)?;
     let set = a.set.select(a.set.read_all()?)?;
     let (probes, skipped) = embed_set(&pipeline, &set, &a.set.root(), threads(&a.models))?;
@@ -508,7 +508,10 @@ pub struct EvalArgs {
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
-    let pipeline = a.models.load_pipeline()?;
+    let pipeline = match &a.gallery {
+        Some(gallery) => a.models.load_pipeline_for_gallery(gallery)?,
+        None => a.models.load_pipeline()?,
+    };
     let threads = threads(&a.models);
     if let Some(n) = a.holdout {
         return eval_open_set(&a, &pipeline, n.max(2), threads);

@@ -40,7 +40,9 @@ pub struct ModelArgs {
     /// (a checkout's `target/release/gestaltcam` finds the checkout's models).
     #[arg(long, default_value = AUTO, value_parser = models_dir_arg)]
     pub models: PathBuf,
-    /// Embedder id from the manifest (default: the manifest's first embedder, the int8 model).
+    /// Embedder id from the manifest. Default: for a command that reads a gallery (analyze,
+    /// eval --gallery, calibrate) the model that built it; otherwise, or when the manifest lacks
+    /// that model, the manifest's first embedder (the int8 model).
     #[arg(long)]
     pub embedder: Option<String>,
     /// No test-time augmentation (by default each face is also embedded mirrored and the two
@@ -59,6 +61,25 @@ impl ModelArgs {
             flip_tta: !self.no_flip_tta,
         };
         pipeline::load_models(&self.models, self.embedder.as_deref(), opts)
+    }
+
+    /// Loads the pipeline for reading `gallery`: `--embedder` when given, else the model the
+    /// gallery records (an unreadable gallery falls back to the default; loading it then says
+    /// why).
+    pub fn load_pipeline_for_gallery(
+        &self,
+        gallery: &Path,
+    ) -> Result<FacePipeline, ModelsDirError> {
+        let opts = EmbedOptions {
+            flip_tta: !self.no_flip_tta,
+        };
+        let recorded = gestaltcam::gallery::Gallery::peek_embedder_id(gallery).ok();
+        pipeline::load_models_for_gallery(
+            &self.models,
+            self.embedder.as_deref(),
+            recorded.as_deref(),
+            opts,
+        )
     }
 
     /// Worker threads for many photos: `--threads`, else every core.

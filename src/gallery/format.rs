@@ -52,8 +52,9 @@ pub(super) const FIXED_HEADER: usize = 80;
 pub(super) const HASH_AT: usize = 48;
 /// Longest string the file may hold.
 pub(super) const MAX_STR: usize = 65_536;
-/// Largest embedding size.
-pub(super) const MAX_DIM: u32 = 4096;
+/// Largest embedding size: the largest a manifest entry may declare (room for a 3-model ×
+/// 4-variant ensemble), so any embedder's gallery can be written and read.
+pub(super) const MAX_DIM: u32 = crate::manifest::MAX_EMBEDDING_SIZE as u32;
 /// Header flag: the threshold field is meaningful.
 pub(super) const FLAG_THRESHOLD: u32 = 1;
 /// Header flag: a calibration block follows the embeddings.

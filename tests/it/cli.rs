@@ -355,3 +355,57 @@ fn gmdb_files_build_and_evaluate_by_split() {
     );
     assert!(!ok && stderr.contains("--syndromes"), "{stderr}");
 }
+
+/// `analyze` without `--embedder` runs the model that built the gallery (the gallery records
+/// it), not the manifest's first embedder.
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the binary: needs binfmt under qemu-user"
+)]
+fn analyze_takes_the_embedder_from_the_gallery() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let labels = tmp.path().join("labels.csv");
+    std::fs::write(
+        &labels,
+        "image,label,omim\nobama.jpg,Person one,100100\nbiden.jpg,Person two,\n",
+    )
+    .expect("write labels");
+    let g = tmp.path().join("g.gcg");
+    let photos = photos();
+    let (ok, stdout, stderr) = run(
+        &[
+            "gallery",
+            "build",
+            "--images",
+            photos.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--out",
+            g.to_str().unwrap(),
+            "--embedder",
+            "dlib-resnet-v1-f32",
+            "--no-flip-tta",
+            "--quiet",
+        ],
+        tmp.path(),
+    );
+    assert!(ok, "build failed:\n{stdout}\n{stderr}");
+    let p2 = photos.join("obama2.jpg");
+    let analyze = |extra: &[&str]| {
+        let mut args = vec!["analyze", "--gallery", g.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        args.extend(["--no-flip-tta", p2.to_str().unwrap()]);
+        run(&args, tmp.path())
+    };
+    let (ok, json, stderr) = analyze(&[]);
+    assert!(ok, "the f32 gallery without --embedder: {stderr}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON output");
+    assert_eq!(v["ranking"]["matches"][0]["name"], "Person one", "{json}");
+    // --embedder still overrides: the int8 model is refused on this gallery.
+    let (ok, _, stderr) = analyze(&["--embedder", "dlib-resnet-v1-int8"]);
+    assert!(
+        !ok && stderr.contains("gallery was built with embedder `"),
+        "{stderr}"
+    );
+}

@@ -192,6 +192,7 @@ fn tampered_model_is_refused() {
             path,
             expected,
             actual,
+            ..
         }) => {
             assert_eq!(path.file_name(), Some(Path::new(&entry.file).as_os_str()));
             assert_eq!(*expected, entry.sha256);

@@ -5,9 +5,12 @@
 //! embedding[512])`; `models/tools/make_iresnet.py` makes it and writes the torch module's outputs
 //! for a 112×112 crop of `tests/fixtures/photos/astronaut.png` to
 //! `tests/fixtures/iresnet/astronaut_tiny_2out.json`. These tests load the file with tract as
-//! `src/embed.rs` does and hold it to that provenance and to torch's numbers.
+//! `src/embed.rs` does and hold it to that provenance and to torch's numbers; then load it as a
+//! clinic would, through `models/README.md`'s minimal manifest entry, and check the choice of
+//! its embedding output.
 
-use gestaltcam::embed::cosine;
+use gestaltcam::embed::{cosine, EmbedError, EmbedOptions, Embedder};
+use gestaltcam::manifest::{Manifest, MANIFEST_FILE};
 use image::RgbImage;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -194,5 +197,128 @@ fn tract_computes_what_torch_computed_on_the_same_chip() {
         let c = cosine(got, want);
         eprintln!("{name}: cosine tract vs torch {c}");
         assert!(c >= 0.9999, "{name}: cosine tract vs torch {c} < 0.9999");
+    }
+}
+
+// --- The model contract: the test network loaded through a manifest entry, as a clinic would ---
+
+/// The minimal entry `models/README.md` shows: its toml block after the `minimal-entry` marker.
+fn readme_minimal_entry() -> String {
+    let readme = std::fs::read_to_string(root().join("models/README.md")).expect("README");
+    let marker = readme
+        .find("<!-- minimal-entry")
+        .expect("models/README.md marks its minimal entry");
+    let after = &readme[marker..];
+    let start = after
+        .find("```toml\n")
+        .expect("a toml block after the marker")
+        + 8;
+    let len = after[start..].find("```").expect("the block ends");
+    after[start..start + len].to_owned()
+}
+
+/// A temporary models folder holding the test network and a manifest with exactly `entry`.
+fn models_dir_with(entry: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        root().join(MODEL),
+        dir.path().join("iresnet_tiny_2out.onnx"),
+    )
+    .expect("copy");
+    std::fs::write(dir.path().join(MANIFEST_FILE), entry).expect("write manifest");
+    dir
+}
+
+/// Loads the manifest's only model, `gm-arc-tiny`, as an embedder (one pass, no flip).
+fn load_entry(entry: &str) -> Result<Embedder, EmbedError> {
+    let dir = models_dir_with(entry);
+    let manifest = Manifest::load_dir(dir.path()).expect("the manifest parses");
+    let model = manifest.model("gm-arc-tiny").expect("the entry");
+    Embedder::load(&manifest, model, EmbedOptions::default())
+}
+
+/// The minimal entry with its `output` line replaced (or removed, with "").
+fn minimal_with_output(line: &str) -> String {
+    let entry = readme_minimal_entry();
+    let old = "output = \"embedding\"\n";
+    assert!(entry.contains(old), "the minimal entry names its output");
+    entry.replace(old, line)
+}
+
+#[test]
+fn the_readme_minimal_entry_loads_from_scratch_and_embeds_the_representation() {
+    let entry = readme_minimal_entry();
+    assert!(
+        entry.contains(SHA256),
+        "the README's entry is for the test network"
+    );
+    let embedder = load_entry(&entry).expect("the minimal entry loads");
+    assert_eq!(embedder.embedding_size(), 512);
+    assert_eq!(embedder.chip_size(), (112, 112));
+    let r = reference();
+    let v = embedder.embed_chip(&chip(&r)).expect("embeds the chip");
+    assert_eq!(v.len(), 512);
+    // The second output (GM-Arc's representation), not the logits; L2-normalised.
+    let c = cosine(&v, &r.embedding);
+    assert!(
+        c >= 0.9999,
+        "embedding vs torch's representation: cosine {c}"
+    );
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+}
+
+#[test]
+fn two_outputs_without_a_name_are_refused_naming_them() {
+    // Today's trap: with embedding_size = 204 a gallery was built from the logits.
+    for size in ["512", "204"] {
+        let entry = minimal_with_output("")
+            .replace("embedding_size = 512", &format!("embedding_size = {size}"));
+        let err = load_entry(&entry).expect_err("a two-output graph without `output` loads");
+        let text = err.to_string();
+        assert!(
+            matches!(&err, EmbedError::AmbiguousOutput { id, outputs, .. }
+                if id == "gm-arc-tiny" && outputs == "logits, embedding"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`gm-arc-tiny`") && text.contains("logits, embedding"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn an_output_the_graph_lacks_is_refused_naming_the_ones_it_has() {
+    let entry = minimal_with_output("output = \"representation\"\n");
+    let err = load_entry(&entry).expect_err("a missing output loads");
+    let text = err.to_string();
+    assert!(
+        matches!(&err, EmbedError::UnknownOutput { id, wanted, outputs, .. }
+            if id == "gm-arc-tiny" && wanted == "representation" && outputs == "logits, embedding"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_named_output_is_the_one_embedded() {
+    // Naming the logits explicitly embeds the logits (204 values): the name decides, not the order.
+    let entry = minimal_with_output("output = \"logits\"\n")
+        .replace("embedding_size = 512", "embedding_size = 204");
+    let embedder = load_entry(&entry).expect("the logits entry loads");
+    let r = reference();
+    let v = embedder.embed_chip(&chip(&r)).expect("embeds");
+    let c = cosine(&v, &r.logits);
+    assert!(c >= 0.9999, "logits vs torch's: cosine {c}");
+    // The embedding's size is still checked against the chosen output.
+    let wrong = minimal_with_output("output = \"logits\"\n");
+    let embedder = load_entry(&wrong).expect("loads");
+    match embedder.embed_chip(&chip(&r)) {
+        Err(EmbedError::OutputSize {
+            expected: 512,
+            actual: 204,
+            ..
+        }) => {}
+        other => panic!("expected OutputSize 512 vs 204, got {other:?}"),
     }
 }

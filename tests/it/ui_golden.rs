@@ -459,6 +459,7 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
             self_test_error(
                 "Model",
                 gestaltcam::manifest::ManifestError::HashMismatch {
+                    id: "dlib-resnet-v1-int8".into(),
                     path: "/usr/share/gestaltcam/models/dlib_resnet_int8.onnx".into(),
                     expected: "3f9a2c1e".repeat(8),
                     actual: "0b7d44aa".repeat(8),
