@@ -11,7 +11,7 @@
 //! | [`vision`] | face detection (5 landmarks), face choice, similarity alignment, frame quality | no |
 //! | [`embed`] | the quantized embedding model run by tract, flip TTA, L2 normalisation | no |
 //! | [`pipeline`] | photo → detect → align → embed, behind the [`pipeline::PhotoEmbedder`] trait | no |
-//! | [`gallery`] | the device's gallery at run time: file format, signing, the stored calibration, ranking, multi-photo fusion | no |
+//! | [`gallery`] | the device's gallery at run time: file format, signing, the stored calibration, ranking (syndromes and genes), multi-photo fusion, GM-Arc's answer shape | no |
 //! | [`lab`] | **offline**, not part of the device's screening loop: labelled photo sets (the one reader and builder, on all cores), calibration, evaluation, the DEMO gallery | no |
 //! | [`hpo`] | phenotype questions (HPO): likelihood-ratio re-ranking of the face candidates, question choice, the device's question round, simulation | no |
 //! | [`camera`] | the `Camera` trait, frames, replay camera, YUYV/MJPEG decoding | no |

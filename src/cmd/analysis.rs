@@ -4,6 +4,7 @@ use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use gestaltcam::config::Config;
+use gestaltcam::gallery::answer::GestaltMatcherAnswer;
 use gestaltcam::gallery::Ranking;
 use gestaltcam::gallery::{self, CalibrationRule, FusionMode, Gallery, Storage};
 use gestaltcam::hpo::{
@@ -70,8 +71,21 @@ pub struct AnalyzeArgs {
     hpo_data: Option<PathBuf>,
     #[arg(long)]
     json: bool,
+    /// The JSON's shape: `gestaltcam` (this tool's keys) or `gestaltmatcher` (GestaltMatcher-Arc's
+    /// service answer: suggested syndromes and genes).
+    #[arg(long, value_enum, default_value_t = JsonFormat::Gestaltcam, requires = "json", conflicts_with = "hpo")]
+    format: JsonFormat,
     #[command(flatten)]
     models: ModelArgs,
+}
+
+/// The shapes `analyze --json` can print.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonFormat {
+    /// This tool's keys (candidates, ranking, genes, …).
+    Gestaltcam,
+    /// GestaltMatcher-Arc's service answer (`gallery::answer`).
+    Gestaltmatcher,
 }
 
 /// `analyze --hpo`: the face ranking re-ranked by the answers (JSON with per-term contributions).
@@ -158,7 +172,12 @@ pub fn analyze(a: AnalyzeArgs) -> Result<()> {
             vectors.len()
         );
     }
-    if a.json {
+    let genes = gallery.rank_genes_photos(&vectors, a.top, a.fusion)?;
+    if a.json && a.format == JsonFormat::Gestaltmatcher {
+        let answer =
+            GestaltMatcherAnswer::new(&pipeline.embedder().entry().id, &gallery, &ranking, &genes);
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else if a.json {
         let out = serde_json::json!({
             "disclaimer": DISCLAIMER,
             "gallery": gallery.name(),
@@ -169,6 +188,7 @@ pub fn analyze(a: AnalyzeArgs) -> Result<()> {
             "threshold_photos": ranking.threshold_photos,
             "candidates": ranking.candidates(),
             "ranking": ranking,
+            "genes": genes,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {

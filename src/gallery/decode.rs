@@ -5,9 +5,9 @@
 
 use super::calibration::Calibration;
 use super::format::{
-    hash_bytes, Case, Gallery, GalleryMeta, Label, Storage, Vectors, FIXED_HEADER,
-    FLAG_CALIBRATION, FLAG_THRESHOLD, FORMAT_VERSION, HASH_AT, MAGIC, MAX_CALIBRATION, MAX_DIM,
-    MAX_STR,
+    hash_bytes, Case, Gallery, GalleryMeta, Gene, Label, Storage, Vectors, FIXED_HEADER,
+    FLAG_CALIBRATION, FLAG_CASE_GENES, FLAG_THRESHOLD, FORMAT_VERSION, HASH_AT, MAGIC,
+    MAX_CALIBRATION, MAX_DIM, MAX_STR,
 };
 use super::{GalleryError, Result};
 use crate::manifest::Metric;
@@ -79,6 +79,7 @@ impl Gallery {
         let cases = read_cases(&mut r, h.case_count, h.label_count)?;
         let body = r.take_exact(h.case_count, row_bytes(h.storage, h.dim), "embeddings")?;
         let calibration = read_calibration(&mut r, h.flags)?;
+        let case_genes = read_case_genes(&mut r, h.flags, h.case_count)?;
         if r.pos != bytes.len() {
             return Err(GalleryError::Malformed(format!(
                 "{} bytes left after the embeddings",
@@ -102,6 +103,7 @@ impl Gallery {
             cases,
             vectors,
             calibration,
+            case_genes,
             content_hash: hex::encode(stored_hash),
         })
     }
@@ -189,7 +191,7 @@ fn check_length_and_hash(bytes: &[u8], file_len: u64) -> Result<&[u8]> {
 /// when one is flagged, at least one case.
 fn check_header(raw: RawHeader) -> Result<Header> {
     let flags = raw.flags;
-    if flags & !(FLAG_THRESHOLD | FLAG_CALIBRATION) != 0 {
+    if flags & !(FLAG_THRESHOLD | FLAG_CALIBRATION | FLAG_CASE_GENES) != 0 {
         return Err(GalleryError::Malformed(format!("unknown flags {flags:#x}")));
     }
     let dim = raw.dim;
@@ -292,6 +294,32 @@ fn read_calibration(r: &mut Reader<'_>, flags: u32) -> Result<Option<Calibration
         .map_err(|e| GalleryError::Malformed(format!("calibration block: {e}")))?;
     c.validate()?;
     Ok(Some(c))
+}
+
+/// The case-genes block, present when its flag is set: per case a gene count, then each
+/// gene's name and Entrez id (0 = none).
+fn read_case_genes(r: &mut Reader<'_>, flags: u32, case_count: usize) -> Result<Vec<Vec<Gene>>> {
+    if flags & FLAG_CASE_GENES == 0 {
+        return Ok(Vec::new());
+    }
+    // Every case takes at least 4 bytes, every gene 12: check before allocating.
+    r.need_items(case_count, 4, "case genes")?;
+    let mut out = Vec::with_capacity(case_count);
+    for _ in 0..case_count {
+        let n = r.u32("case genes")? as usize;
+        r.need_items(n, 12, "case genes")?;
+        let mut genes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = r.str("case genes")?;
+            let entrez = r.u64("case genes")?;
+            genes.push(Gene {
+                name,
+                entrez_id: (entrez != 0).then_some(entrez),
+            });
+        }
+        out.push(genes);
+    }
+    Ok(out)
 }
 
 /// The embeddings section (`body`, already sized to the cases), refusing NaN/∞ values (f32)

@@ -6,8 +6,8 @@
 //!  8      2    format version (u16) = 1
 //! 10      1    storage: 0 = f32, 1 = int8 with a per-row f32 scale
 //! 11      1    metric: 0 = cosine, 1 = euclidean
-//! 12      4    flags (u32): bit 0 = threshold present, bit 1 = calibration block present;
-//!              other bits must be 0
+//! 12      4    flags (u32): bit 0 = threshold present, bit 1 = calibration block present,
+//!              bit 3 = case-genes block present; other bits must be 0
 //! 16      4    embedding size (u32, 1..=4096)
 //! 20      4    label count (u32)
 //! 24      4    case count (u32)
@@ -22,6 +22,8 @@
 //!                          int8 → case count × (scale f32, size × i8)
 //!              calibration (flag bit 1): u32 byte length + UTF-8 JSON of
 //!              [`super::calibration::Calibration`] (at most 4 MiB)
+//!              case genes (flag bit 3): per case, u32 gene count, genes ×
+//!              (name str, Entrez id u64, 0 = none)
 //! str = u32 byte length + UTF-8 bytes (at most 65,536 bytes)
 //! ```
 //!
@@ -31,6 +33,11 @@
 //! never allocated for), label indices, and NaN/∞ in vectors and scales. Cosine galleries hold L2-normalised vectors
 //! (normalised when built; the file's hash protects them after that).
 //!
+//! The case-genes block (each reference image's genes, from GM-Arc's metadata; used by
+//! [`super::genes`]) was added without a version change: a file without it is read as a
+//! gallery with no genes per case, and a gallery without genes per case writes exactly the
+//! bytes it always did. (Bit 2 is left free.)
+//!
 //! Saving is atomic ([`write_atomic`]): a temp file in the same directory, fsync, rename, fsync of
 //! the directory; a power cut leaves the old or the new file.
 
@@ -38,7 +45,7 @@ use super::atomic::write_atomic;
 use super::calibration::Calibration;
 use super::{GalleryError, Result};
 use crate::manifest::Metric;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -59,6 +66,8 @@ pub(super) const MAX_DIM: u32 = crate::manifest::MAX_EMBEDDING_SIZE as u32;
 pub(super) const FLAG_THRESHOLD: u32 = 1;
 /// Header flag: a calibration block follows the embeddings.
 pub(super) const FLAG_CALIBRATION: u32 = 2;
+/// Header flag: a case-genes block follows the calibration block.
+pub(super) const FLAG_CASE_GENES: u32 = 8;
 /// Largest calibration block (JSON bytes).
 pub(super) const MAX_CALIBRATION: usize = 4 << 20;
 
@@ -88,6 +97,16 @@ pub struct Case {
     pub subject: String,
     /// Index into the gallery's labels.
     pub label: u32,
+}
+
+/// A gene a reference case carries, as GM-Arc's metadata names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Gene {
+    /// Gene symbol, e.g. `NIPBL` (for a syndrome without one gene, GM-Arc puts the syndrome's
+    /// name here).
+    pub name: String,
+    /// NCBI Entrez gene id, e.g. 25836; `None` when GM-Arc gives none.
+    pub entrez_id: Option<u64>,
 }
 
 /// What a new gallery is: the caller's part of the header.
@@ -171,6 +190,8 @@ pub struct Gallery {
     pub(crate) vectors: Vectors,
     /// Session-true threshold and bands ([`crate::lab::calibrate()`]); `None` = not calibrated.
     pub(crate) calibration: Option<Calibration>,
+    /// Each case's own genes, in case order; empty = the file stores none ([`super::genes`]).
+    pub(crate) case_genes: Vec<Vec<Gene>>,
     pub(crate) content_hash: String,
 }
 
@@ -292,6 +313,7 @@ impl Gallery {
             case_label,
             vectors,
             calibration: None,
+            case_genes: Vec::new(),
             content_hash: String::new(),
         };
         g.content_hash = content_hash(&g.encode_unhashed());
@@ -417,6 +439,10 @@ impl Gallery {
         self.content_hash = content_hash(&self.encode_unhashed());
         Ok(())
     }
+    /// Recomputes the content hash after a change to what the file stores.
+    pub(super) fn refresh_hash(&mut self) {
+        self.content_hash = content_hash(&self.encode_unhashed());
+    }
     /// Hex sha256 content hash (as stored in the file).
     pub fn content_hash(&self) -> &str {
         &self.content_hash
@@ -473,6 +499,9 @@ impl Gallery {
         if self.calibration.is_some() {
             flags |= FLAG_CALIBRATION;
         }
+        if !self.case_genes.is_empty() {
+            flags |= FLAG_CASE_GENES;
+        }
         b.extend_from_slice(&flags.to_le_bytes());
         b.extend_from_slice(&(self.dim as u32).to_le_bytes());
         b.extend_from_slice(&(self.labels.len() as u32).to_le_bytes());
@@ -511,6 +540,9 @@ impl Gallery {
             b.extend_from_slice(&(json.len() as u32).to_le_bytes());
             b.extend_from_slice(&json);
         }
+        if !self.case_genes.is_empty() {
+            put_case_genes(&mut b, &self.case_genes);
+        }
         let len = b.len() as u64;
         b[40..48].copy_from_slice(&len.to_le_bytes());
         b
@@ -543,7 +575,8 @@ impl Gallery {
             || self
                 .cases
                 .iter()
-                .any(|c| too_long(&c.case_id) || too_long(&c.subject));
+                .any(|c| too_long(&c.case_id) || too_long(&c.subject))
+            || self.case_genes.iter().flatten().any(|g| too_long(&g.name));
         if any {
             return Err(GalleryError::Invalid(format!(
                 "a string is longer than {MAX_STR} bytes"
@@ -591,6 +624,17 @@ impl Gallery {
             embedder_id: Some(embedder_id.to_string()),
         };
         Self::load_with(path, &opts)
+    }
+}
+
+/// The case-genes block: per case, the gene count and each gene's name and Entrez id (0 = none).
+fn put_case_genes(b: &mut Vec<u8>, case_genes: &[Vec<Gene>]) {
+    for genes in case_genes {
+        b.extend_from_slice(&(genes.len() as u32).to_le_bytes());
+        for g in genes {
+            put_str(b, &g.name);
+            b.extend_from_slice(&g.entrez_id.unwrap_or(0).to_le_bytes());
+        }
     }
 }
 

@@ -18,13 +18,17 @@
 //! | [`candidate`] | what a ranking gives the device: [`Candidate`]s and their evidence [`Band`] |
 //! | [`fusion`] | how several photos of one patient combine: [`FusionMode`] |
 //! | [`rank`] | exact nearest-case ranking, bands, multi-photo fusion, ranking comparison |
+//! | [`genes`] | genes per reference case and gene-level ranking (a gene's nearest case) |
+//! | [`answer`] | GestaltMatcher-Arc's service answer shape (`analyze --json --format gestaltmatcher`) |
 
+pub mod answer;
 pub mod atomic;
 pub mod calibration;
 pub mod candidate;
 pub mod decode;
 pub mod format;
 pub mod fusion;
+pub mod genes;
 pub mod rank;
 pub mod sign;
 
@@ -35,10 +39,11 @@ pub use calibration::{
 };
 pub use candidate::{Band, Candidate};
 pub use format::{
-    rehash, Case, Gallery, GalleryHeader, GalleryMeta, Label, LoadOptions, Storage, FORMAT_VERSION,
-    MAGIC,
+    rehash, Case, Gallery, GalleryHeader, GalleryMeta, Gene, Label, LoadOptions, Storage,
+    FORMAT_VERSION, MAGIC,
 };
 pub use fusion::FusionMode;
+pub use genes::GeneMatch;
 pub use rank::{compare_rankings, similarity, LabelMatch, RankAgreement, Ranking};
 pub use sign::{
     generate_keypair, parse_signing_key, parse_verifying_key, read_signing_key, read_verifying_key,

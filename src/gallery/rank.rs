@@ -213,7 +213,7 @@ impl Gallery {
         }
     }
 
-    fn prepare_query(&self, q: &[f32]) -> Result<Vec<f32>> {
+    pub(crate) fn prepare_query(&self, q: &[f32]) -> Result<Vec<f32>> {
         if q.len() != self.dim {
             return Err(GalleryError::DimensionMismatch {
                 expected: self.dim,
@@ -239,33 +239,59 @@ impl Gallery {
     /// Per-label nearest distance for one prepared query (the hot loop).
     pub(crate) fn label_best(&self, q: &[f32]) -> LabelBest {
         let mut best: LabelBest = vec![(f32::INFINITY, u32::MAX); self.labels.len()];
-        let dim = self.dim;
         let labels = &self.case_label;
-        // Raw scores: cosine → −dot (smaller is closer), euclidean → squared distance.
         // A label with cases always gets one: a score that overflowed (∞) or is undefined
         // (NaN, e.g. ∞ − ∞ from huge values) ranks it last instead of dropping it.
-        let mut update = |i: usize, s: f32| {
+        self.scan_cases(q, |i, s| {
             let l = labels[i] as usize;
             let s = if s.is_nan() { f32::INFINITY } else { s };
             if s < best[l].0 || best[l].1 == u32::MAX {
                 best[l] = (s, i as u32);
             }
-        };
+        });
+        for b in best.iter_mut().filter(|b| b.1 != u32::MAX) {
+            b.0 = self.raw_to_distance(b.0);
+        }
+        best
+    }
+
+    /// Every case's distance to one prepared query, in gallery order (NaN becomes ∞).
+    pub(crate) fn case_distances(&self, q: &[f32]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.cases.len());
+        self.scan_cases(q, |_, s| {
+            out.push(if s.is_nan() { f32::INFINITY } else { s });
+        });
+        out.iter_mut().for_each(|d| *d = self.raw_to_distance(*d));
+        out
+    }
+
+    /// A raw score of [`Gallery::scan_cases`] as the metric's distance.
+    fn raw_to_distance(&self, raw: f32) -> f32 {
+        match self.meta.metric {
+            Metric::Cosine => 1.0 + raw,
+            Metric::Euclidean => raw.max(0.0).sqrt(),
+        }
+    }
+
+    /// Calls `visit(case index, raw score)` for every case in gallery order. Raw scores:
+    /// cosine → −dot (smaller is closer), euclidean → squared distance.
+    fn scan_cases(&self, q: &[f32], mut visit: impl FnMut(usize, f32)) {
+        let dim = self.dim;
         match (&self.vectors, self.meta.metric) {
             (Vectors::F32(v), Metric::Cosine) => {
                 for (i, row) in v.chunks_exact(dim).enumerate() {
-                    update(i, -dot_f32(q, row));
+                    visit(i, -dot_f32(q, row));
                 }
             }
             (Vectors::F32(v), Metric::Euclidean) => {
                 for (i, row) in v.chunks_exact(dim).enumerate() {
-                    update(i, sq_f32(q, row));
+                    visit(i, sq_f32(q, row));
                 }
             }
             (Vectors::Int8 { data, scales, .. }, Metric::Cosine) => {
                 let (qi, qs) = quantise_query(q);
                 for (i, (row, s)) in data.chunks_exact(dim).zip(scales).enumerate() {
-                    update(i, -(dot_i16_i8(&qi, row) as f32) * qs * s);
+                    visit(i, -(dot_i16_i8(&qi, row) as f32) * qs * s);
                 }
             }
             (
@@ -283,17 +309,10 @@ impl Gallery {
                     data.chunks_exact(dim).zip(scales).zip(norms2).enumerate()
                 {
                     let d = qn - 2.0 * qs * s * dot_i16_i8(&qi, row) as f32 + n2;
-                    update(i, d.max(0.0));
+                    visit(i, d.max(0.0));
                 }
             }
         }
-        for b in best.iter_mut().filter(|b| b.1 != u32::MAX) {
-            b.0 = match self.meta.metric {
-                Metric::Cosine => 1.0 + b.0,
-                Metric::Euclidean => b.0.max(0.0).sqrt(),
-            };
-        }
-        best
     }
 
     fn finish(
@@ -347,6 +366,17 @@ impl Gallery {
         queries: &[Vec<f32>],
         mode: FusionMode,
     ) -> Result<Vec<(f32, u32)>> {
+        self.fused_best(queries, mode, |q| self.label_best(q))
+    }
+
+    /// Per-group nearest `(distance, case)` for several photos fused by `mode`, where `best`
+    /// gives one prepared query's per-group nearest case (groups: labels, or genes).
+    pub(crate) fn fused_best(
+        &self,
+        queries: &[Vec<f32>],
+        mode: FusionMode,
+        best: impl Fn(&[f32]) -> LabelBest,
+    ) -> Result<LabelBest> {
         if queries.is_empty() {
             return Err(GalleryError::Input("no photos to rank".into()));
         }
@@ -355,43 +385,28 @@ impl Gallery {
             .map(|q| self.prepare_query(q))
             .collect::<Result<Vec<_>>>()?;
         Ok(match mode {
-            FusionMode::MeanEmbedding => {
-                let mut mean = vec![0f32; self.dim];
-                for q in &prepared {
-                    mean.iter_mut().zip(q).for_each(|(m, x)| *m += x);
-                }
-                // Back to the photos' mean length (1 for unit embeddings), for every metric.
-                let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                let length = prepared.iter().map(|q| norm(q)).sum::<f32>() / prepared.len() as f32;
-                let n = norm(&mean);
-                if n > 0.0 && n.is_finite() {
-                    mean.iter_mut().for_each(|m| *m *= length / n);
-                }
-                let mean = self.prepare_query(&mean)?;
-                self.label_best(&mean)
-            }
+            FusionMode::MeanEmbedding => best(&self.mean_query(&prepared)?),
             FusionMode::MinDistance | FusionMode::MeanDistance => {
-                let per: Vec<LabelBest> = prepared.iter().map(|q| self.label_best(q)).collect();
-                let mut fused = per[0].clone();
-                for p in &per[1..] {
-                    // Nearest case: the one from the photo closest to this label.
-                    for (f, b) in fused.iter_mut().zip(p) {
-                        if b.0 < f.0 {
-                            *f = *b;
-                        }
-                    }
-                }
-                if mode == FusionMode::MeanDistance {
-                    let n = per.len() as f32;
-                    for (l, f) in fused.iter_mut().enumerate() {
-                        if f.1 != u32::MAX {
-                            f.0 = per.iter().map(|p| p[l].0).sum::<f32>() / n;
-                        }
-                    }
-                }
-                fused
+                let per: Vec<LabelBest> = prepared.iter().map(|q| best(q)).collect();
+                fuse_distances(&per, mode == FusionMode::MeanDistance)
             }
         })
+    }
+
+    /// The mean of prepared queries, back to the photos' mean length (1 for unit embeddings,
+    /// for every metric), prepared again.
+    fn mean_query(&self, prepared: &[Vec<f32>]) -> Result<Vec<f32>> {
+        let mut mean = vec![0f32; self.dim];
+        for q in prepared {
+            mean.iter_mut().zip(q).for_each(|(m, x)| *m += x);
+        }
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let length = prepared.iter().map(|q| norm(q)).sum::<f32>() / prepared.len() as f32;
+        let n = norm(&mean);
+        if n > 0.0 && n.is_finite() {
+            mean.iter_mut().for_each(|m| *m *= length / n);
+        }
+        self.prepare_query(&mean)
     }
 
     /// Top `k` syndromes for several photos of one patient.
@@ -399,6 +414,28 @@ impl Gallery {
         let best = self.fused_label_best(queries, mode)?;
         Ok(self.finish(&best, k, queries.len(), Some(mode)))
     }
+}
+
+/// Per-photo per-group nearest cases combined: each group's nearest case is the one from the
+/// photo closest to it; its distance is that minimum, or with `mean` the mean over the photos.
+fn fuse_distances(per: &[LabelBest], mean: bool) -> LabelBest {
+    let mut fused = per[0].clone();
+    for p in &per[1..] {
+        for (f, b) in fused.iter_mut().zip(p) {
+            if b.0 < f.0 {
+                *f = *b;
+            }
+        }
+    }
+    if mean {
+        let n = per.len() as f32;
+        for (g, f) in fused.iter_mut().enumerate() {
+            if f.1 != u32::MAX {
+                f.0 = per.iter().map(|p| p[g].0).sum::<f32>() / n;
+            }
+        }
+    }
+    fused
 }
 
 /// How far two galleries (e.g. f32 and its int8 copy) agree on the same queries.

@@ -353,7 +353,9 @@ pub fn build_gallery<E: PhotoEmbedder + Sync + ?Sized>(
         threshold: None,
         storage: opts.storage,
     };
-    let g = Gallery::from_parts(meta, out_labels, cases, dim, flat)?;
+    let mut g = Gallery::from_parts(meta, out_labels, cases, dim, flat)?;
+    // Genes per case (GM-Arc's metadata, `attach_metadata`); none stores nothing.
+    g.set_case_genes(used_cases.iter().map(|c| c.genes.clone()).collect())?;
     Ok((g, summary))
 }
 

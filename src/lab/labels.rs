@@ -44,15 +44,8 @@ pub struct CaseEntry {
     pub genes: Vec<Gene>,
 }
 
-/// A gene of a reference image, as GM-Arc's metadata names it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Gene {
-    /// Gene symbol, e.g. `NIPBL` (for a syndrome without one gene, GM-Arc puts the syndrome's
-    /// name here).
-    pub name: String,
-    /// NCBI Entrez gene id, e.g. 25836; `None` when GM-Arc gives none.
-    pub entrez_id: Option<u64>,
-}
+// A gene of a reference image: the gallery's type (a gallery file stores genes per case).
+pub use crate::gallery::Gene;
 
 /// Labels and the cases that show them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

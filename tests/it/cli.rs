@@ -409,3 +409,154 @@ fn analyze_takes_the_embedder_from_the_gallery() {
         "{stderr}"
     );
 }
+
+/// Keys of a JSON object, sorted.
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
+    k.sort();
+    k
+}
+
+/// A gallery built from the committed GMDB/GM-Arc fixtures (split CSV, syndromes TSV, metadata;
+/// the images are committed photos under GMDB image ids) keeps each image's genes, and
+/// `analyze --json --format gestaltmatcher` answers in GM-Arc's service shape; plain `--json`
+/// gains the gene ranking.
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the binary: needs binfmt under qemu-user"
+)]
+fn analyze_answers_in_gestaltmatchers_shape_with_genes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let images = tmp.path().join("images");
+    std::fs::create_dir(&images).expect("mkdir");
+    for (id, photo) in [
+        ("9001", "obama.jpg"),
+        ("9002", "obama2.jpg"),
+        ("9003", "biden.jpg"),
+    ] {
+        std::fs::copy(photos().join(photo), images.join(format!("{id}.jpg"))).expect("copy");
+    }
+    let fixtures = Path::new(ROOT).join("tests/fixtures/gmarc");
+    let fixture = |name: &str| fixtures.join(name).to_str().unwrap().to_string();
+    let g = tmp.path().join("gmdb.gcg");
+    let (ok, stdout, stderr) = run(
+        &[
+            "gallery",
+            "build",
+            "--images",
+            images.to_str().unwrap(),
+            "--labels",
+            &fixture("gmdb_frequent_gallery.csv"),
+            "--syndromes",
+            &fixture("gmdb_syndromes.tsv"),
+            "--metadata",
+            &fixture("gmarc_metadata.jsonl"),
+            "--out",
+            g.to_str().unwrap(),
+            "--name",
+            "gmdb-test-1.0",
+            "--quiet",
+        ],
+        tmp.path(),
+    );
+    assert!(ok, "build failed:\n{stdout}\n{stderr}");
+    let query = photos().join("obama3.jpg");
+    let analyze = |extra: &[&str]| {
+        let mut args = vec!["analyze", "--gallery", g.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        args.push(query.to_str().unwrap());
+        let (ok, json, stderr) = run(&args, tmp.path());
+        assert!(ok, "analyze {extra:?} failed: {stderr}");
+        serde_json::from_str::<serde_json::Value>(&json).expect("JSON output")
+    };
+
+    let v = analyze(&["--format", "gestaltmatcher"]);
+    assert_eq!(
+        keys(&v),
+        [
+            "gallery_version",
+            "model_version",
+            "suggested_genes_list",
+            "suggested_syndromes_list"
+        ]
+    );
+    assert_eq!(v["gallery_version"], "gmdb-test-1.0");
+    // The manifest id of the model that built the gallery (the manifest's first embedder).
+    assert_eq!(v["model_version"], "dlib-resnet-v1-int8", "{v}");
+    let syndromes = v["suggested_syndromes_list"].as_array().expect("a list");
+    assert_eq!(syndromes.len(), 2, "{v}");
+    for s in syndromes {
+        assert_eq!(
+            keys(s),
+            [
+                "distance",
+                "gestalt_score",
+                "image_id",
+                "omim_id",
+                "subject_id",
+                "syndrome_name"
+            ]
+        );
+        assert!(
+            s["distance"].is_number() && s["distance"] == s["gestalt_score"],
+            "{s}"
+        );
+        assert!(
+            s["image_id"].is_string() && s["subject_id"].is_string(),
+            "{s}"
+        );
+    }
+    let (a, b) = (&syndromes[0], &syndromes[1]);
+    assert_eq!(a["syndrome_name"], "Test syndrome A", "{v}");
+    assert_eq!(a["omim_id"], 900001);
+    assert!(a["omim_id"].is_u64());
+    assert_eq!(a["subject_id"], "501");
+    assert_eq!(
+        (&b["syndrome_name"], &b["image_id"]),
+        (&"Test syndrome B".into(), &"9003".into())
+    );
+    assert!(b["omim_id"].is_null());
+
+    // Genes: FAKE1 is on 9001 and 9002 (the same cases as syndrome A), FAKE2 only on 9001;
+    // 9003 carries none.
+    let genes = v["suggested_genes_list"].as_array().expect("a list");
+    assert_eq!(genes.len(), 2, "{v}");
+    for gene in genes {
+        assert_eq!(
+            keys(gene),
+            [
+                "distance",
+                "gene_entrez_id",
+                "gene_name",
+                "gestalt_score",
+                "image_id",
+                "subject_id"
+            ]
+        );
+        assert!(gene["distance"].is_number() && gene["distance"] == gene["gestalt_score"]);
+        assert_eq!(gene["subject_id"], "501");
+    }
+    let gene = |name: &str| genes.iter().find(|g| g["gene_name"] == name).expect(name);
+    assert_eq!(gene("FAKE1")["gene_entrez_id"], 990001);
+    assert!(gene("FAKE1")["gene_entrez_id"].is_u64());
+    assert!(gene("FAKE2")["gene_entrez_id"].is_null());
+    assert_eq!(gene("FAKE1")["image_id"], a["image_id"]);
+    assert_eq!(gene("FAKE1")["distance"], a["distance"]);
+    assert_eq!(gene("FAKE2")["image_id"], "9001");
+
+    // Plain --json keeps its keys and gains the gene ranking.
+    let plain = analyze(&[]);
+    for key in [
+        "candidates",
+        "ranking",
+        "disclaimer",
+        "photos_used",
+        "genes",
+    ] {
+        assert!(plain.get(key).is_some(), "no `{key}` in {plain}");
+    }
+    assert_eq!(plain["genes"][0]["name"], genes[0]["gene_name"]);
+    assert_eq!(plain["genes"][0]["nearest_case"], genes[0]["image_id"]);
+    assert_eq!(plain["genes"][0]["rank"], 1);
+}
