@@ -202,6 +202,13 @@ pub fn analyze(a: AnalyzeArgs) -> Result<()> {
             a.photos.len()
         );
         print!("{ranking}");
+        let nearest: Vec<String> = genes
+            .iter()
+            .map(|g| format!("{} d={:.4}", g.name, g.distance))
+            .collect();
+        if !nearest.is_empty() {
+            println!("genes, nearest first: {}", nearest.join(", "));
+        }
     }
     Ok(())
 }

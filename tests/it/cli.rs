@@ -559,4 +559,18 @@ fn analyze_answers_in_gestaltmatchers_shape_with_genes() {
     assert_eq!(plain["genes"][0]["name"], genes[0]["gene_name"]);
     assert_eq!(plain["genes"][0]["nearest_case"], genes[0]["image_id"]);
     assert_eq!(plain["genes"][0]["rank"], 1);
+
+    // The text form lists the genes too. FAKE1's images include FAKE2's, so FAKE1 is never
+    // farther, and on a tie the smaller name comes first.
+    let (ok, text, stderr) = run(
+        &[
+            "analyze",
+            "--gallery",
+            g.to_str().unwrap(),
+            query.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert!(text.contains("genes, nearest first: FAKE1 d="), "{text}");
 }
