@@ -36,7 +36,8 @@
 //! The case-genes block (each reference image's genes, from GM-Arc's metadata; used by
 //! [`super::genes`]) was added without a version change: a file without it is read as a
 //! gallery with no genes per case, and a gallery without genes per case writes exactly the
-//! bytes it always did. (Bit 2 is left free.)
+//! bytes it always did. A build older than the block refuses a file that has it (unknown flag)
+//! rather than misreading it.
 //!
 //! Saving is atomic ([`write_atomic`]): a temp file in the same directory, fsync, rename, fsync of
 //! the directory; a power cut leaves the old or the new file.
