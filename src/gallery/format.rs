@@ -6,7 +6,8 @@
 //!  8      2    format version (u16) = 1
 //! 10      1    storage: 0 = f32, 1 = int8 with a per-row f32 scale
 //! 11      1    metric: 0 = cosine, 1 = euclidean
-//! 12      4    flags (u32): bit 0 = threshold present, bit 1 = calibration block present;
+//! 12      4    flags (u32): bit 0 = threshold present, bit 1 = calibration block present,
+//!              bit 2 = recipe block present;
 //!              other bits must be 0
 //! 16      4    embedding size (u32, 1..=4096)
 //! 20      4    label count (u32)
@@ -22,6 +23,8 @@
 //!                          int8 → case count × (scale f32, size × i8)
 //!              calibration (flag bit 1): u32 byte length + UTF-8 JSON of
 //!              [`super::calibration::Calibration`] (at most 4 MiB)
+//!              recipe (flag bit 2): u32 byte length + UTF-8 JSON of the embedder set and
+//!              variants it was built with ([`super::recipe`]; at most 1 MiB)
 //! str = u32 byte length + UTF-8 bytes (at most 65,536 bytes)
 //! ```
 //!
@@ -36,6 +39,7 @@
 
 use super::atomic::write_atomic;
 use super::calibration::Calibration;
+use super::recipe::FLAG_RECIPE;
 use super::{GalleryError, Result};
 use crate::manifest::Metric;
 use serde::Serialize;
@@ -171,6 +175,8 @@ pub struct Gallery {
     pub(crate) vectors: Vectors,
     /// Session-true threshold and bands ([`crate::lab::calibrate()`]); `None` = not calibrated.
     pub(crate) calibration: Option<Calibration>,
+    /// The embedder set and variants it was built with; `None`: written before recipes.
+    pub(crate) recipe: Option<crate::embed::EmbeddingRecipe>,
     pub(crate) content_hash: String,
 }
 
@@ -292,6 +298,7 @@ impl Gallery {
             case_label,
             vectors,
             calibration: None,
+            recipe: None,
             content_hash: String::new(),
         };
         g.content_hash = content_hash(&g.encode_unhashed());
@@ -417,6 +424,10 @@ impl Gallery {
         self.content_hash = content_hash(&self.encode_unhashed());
         Ok(())
     }
+    /// Recomputes the content hash after a change.
+    pub(super) fn refresh_content_hash(&mut self) {
+        self.content_hash = content_hash(&self.encode_unhashed());
+    }
     /// Hex sha256 content hash (as stored in the file).
     pub fn content_hash(&self) -> &str {
         &self.content_hash
@@ -473,6 +484,9 @@ impl Gallery {
         if self.calibration.is_some() {
             flags |= FLAG_CALIBRATION;
         }
+        if self.recipe.is_some() {
+            flags |= FLAG_RECIPE;
+        }
         b.extend_from_slice(&flags.to_le_bytes());
         b.extend_from_slice(&(self.dim as u32).to_le_bytes());
         b.extend_from_slice(&(self.labels.len() as u32).to_le_bytes());
@@ -511,6 +525,7 @@ impl Gallery {
             b.extend_from_slice(&(json.len() as u32).to_le_bytes());
             b.extend_from_slice(&json);
         }
+        super::recipe::put_recipe(&mut b, self.recipe.as_ref());
         let len = b.len() as u64;
         b[40..48].copy_from_slice(&len.to_le_bytes());
         b
