@@ -2,7 +2,7 @@
 //!
 //! A [`Variant`] is one input transform of the aligned chip before normalisation: mirrored
 //! left-right or not × grey or not (grey = luminance `0.299 R + 0.587 G + 0.114 B`, rounded to
-//! a grey level, replicated to the 3 channels, as OpenCV's `cvtColor` gives it). All variants
+//! a grey level, replicated to the 3 channels, as OpenCV's `cvtColor` gives it: [`grey`]). All variants
 //! run on one loaded plan: they only change the input tensor.
 //!
 //! [`Variants`] says which variants run and how their outputs become one stored vector
@@ -218,16 +218,16 @@ impl EmbeddingRecipe {
     }
 }
 
-/// The chip in grey: each pixel's luminance `0.299 R + 0.587 G + 0.114 B`, rounded to the
-/// nearest grey level, in all three channels.
+/// The chip in grey: each pixel's luminance `0.299 R + 0.587 G + 0.114 B` rounded to a grey
+/// level, in all three channels. Computed as OpenCV's 8-bit `cvtColor` to grey does (the
+/// weights in 14-bit fixed point, 4899 / 9617 / 1868, rounded), so the grey chip is the one
+/// GestaltMatcher-Arc's preprocessing gives bit for bit.
 pub fn grey(chip: &image::RgbImage) -> image::RgbImage {
     let mut out = chip.clone();
     for px in out.pixels_mut() {
-        let [r, g, b] = px.0.map(f32::from);
-        let y = (0.299 * r + 0.587 * g + 0.114 * b)
-            .round()
-            .clamp(0.0, 255.0) as u8;
-        px.0 = [y; 3];
+        let [r, g, b] = px.0.map(u32::from);
+        let y = (4899 * r + 9617 * g + 1868 * b + (1 << 13)) >> 14;
+        px.0 = [y.min(255) as u8; 3];
     }
     out
 }
@@ -261,6 +261,12 @@ mod tests {
         // 0.299 × 255 = 76.245; 0.299 × 10 + 0.587 × 200 + 0.114 × 30 = 123.81.
         assert_eq!(g.get_pixel(0, 0).0, [76; 3]);
         assert_eq!(g.get_pixel(1, 0).0, [124; 3]);
+        // Every grey level stays itself (the weights sum to 1 in fixed point).
+        let mut ramp = image::RgbImage::new(256, 1);
+        for (x, _, px) in ramp.enumerate_pixels_mut() {
+            px.0 = [x as u8; 3];
+        }
+        assert_eq!(grey(&ramp), ramp);
     }
 
     fn member(id: &str) -> MemberId {

@@ -121,6 +121,8 @@ pub struct GalleryHeader {
     pub created_unix: u64,
     pub threshold: Option<f32>,
     pub name: String,
+    /// The embedder set and variants it was built with, described ([`Gallery::recipe`]).
+    pub embedding: String,
     /// Hex sha256 of the content as last written/read.
     pub content_hash: String,
 }
@@ -356,6 +358,7 @@ impl Gallery {
             created_unix: self.meta.created_unix,
             threshold: self.meta.threshold,
             name: self.meta.name.clone(),
+            embedding: self.recipe().describe(),
             content_hash: self.content_hash.clone(),
         }
     }
