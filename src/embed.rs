@@ -11,6 +11,10 @@
 //! converted to ONNX by `models/tools/build_embedder.sh`, as float32 and as int8 (QDQ); see
 //! `models/README.md`. A QDQ file's constant weights are dequantized once before tract reads
 //! the graph ([`fold`]): the same plan and outputs, loaded in half the instructions.
+//!
+//! Test-time variants (mirror, grey) are input transforms on the one loaded plan
+//! ([`variant`]); an ordered set of embedders run with them, and the one stored vector they
+//! give, is [`set`].
 
 use crate::manifest::{Layout, Manifest, ManifestError, Metric, ModelEntry, Role};
 use image::RgbImage;
@@ -18,6 +22,11 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 
 mod fold;
+pub mod set;
+pub mod variant;
+
+pub use set::{EmbedderSet, PairNorm, SetEmbedding};
+pub use variant::{Combine, EmbeddingRecipe, MemberId, Variant, Variants};
 
 /// Why the embedder could not be loaded or could not embed a chip.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +83,9 @@ pub enum EmbedError {
 /// Options for [`Embedder::load`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EmbedOptions {
-    /// Test-time augmentation: embed the chip and its horizontal mirror, average, normalise.
-    /// Costs a second inference.
+    /// Test-time augmentation: embed the chip and its horizontal mirror, average, normalise
+    /// (variants {plain, flip} combined by mean-then-normalise; [`Variants::dlib`]). Costs a
+    /// second inference.
     pub flip_tta: bool,
 }
 
@@ -192,16 +202,11 @@ impl Embedder {
     }
 
     /// Embeds an aligned chip (see the manifest's template); returns an L2-normalised vector.
+    /// dlib's variants {plain, flip} (with `flip_tta`; {plain} without) combined by
+    /// mean-then-normalise: the raw outputs summed, the sum L2-normalised ([`EmbedderSet`]
+    /// gives the same bits).
     pub fn embed_chip(&self, chip: &RgbImage) -> Result<Vec<f32>, EmbedError> {
-        if chip.dimensions() != (self.chip_w, self.chip_h) {
-            return Err(EmbedError::ChipSize {
-                id: self.entry.id.clone(),
-                expected_w: self.chip_w,
-                expected_h: self.chip_h,
-                actual_w: chip.width(),
-                actual_h: chip.height(),
-            });
-        }
+        self.check_chip(chip)?;
         let mut v = if self.opts.flip_tta {
             // The chip and its mirror are independent: side by side on a multithreaded device.
             let (v, m) = crate::threads::join(|| self.run(chip, false), || self.run(chip, true));
@@ -215,6 +220,31 @@ impl Embedder {
             id: self.entry.id.clone(),
         })?;
         Ok(v)
+    }
+
+    /// The model's raw output (before normalisation) for the chip transformed by `variant`
+    /// ([`Variant`]: mirrored and/or grey), on the one loaded plan.
+    pub fn run_variant(&self, chip: &RgbImage, variant: Variant) -> Result<Vec<f32>, EmbedError> {
+        self.check_chip(chip)?;
+        if variant.grey {
+            self.run(&variant::grey(chip), variant.flip)
+        } else {
+            self.run(chip, variant.flip)
+        }
+    }
+
+    /// Refuses a chip of another size than the model's.
+    fn check_chip(&self, chip: &RgbImage) -> Result<(), EmbedError> {
+        if chip.dimensions() != (self.chip_w, self.chip_h) {
+            return Err(EmbedError::ChipSize {
+                id: self.entry.id.clone(),
+                expected_w: self.chip_w,
+                expected_h: self.chip_h,
+                actual_w: chip.width(),
+                actual_h: chip.height(),
+            });
+        }
+        Ok(())
     }
 
     /// The model's raw output for the chip (mirrored left-right when `mirror`).

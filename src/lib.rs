@@ -9,7 +9,7 @@
 //! | [`photo`] | decode untrusted image files/bytes into RGB with typed errors | no |
 //! | [`manifest`] | `models/MANIFEST.toml`: model files, hashes, shapes, normalisation, templates | no |
 //! | [`vision`] | face detection (5 landmarks), face choice, similarity alignment, frame quality | no |
-//! | [`embed`] | the quantized embedding model run by tract, flip TTA, L2 normalisation | no |
+//! | [`embed`] | the embedding models run by tract: test-time variants (flip, grey) on one plan, embedder sets and their stored vector, L2 normalisation | no |
 //! | [`pipeline`] | photo → detect → align → embed, behind the [`pipeline::PhotoEmbedder`] trait | no |
 //! | [`gallery`] | the device's gallery at run time: file format, signing, the stored calibration, ranking (syndromes and genes), multi-photo fusion, GM-Arc's answer shape | no |
 //! | [`lab`] | **offline**, not part of the device's screening loop: labelled photo sets (the one reader and builder, on all cores), calibration, evaluation, the DEMO gallery | no |

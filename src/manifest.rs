@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+mod ensemble;
+pub use ensemble::EnsembleEntry;
+
 /// The manifest's file name inside a models directory.
 pub const MANIFEST_FILE: &str = "MANIFEST.toml";
 
@@ -520,12 +523,16 @@ pub struct Manifest {
     pub path: PathBuf,
     pub dir: PathBuf,
     pub models: Vec<ModelEntry>,
+    /// Declared embedder sets (`[[ensemble]]` tables; [`EnsembleEntry`]).
+    pub ensembles: Vec<EnsembleEntry>,
 }
 
 #[derive(Deserialize)]
 struct ManifestFile {
     #[serde(default)]
     model: Vec<toml::Table>,
+    #[serde(default)]
+    ensemble: Vec<EnsembleEntry>,
 }
 
 /// One `[[model]]` table read into an entry and validated; the error names the entry's id (and
@@ -589,11 +596,14 @@ impl Manifest {
                 });
             }
         }
-        Ok(Self {
+        let manifest = Self {
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),
             models,
-        })
+            ensembles: file.ensemble,
+        };
+        manifest.check_ensembles()?;
+        Ok(manifest)
     }
 
     /// The entry with this id.

@@ -46,9 +46,14 @@ pub trait PhotoEmbedder {
     fn metric(&self) -> Metric;
     /// Embeds the patient's face in `photo`.
     fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, UnusablePhotoError>;
+    /// The embedder set and variants a gallery built by this embedder records
+    /// ([`EmbeddingRecipe`]); `None` (the default, for test doubles): none recorded.
+    fn recipe(&self) -> Option<EmbeddingRecipe> {
+        None
+    }
 }
 
-use crate::embed::{EmbedError, EmbedOptions, Embedder};
+use crate::embed::{EmbedError, EmbedOptions, Embedder, EmbedderSet, EmbeddingRecipe};
 use crate::manifest::{Manifest, ManifestError, ModelEntry, Role, Template};
 use crate::vision::align::{align, Aligned};
 use crate::vision::detect::{DetectError, Detector, DetectorSource};
@@ -103,7 +108,14 @@ pub enum PipelineLoadError {
     Embedder(#[from] EmbedError),
     #[error("model `{0}` has no alignment template")]
     NoTemplate(String),
+    #[error("ensemble `{id}` is not usable: {message}")]
+    Ensemble { id: String, message: String },
 }
+
+mod members;
+mod trace;
+pub use members::Members;
+pub use trace::{PhotoTrace, ALIGNMENT_SIMILARITY_5PT};
 
 /// The models in a folder a command named could not be loaded: the folder and why.
 #[derive(Debug, thiserror::Error)]
@@ -128,8 +140,9 @@ pub fn load_models(
     })
 }
 
-/// Loads the pipeline a command that reads a gallery asks for: as [`load_models`], but without
-/// `--embedder` the embedder is the one that built the gallery, `gallery_embedder_id` being the
+/// Loads the pipeline a command that reads a gallery asks for: as [`load_models`] (an
+/// `--embedder` naming an `[[ensemble]]` loads it), but without `--embedder` the embedder (or
+/// declared ensemble) is the one that built the gallery, `gallery_embedder_id` being the
 /// id the gallery records ([`Manifest::embedder_for_gallery`]).
 pub fn load_models_for_gallery(
     models_dir: &Path,
@@ -142,23 +155,41 @@ pub fn load_models_for_gallery(
         source,
     };
     let manifest = Manifest::load_dir(models_dir).map_err(|e| dir_err(e.into()))?;
+    if let Some(set) = embedder.filter(|id| manifest.ensemble(id).is_some()) {
+        return load_models(models_dir, Some(set), opts);
+    }
+    if embedder.is_none() {
+        if let Some(set) = gallery_embedder_id.and_then(|g| members::ensemble_for(&manifest, g)) {
+            return load_models(models_dir, Some(&set), opts);
+        }
+    }
     let chosen = manifest
         .embedder_for_gallery(embedder, gallery_embedder_id)
         .map_err(|e| dir_err(e.into()))?;
     load_models(models_dir, Some(&chosen.id), opts)
 }
 
-/// The manifest's first detector, and the embedder `embedder` (or its first embedder).
+/// The manifest's first detector, and the embedder or ensemble `embedder` (or the first
+/// embedder).
 fn entries<'m>(
     manifest: &'m Manifest,
     embedder: Option<&str>,
-) -> Result<(&'m ModelEntry, &'m ModelEntry), ManifestError> {
+) -> Result<(&'m ModelEntry, Members<'m>), PipelineLoadError> {
     let detector = manifest.first_with_role(Role::Detector)?;
-    let embedder = match embedder {
-        Some(id) => manifest.model(id)?,
-        None => manifest.first_with_role(Role::Embedder)?,
+    let members = match embedder {
+        Some(id) => Members::named(manifest, id)?,
+        None => Members::single(manifest.first_with_role(Role::Embedder)?),
     };
-    Ok((detector, embedder))
+    Ok((detector, members))
+}
+
+/// `face` aligned onto `template`.
+fn align_on(
+    photo: &RgbImage,
+    face: &Face,
+    template: &Template,
+) -> Result<Aligned, UnusablePhotoError> {
+    align(photo, &face.landmarks, template).map_err(|e| UnusablePhotoError::Detect(e.to_string()))
 }
 
 /// A scoped thread's result; its panic, if it panicked, carries on in the caller.
@@ -186,9 +217,10 @@ pub struct FacePipeline {
     /// The live preview's plan of the same detector at a smaller input
     /// ([`Self::with_preview_side`]); `None`: the preview runs `detector`.
     preview: Option<Detector>,
-    embedder: Embedder,
-    template: Template,
-    embedder_id: String,
+    /// The embedders (one, or a declared ensemble) and the variants they run.
+    embedders: EmbedderSet,
+    /// Each member's alignment template, in member order.
+    templates: Vec<Template>,
     pub thresholds: QualityThresholds,
 }
 
@@ -201,8 +233,10 @@ impl FacePipeline {
         opts: EmbedOptions,
     ) -> Result<Self, PipelineLoadError> {
         let manifest = Manifest::load_dir(models_dir)?;
-        let (detector, embedder) = entries(&manifest, embedder)?;
-        Self::from_entries(&manifest, detector, embedder, opts)
+        let (detector, members) = entries(&manifest, embedder)?;
+        let (pipeline, _no_preview) =
+            Self::from_members_with_preview(&manifest, detector, &members, opts, 0, false)?;
+        Ok(pipeline)
     }
 
     /// [`Self::load`] and [`Self::set_preview_side`] in one, as the device starts. The detector
@@ -230,8 +264,8 @@ impl FacePipeline {
         parallel: bool,
     ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
         let manifest = Manifest::load_dir(models_dir)?;
-        let (detector, embedder) = entries(&manifest, embedder)?;
-        Self::from_entries_with_preview(&manifest, detector, embedder, opts, preview_side, parallel)
+        let (detector, members) = entries(&manifest, embedder)?;
+        Self::from_members_with_preview(&manifest, detector, &members, opts, preview_side, parallel)
     }
 
     /// Builds the pipeline from explicit manifest entries.
@@ -241,30 +275,29 @@ impl FacePipeline {
         embedder: &ModelEntry,
         opts: EmbedOptions,
     ) -> Result<Self, PipelineLoadError> {
+        let members = Members::single(embedder);
         let (pipeline, _no_preview) =
-            Self::from_entries_with_preview(manifest, detector, embedder, opts, 0, false)?;
+            Self::from_members_with_preview(manifest, detector, &members, opts, 0, false)?;
         Ok(pipeline)
     }
 
-    /// [`Self::from_entries`] with the detector's preview plan at `preview_side` (0: none), the
-    /// plans optimised on their own threads or not ([`Self::load_with_preview`]).
-    fn from_entries_with_preview(
+    /// [`Self::from_entries`] for an embedder or ensemble, with the detector's preview plan at
+    /// `preview_side` (0: none), the plans optimised on their own threads or not
+    /// ([`Self::load_with_preview`]).
+    fn from_members_with_preview(
         manifest: &Manifest,
         det_entry: &ModelEntry,
-        emb_entry: &ModelEntry,
+        members: &Members<'_>,
         opts: EmbedOptions,
         preview_side: usize,
         parallel: bool,
     ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
-        let template = emb_entry
-            .template
-            .clone()
-            .ok_or_else(|| PipelineLoadError::NoTemplate(emb_entry.id.clone()))?;
+        let templates = members.templates()?;
         let source = DetectorSource::read(manifest, det_entry)?;
         let wants_preview =
             preview_side != 0 && (preview_side, preview_side) != det_entry.input_hw();
         let preview = || wants_preview.then(|| source.plan_sized(preview_side));
-        let embed = || Embedder::load(manifest, emb_entry, opts);
+        let embed = || members.load(manifest, opts);
         let (detector, preview, embedder) = if parallel {
             std::thread::scope(|s| {
                 let preview = s.spawn(preview);
@@ -284,9 +317,8 @@ impl FacePipeline {
         let pipeline = Self {
             detector: detector?,
             preview,
-            embedder: embedder?,
-            template,
-            embedder_id: emb_entry.embedder_id(),
+            embedders: embedder?,
+            templates,
             thresholds: QualityThresholds::default(),
         };
         Ok((pipeline, outcome))
@@ -332,8 +364,19 @@ impl FacePipeline {
         self.preview.as_ref().unwrap_or(&self.detector)
     }
 
+    /// The first (for dlib's default, the only) embedder.
     pub fn embedder(&self) -> &Embedder {
-        &self.embedder
+        &self.embedders.members()[0]
+    }
+
+    /// The embedders and the variants they run.
+    pub fn embedders(&self) -> &EmbedderSet {
+        &self.embedders
+    }
+
+    /// What a gallery built by this pipeline records, and what one it queries must match.
+    pub fn embedding_recipe(&self) -> EmbeddingRecipe {
+        self.embedders.recipe()
     }
 
     /// Detects faces, in photo coordinates: one pass over the whole photo (what the live
@@ -416,39 +459,72 @@ impl FacePipeline {
 
     /// Aligns and embeds a face whose landmarks are final.
     fn embed_refined(&self, photo: &RgbImage, face: &Face) -> Result<Vec<f32>, UnusablePhotoError> {
+        Ok(self.embed_checked(photo, face)?.vector)
+    }
+
+    /// [`Self::embed_refined`] with the passes' norms: refuses a face too small, aligns, embeds.
+    fn embed_checked(
+        &self,
+        photo: &RgbImage,
+        face: &Face,
+    ) -> Result<crate::embed::SetEmbedding, UnusablePhotoError> {
         let iod = face.inter_ocular();
         if iod < MIN_PHOTO_INTER_OCULAR {
             return Err(UnusablePhotoError::FaceTooSmall { pixels: iod });
         }
-        let aligned = self.align(photo, face)?;
-        self.embed_chip(&aligned.chip)
+        self.embed_aligned(photo, face)
     }
 
-    /// Aligns the chosen face onto the embedder's template.
+    /// Aligns the chosen face onto the (first) embedder's template.
     pub fn align(&self, photo: &RgbImage, face: &Face) -> Result<Aligned, UnusablePhotoError> {
-        align(photo, &face.landmarks, &self.template)
-            .map_err(|e| UnusablePhotoError::Detect(e.to_string()))
+        align_on(photo, face, &self.templates[0])
     }
 
-    /// Embeds an aligned chip.
+    /// Embeds an aligned chip (every member on the same chip).
     pub fn embed_chip(&self, chip: &RgbImage) -> Result<Vec<f32>, UnusablePhotoError> {
-        self.embedder
+        self.embedders
             .embed_chip(chip)
+            .map(|e| e.vector)
+            .map_err(|e| UnusablePhotoError::Embed(e.to_string()))
+    }
+
+    /// Aligns the face once per distinct template and runs every (model, variant) pair.
+    fn embed_aligned(
+        &self,
+        photo: &RgbImage,
+        face: &Face,
+    ) -> Result<crate::embed::SetEmbedding, UnusablePhotoError> {
+        let mut chips: Vec<RgbImage> = Vec::with_capacity(self.templates.len());
+        for (i, t) in self.templates.iter().enumerate() {
+            let same = self.templates[..i].iter().position(|u| u == t);
+            let chip = match same {
+                Some(j) => chips[j].clone(),
+                None => align_on(photo, face, t)?.chip,
+            };
+            chips.push(chip);
+        }
+        let chips: Vec<&RgbImage> = chips.iter().collect();
+        self.embedders
+            .embed_chips(&chips)
             .map_err(|e| UnusablePhotoError::Embed(e.to_string()))
     }
 }
 
 impl PhotoEmbedder for FacePipeline {
     fn embedder_id(&self) -> String {
-        self.embedder_id.clone()
+        self.embedders.recipe().gallery_id()
     }
 
     fn embedding_size(&self) -> usize {
-        self.embedder.embedding_size()
+        self.embedders.embedding_size()
     }
 
     fn metric(&self) -> Metric {
-        self.embedder.metric()
+        self.embedders.metric()
+    }
+
+    fn recipe(&self) -> Option<EmbeddingRecipe> {
+        Some(self.embedders.recipe())
     }
 
     fn embed_photo(&self, photo: &RgbImage) -> Result<FaceEmbedding, UnusablePhotoError> {

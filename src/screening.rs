@@ -65,10 +65,11 @@ pub struct PipelineAnalyzer {
 }
 
 impl PipelineAnalyzer {
-    /// Pairs a pipeline and a gallery; a gallery made by another model is refused here.
+    /// Pairs a pipeline and a gallery; a gallery made by another model, embedder set or
+    /// variants is refused here.
     pub fn new(pipeline: Result<FacePipeline, String>, gallery: Result<Gallery, String>) -> Self {
         let gallery = match (&pipeline, gallery) {
-            (Ok(p), Ok(g)) => match g.check_embedder(&p.embedder_id()) {
+            (Ok(p), Ok(g)) => match g.check_recipe(&p.embedding_recipe()) {
                 Ok(()) => Ok(g),
                 Err(e) => Err(e.to_string()),
             },

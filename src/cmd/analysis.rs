@@ -11,7 +11,7 @@ use gestaltcam::hpo::{
     Answer, Candidate, Differential, FaceLikelihood, HpoIndex, LrModel, TermId, TOP_N,
 };
 use gestaltcam::lab::{self, CalibrateOptions, EvalOptions};
-use gestaltcam::pipeline::{FacePipeline, PhotoEmbedder};
+use gestaltcam::pipeline::FacePipeline;
 use gestaltcam::ui::view::DISCLAIMER;
 use std::path::{Path, PathBuf};
 
@@ -88,6 +88,15 @@ pub enum JsonFormat {
     Gestaltmatcher,
 }
 
+/// One used photo in `analyze --json`'s `photos`: its position (1-based) and how it was
+/// embedded (landmarks in photo pixels, alignment mode, each (model, variant) norm before
+/// normalisation).
+fn photo_json(index: usize, trace: gestaltcam::pipeline::PhotoTrace) -> serde_json::Value {
+    let mut v = serde_json::json!(trace);
+    v["photo"] = serde_json::json!(index + 1);
+    v
+}
+
 /// `analyze --hpo`: the face ranking re-ranked by the answers (JSON with per-term contributions).
 fn analyze_with_hpo(
     a: &AnalyzeArgs,
@@ -145,14 +154,18 @@ fn analyze_with_hpo(
 
 pub fn analyze(a: AnalyzeArgs) -> Result<()> {
     let pipeline = a.models.load_pipeline_for_gallery(&a.gallery)?;
-    let gallery =
-        Gallery::load_for_model(&a.gallery, &pipeline.embedder_id(), a.pubkey.as_deref())?;
+    let recipe = pipeline.embedding_recipe();
+    let gallery = Gallery::load_for_recipe(&a.gallery, &recipe, a.pubkey.as_deref())?;
     let mut vectors = Vec::new();
+    let mut traces = Vec::new();
     let mut problems = Vec::new();
     for (i, path) in a.photos.iter().enumerate() {
         // Patient photo names are not logged: photos are referred to by their position.
-        match lab::embed_image(&pipeline, path) {
-            Ok(v) => vectors.push(v),
+        match lab::embed_image_traced(&pipeline, path) {
+            Ok((v, trace)) => {
+                vectors.push(v);
+                traces.push(photo_json(i, trace));
+            }
             Err(reason) => problems.push(format!("photo {}: {reason}", i + 1)),
         }
     }
@@ -189,6 +202,8 @@ pub fn analyze(a: AnalyzeArgs) -> Result<()> {
             "candidates": ranking.candidates(),
             "ranking": ranking,
             "genes": genes,
+            "photos": traces,
+            "embedding": recipe,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -470,7 +485,7 @@ fn parse_rule(s: &str) -> Result<CalibrationRule> {
 
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     let pipeline = a.models.load_pipeline_for_gallery(&a.gallery)?;
-    let mut g = Gallery::load_for_model(&a.gallery, &pipeline.embedder_id(), None)?;
+    let mut g = Gallery::load_for_recipe(&a.gallery, &pipeline.embedding_recipe(), None)?;
     let set = a.set.select(a.set.read_all()?)?;
     let (probes, skipped) = embed_set(&pipeline, &set, &a.set.root(), threads(&a.models))?;
     let opts = a.sessions.calibrate_options(parse_rule(&a.rule)?);
@@ -547,7 +562,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let root = a.set.root();
     let (g, probes) = match &a.gallery {
         Some(path) => (
-            Gallery::load_for_model(path, &pipeline.embedder_id(), None)?,
+            Gallery::load_for_recipe(path, &pipeline.embedding_recipe(), None)?,
             a.set.select(all)?,
         ),
         None => {

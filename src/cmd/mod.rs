@@ -40,13 +40,13 @@ pub struct ModelArgs {
     /// (a checkout's `target/release/gestaltcam` finds the checkout's models).
     #[arg(long, default_value = AUTO, value_parser = models_dir_arg)]
     pub models: PathBuf,
-    /// Embedder id from the manifest. Default: for a command that reads a gallery (analyze,
+    /// Embedder (or `[[ensemble]]`) id from the manifest. Default: for a command that reads a gallery (analyze,
     /// eval --gallery, calibrate) the model that built it; otherwise, or when the manifest lacks
     /// that model, the manifest's first embedder (the int8 model).
     #[arg(long)]
     pub embedder: Option<String>,
     /// No test-time augmentation (by default each face is also embedded mirrored and the two
-    /// embeddings averaged).
+    /// embeddings averaged). An `[[ensemble]]` runs the variants its manifest entry names.
     #[arg(long)]
     pub no_flip_tta: bool,
     /// Worker threads for many photos (default: all cores).

@@ -9,6 +9,7 @@ use super::format::{
     FLAG_CALIBRATION, FLAG_CASE_GENES, FLAG_THRESHOLD, FORMAT_VERSION, HASH_AT, MAGIC,
     MAX_CALIBRATION, MAX_DIM, MAX_STR,
 };
+use super::recipe::{FLAG_RECIPE, MAX_RECIPE};
 use super::{GalleryError, Result};
 use crate::manifest::Metric;
 use std::path::Path;
@@ -79,6 +80,7 @@ impl Gallery {
         let cases = read_cases(&mut r, h.case_count, h.label_count)?;
         let body = r.take_exact(h.case_count, row_bytes(h.storage, h.dim), "embeddings")?;
         let calibration = read_calibration(&mut r, h.flags)?;
+        let recipe = read_recipe(&mut r, h.flags, &embedder_id)?;
         let case_genes = read_case_genes(&mut r, h.flags, h.case_count)?;
         if r.pos != bytes.len() {
             return Err(GalleryError::Malformed(format!(
@@ -103,6 +105,7 @@ impl Gallery {
             cases,
             vectors,
             calibration,
+            recipe,
             case_genes,
             content_hash: hex::encode(stored_hash),
         })
@@ -191,7 +194,7 @@ fn check_length_and_hash(bytes: &[u8], file_len: u64) -> Result<&[u8]> {
 /// when one is flagged, at least one case.
 fn check_header(raw: RawHeader) -> Result<Header> {
     let flags = raw.flags;
-    if flags & !(FLAG_THRESHOLD | FLAG_CALIBRATION | FLAG_CASE_GENES) != 0 {
+    if flags & !(FLAG_THRESHOLD | FLAG_CALIBRATION | FLAG_RECIPE | FLAG_CASE_GENES) != 0 {
         return Err(GalleryError::Malformed(format!("unknown flags {flags:#x}")));
     }
     let dim = raw.dim;
@@ -294,6 +297,24 @@ fn read_calibration(r: &mut Reader<'_>, flags: u32) -> Result<Option<Calibration
         .map_err(|e| GalleryError::Malformed(format!("calibration block: {e}")))?;
     c.validate()?;
     Ok(Some(c))
+}
+
+/// The recipe block when the header flags one ([`super::recipe`]).
+fn read_recipe(
+    r: &mut Reader<'_>,
+    flags: u32,
+    embedder_id: &str,
+) -> Result<Option<crate::embed::EmbeddingRecipe>> {
+    if flags & FLAG_RECIPE == 0 {
+        return Ok(None);
+    }
+    let n = r.u32("recipe")? as usize;
+    if n > MAX_RECIPE {
+        return Err(GalleryError::Malformed(format!(
+            "recipe block is {n} bytes (limit {MAX_RECIPE})"
+        )));
+    }
+    super::recipe::parse_recipe(r.take(n, "recipe")?, embedder_id).map(Some)
 }
 
 /// The case-genes block, present when its flag is set: per case a gene count, then each

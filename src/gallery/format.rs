@@ -7,7 +7,8 @@
 //! 10      1    storage: 0 = f32, 1 = int8 with a per-row f32 scale
 //! 11      1    metric: 0 = cosine, 1 = euclidean
 //! 12      4    flags (u32): bit 0 = threshold present, bit 1 = calibration block present,
-//!              bit 3 = case-genes block present; other bits must be 0
+//!              bit 2 = recipe block present; bit 3 = case-genes block present;
+//!              other bits must be 0
 //! 16      4    embedding size (u32, 1..=4096)
 //! 20      4    label count (u32)
 //! 24      4    case count (u32)
@@ -22,6 +23,8 @@
 //!                          int8 → case count × (scale f32, size × i8)
 //!              calibration (flag bit 1): u32 byte length + UTF-8 JSON of
 //!              [`super::calibration::Calibration`] (at most 4 MiB)
+//!              recipe (flag bit 2): u32 byte length + UTF-8 JSON of the embedder set and
+//!              variants it was built with ([`super::recipe`]; at most 1 MiB)
 //!              case genes (flag bit 3): per case, u32 gene count, genes ×
 //!              (name str, Entrez id u64, 0 = none)
 //! str = u32 byte length + UTF-8 bytes (at most 65,536 bytes)
@@ -44,6 +47,7 @@
 
 use super::atomic::write_atomic;
 use super::calibration::Calibration;
+use super::recipe::FLAG_RECIPE;
 use super::{GalleryError, Result};
 use crate::manifest::Metric;
 use serde::{Deserialize, Serialize};
@@ -137,6 +141,8 @@ pub struct GalleryHeader {
     pub created_unix: u64,
     pub threshold: Option<f32>,
     pub name: String,
+    /// The embedder set and variants it was built with, described ([`Gallery::recipe`]).
+    pub embedding: String,
     /// Hex sha256 of the content as last written/read.
     pub content_hash: String,
 }
@@ -191,6 +197,8 @@ pub struct Gallery {
     pub(crate) vectors: Vectors,
     /// Session-true threshold and bands ([`crate::lab::calibrate()`]); `None` = not calibrated.
     pub(crate) calibration: Option<Calibration>,
+    /// The embedder set and variants it was built with; `None`: written before recipes.
+    pub(crate) recipe: Option<crate::embed::EmbeddingRecipe>,
     /// Each case's own genes, in case order; empty = the file stores none ([`super::genes`]).
     pub(crate) case_genes: Vec<Vec<Gene>>,
     pub(crate) content_hash: String,
@@ -314,6 +322,7 @@ impl Gallery {
             case_label,
             vectors,
             calibration: None,
+            recipe: None,
             case_genes: Vec::new(),
             content_hash: String::new(),
         };
@@ -372,6 +381,7 @@ impl Gallery {
             created_unix: self.meta.created_unix,
             threshold: self.meta.threshold,
             name: self.meta.name.clone(),
+            embedding: self.recipe().describe(),
             content_hash: self.content_hash.clone(),
         }
     }
@@ -441,7 +451,7 @@ impl Gallery {
         Ok(())
     }
     /// Recomputes the content hash after a change to what the file stores.
-    pub(super) fn refresh_hash(&mut self) {
+    pub(super) fn refresh_content_hash(&mut self) {
         self.content_hash = content_hash(&self.encode_unhashed());
     }
     /// Hex sha256 content hash (as stored in the file).
@@ -500,6 +510,9 @@ impl Gallery {
         if self.calibration.is_some() {
             flags |= FLAG_CALIBRATION;
         }
+        if self.recipe.is_some() {
+            flags |= FLAG_RECIPE;
+        }
         if !self.case_genes.is_empty() {
             flags |= FLAG_CASE_GENES;
         }
@@ -541,6 +554,7 @@ impl Gallery {
             b.extend_from_slice(&(json.len() as u32).to_le_bytes());
             b.extend_from_slice(&json);
         }
+        super::recipe::put_recipe(&mut b, self.recipe.as_ref());
         if !self.case_genes.is_empty() {
             put_case_genes(&mut b, &self.case_genes);
         }

@@ -64,7 +64,7 @@ impl Gallery {
         } else {
             genes
         };
-        self.refresh_hash();
+        self.refresh_content_hash();
         Ok(())
     }
 

@@ -17,6 +17,7 @@
 //! | [`calibration`] | the calibration data the file stores: thresholds and evidence bands per session size |
 //! | [`candidate`] | what a ranking gives the device: [`Candidate`]s and their evidence [`Band`] |
 //! | [`fusion`] | how several photos of one patient combine: [`FusionMode`] |
+//! | [`recipe`] | the embedder set and test-time variants a gallery records, and the check that a pipeline matches them |
 //! | [`rank`] | exact nearest-case ranking, bands, multi-photo fusion, ranking comparison |
 //! | [`genes`] | genes per reference case and gene-level ranking (a gene's nearest case) |
 //! | [`answer`] | GestaltMatcher-Arc's service answer shape (`analyze --json --format gestaltmatcher`) |
@@ -30,6 +31,7 @@ pub mod format;
 pub mod fusion;
 pub mod genes;
 pub mod rank;
+pub mod recipe;
 pub mod sign;
 
 pub use atomic::{remove_stale_temp_files, write_atomic, write_atomic_via};
@@ -139,6 +141,11 @@ pub enum GalleryError {
          the gallery with this model"
     )]
     EmbedderMismatch { gallery: String, model: String },
+    #[error(
+        "the gallery was built with {gallery}, but the models loaded are {pipeline}; load the \
+         models the gallery records (--embedder, --no-flip-tta) or build the gallery again"
+    )]
+    RecipeMismatch { gallery: String, pipeline: String },
     #[error("embedding has {found} values, the gallery expects {expected}")]
     DimensionMismatch { expected: usize, found: usize },
     #[error("gallery has no cases")]

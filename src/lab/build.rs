@@ -215,23 +215,45 @@ pub fn embed_image<E: PhotoEmbedder + ?Sized>(
     path: &Path,
 ) -> std::result::Result<Vec<f32>, SkipReason> {
     let img = decode_image(path)?;
-    let e = embedder.embed_photo(&img).map_err(|e| match e {
+    let e = embedder.embed_photo(&img).map_err(skip_reason)?;
+    check_vector(&e.vector, embedder.embedding_size())?;
+    Ok(e.vector)
+}
+
+/// [`embed_image`] by the real pipeline, with how the photo was embedded (landmarks,
+/// alignment, the passes' norms: `analyze --json`).
+pub fn embed_image_traced(
+    pipeline: &crate::pipeline::FacePipeline,
+    path: &Path,
+) -> std::result::Result<(Vec<f32>, crate::pipeline::PhotoTrace), SkipReason> {
+    let img = decode_image(path)?;
+    let (e, trace) = pipeline.embed_photo_traced(&img).map_err(skip_reason)?;
+    check_vector(&e.vector, pipeline.embedding_size())?;
+    Ok((e.vector, trace))
+}
+
+/// Why a photo the pipeline refused is skipped.
+fn skip_reason(e: UnusablePhotoError) -> SkipReason {
+    match e {
         UnusablePhotoError::NoFace => SkipReason::NoFace,
         UnusablePhotoError::SeveralFaces { count } => SkipReason::SeveralFaces(count),
         UnusablePhotoError::FaceTooSmall { .. } => SkipReason::FaceTooSmall,
         UnusablePhotoError::Detect(m) | UnusablePhotoError::Embed(m) => SkipReason::ModelError(m),
-    })?;
-    if e.vector.len() != embedder.embedding_size() {
+    }
+}
+
+/// Refuses an embedding of the wrong length or with a NaN/∞ value.
+fn check_vector(v: &[f32], size: usize) -> std::result::Result<(), SkipReason> {
+    if v.len() != size {
         return Err(SkipReason::BadEmbedding(format!(
-            "{} values, expected {}",
-            e.vector.len(),
-            embedder.embedding_size()
+            "{} values, expected {size}",
+            v.len()
         )));
     }
-    if e.vector.iter().any(|x| !x.is_finite()) {
+    if v.iter().any(|x| !x.is_finite()) {
         return Err(SkipReason::BadEmbedding("NaN or infinite value".into()));
     }
-    Ok(e.vector)
+    Ok(())
 }
 
 fn now_unix() -> u64 {
@@ -354,6 +376,9 @@ pub fn build_gallery<E: PhotoEmbedder + Sync + ?Sized>(
         storage: opts.storage,
     };
     let mut g = Gallery::from_parts(meta, out_labels, cases, dim, flat)?;
+    if let Some(recipe) = embedder.recipe() {
+        g.set_recipe(recipe)?;
+    }
     // Genes per case (GM-Arc's metadata, `attach_metadata`); none stores nothing.
     g.set_case_genes(used_cases.iter().map(|c| c.genes.clone()).collect())?;
     Ok((g, summary))

@@ -437,6 +437,7 @@ impl fmt::Display for GalleryInfo {
         writeln!(f, "gallery        {}", h.name)?;
         writeln!(f, "format         v{}", h.format_version)?;
         writeln!(f, "embedder       {}", h.embedder_id)?;
+        writeln!(f, "embedding      {}", h.embedding)?;
         writeln!(f, "metric         {:?}", h.metric)?;
         writeln!(
             f,

@@ -29,8 +29,8 @@ pub mod shared;
 pub mod threshold;
 
 pub use build::{
-    build_gallery, default_threads, embed_image, embed_many, embed_probes, BuildOptions,
-    BuildSummary, Embedded, Progress, SkipReason, SkippedImage,
+    build_gallery, default_threads, embed_image, embed_image_traced, embed_many, embed_probes,
+    BuildOptions, BuildSummary, Embedded, Progress, SkipReason, SkippedImage,
 };
 pub use calibrate::{calibrate, CalibrateOptions, CalibrationProbe, CalibrationReport};
 pub use demo::{demo_gallery, DemoGalleryError};

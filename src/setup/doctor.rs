@@ -10,7 +10,7 @@ use crate::embed::EmbedOptions;
 use crate::gallery::Gallery;
 use crate::hw;
 use crate::manifest::{CpuFeatures, Manifest};
-use crate::pipeline::{FacePipeline, PhotoEmbedder};
+use crate::pipeline::FacePipeline;
 
 /// One line of `doctor`: a part, whether it passed and what was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +156,7 @@ fn preview_row<E: std::fmt::Display>(
 
 /// The gallery: its size, threshold and the target it was calibrated for, or why it is refused.
 fn gallery_row(path: &Path, p: &FacePipeline, public_key: Option<&Path>) -> DoctorRow {
-    match Gallery::load_for_model(path, &p.embedder_id(), public_key) {
+    match Gallery::load_for_recipe(path, &p.embedding_recipe(), public_key) {
         Ok(g) => DoctorRow::ok(
             "gallery",
             format!(

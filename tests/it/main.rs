@@ -30,6 +30,8 @@ mod devset;
 mod display_bus;
 // The embedder against dlib's own descriptors on committed chips.
 mod embed_golden;
+// Embedder sets and test-time variants: the tiny iResNet pair × 4 variants, recipes, refusals.
+mod ensemble;
 // Fault injection, one submodule per fault area (camera, display, models, gallery, disk, …).
 mod faults;
 // Regression inputs of bugs the fuzz targets found.

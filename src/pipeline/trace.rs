@@ -1,0 +1,44 @@
+//! Validation hooks: what a photo's embedding was made from, so a clinic can compare the
+//! device with GestaltMatcher-Arc on its own photos (`analyze --json`; `models/README.md`).
+
+use super::{FaceEmbedding, FacePipeline, UnusablePhotoError};
+use crate::embed::PairNorm;
+use image::RgbImage;
+use serde::Serialize;
+
+/// The name of today's alignment: a least-squares similarity transform of the detector's five
+/// landmarks onto the embedder's template ([`crate::vision::align`]).
+pub const ALIGNMENT_SIMILARITY_5PT: &str = "similarity-5pt";
+
+/// How one photo was embedded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhotoTrace {
+    /// The five landmarks the face was aligned with, `[x, y]` in photo pixels.
+    pub landmarks: [[f32; 2]; 5],
+    /// The alignment mode's name (e.g. [`ALIGNMENT_SIMILARITY_5PT`]).
+    pub alignment: String,
+    /// Each (model, variant) pass's output norm before normalisation.
+    pub vector_norms: Vec<PairNorm>,
+}
+
+impl FacePipeline {
+    /// [`super::PhotoEmbedder::embed_photo`] plus how the photo was embedded.
+    pub fn embed_photo_traced(
+        &self,
+        photo: &RgbImage,
+    ) -> Result<(FaceEmbedding, PhotoTrace), UnusablePhotoError> {
+        let (face, faces_seen) = self.find_and_refine(photo)?;
+        let embedded = self.embed_checked(photo, &face)?;
+        let trace = PhotoTrace {
+            landmarks: face.landmarks,
+            alignment: ALIGNMENT_SIMILARITY_5PT.to_string(),
+            vector_norms: embedded.norms,
+        };
+        let embedding = FaceEmbedding {
+            vector: embedded.vector,
+            face,
+            faces_seen,
+        };
+        Ok((embedding, trace))
+    }
+}
