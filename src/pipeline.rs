@@ -49,8 +49,9 @@ pub trait PhotoEmbedder {
 }
 
 use crate::embed::{EmbedError, EmbedOptions, Embedder};
-use crate::manifest::{Manifest, ManifestError, ModelEntry, Role, Template};
-use crate::vision::align::{align, Aligned};
+use crate::manifest::{AlignmentMode, Manifest, ManifestError, ModelEntry, Role, Template};
+use crate::vision::align::Aligned;
+use crate::vision::alignment::align_with;
 use crate::vision::detect::{DetectError, Detector, DetectorSource};
 use crate::vision::quality::{self, Issue, Measures, QualityThresholds};
 use crate::vision::search;
@@ -188,6 +189,8 @@ pub struct FacePipeline {
     preview: Option<Detector>,
     embedder: Embedder,
     template: Template,
+    /// How faces are aligned onto `template` (the embedder entry's `alignment`).
+    alignment: AlignmentMode,
     embedder_id: String,
     pub thresholds: QualityThresholds,
 }
@@ -286,6 +289,7 @@ impl FacePipeline {
             preview,
             embedder: embedder?,
             template,
+            alignment: emb_entry.alignment,
             embedder_id: emb_entry.embedder_id(),
             thresholds: QualityThresholds::default(),
         };
@@ -321,6 +325,12 @@ impl FacePipeline {
         let entry = manifest.model(self.detector.id())?;
         self.preview = Some(Detector::load_sized(&manifest, entry, side)?);
         Ok(())
+    }
+
+    /// The embedder's alignment mode ([`AlignmentMode::name`] for reports such as
+    /// `analyze --json`).
+    pub fn alignment(&self) -> AlignmentMode {
+        self.alignment
     }
 
     pub fn detector(&self) -> &Detector {
@@ -426,8 +436,18 @@ impl FacePipeline {
 
     /// Aligns the chosen face onto the embedder's template.
     pub fn align(&self, photo: &RgbImage, face: &Face) -> Result<Aligned, UnusablePhotoError> {
-        align(photo, &face.landmarks, &self.template)
-            .map_err(|e| UnusablePhotoError::Detect(e.to_string()))
+        let redetect = |rotated: &RgbImage| {
+            let faces = self.detector.detect(rotated).ok()?;
+            faces.first().map(|f| f.landmarks)
+        };
+        align_with(
+            photo,
+            &face.landmarks,
+            &self.template,
+            self.alignment,
+            redetect,
+        )
+        .map_err(|e| UnusablePhotoError::Detect(e.to_string()))
     }
 
     /// Embeds an aligned chip.
