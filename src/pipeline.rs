@@ -437,8 +437,8 @@ impl FacePipeline {
     /// Aligns the chosen face onto the embedder's template.
     pub fn align(&self, photo: &RgbImage, face: &Face) -> Result<Aligned, UnusablePhotoError> {
         let redetect = |rotated: &RgbImage| {
-            let faces = self.detector.detect(rotated).ok()?;
-            faces.first().map(|f| f.landmarks)
+            let faces = self.detector.detect(rotated).unwrap_or_default();
+            faces.into_iter().map(|f| f.landmarks).collect()
         };
         align_with(
             photo,

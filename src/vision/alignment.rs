@@ -7,14 +7,14 @@ use crate::manifest::{AlignmentMode, FivePoints, Template};
 use image::RgbImage;
 
 /// Aligns the face with `landmarks` in `image` onto `template` the way `mode` says.
-/// `redetect` finds the best face's five landmarks again in an image (the photo turned so the
-/// eyes are level), `None` when it finds none; only [`AlignmentMode::GmArc`] calls it.
+/// `redetect` finds the faces' five landmarks again in an image (the photo turned so the eyes
+/// are level); only [`AlignmentMode::GmArc`] calls it.
 pub fn align_with(
     image: &RgbImage,
     landmarks: &FivePoints,
     template: &Template,
     mode: AlignmentMode,
-    redetect: impl FnOnce(&RgbImage) -> Option<FivePoints>,
+    redetect: impl FnOnce(&RgbImage) -> Vec<FivePoints>,
 ) -> Result<Aligned, AlignError> {
     match mode {
         AlignmentMode::FivePoint => align(image, landmarks, template),

@@ -5,8 +5,11 @@
 //! 1. the *original* photo is rotated about the nose landmark by the angle of the line from the
 //!    first eye to the second (OpenCV's `getRotationMatrix2D(nose, angle, 1)`), so the eyes are
 //!    level; bilinear, border 0, same size as the photo ([`eye_level_rotation`]);
-//! 2. the face is detected again in the rotated photo; the best face's landmarks are truncated
-//!    to integers (toward zero, Python's `int`), in the rotated photo's pixels;
+//! 2. the face is detected again in the rotated photo; its landmarks are truncated to integers
+//!    (toward zero, Python's `int`), in the rotated photo's pixels. GM-Arc takes the most
+//!    confident face; here, of several faces, the one nearest the first landmarks turned by the
+//!    rotation ([`nearest`]), so a second person never replaces the patient (with one face, the
+//!    same face);
 //! 3. the least-squares similarity of those points onto the template (skimage's
 //!    `SimilarityTransform.estimate`, [`fit_f64`]) and an OpenCV-style `warpAffine` of the
 //!    rotated photo to the crop, border 0 ([`warp_affine`]).
@@ -68,13 +71,27 @@ pub fn truncated(points: &FivePoints) -> [[f64; 2]; 5] {
     points.map(|p| [f64::from(p[0].trunc()), f64::from(p[1].trunc())])
 }
 
+/// Of `faces`, the one whose landmarks are nearest `expected` (sum of point distances).
+pub fn nearest(faces: &[FivePoints], expected: &FivePoints) -> Option<FivePoints> {
+    let distance = |f: &FivePoints| -> f32 {
+        f.iter()
+            .zip(expected)
+            .map(|(p, q)| (p[0] - q[0]).hypot(p[1] - q[1]))
+            .sum()
+    };
+    faces
+        .iter()
+        .min_by(|a, b| distance(a).total_cmp(&distance(b)))
+        .copied()
+}
+
 /// GM-Arc's alignment of the face with `landmarks` (photo pixels) in `image` onto `template`.
-/// `redetect` gives the best face's landmarks in the rotated photo, `None` when it finds none.
+/// `redetect` gives the landmarks of the faces it finds in the rotated photo.
 pub fn align_gm_arc(
     image: &RgbImage,
     landmarks: &FivePoints,
     template: &Template,
-    redetect: impl FnOnce(&RgbImage) -> Option<FivePoints>,
+    redetect: impl FnOnce(&RgbImage) -> Vec<FivePoints>,
 ) -> Result<Aligned, AlignError> {
     let [w, h] = checked_size(template)?;
     if landmarks.iter().flatten().any(|v| !v.is_finite()) || landmarks[0] == landmarks[1] {
@@ -87,7 +104,8 @@ pub fn align_gm_arc(
         image.width(),
         image.height(),
     );
-    let found = redetect(&rotated).unwrap_or_else(|| landmarks.map(|p| rotation.apply(p)));
+    let expected = landmarks.map(|p| rotation.apply(p));
+    let found = nearest(&redetect(&rotated), &expected).unwrap_or(expected);
     let points = truncated(&found);
     let dst = template.points.map(|p| [f64::from(p[0]), f64::from(p[1])]);
     let [a, b, tx, ty] = fit_f64(&points, &dst)?;
@@ -161,8 +179,9 @@ mod tests {
         let face = TEMPLATE.map(|p| [p[0] + 40.0, p[1] + 30.0]);
         // Level eyes: the rotation is nearly the identity; the template moved by whole pixels.
         let moved = TEMPLATE.map(|p| [p[0].trunc() + 40.0, p[1].trunc() + 30.0]);
-        let with = align_gm_arc(&img, &face, &tpl, |_| Some(moved)).expect("align");
-        let without = align_gm_arc(&img, &face, &tpl, |_| None).expect("align");
+        let far = moved.map(|p| [p[0] + 60.0, p[1]]);
+        let with = align_gm_arc(&img, &face, &tpl, |_| vec![far, moved]).expect("align");
+        let without = align_gm_arc(&img, &face, &tpl, |_| Vec::new()).expect("align");
         assert_eq!(with.chip.dimensions(), (112, 112));
         assert!(with.residual < 1.0 && without.residual < 1.0);
         let p = with.transform.apply(face[2]);

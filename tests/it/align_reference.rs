@@ -114,7 +114,7 @@ fn five_point_opencv_matches_opencv_and_skimage_within_one_grey_level() {
             &lm,
             &template(),
             AlignmentMode::FivePointOpencv,
-            |_| None,
+            |_| Vec::new(),
         )
         .expect("align");
         let (max, mean) = diff(&ours.chip, &chip(&case));
@@ -127,8 +127,10 @@ fn five_point_opencv_matches_opencv_and_skimage_within_one_grey_level() {
 fn the_default_mode_is_darker_than_opencv_and_unchanged() {
     for case in cases("plain") {
         let (img, lm) = (photo(&case), points(&case["landmarks"]));
-        let default =
-            align_with(&img, &lm, &template(), AlignmentMode::FivePoint, |_| None).expect("align");
+        let default = align_with(&img, &lm, &template(), AlignmentMode::FivePoint, |_| {
+            Vec::new()
+        })
+        .expect("align");
         let plain = align(&img, &lm, &template()).expect("align");
         assert_eq!(
             default.chip, plain.chip,
@@ -159,7 +161,7 @@ fn gm_arc_matches_opencv_and_skimage_within_one_grey_level() {
         let mut rotated_size = None;
         let ours = align_with(&img, &lm, &template(), AlignmentMode::GmArc, |rotated| {
             rotated_size = Some(rotated.dimensions());
-            Some(found)
+            vec![found]
         })
         .expect("align");
         assert_eq!(
