@@ -196,6 +196,36 @@ pub struct Template {
     pub points: FivePoints,
 }
 
+/// How a face is aligned onto an embedder's template (`alignment` in a manifest entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlignmentMode {
+    /// Least-squares similarity of the detected landmarks onto the template, sampled with
+    /// imageproc's bilinear warp (a smoothing downscale first for large faces): the device's
+    /// original alignment, kept bit for bit.
+    #[default]
+    FivePoint,
+    /// The same fit, sampled by an OpenCV-style bilinear `warpAffine` (rounded, border 0, no
+    /// prefilter): `crate::vision::warp`.
+    FivePointOpencv,
+    /// GestaltMatcher-Arc's path: the photo rotated about the nose so the eyes are level,
+    /// detected again, landmarks truncated to integers, the fit and the OpenCV-style warp:
+    /// `crate::vision::gmarc`.
+    GmArc,
+}
+
+impl AlignmentMode {
+    /// The mode's manifest spelling (`five-point`, `five-point-opencv`, `gm-arc`), for logs and
+    /// `analyze --json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlignmentMode::FivePoint => "five-point",
+            AlignmentMode::FivePointOpencv => "five-point-opencv",
+            AlignmentMode::GmArc => "gm-arc",
+        }
+    }
+}
+
 /// Where a model file came from. Optional in a manifest entry (a clinic's private model has no
 /// public source), and so is each field: empty when not given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -299,6 +329,9 @@ pub struct ModelEntry {
     /// Embedders: the aligned crop.
     #[serde(default)]
     pub template: Option<Template>,
+    /// Embedders: how a face is aligned onto `template` (`five-point` when not given).
+    #[serde(default)]
+    pub alignment: AlignmentMode,
     /// Whether the model's input was quantized (int8) — informational, shown by `doctor`.
     #[serde(default)]
     pub quantized: bool,
@@ -353,6 +386,9 @@ impl ModelEntry {
         }
         if self.role != Role::Embedder && self.default_with.is_some() {
             return Err(bad("default_with is for embedders only".into()));
+        }
+        if self.role != Role::Embedder && self.alignment != AlignmentMode::default() {
+            return Err(bad("alignment is for embedders only".into()));
         }
         if self.role != Role::Embedder && self.output.is_some() {
             return Err(bad("output is for embedders only".into()));
@@ -512,6 +548,11 @@ impl ModelEntry {
         if let Some(output) = &self.output {
             t.push_str(" output=");
             t.push_str(output);
+        }
+        // Added with alignment modes; absent for the default mode, so existing ids stay.
+        if self.alignment != AlignmentMode::default() {
+            t.push_str(" alignment=");
+            t.push_str(self.alignment.name());
         }
         t.into_bytes()
     }

@@ -54,8 +54,9 @@ pub trait PhotoEmbedder {
 }
 
 use crate::embed::{EmbedError, EmbedOptions, Embedder, EmbedderSet, EmbeddingRecipe};
-use crate::manifest::{Manifest, ManifestError, ModelEntry, Role, Template};
-use crate::vision::align::{align, Aligned};
+use crate::manifest::{AlignmentMode, Manifest, ManifestError, ModelEntry, Role, Template};
+use crate::vision::align::Aligned;
+use crate::vision::alignment::align_with;
 use crate::vision::detect::{DetectError, Detector, DetectorSource};
 use crate::vision::quality::{self, Issue, Measures, QualityThresholds};
 use crate::vision::search;
@@ -115,7 +116,7 @@ pub enum PipelineLoadError {
 mod members;
 mod trace;
 pub use members::Members;
-pub use trace::{PhotoTrace, ALIGNMENT_SIMILARITY_5PT};
+pub use trace::PhotoTrace;
 
 /// The models in a folder a command named could not be loaded: the folder and why.
 #[derive(Debug, thiserror::Error)]
@@ -183,15 +184,6 @@ fn entries<'m>(
     Ok((detector, members))
 }
 
-/// `face` aligned onto `template`.
-fn align_on(
-    photo: &RgbImage,
-    face: &Face,
-    template: &Template,
-) -> Result<Aligned, UnusablePhotoError> {
-    align(photo, &face.landmarks, template).map_err(|e| UnusablePhotoError::Detect(e.to_string()))
-}
-
 /// A scoped thread's result; its panic, if it panicked, carries on in the caller.
 fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
     handle
@@ -221,6 +213,9 @@ pub struct FacePipeline {
     embedders: EmbedderSet,
     /// Each member's alignment template, in member order.
     templates: Vec<Template>,
+    /// How faces are aligned onto each member's template (the entry's `alignment`), in member
+    /// order.
+    alignments: Vec<AlignmentMode>,
     pub thresholds: QualityThresholds,
 }
 
@@ -319,6 +314,7 @@ impl FacePipeline {
             preview,
             embedders: embedder?,
             templates,
+            alignments: members.alignments(),
             thresholds: QualityThresholds::default(),
         };
         Ok((pipeline, outcome))
@@ -353,6 +349,11 @@ impl FacePipeline {
         let entry = manifest.model(self.detector.id())?;
         self.preview = Some(Detector::load_sized(&manifest, entry, side)?);
         Ok(())
+    }
+
+    /// The (first) embedder's alignment mode; [`Self::alignment_name`] names every member's.
+    pub fn alignment(&self) -> AlignmentMode {
+        self.alignments[0]
     }
 
     pub fn detector(&self) -> &Detector {
@@ -475,9 +476,38 @@ impl FacePipeline {
         self.embed_aligned(photo, face)
     }
 
+    /// `face` aligned onto `template` the way `mode` says (GM-Arc's mode detects the rotated
+    /// photo again with the full detector).
+    fn align_on(
+        &self,
+        photo: &RgbImage,
+        face: &Face,
+        template: &Template,
+        mode: AlignmentMode,
+    ) -> Result<Aligned, UnusablePhotoError> {
+        let redetect = |rotated: &RgbImage| {
+            let faces = self.detector.detect(rotated).unwrap_or_default();
+            faces.into_iter().map(|f| f.landmarks).collect()
+        };
+        align_with(photo, &face.landmarks, template, mode, redetect)
+            .map_err(|e| UnusablePhotoError::Detect(e.to_string()))
+    }
+
+    /// The alignment modes' names, in member order without repeats, joined by `+` (one name for
+    /// a single embedder): what `analyze --json` reports.
+    pub fn alignment_name(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for m in &self.alignments {
+            if !names.contains(&m.name()) {
+                names.push(m.name());
+            }
+        }
+        names.join("+")
+    }
+
     /// Aligns the chosen face onto the (first) embedder's template.
     pub fn align(&self, photo: &RgbImage, face: &Face) -> Result<Aligned, UnusablePhotoError> {
-        align_on(photo, face, &self.templates[0])
+        self.align_on(photo, face, &self.templates[0], self.alignments[0])
     }
 
     /// Embeds an aligned chip (every member on the same chip).
@@ -495,11 +525,16 @@ impl FacePipeline {
         face: &Face,
     ) -> Result<crate::embed::SetEmbedding, UnusablePhotoError> {
         let mut chips: Vec<RgbImage> = Vec::with_capacity(self.templates.len());
-        for (i, t) in self.templates.iter().enumerate() {
-            let same = self.templates[..i].iter().position(|u| u == t);
+        let ways: Vec<(&Template, AlignmentMode)> = self
+            .templates
+            .iter()
+            .zip(self.alignments.iter().copied())
+            .collect();
+        for (i, &(t, mode)) in ways.iter().enumerate() {
+            let same = ways[..i].iter().position(|&(u, m)| u == t && m == mode);
             let chip = match same {
                 Some(j) => chips[j].clone(),
-                None => align_on(photo, face, t)?.chip,
+                None => self.align_on(photo, face, t, mode)?.chip,
             };
             chips.push(chip);
         }

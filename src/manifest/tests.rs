@@ -317,3 +317,40 @@ fn a_gallery_command_runs_the_embedder_that_built_the_gallery() {
     assert_eq!(chosen(None, None), "dlib-resnet-v1-int8");
     assert!(m.embedder_for_gallery(Some("nope"), None).is_err());
 }
+
+#[test]
+fn the_alignment_mode_is_read_and_joins_the_id_only_when_not_the_default() {
+    let base = shipped().model("dlib-resnet-v1-f32").unwrap().clone();
+    assert_eq!(base.alignment, AlignmentMode::FivePoint);
+    let m = parse(&shipped_with(
+        "quantized",
+        "quantized = false\nalignment = \"gm-arc\"",
+    ))
+    .unwrap();
+    let gm = m.model("dlib-resnet-v1-f32").unwrap();
+    assert_eq!(gm.alignment, AlignmentMode::GmArc);
+    assert_eq!(gm.alignment.name(), "gm-arc");
+    assert_ne!(gm.embedder_id(), base.embedder_id());
+    let mut opencv = base.clone();
+    opencv.alignment = AlignmentMode::FivePointOpencv;
+    assert_ne!(opencv.embedder_id(), base.embedder_id());
+    assert_ne!(opencv.embedder_id(), gm.embedder_id());
+    let bad = parse(&shipped_with(
+        "quantized",
+        "quantized = false\nalignment = \"dlib\"",
+    ))
+    .unwrap_err();
+    assert!(bad.to_string().contains("dlib-resnet-v1-f32"), "{bad}");
+}
+
+#[test]
+fn alignment_is_for_embedders_only() {
+    let mut det = shipped().first_with_role(Role::Detector).unwrap().clone();
+    assert!(det.validate().is_ok());
+    det.alignment = AlignmentMode::GmArc;
+    let e = det.validate().unwrap_err();
+    assert!(
+        e.to_string().contains("alignment is for embedders only"),
+        "{e}"
+    );
+}

@@ -52,6 +52,11 @@ impl<'m> Members<'m> {
             .collect()
     }
 
+    /// Each member's alignment mode, in order.
+    pub fn alignments(&self) -> Vec<crate::manifest::AlignmentMode> {
+        self.entries.iter().map(|e| e.alignment).collect()
+    }
+
     /// The ensemble's variants combined per pair; `None` for a single entry.
     pub fn variants(&self) -> Result<Option<Variants>, PipelineLoadError> {
         let Some(e) = self.ensemble else {

@@ -6,16 +6,13 @@ use crate::embed::PairNorm;
 use image::RgbImage;
 use serde::Serialize;
 
-/// The name of today's alignment: a least-squares similarity transform of the detector's five
-/// landmarks onto the embedder's template ([`crate::vision::align`]).
-pub const ALIGNMENT_SIMILARITY_5PT: &str = "similarity-5pt";
-
 /// How one photo was embedded.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhotoTrace {
     /// The five landmarks the face was aligned with, `[x, y]` in photo pixels.
     pub landmarks: [[f32; 2]; 5],
-    /// The alignment mode's name (e.g. [`ALIGNMENT_SIMILARITY_5PT`]).
+    /// The alignment modes' names ([`crate::manifest::AlignmentMode::name`]: `five-point`,
+    /// `five-point-opencv`, `gm-arc`; an ensemble whose members differ joins them with `+`).
     pub alignment: String,
     /// Each (model, variant) pass's output norm before normalisation.
     pub vector_norms: Vec<PairNorm>,
@@ -31,7 +28,7 @@ impl FacePipeline {
         let embedded = self.embed_checked(photo, &face)?;
         let trace = PhotoTrace {
             landmarks: face.landmarks,
-            alignment: ALIGNMENT_SIMILARITY_5PT.to_string(),
+            alignment: self.alignment_name(),
             vector_norms: embedded.norms,
         };
         let embedding = FaceEmbedding {

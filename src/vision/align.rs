@@ -4,7 +4,12 @@
 //! squares fit of the detected landmarks onto the template points (Umeyama's closed form for the
 //! 2-D similarity case). The crop is then sampled bilinearly; when the face is much larger than the
 //! crop, the region is first downscaled with a smoothing filter so the chip is not aliased.
+//!
+//! That is the default mode (`five-point`); an embedder's manifest entry may choose the same fit
+//! with an OpenCV-style warp ([`align_opencv`]) or GestaltMatcher-Arc's path instead
+//! ([`crate::vision::alignment`]).
 
+use super::warp::{warp_affine, Affine};
 use crate::manifest::{FivePoints, Template};
 use image::imageops::FilterType;
 use image::{Rgb, RgbImage};
@@ -30,46 +35,20 @@ pub struct Similarity {
 impl Similarity {
     /// Least-squares similarity mapping `src` points onto `dst` points.
     pub fn fit(src: &FivePoints, dst: &FivePoints) -> Result<Self, AlignError> {
-        if src
-            .iter()
-            .chain(dst.iter())
-            .any(|p| !p[0].is_finite() || !p[1].is_finite())
-        {
-            return Err(AlignError::DegenerateLandmarks);
-        }
-        let n = src.len() as f64;
-        let mean = |pts: &FivePoints| {
-            let (sx, sy) = pts.iter().fold((0.0f64, 0.0f64), |(x, y), p| {
-                (x + f64::from(p[0]), y + f64::from(p[1]))
-            });
-            (sx / n, sy / n)
-        };
-        let (msx, msy) = mean(src);
-        let (mdx, mdy) = mean(dst);
-        let (mut num_a, mut num_b, mut den) = (0.0f64, 0.0f64, 0.0f64);
-        for (s, d) in src.iter().zip(dst.iter()) {
-            let (xs, ys) = (f64::from(s[0]) - msx, f64::from(s[1]) - msy);
-            let (xd, yd) = (f64::from(d[0]) - mdx, f64::from(d[1]) - mdy);
-            num_a += xs * xd + ys * yd;
-            num_b += xs * yd - ys * xd;
-            den += xs * xs + ys * ys;
-        }
-        if den < 1e-9 {
-            return Err(AlignError::DegenerateLandmarks);
-        }
-        let a = num_a / den;
-        let b = num_b / den;
-        if a.hypot(b) < 1e-9 {
-            return Err(AlignError::DegenerateLandmarks);
-        }
-        let tx = mdx - (a * msx - b * msy);
-        let ty = mdy - (b * msx + a * msy);
+        let widen = |pts: &FivePoints| pts.map(|p| [f64::from(p[0]), f64::from(p[1])]);
+        let [a, b, tx, ty] = fit_f64(&widen(src), &widen(dst))?;
         Ok(Self {
             a: a as f32,
             b: b as f32,
             tx: tx as f32,
             ty: ty as f32,
         })
+    }
+
+    /// The transform as a 2×3 affine matrix (for [`crate::vision::warp`]).
+    pub fn to_affine(self) -> Affine {
+        let [a, b, tx, ty] = [self.a, self.b, self.tx, self.ty].map(f64::from);
+        [[a, -b, tx], [b, a, ty]]
     }
 
     pub fn apply(&self, p: [f32; 2]) -> [f32; 2] {
@@ -107,6 +86,47 @@ impl Similarity {
     }
 }
 
+/// The least-squares similarity `[a, b, tx, ty]` (see [`Similarity`]) mapping `src` onto `dst`,
+/// in double precision: the closed form of Umeyama's estimate for 2-D points, the same
+/// minimiser as skimage's `SimilarityTransform.estimate`.
+pub fn fit_f64(src: &[[f64; 2]; 5], dst: &[[f64; 2]; 5]) -> Result<[f64; 4], AlignError> {
+    if src
+        .iter()
+        .chain(dst.iter())
+        .any(|p| !p[0].is_finite() || !p[1].is_finite())
+    {
+        return Err(AlignError::DegenerateLandmarks);
+    }
+    let n = src.len() as f64;
+    let mean = |pts: &[[f64; 2]; 5]| {
+        let (sx, sy) = pts
+            .iter()
+            .fold((0.0f64, 0.0f64), |(x, y), p| (x + p[0], y + p[1]));
+        (sx / n, sy / n)
+    };
+    let (msx, msy) = mean(src);
+    let (mdx, mdy) = mean(dst);
+    let (mut num_a, mut num_b, mut den) = (0.0f64, 0.0f64, 0.0f64);
+    for (s, d) in src.iter().zip(dst.iter()) {
+        let (xs, ys) = (s[0] - msx, s[1] - msy);
+        let (xd, yd) = (d[0] - mdx, d[1] - mdy);
+        num_a += xs * xd + ys * yd;
+        num_b += xs * yd - ys * xd;
+        den += xs * xs + ys * ys;
+    }
+    if den < 1e-9 {
+        return Err(AlignError::DegenerateLandmarks);
+    }
+    let a = num_a / den;
+    let b = num_b / den;
+    if a.hypot(b) < 1e-9 {
+        return Err(AlignError::DegenerateLandmarks);
+    }
+    let tx = mdx - (a * msx - b * msy);
+    let ty = mdy - (b * msx + a * msy);
+    Ok([a, b, tx, ty])
+}
+
 /// An aligned face crop and the transform that made it.
 #[derive(Debug, Clone)]
 pub struct Aligned {
@@ -117,32 +137,58 @@ pub struct Aligned {
     pub residual: f32,
 }
 
-/// Aligns the face with `landmarks` in `image` onto `template`.
-pub fn align(
+/// [`align`] with the OpenCV-style warp ([`warp_affine`]): no prefilter, rounded samples.
+pub fn align_opencv(
     image: &RgbImage,
     landmarks: &FivePoints,
     template: &Template,
 ) -> Result<Aligned, AlignError> {
+    let [w, h] = checked_size(template)?;
+    let t = Similarity::fit(landmarks, &template.points)?;
+    let chip = warp_affine(image, &t.to_affine(), w, h);
+    Ok(Aligned {
+        chip,
+        transform: t,
+        residual: residual(&t, landmarks, &template.points),
+    })
+}
+
+/// The template's crop size, refused when empty or absurd.
+pub(super) fn checked_size(template: &Template) -> Result<[u32; 2], AlignError> {
     let [w, h] = template.size;
     if w == 0 || h == 0 || w > 4096 || h > 4096 {
         return Err(AlignError::BadTemplate(w, h));
     }
-    let t = Similarity::fit(landmarks, &template.points)?;
-    let residual = (landmarks
+    Ok([w, h])
+}
+
+/// Root-mean-square distance, in chip pixels, between `landmarks` mapped by `t` and `points`.
+pub(super) fn residual(t: &Similarity, landmarks: &FivePoints, points: &FivePoints) -> f32 {
+    (landmarks
         .iter()
-        .zip(template.points.iter())
+        .zip(points.iter())
         .map(|(s, d)| {
             let m = t.apply(*s);
             (m[0] - d[0]).powi(2) + (m[1] - d[1]).powi(2)
         })
         .sum::<f32>()
         / landmarks.len() as f32)
-        .sqrt();
+        .sqrt()
+}
+
+/// Aligns the face with `landmarks` in `image` onto `template`.
+pub fn align(
+    image: &RgbImage,
+    landmarks: &FivePoints,
+    template: &Template,
+) -> Result<Aligned, AlignError> {
+    let [w, h] = checked_size(template)?;
+    let t = Similarity::fit(landmarks, &template.points)?;
     let chip = warp_chip(image, &t, w, h);
     Ok(Aligned {
         chip,
         transform: t,
-        residual,
+        residual: residual(&t, landmarks, &template.points),
     })
 }
 
@@ -212,7 +258,7 @@ pub fn warp_chip(image: &RgbImage, t: &Similarity, w: u32, h: u32) -> RgbImage {
 }
 
 /// `outer ∘ inner`: apply `inner` first.
-fn compose(outer: &Similarity, inner: &Similarity) -> Similarity {
+pub(super) fn compose(outer: &Similarity, inner: &Similarity) -> Similarity {
     Similarity {
         a: outer.a * inner.a - outer.b * inner.b,
         b: outer.b * inner.a + outer.a * inner.b,

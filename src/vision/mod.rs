@@ -1,9 +1,13 @@
-//! Face detection, face choice, alignment and frame quality. Pure: images in, numbers out.
+//! Face detection, face choice, alignment (the plain 5-point fit, an OpenCV-style warp,
+//! GestaltMatcher-Arc's path) and frame quality. Pure: images in, numbers out.
 
 pub mod align;
+pub mod alignment;
 pub mod detect;
+pub mod gmarc;
 pub mod quality;
 pub mod search;
+pub mod warp;
 
 pub use crate::manifest::FivePoints;
 

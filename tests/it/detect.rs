@@ -1,5 +1,8 @@
 //! The face detector (src/vision/detect/) against reference landmarks, onnxruntime, and edge cases.
 
+// A detector of GM-Arc's detector's shape (RetinaFace-R50, 640): load, letterbox, decode.
+mod r50;
+
 use crate::common;
 use gestaltcam::manifest::{Manifest, ManifestError, ModelEntry, Role};
 use gestaltcam::vision::detect::{DetectError, Detector};

@@ -438,7 +438,7 @@ fn analyze_json_reports_landmarks_alignment_and_each_pass_norm() {
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     let photo = &v["photos"][0];
     assert_eq!(photo["photo"], 1);
-    assert_eq!(photo["alignment"], "similarity-5pt");
+    assert_eq!(photo["alignment"], "five-point");
     let landmarks = photo["landmarks"].as_array().expect("landmarks");
     assert_eq!(landmarks.len(), 5);
     assert!(landmarks

@@ -10,6 +10,9 @@
 // Helpers shared by the modules below (replay set-ups, fake screens, file listings, SSD1306 bytes).
 mod common;
 
+// The OpenCV-style warp and GM-Arc's alignment against OpenCV/skimage reference chips.
+mod align_reference;
+
 // The run loop with the analyzer on its own thread: camera, buttons and watchdog stay live.
 mod analysis_thread;
 // The whole device in-process (replay camera, scripted buttons, fake analyzer) → the views.
@@ -22,7 +25,8 @@ mod board;
 mod camera;
 // The `gestaltcam` binary end to end: the demo, gallery build → info → analyze.
 mod cli;
-// The face detector against reference landmarks, onnxruntime and edge cases.
+// The face detector against reference landmarks, onnxruntime and edge cases (and, in
+// `detect::r50`, a network of GM-Arc's detector's shape).
 mod detect;
 // The device pipeline's accuracy on the dev set (a fixed subset; the whole set with `--ignored`).
 mod devset;
