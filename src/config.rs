@@ -245,7 +245,8 @@ pub struct Config {
     /// Folder with the models and `MANIFEST.toml`.
     pub models_dir: PathBuf,
     /// Which embedder runs: `auto` (chosen for the CPU among the models the galleries were
-    /// made by: [`crate::setup::choose_model`]) or a manifest id.
+    /// made by: [`crate::setup::choose_model`]) or a manifest id: a model's, or an
+    /// `[[ensemble]]`'s (the device then runs the whole set and its variants).
     pub embedder: String,
     /// The gallery file.
     pub gallery: PathBuf,

@@ -25,7 +25,7 @@ mod fold;
 pub mod set;
 pub mod variant;
 
-pub use set::{EmbedderSet, PairNorm, SetEmbedding};
+pub use set::{combine_per_pair, EmbedderSet, PairNorm, SetEmbedding};
 pub use variant::{Combine, EmbeddingRecipe, MemberId, Variant, Variants};
 
 /// Why the embedder could not be loaded or could not embed a chip.

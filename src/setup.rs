@@ -24,7 +24,7 @@ use crate::config::{Config, AUTO_EMBEDDER};
 use crate::embed::EmbedOptions;
 use crate::gallery::{self, Gallery, GalleryError, LoadOptions};
 use crate::manifest::{CpuFeatures, Manifest, ManifestError, ModelEntry, Role};
-use crate::pipeline::{FacePipeline, PhotoEmbedder, PipelineLoadError};
+use crate::pipeline::{FacePipeline, Members, PhotoEmbedder, PipelineLoadError};
 use crate::screening::{Phenotype, PipelineAnalyzer};
 
 /// The analyzer the device runs with `cfg`: never fails, a part that could not be loaded is
@@ -98,7 +98,7 @@ pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
 /// The embedder the device runs and the gallery file that goes with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelChoice {
-    /// Manifest id of the embedder.
+    /// Manifest id of the embedder (or of the `[[ensemble]]`).
     pub embedder: String,
     /// `cfg.gallery` or one of `cfg.gallery_variants`: the file made by that embedder, or
     /// `cfg.gallery` when none was (it is then refused as made by another model, or replaced
@@ -112,6 +112,8 @@ pub struct ModelChoice {
 /// then `gallery_variants`) is bound to the model that made it, whose id its header records:
 ///
 /// - `embedder = "ID"`: that model, with the first gallery made by it.
+/// - `embedder = "ENSEMBLE_ID"` (a manifest `[[ensemble]]`): the ensemble, with the first
+///   gallery its recipe made (`auto` never picks an ensemble).
 /// - `embedder = "auto"`: the manifest's embedders in the order the CPU prefers them
 ///   ([`Manifest::embedders_for`]: the QLinear int8 model where tract has its dot-product
 ///   kernel, the QDQ int8 model elsewhere), and the first of them that a gallery was made by.
@@ -126,6 +128,9 @@ pub fn choose_model(
     cpu: CpuFeatures,
 ) -> Result<ModelChoice, ManifestError> {
     let auto = cfg.embedder == AUTO_EMBEDDER;
+    if !auto && manifest.ensemble(&cfg.embedder).is_some() {
+        return choose_ensemble(cfg, manifest);
+    }
     let wanted: Vec<&ModelEntry> = if auto {
         manifest.embedders_for(cpu)
     } else {
@@ -145,16 +150,7 @@ pub fn choose_model(
             role: "embedder".into(),
         });
     };
-    let files: Vec<(&PathBuf, Option<String>)> = std::iter::once(&cfg.gallery)
-        .chain(&cfg.gallery_variants)
-        .map(|path| match Gallery::peek_embedder_id(path) {
-            Ok(id) => (path, Some(id)),
-            Err(e) => {
-                log::warn!("gallery {}: {e}", path.display());
-                (path, None)
-            }
-        })
-        .collect();
+    let files = configured_galleries(cfg);
     let how = if auto {
         format!("auto, CPU with {}", cpu.describe())
     } else {
@@ -192,6 +188,54 @@ pub fn choose_model(
         embedder: e.id.clone(),
         gallery: cfg.gallery.clone(),
         why: format!("{how}; no configured gallery was made by a model of the manifest: {why}"),
+    })
+}
+
+/// `cfg.gallery` then `cfg.gallery_variants`, each with the embedder id its header records
+/// (`None` when the header cannot be read: logged).
+fn configured_galleries(cfg: &Config) -> Vec<(&PathBuf, Option<String>)> {
+    std::iter::once(&cfg.gallery)
+        .chain(&cfg.gallery_variants)
+        .map(|path| match Gallery::peek_embedder_id(path) {
+            Ok(id) => (path, Some(id)),
+            Err(e) => {
+                log::warn!("gallery {}: {e}", path.display());
+                (path, None)
+            }
+        })
+        .collect()
+}
+
+/// [`choose_model`] for `embedder = "ENSEMBLE_ID"` (a manifest `[[ensemble]]`): the ensemble,
+/// with the first configured gallery its recipe made (the gallery id the header records is
+/// the recipe's, [`crate::embed::EmbeddingRecipe::gallery_id`]), else `cfg.gallery` (then
+/// refused as made by other models, or replaced by the last good copy).
+fn choose_ensemble(cfg: &Config, manifest: &Manifest) -> Result<ModelChoice, ManifestError> {
+    let id = cfg.embedder.as_str();
+    let recipe = Members::named(manifest, id)
+        .ok()
+        .and_then(|m| m.recipe())
+        .ok_or_else(|| ManifestError::Invalid {
+            id: id.to_string(),
+            file: String::new(),
+            message: "the configured ensemble's members or variants are refused".into(),
+        })?;
+    let gallery_id = recipe.gallery_id();
+    let files = configured_galleries(cfg);
+    let made = files
+        .iter()
+        .find(|(_, g)| g.as_deref() == Some(gallery_id.as_str()));
+    let (gallery, why) = match made {
+        Some((path, _)) => ((*path).clone(), format!("gallery {}", path.display())),
+        None => (
+            cfg.gallery.clone(),
+            "no configured gallery was made by it".to_string(),
+        ),
+    };
+    Ok(ModelChoice {
+        embedder: id.to_string(),
+        gallery,
+        why: format!("configured ensemble ({}); {why}", recipe.describe()),
     })
 }
 

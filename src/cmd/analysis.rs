@@ -232,6 +232,8 @@ pub fn analyze(a: AnalyzeArgs) -> Result<()> {
 pub enum GalleryCommand {
     /// Embed labelled reference photos into a gallery file.
     Build(Box<BuildArgs>),
+    /// Import GestaltMatcher-Arc's encodings into a gallery bound to a manifest ensemble.
+    Import(Box<super::ImportArgs>),
     /// Print a gallery's header and cases per syndrome.
     Info {
         gallery: PathBuf,
@@ -288,6 +290,7 @@ pub struct BuildArgs {
 pub fn gallery(c: GalleryCommand) -> Result<()> {
     match c {
         GalleryCommand::Build(a) => build(*a),
+        GalleryCommand::Import(_) => unreachable!("`gallery import` is dispatched by cmd::run"),
         GalleryCommand::Info { gallery, json } => {
             let g = Gallery::load(&gallery)?;
             let info = lab::info(&g);

@@ -3,6 +3,7 @@
 mod analysis;
 mod device;
 mod hpo;
+mod import;
 mod soak;
 
 use clap::{Args, Parser, Subcommand};
@@ -87,6 +88,43 @@ impl ModelArgs {
         self.threads
             .unwrap_or_else(gestaltcam::lab::default_threads)
     }
+}
+
+/// `gallery import`: GestaltMatcher-Arc's encodings → a gallery bound to a manifest ensemble
+/// (see `lab::import`). Shared by `analysis` (the subcommand) and `import` (the command).
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Encodings converted by models/tools/gmarc_convert.py (JSON lines, docs/gm-arc.md).
+    #[arg(long)]
+    pub encodings: PathBuf,
+    /// GMDB split CSV (`image_id,subject,label[,split]`): which images, with labels and subjects.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// GMDB syndromes TSV (`syndrome_id, syndrome_name, OMIM`).
+    #[arg(long)]
+    pub syndromes: PathBuf,
+    /// GMDB rare sets: use only the images of this split.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// GM-Arc's image → disorder/genes metadata, converted (genes kept per image).
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
+    /// GM-Arc model key of each ensemble member, e.g. `m0=gm-arc-r50,m1=gm-arc-r100,m2=glint360k`.
+    /// Default: by the ensemble's order (first member `m0`, second `m1`, …).
+    #[arg(long)]
+    pub model_map: Option<String>,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Gallery name/version shown on the device.
+    #[arg(long, default_value = "gallery")]
+    pub name: String,
+    /// Store embeddings as int8 with a per-case scale (4x smaller).
+    #[arg(long)]
+    pub int8: bool,
+    /// The manifest `[[ensemble]]` id (--embedder) the gallery is bound to; its model files
+    /// are not read.
+    #[command(flatten)]
+    pub models: ModelArgs,
 }
 
 /// `eval` options for the HPO simulation.
@@ -295,6 +333,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TestPattern(a) => device::test_pattern(a),
         Command::Doctor(a) => device::doctor(a),
         Command::Analyze(a) => analysis::analyze(a),
+        Command::Gallery(analysis::GalleryCommand::Import(a)) => import::import(*a),
         Command::Gallery(c) => analysis::gallery(c),
         Command::Calibrate(a) => analysis::calibrate(a),
         Command::Eval(a) if a.hpo.hpo_sim => {

@@ -35,6 +35,21 @@ pub struct SetEmbedding {
     pub norms: Vec<PairNorm>,
 }
 
+/// The stored vector of [`Combine::PerPair`]: each (model, variant) pass's raw output, in
+/// recipe order (models outer, variants inner), L2-normalised and scaled by 1/√k (k = number
+/// of passes), concatenated. The one implementation: the device's [`EmbedderSet`] and the
+/// import of GestaltMatcher-Arc's encodings (`lab::import`) both call it. A zero or non-finite
+/// output is refused with its pass's index.
+pub fn combine_per_pair(raw: Vec<Vec<f32>>) -> Result<Vec<f32>, usize> {
+    let scale = 1.0 / (raw.len() as f32).sqrt();
+    let mut out = Vec::with_capacity(raw.iter().map(Vec::len).sum());
+    for (pair, mut v) in raw.into_iter().enumerate() {
+        l2_normalise(&mut v).ok_or(pair)?;
+        out.extend(v.iter().map(|x| x * scale));
+    }
+    Ok(out)
+}
+
 /// Loaded embedders and the variants they run.
 #[derive(Debug)]
 pub struct EmbedderSet {
@@ -162,19 +177,13 @@ impl EmbedderSet {
         Ok(v)
     }
 
-    /// Each output normalised and scaled by 1/√k, concatenated.
+    /// Each output normalised and scaled by 1/√k, concatenated ([`combine_per_pair`]).
     fn per_pair(
         &self,
         raw: Vec<Vec<f32>>,
         pairs: &[(usize, Variant)],
     ) -> Result<Vec<f32>, EmbedError> {
-        let scale = 1.0 / (pairs.len() as f32).sqrt();
-        let mut out = Vec::with_capacity(self.embedding_size());
-        for (mut v, &(m, _)) in raw.into_iter().zip(pairs) {
-            l2_normalise(&mut v).ok_or_else(|| self.degenerate(m))?;
-            out.extend(v.iter().map(|x| x * scale));
-        }
-        Ok(out)
+        combine_per_pair(raw).map_err(|pair| self.degenerate(pairs[pair].0))
     }
 
     fn degenerate(&self, member: usize) -> EmbedError {

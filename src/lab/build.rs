@@ -7,7 +7,9 @@
 
 use super::labels::{CaseEntry, LabelSet};
 use super::shared::Probe;
-use crate::gallery::{Case, Gallery, GalleryError, GalleryMeta, Result, Storage};
+use crate::embed::EmbeddingRecipe;
+use crate::gallery::{Case, Gallery, GalleryError, GalleryMeta, Label, Result, Storage};
+use crate::manifest::Metric;
 use crate::pipeline::{PhotoEmbedder, UnusablePhotoError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -28,6 +30,8 @@ pub enum SkipReason {
     ModelError(String),
     /// The embedder returned a vector of the wrong size or with NaN/∞.
     BadEmbedding(String),
+    /// An imported image lacks one (model, variant) pair of the recipe.
+    MissingPair(String),
 }
 
 impl SkipReason {
@@ -41,6 +45,7 @@ impl SkipReason {
             Self::FaceTooSmall => "face-too-small",
             Self::ModelError(_) => "model-error",
             Self::BadEmbedding(_) => "bad-embedding",
+            Self::MissingPair(_) => "missing-pair",
         }
     }
 }
@@ -55,6 +60,7 @@ impl fmt::Display for SkipReason {
             Self::FaceTooSmall => f.write_str("face too small"),
             Self::ModelError(m) => write!(f, "model failed: {m}"),
             Self::BadEmbedding(m) => write!(f, "bad embedding: {m}"),
+            Self::MissingPair(m) => write!(f, "missing pair: {m}"),
         }
     }
 }
@@ -82,7 +88,7 @@ pub struct BuildSummary {
 
 impl BuildSummary {
     /// Records an image that gave no case, and why.
-    fn skip(&mut self, case_id: String, image: PathBuf, reason: SkipReason) {
+    pub(super) fn skip(&mut self, case_id: String, image: PathBuf, reason: SkipReason) {
         *self
             .skipped_by_reason
             .entry(reason.kind().to_string())
@@ -326,9 +332,37 @@ pub fn build_gallery<E: PhotoEmbedder + Sync + ?Sized>(
     progress: Option<Progress<'_>>,
 ) -> Result<(Gallery, BuildSummary)> {
     let start = std::time::Instant::now();
-    let dim = embedder.embedding_size();
     let (embedded, _, mut summary) =
         embed_cases(embedder, labels, image_root, opts.threads, progress)?;
+    summary.seconds = start.elapsed().as_secs_f64();
+    let made = MadeBy {
+        embedder_id: embedder.embedder_id(),
+        metric: embedder.metric(),
+        dim: embedder.embedding_size(),
+        recipe: embedder.recipe(),
+    };
+    assemble_gallery(labels, embedded, summary, &made, opts)
+}
+
+/// What made a gallery's vectors: recorded in its header (and recipe block).
+pub(super) struct MadeBy {
+    pub embedder_id: String,
+    pub metric: Metric,
+    /// Length of each stored vector.
+    pub dim: usize,
+    pub recipe: Option<EmbeddingRecipe>,
+}
+
+/// The gallery of the cases whose vector is usable (one [`Embedded`] per listed case, in
+/// order): labels without a usable case are dropped and reported in `summary`, each case keeps
+/// its genes. Fails when no case is usable.
+pub(super) fn assemble_gallery(
+    labels: &LabelSet,
+    embedded: Vec<Embedded>,
+    mut summary: BuildSummary,
+    made: &MadeBy,
+    opts: &BuildOptions,
+) -> Result<(Gallery, BuildSummary)> {
     let mut used_cases: Vec<&CaseEntry> = Vec::new();
     let mut flat: Vec<f32> = Vec::new();
     for (c, e) in labels.cases.iter().zip(embedded) {
@@ -337,26 +371,10 @@ pub fn build_gallery<E: PhotoEmbedder + Sync + ?Sized>(
             used_cases.push(c);
         }
     }
-    summary.seconds = start.elapsed().as_secs_f64();
     if used_cases.is_empty() {
         return Err(nothing_usable(&summary));
     }
-    // Keep labels that have cases, in their original order.
-    let mut new_index = vec![u32::MAX; labels.labels.len()];
-    let mut out_labels = Vec::new();
-    for c in &used_cases {
-        if new_index[c.label] == u32::MAX {
-            new_index[c.label] = 0;
-        }
-    }
-    for (i, l) in labels.labels.iter().enumerate() {
-        if new_index[i] == u32::MAX {
-            summary.labels_without_cases.push(l.name.clone());
-        } else {
-            new_index[i] = out_labels.len() as u32;
-            out_labels.push(l.clone());
-        }
-    }
+    let (new_index, out_labels) = kept_labels(labels, &used_cases, &mut summary);
     let cases = used_cases
         .iter()
         .map(|c| Case {
@@ -368,20 +386,43 @@ pub fn build_gallery<E: PhotoEmbedder + Sync + ?Sized>(
     summary.used = used_cases.len();
     summary.labels = out_labels.len();
     let meta = GalleryMeta {
-        embedder_id: embedder.embedder_id(),
-        metric: embedder.metric(),
+        embedder_id: made.embedder_id.clone(),
+        metric: made.metric,
         name: opts.name.clone(),
         created_unix: opts.created_unix.unwrap_or_else(now_unix),
         threshold: None,
         storage: opts.storage,
     };
-    let mut g = Gallery::from_parts(meta, out_labels, cases, dim, flat)?;
-    if let Some(recipe) = embedder.recipe() {
-        g.set_recipe(recipe)?;
+    let mut g = Gallery::from_parts(meta, out_labels, cases, made.dim, flat)?;
+    if let Some(recipe) = &made.recipe {
+        g.set_recipe(recipe.clone())?;
     }
     // Genes per case (GM-Arc's metadata, `attach_metadata`); none stores nothing.
     g.set_case_genes(used_cases.iter().map(|c| c.genes.clone()).collect())?;
     Ok((g, summary))
+}
+
+/// The labels that have a used case, in their original order, and each original label's new
+/// index; the others are listed in `summary.labels_without_cases`.
+fn kept_labels(
+    labels: &LabelSet,
+    used_cases: &[&CaseEntry],
+    summary: &mut BuildSummary,
+) -> (Vec<u32>, Vec<Label>) {
+    let mut new_index = vec![u32::MAX; labels.labels.len()];
+    let mut out_labels = Vec::new();
+    for c in used_cases {
+        new_index[c.label] = 0;
+    }
+    for (i, l) in labels.labels.iter().enumerate() {
+        if new_index[i] == u32::MAX {
+            summary.labels_without_cases.push(l.name.clone());
+        } else {
+            new_index[i] = out_labels.len() as u32;
+            out_labels.push(l.clone());
+        }
+    }
+    (new_index, out_labels)
 }
 
 /// Embeds every listed image of a label set as evaluation/calibration probes (label name,

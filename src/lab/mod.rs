@@ -11,6 +11,7 @@
 //! | [`labels`] | the one reader of labelled photos: `image,label` CSV (with `subject`, `role`, …) |
 //! | [`gmdb`] | GestaltMatcher Database split CSVs (with the rare sets' `split`) and the syndromes TSV |
 //! | [`gmarc`] | GM-Arc's metadata (image → disorder, genes) and gallery encodings, in their neutral converted forms |
+//! | [`import`](mod@import) | GM-Arc's encodings → a gallery bound to a manifest ensemble, vectors combined per pair as on the device |
 //! | [`build`] | the one builder: photos → embeddings on all cores → [`Gallery`](crate::gallery::Gallery) or evaluation probes, with per-image skip reasons |
 //! | [`demo`] | the bundled DEMO gallery, built in memory from the demo photos |
 //! | [`shared`] | what calibration and evaluation share: [`Probe`]s, subjects, the draw of fused sessions |
@@ -24,6 +25,7 @@ pub mod demo;
 pub mod eval;
 pub mod gmarc;
 pub mod gmdb;
+pub mod import;
 pub mod labels;
 pub mod shared;
 pub mod threshold;
@@ -43,6 +45,7 @@ pub use gmarc::{
     EncodingRow, GmArcMetadata,
 };
 pub use gmdb::{parse_omim, read_gmdb, read_gmdb_from};
+pub use import::{import_encodings, ImportTarget, ModelMap};
 pub use labels::{read_label_csv, read_label_csv_from, CaseEntry, Gene, LabelSet};
 pub use shared::Probe;
 pub use threshold::TRADEOFF_TARGETS;

@@ -105,8 +105,14 @@ impl<'m> Members<'m> {
         }
     }
 
-    /// The recipe the ensemble's galleries record, computed from the manifest alone.
-    fn recipe(&self) -> Option<EmbeddingRecipe> {
+    /// The manifest entries, in member order.
+    pub fn entries(&self) -> &[&'m ModelEntry] {
+        &self.entries
+    }
+
+    /// The recipe the ensemble's galleries record, computed from the manifest alone; `None`
+    /// for a single entry or an ensemble whose variants are refused.
+    pub fn recipe(&self) -> Option<EmbeddingRecipe> {
         let variants = self.variants().ok()??;
         let embedders = self
             .entries

@@ -65,7 +65,7 @@ variants = ["plain", "flip"]
 
 /// A models folder: the shipped manifest (detector and dlib embedders first, so the defaults
 /// are unchanged) plus [`ENTRIES`], the files linked from the checkout.
-fn models_dir() -> tempfile::TempDir {
+pub(crate) fn models_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let models = root().join("models");
     for f in [

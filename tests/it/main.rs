@@ -44,6 +44,7 @@ mod fuzz_regressions;
 mod fuzz_smoke;
 // The gallery library on synthetic data with a small fake embedder.
 mod gallery;
+mod gmarc_import;
 // Hardware-in-the-loop tests, for a wired board only (`--features hil`).
 #[cfg(all(feature = "hil", target_os = "linux"))]
 mod hil;

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 
 use crate::common::make_gallery;
 use gestaltcam::config::Config;
-use gestaltcam::gallery::{Gallery, LoadOptions};
-use gestaltcam::manifest::{CpuFeatures, Manifest};
+use gestaltcam::embed::EmbeddingRecipe;
+use gestaltcam::gallery::{Case, Gallery, GalleryMeta, Label, LoadOptions, Storage};
+use gestaltcam::manifest::{CpuFeatures, Manifest, Metric};
+use gestaltcam::pipeline::Members;
+use gestaltcam::setup::doctor::{check_models, check_pipeline};
 use gestaltcam::setup::{analyzer_for, choose_model, LastGood};
 
 const QDQ: &str = "dlib-resnet-v1-int8";
@@ -179,4 +182,69 @@ fn the_device_runs_the_model_for_its_cpu_with_that_models_gallery() {
         a.gallery().is_none(),
         "an f32 device must refuse a QDQ gallery"
     );
+}
+
+/// A gallery of two unit cases made by `recipe` (its id and recipe block), `dim` values each.
+fn write_ensemble_gallery(path: &Path, recipe: &EmbeddingRecipe, dim: usize) -> PathBuf {
+    let meta = GalleryMeta {
+        embedder_id: recipe.gallery_id(),
+        metric: Metric::Cosine,
+        name: "by pair".into(),
+        created_unix: 1,
+        threshold: None,
+        storage: Storage::F32,
+    };
+    let label = Label {
+        name: "syndrome 0".into(),
+        omim: None,
+        genes: vec![],
+    };
+    let cases = (0..2)
+        .map(|i| Case {
+            case_id: format!("case-{i}"),
+            subject: format!("subject-{i}"),
+            label: 0,
+        })
+        .collect();
+    let mut flat = vec![0f32; 2 * dim];
+    flat[0] = 1.0;
+    flat[dim + 1] = 1.0;
+    let mut g = Gallery::from_parts(meta, vec![label], cases, dim, flat).unwrap();
+    g.set_recipe(recipe.clone()).unwrap();
+    g.save(path).unwrap();
+    path.to_path_buf()
+}
+
+/// `embedder = "pair"` (a manifest `[[ensemble]]` of the two committed tiny networks): the
+/// device chooses the ensemble with the gallery its recipe made, `analyzer_for` loads both
+/// members and that gallery, and `doctor`'s rows say so.
+#[test]
+fn a_configured_ensemble_runs_with_the_gallery_its_recipe_made() {
+    let models = crate::ensemble::models_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = Manifest::load_dir(models.path()).unwrap();
+    let recipe = Members::named(&m, "pair").unwrap().recipe().unwrap();
+    let dlib = write_gallery(&tmp.path().join("dlib.gmg"), "by qdq", &id_of(QDQ));
+    let pair = write_ensemble_gallery(&tmp.path().join("pair.gmg"), &recipe, 2 * 4 * 512);
+    let cfg = Config {
+        models_dir: models.path().to_path_buf(),
+        ..config(tmp.path(), "pair", dlib, vec![pair.clone()])
+    };
+    let choice = choose_model(&cfg, &m, PLAIN).unwrap();
+    assert_eq!((choice.embedder.as_str(), &choice.gallery), ("pair", &pair));
+
+    let a = analyzer_for(&cfg);
+    let p = a.pipeline().expect("the ensemble loads");
+    assert_eq!(p.embedding_recipe(), recipe);
+    assert_eq!(a.gallery().expect("its gallery loads").name(), "by pair");
+
+    let (rows, chosen) = check_models(&cfg);
+    let embedder = rows.iter().find(|r| r.what == "embedder").unwrap();
+    assert!(
+        embedder.ok && embedder.detail.starts_with("pair ("),
+        "{embedder:?}"
+    );
+    let rows = check_pipeline(&cfg, chosen.as_ref());
+    let gallery = rows.iter().find(|r| r.what == "gallery").unwrap();
+    assert!(gallery.ok, "{gallery:?}");
 }
