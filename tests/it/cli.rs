@@ -29,6 +29,20 @@ fn run(args: &[&str], cwd: &Path) -> (bool, String, String) {
     )
 }
 
+/// `gestaltcam gallery build --images IMAGES --labels LABELS --out OUT EXTRA… --quiet` in `cwd`,
+/// which must succeed; its standard output.
+fn build_gallery(cwd: &Path, images: &Path, labels: &Path, out: &Path, extra: &[&str]) -> String {
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (images, labels, out) = (s(images), s(labels), s(out));
+    let mut args = vec!["gallery", "build", "--images", &images, "--labels", &labels];
+    args.extend(["--out", &out]);
+    args.extend_from_slice(extra);
+    args.push("--quiet");
+    let (ok, stdout, stderr) = run(&args, cwd);
+    assert!(ok, "build failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
 #[test]
 #[cfg_attr(
     not(target_arch = "x86_64"),
@@ -146,23 +160,13 @@ fn gallery_build_info_analyze_and_model_mismatch() {
     .expect("write labels");
     let g = tmp.path().join("g.gcg");
     let photos = photos();
-    let (ok, stdout, stderr) = run(
-        &[
-            "gallery",
-            "build",
-            "--images",
-            photos.to_str().unwrap(),
-            "--labels",
-            labels.to_str().unwrap(),
-            "--out",
-            g.to_str().unwrap(),
-            "--name",
-            "test-gallery",
-            "--quiet",
-        ],
+    let stdout = build_gallery(
         tmp.path(),
+        &photos,
+        &labels,
+        &g,
+        &["--name", "test-gallery"],
     );
-    assert!(ok, "build failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("3 cases"), "{stdout}");
     assert!(
         stdout.to_lowercase().contains("not found") || stdout.contains("missing"),
@@ -281,25 +285,15 @@ fn gmdb_files_build_and_evaluate_by_split() {
     let (tsv, split, meta) = write_gmdb_files(tmp.path());
     let (photos, g) = (photos(), tmp.path().join("g.gcg"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    let build = [
-        "gallery",
-        "build",
-        "--images",
-        &s(&photos),
-        "--labels",
-        &s(&split),
+    let extra = [
         "--syndromes",
         &s(&tsv),
         "--split",
         "0",
         "--metadata",
         &s(&meta),
-        "--out",
-        &s(&g),
-        "--quiet",
     ];
-    let (ok, stdout, stderr) = run(&build, tmp.path());
-    assert!(ok, "build failed:\n{stdout}\n{stderr}");
+    let stdout = build_gallery(tmp.path(), &photos, &split, &g, &extra);
     assert!(
         stdout.contains("2 cases"),
         "split 0 is obama and biden: {stdout}"
@@ -373,24 +367,8 @@ fn analyze_takes_the_embedder_from_the_gallery() {
     .expect("write labels");
     let g = tmp.path().join("g.gcg");
     let photos = photos();
-    let (ok, stdout, stderr) = run(
-        &[
-            "gallery",
-            "build",
-            "--images",
-            photos.to_str().unwrap(),
-            "--labels",
-            labels.to_str().unwrap(),
-            "--out",
-            g.to_str().unwrap(),
-            "--embedder",
-            "dlib-resnet-v1-f32",
-            "--no-flip-tta",
-            "--quiet",
-        ],
-        tmp.path(),
-    );
-    assert!(ok, "build failed:\n{stdout}\n{stderr}");
+    let extra = ["--embedder", "dlib-resnet-v1-f32", "--no-flip-tta"];
+    build_gallery(tmp.path(), &photos, &labels, &g, &extra);
     let p2 = photos.join("obama2.jpg");
     let analyze = |extra: &[&str]| {
         let mut args = vec!["analyze", "--gallery", g.to_str().unwrap(), "--json"];
@@ -440,27 +418,16 @@ fn analyze_answers_in_gestaltmatchers_shape_with_genes() {
     let fixtures = Path::new(ROOT).join("tests/fixtures/gmarc");
     let fixture = |name: &str| fixtures.join(name).to_str().unwrap().to_string();
     let g = tmp.path().join("gmdb.gcg");
-    let (ok, stdout, stderr) = run(
-        &[
-            "gallery",
-            "build",
-            "--images",
-            images.to_str().unwrap(),
-            "--labels",
-            &fixture("gmdb_frequent_gallery.csv"),
-            "--syndromes",
-            &fixture("gmdb_syndromes.tsv"),
-            "--metadata",
-            &fixture("gmarc_metadata.jsonl"),
-            "--out",
-            g.to_str().unwrap(),
-            "--name",
-            "gmdb-test-1.0",
-            "--quiet",
-        ],
-        tmp.path(),
-    );
-    assert!(ok, "build failed:\n{stdout}\n{stderr}");
+    let labels = fixtures.join("gmdb_frequent_gallery.csv");
+    let extra = [
+        "--syndromes",
+        &fixture("gmdb_syndromes.tsv"),
+        "--metadata",
+        &fixture("gmarc_metadata.jsonl"),
+        "--name",
+        "gmdb-test-1.0",
+    ];
+    build_gallery(tmp.path(), &images, &labels, &g, &extra);
     let query = photos().join("obama3.jpg");
     let analyze = |extra: &[&str]| {
         let mut args = vec!["analyze", "--gallery", g.to_str().unwrap(), "--json"];
