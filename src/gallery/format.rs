@@ -622,24 +622,6 @@ impl Gallery {
         }
         Ok(g)
     }
-
-    /// Loads the gallery for the model `embedder_id`, refusing another model's gallery and,
-    /// given a public key file (PEM), an unsigned or wrongly signed one: the check the command
-    /// line makes before it ranks.
-    pub fn load_for_model(
-        path: &Path,
-        embedder_id: &str,
-        public_key_file: Option<&Path>,
-    ) -> Result<Self> {
-        let public_key = public_key_file
-            .map(super::sign::read_verifying_key)
-            .transpose()?;
-        let opts = LoadOptions {
-            public_key,
-            embedder_id: Some(embedder_id.to_string()),
-        };
-        Self::load_with(path, &opts)
-    }
 }
 
 /// The case-genes block: per case, the gene count and each gene's name and Entrez id (0 = none).

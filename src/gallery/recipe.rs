@@ -72,8 +72,9 @@ impl Gallery {
         })
     }
 
-    /// [`Gallery::load_for_model`] for a pipeline's recipe: given a public key file (PEM), an
-    /// unsigned or wrongly signed gallery is refused; then any other embedder set or variants.
+    /// Loads the gallery for a pipeline's recipe, the check the command line and `doctor` make
+    /// before they rank: given a public key file (PEM), an unsigned or wrongly signed gallery is
+    /// refused; then any other embedder set or variants, naming both.
     pub fn load_for_recipe(
         path: &Path,
         recipe: &EmbeddingRecipe,
