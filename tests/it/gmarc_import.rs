@@ -226,6 +226,10 @@ fn the_model_map_is_explicit_or_by_order_and_refuses_unknown_members() {
 
 /// The command line: `gallery import` writes a gallery `gallery info` reads, bound to `pair`.
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the binary: needs binfmt under qemu-user"
+)]
 fn gallery_import_on_the_command_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join(MANIFEST_FILE), manifest_text(32)).expect("manifest");
