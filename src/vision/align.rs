@@ -143,9 +143,21 @@ pub fn align_opencv(
     landmarks: &FivePoints,
     template: &Template,
 ) -> Result<Aligned, AlignError> {
+    fit_and_warp(landmarks, template, |t, w, h| {
+        warp_affine(image, &t.to_affine(), w, h)
+    })
+}
+
+/// The similarity of `landmarks` onto `template`, the chip `warp` samples through it, and the
+/// fit's residual: the steps every alignment shares, whatever its sampler.
+fn fit_and_warp(
+    landmarks: &FivePoints,
+    template: &Template,
+    warp: impl FnOnce(&Similarity, u32, u32) -> RgbImage,
+) -> Result<Aligned, AlignError> {
     let [w, h] = checked_size(template)?;
     let t = Similarity::fit(landmarks, &template.points)?;
-    let chip = warp_affine(image, &t.to_affine(), w, h);
+    let chip = warp(&t, w, h);
     Ok(Aligned {
         chip,
         transform: t,
@@ -182,14 +194,7 @@ pub fn align(
     landmarks: &FivePoints,
     template: &Template,
 ) -> Result<Aligned, AlignError> {
-    let [w, h] = checked_size(template)?;
-    let t = Similarity::fit(landmarks, &template.points)?;
-    let chip = warp_chip(image, &t, w, h);
-    Ok(Aligned {
-        chip,
-        transform: t,
-        residual: residual(&t, landmarks, &template.points),
-    })
+    fit_and_warp(landmarks, template, |t, w, h| warp_chip(image, t, w, h))
 }
 
 /// Samples a `w`×`h` chip from `image` through the image→chip transform `t`.
