@@ -3,31 +3,16 @@
 //! presses), and gallery build → info → analyze, including a gallery made by another model.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gestaltcam");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn photos() -> PathBuf {
     Path::new(ROOT).join("tests/fixtures/photos")
 }
 
-fn run(args: &[&str], cwd: &Path) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .env("HOME", cwd)
-        .env("TMPDIR", cwd)
-        .output()
-        .expect("run gestaltcam");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::run_gestaltcam as run;
 
 /// `gestaltcam gallery build --images IMAGES --labels LABELS --out OUT EXTRA… --quiet` in `cwd`,
 /// which must succeed; its standard output.

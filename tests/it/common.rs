@@ -299,3 +299,20 @@ pub mod ssd1306 {
         t
     }
 }
+
+/// The `gestaltcam` binary with `args` in `cwd` (its HOME and TMPDIR too, so nothing lands
+/// elsewhere): success, stdout, stderr.
+pub fn run_gestaltcam(args: &[&str], cwd: &Path) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gestaltcam"))
+        .args(args)
+        .current_dir(cwd)
+        .env("HOME", cwd)
+        .env("TMPDIR", cwd)
+        .output()
+        .expect("run gestaltcam");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

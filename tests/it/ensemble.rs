@@ -3,6 +3,7 @@
 //! checked against a direct per-pair computation, the recipe a gallery records and the refusal
 //! of any other set or variants, old galleries as before.
 
+use crate::common::run_gestaltcam as run;
 use gestaltcam::embed::{
     cosine, l2_normalise, Combine, EmbeddingRecipe, MemberId, Variant, Variants,
 };
@@ -364,22 +365,6 @@ fn an_ensemble_naming_a_missing_model_or_a_bad_variant_is_refused() {
     let clash =
         with("[[ensemble]]\nid = \"gm-arc-tiny\"\nembedders = [\"gm-arc-tiny\"]\n").unwrap_err();
     assert!(clash.to_string().contains("already"), "{clash}");
-}
-
-/// `gestaltcam` with `args` in `cwd`: success, stdout, stderr.
-fn run(args: &[&str], cwd: &Path) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gestaltcam"))
-        .args(args)
-        .current_dir(cwd)
-        .env("HOME", cwd)
-        .env("TMPDIR", cwd)
-        .output()
-        .expect("run gestaltcam");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// The command line end to end with the ensemble: `gallery build --embedder pair` records it,
