@@ -89,7 +89,9 @@ impl BundleError {
             }
             E::NeedsNewerDevice { .. } => "Update needs a newer device version",
             E::Downgrade { .. } => "Update refused: older than the content in use",
-            E::Check { .. } => "Update refused: its content failed the device's checks",
+            E::Check { .. } | E::Fragment(_) => {
+                "Update refused: its content failed the device's checks"
+            }
             E::Read { .. } => "Update stopped: the stick could not be read. Nothing was changed",
             E::Write { .. } => "Update failed: the device could not store it. Nothing was changed",
             E::SeveralBundles { .. } => "Update refused: more than one update on the stick",
