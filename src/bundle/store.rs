@@ -321,14 +321,17 @@ pub fn content_config(cfg: &Config, dir: &Path, manifest: &BundleManifest) -> Re
     Ok(out)
 }
 
-/// Every `*.pub` key in `dir` (sorted by name); none is an error.
+/// Every `*.pub` key in `dir` (sorted by name); none (or no folder) is an error.
 pub fn trusted_keys(dir: &Path) -> Result<Vec<ed25519_dalek::VerifyingKey>> {
-    let rd = |source| BundleError::Read {
-        path: dir.to_path_buf(),
-        source,
+    // A missing or unreadable folder trusts nobody (the log has the reason).
+    let none = |e: std::io::Error| {
+        log::error!("trusted keys {}: {e}", dir.display());
+        BundleError::NoTrustedKeys {
+            dir: dir.to_path_buf(),
+        }
     };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(rd)?
+        .map_err(none)?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "pub"))

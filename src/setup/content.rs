@@ -135,14 +135,14 @@ pub fn start(cfg: &Config) -> (Config, PipelineAnalyzer) {
             Err(why) => {
                 log::error!("content {} refused at start-up: {why}", dir.display());
                 match store.roll_back() {
-                    Ok(true) => rolled_back = Some("new gallery failed; previous in use"),
+                    Ok(true) => rolled_back = Some("failed, previous gallery used"),
                     Ok(false) => {
-                        rolled_back = Some("new gallery failed; original in use");
+                        rolled_back = Some("failed, original gallery used");
                         break;
                     }
                     Err(e) => {
                         log::error!("content: cannot roll back: {e}");
-                        rolled_back = Some("new gallery failed; original in use");
+                        rolled_back = Some("failed, original gallery used");
                         break;
                     }
                 }

@@ -489,7 +489,7 @@ fn content_that_fails_at_start_up_is_rolled_back() {
         .find(|c| c.0 == "Update")
         .expect("a warning line");
     assert_eq!(update.1, CheckState::Warning);
-    assert_eq!(update.2, "new gallery failed; previous in use");
+    assert_eq!(update.2, "failed, previous gallery used");
 
     // The good content's gallery altered on disk: it no longer verifies; no previous left.
     let g = first.join("galleries/good.gmg");
@@ -503,7 +503,7 @@ fn content_that_fails_at_start_up_is_rolled_back() {
     assert!(b.current().is_none());
     assert!(checks
         .iter()
-        .any(|c| c.0 == "Update" && c.2 == "new gallery failed; original in use"));
+        .any(|c| c.0 == "Update" && c.2 == "failed, original gallery used"));
     assert!(!b.cfg.state_dir.join("content").join(CURRENT).exists());
 }
 

@@ -546,7 +546,7 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
                     check(
                         "Update",
                         CheckState::Warning,
-                        "new gallery failed; previous in use",
+                        "failed, previous gallery used",
                     ),
                     check("Camera", CheckState::Ok, "/dev/video0"),
                 ],
