@@ -65,6 +65,8 @@ pub struct Wiring {
     pub stop_on_signals: bool,
     /// Where keyboard buttons come from.
     pub keys: Keys,
+    /// How long an update notice stays on the panel ([`content::NOTICE_SHOWN`]).
+    pub notice_shown: Duration,
 }
 
 impl Wiring {
@@ -74,6 +76,7 @@ impl Wiring {
             shutdown: Arc::new(AtomicBool::new(false)),
             stop_on_signals: true,
             keys: Keys::Stdin,
+            notice_shown: content::NOTICE_SHOWN,
         }
     }
 
@@ -83,6 +86,7 @@ impl Wiring {
             shutdown: Arc::new(AtomicBool::new(false)),
             stop_on_signals: false,
             keys: Keys::Reader(Box::new(keys)),
+            notice_shown: content::NOTICE_SHOWN,
         }
     }
 }

@@ -243,6 +243,49 @@ fn an_imported_bundle_is_what_the_device_starts_with() {
     drop(keys_tx);
 }
 
+/// The running device notices a bundle imported beside it (`notice.json`): it shows the
+/// notice, then ends its run asking for a restart; assembled again, as systemd restarts it, it
+/// starts with the new gallery.
+#[test]
+fn a_running_device_restarts_into_newly_imported_content() {
+    let b = Bench::new();
+    imported(&b.import(&b.stick("a", "GMDB test 2026-06", "2026.06.1", EMBEDDER)));
+    let (keys_tx, keys_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let mut wiring = Wiring::with_keys(Keys(keys_rx));
+    wiring.notice_shown = Duration::from_millis(100);
+    let mut dev = assemble(&b.cfg, wiring).expect("assembles");
+    dev.opts.max_iterations = Some(5);
+    assert_eq!(dev.run().final_mode, "preview");
+
+    // The USB unit imports a newer bundle while the device runs.
+    let newer = b.stick("b", "GMDB test 2026-07", "2026.07.1", EMBEDDER);
+    imported(&b.import(&newer));
+    std::thread::sleep(Duration::from_millis(1100));
+    dev.opts.max_iterations = Some(2_000);
+    let report = dev.run();
+    assert!(dev.restart_requested(), "{report:?}");
+    assert!(report.iterations < 2_000, "{report:?}");
+    let (_, colours) = {
+        let img = image::open(&b.cfg.display.png_path).unwrap().to_rgb8();
+        let c: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+        (img, c.len())
+    };
+    assert_eq!(colours, 1, "the panel is blanked as the device stops");
+    drop(keys_tx);
+
+    let (_, keys_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let mut again = assemble(&b.cfg, Wiring::with_keys(Keys(keys_rx))).expect("assembles");
+    let checks = again.device.analyzer.self_test();
+    let gallery = checks.iter().find(|c| c.name == "Gallery").unwrap();
+    assert_eq!(gallery.detail, "GMDB test 2026-07: 9 cases");
+    again.opts.max_iterations = Some(3);
+    again.run();
+    assert!(
+        !again.restart_requested(),
+        "the notice it started after is not shown again"
+    );
+}
+
 /// Keys for the assembled device that stay open while the sender lives.
 struct Keys(std::sync::mpsc::Receiver<Vec<u8>>);
 
