@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use super::{analyzer_for, choose_model};
 use crate::analysis::Analyzer;
 use crate::app::ViewSink;
+use crate::bundle::format::TrustedKeys;
 use crate::bundle::import::ContentCheck;
 use crate::bundle::notice::{Notice, NoticeSource, Outcome};
 use crate::bundle::store::{self, ContentStore};
@@ -123,10 +124,26 @@ fn thousands(n: usize) -> String {
 pub fn start(cfg: &Config) -> (Config, PipelineAnalyzer) {
     let store = ContentStore::new(&cfg.state_dir);
     let mut rolled_back: Option<&str> = None;
+    // No trusted key to verify content with is the device's own fault, not the content's:
+    // the configured files for this start, the links left as they are.
+    let keys = match store
+        .current()
+        .map(|_| store::trusted_keys(&cfg.trusted_keys_dir))
+    {
+        Some(Err(e)) => {
+            log::error!("content not used: {e}");
+            rolled_back = Some("not verified, original gallery used");
+            None
+        }
+        Some(Ok(keys)) => Some(keys),
+        None => None,
+    };
     // current, then previous (after one roll-back), then the configured files.
     for _ in 0..2 {
-        let Some(dir) = store.current() else { break };
-        match try_content(cfg, &dir) {
+        let (Some(dir), Some(keys)) = (store.current(), keys.as_deref()) else {
+            break;
+        };
+        match try_content(cfg, &dir, keys) {
             Ok((eff, mut analyzer)) => {
                 log::info!("content: using {}", dir.display());
                 analyzer.extra_checks.extend(rolled_back.map(warning));
@@ -164,9 +181,12 @@ fn warning(detail: &str) -> SelfCheck {
 
 /// The content in `dir`, verified against the trusted keys and started: its analyzer when
 /// the models and the gallery were accepted.
-fn try_content(cfg: &Config, dir: &Path) -> Result<(Config, PipelineAnalyzer), String> {
-    let keys = store::trusted_keys(&cfg.trusted_keys_dir).map_err(|e| e.to_string())?;
-    let manifest = store::verify_dir(dir, &keys).map_err(|e| e.to_string())?;
+fn try_content(
+    cfg: &Config,
+    dir: &Path,
+    keys: &TrustedKeys,
+) -> Result<(Config, PipelineAnalyzer), String> {
+    let manifest = store::verify_dir(dir, keys).map_err(|e| e.to_string())?;
     let eff = store::content_config(cfg, dir, &manifest).map_err(|e| e.to_string())?;
     let mut analyzer = analyzer_for(&eff);
     if let Some(why) = &analyzer.gallery_refused {

@@ -534,6 +534,18 @@ fn content_that_fails_at_start_up_is_rolled_back() {
     assert_eq!(update.1, CheckState::Warning);
     assert_eq!(update.2, "failed, previous gallery used");
 
+    // Without its trusted keys the device cannot verify any content: the configured files for
+    // this start, and the links stay for the next.
+    let keys_dir = b.cfg.trusted_keys_dir.clone();
+    std::fs::rename(&keys_dir, b.dir().join("keys-away")).unwrap();
+    let (name, _, checks) = b.started_gallery();
+    assert_eq!(name, "configured gallery");
+    assert!(checks
+        .iter()
+        .any(|c| c.0 == "Update" && c.2 == "not verified, original gallery used"));
+    assert_eq!(b.current(), Some(first.clone()));
+    std::fs::rename(b.dir().join("keys-away"), &keys_dir).unwrap();
+
     // The good content's gallery altered on disk: it no longer verifies; no previous left.
     let g = first.join("galleries/good.gmg");
     let mut bytes = std::fs::read(&g).unwrap();
