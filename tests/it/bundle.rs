@@ -463,6 +463,26 @@ fn a_refused_bundle_leaves_the_content_in_use_working() {
         "Update refused: its content failed the device's checks",
     );
 
+    // HPO files that do not parse.
+    let hpo = b.dir().join("stick-hpo");
+    std::fs::create_dir(&hpo).unwrap();
+    let (obo, hpoa) = (b.dir().join("hp.obo"), b.dir().join("phenotype.hpoa"));
+    std::fs::write(&obo, "this is not an ontology\n").unwrap();
+    std::fs::write(&hpoa, "#version: x\nnot\ta\ttable\n").unwrap();
+    let g2 = b.dir().join("newer2.gmg");
+    let files = vec![
+        (EntryKind::Gallery, "galleries/h.gmg".into(), g2),
+        (EntryKind::Hpo, "hpo/hp.obo".into(), obo),
+        (EntryKind::Hpo, "hpo/phenotype.hpoa".into(), hpoa),
+    ];
+    b.make(&hpo, input("HPO", "2026.10", files), &b.key);
+    check(
+        "HPO files",
+        &hpo,
+        |e| matches!(e, BundleError::Check { what, .. } if what == "HPO files"),
+        "Update refused: its content failed the device's checks",
+    );
+
     // Two bundles on one stick: which was meant is not guessed.
     std::fs::write(keyed.join("second.gcb"), &bytes).unwrap();
     check(

@@ -196,3 +196,39 @@ fn a_symlinked_input_is_not_bundled() {
     let err = hash_file(&link).unwrap_err();
     assert!(matches!(err, BundleError::Input { .. }), "{err}");
 }
+
+/// A stick pulled out mid-read: its reads fail with EIO after `left` bytes.
+struct Pulled<'a> {
+    bytes: &'a [u8],
+    left: usize,
+}
+
+impl Read for Pulled<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::from_raw_os_error(5));
+        }
+        let n = buf.len().min(self.left).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_stick_pulled_out_mid_read_is_a_read_error_in_the_clinicians_words() {
+    let m = made();
+    let good = std::fs::read(&m.file).unwrap();
+    let keys = [m.key.verifying_key()];
+    let mut r = Pulled {
+        bytes: &good,
+        left: 100_000,
+    };
+    let err = read_bundle(&mut r, &m.file, Some(good.len() as u64), &keys, None).unwrap_err();
+    assert!(matches!(err, BundleError::Read { .. }), "{err}");
+    assert_eq!(
+        err.clinician_text(),
+        "Update stopped: the stick could not be read. Nothing was changed"
+    );
+}
