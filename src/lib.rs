@@ -18,6 +18,7 @@
 //! | [`display`] | panel drivers generic over embedded-hal, PNG display, the sinks views go to (panel with bus-error retry, logged, PNG file) | no |
 //! | [`ui`] | screens: pure functions from a view model to a `DrawTarget` | no |
 //! | [`config`] | the device's TOML configuration | no |
+//! | [`counters`] | counts per day of use (no patient data), the device's own key and id, the signed usage report | no |
 //! | [`analysis`] | the analyzer port: the `Analyzer` trait the app drives and what it answers (frame summary, outcome, typed `AnalyseError`, question step) | no |
 //! | [`screening`] | the real analyzer behind that port: detector, embedder, gallery ranking and the phenotype questions | no |
 //! | [`app`] | the device's state machine (events and effects, state, update) and run loop (camera, clock, buttons, display, analyzer injected) | no |
@@ -32,6 +33,7 @@ pub mod analysis;
 pub mod app;
 pub mod camera;
 pub mod config;
+pub mod counters;
 pub mod display;
 pub mod embed;
 #[doc(hidden)]
