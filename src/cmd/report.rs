@@ -73,7 +73,9 @@ fn verify(file: &Path, key: &Path) -> Result<()> {
          {photos} photo(s)",
         r.device_id,
         r.software_version,
-        r.made_on.as_deref().unwrap_or("an untrusted date"),
+        r.made_on
+            .as_deref()
+            .unwrap_or("an unknown day (clock not trusted)"),
         r.days.len()
     );
     Ok(())

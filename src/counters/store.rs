@@ -57,7 +57,7 @@ pub fn read(path: &Path) -> Result<Counters, CountersError> {
 
 /// Writes `counters` to `path` atomically.
 pub fn write(path: &Path, counters: &Counters) -> Result<(), CountersError> {
-    let json = serde_json::to_vec_pretty(counters).map_err(|e| CountersError::Format {
+    let json = serde_json::to_vec(counters).map_err(|e| CountersError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
@@ -289,6 +289,85 @@ mod tests {
         assert_eq!(lost(&read(r.path()).unwrap()), None);
         r.tick(ms(5000));
         assert_eq!(lost(&read(r.path()).unwrap()), Some(39));
+    }
+
+    /// The largest file the bounds allow: every day of [`crate::counters::MAX_DAYS`] with every
+    /// kind counted and every version slot filled with the longest version.
+    #[test]
+    fn a_full_year_of_every_kind_stays_small() {
+        use crate::counters::tally::MAX_VERSIONS;
+        use crate::vision::quality::Issue;
+        let issues = [
+            Issue::NoFace,
+            Issue::SeveralFaces,
+            Issue::TooSmall,
+            Issue::TooDark,
+            Issue::Blurred,
+            Issue::TurnedAway,
+        ];
+        let failures = [
+            Failure::CameraLost,
+            Failure::ModelRefused,
+            Failure::GalleryRefused,
+            Failure::LastGoodGallery,
+            Failure::StartFailed,
+            Failure::StartWarning,
+            Failure::ModelFailed,
+            Failure::RankingFailed,
+            Failure::PreviewFailed,
+            Failure::SaveFailed,
+            Failure::ButtonsFailed,
+        ];
+        let mut c = Counters::default();
+        for n in 0..crate::counters::MAX_DAYS + 1 {
+            let day = (n < crate::counters::MAX_DAYS).then(|| {
+                format!(
+                    "{}-{:02}-{:02}",
+                    2026 + n / 336,
+                    1 + (n / 28) % 12,
+                    1 + n % 28
+                )
+            });
+            let mut what = vec![Happening::NotTaken(None), Happening::QuestionRound];
+            what.extend(issues.iter().map(|i| Happening::NotTaken(Some(*i))));
+            what.extend(issues.iter().map(|i| Happening::Retake(*i)));
+            what.extend(failures.iter().map(|f| Happening::Error(*f)));
+            for v in 0..MAX_VERSIONS {
+                what.push(Happening::Session { photos: 99_999 });
+                what.push(Happening::Result {
+                    close_match: v % 2 == 0,
+                    versions: crate::counters::Versions {
+                        model: format!("{v}{}", "m".repeat(90)),
+                        gallery: format!("{v}{}", "g".repeat(90)),
+                        hpo: Some(format!("{v}{}", "h".repeat(90))),
+                    },
+                });
+            }
+            for w in &what {
+                c.apply(day.as_deref(), w);
+            }
+            let d = c.day_mut(day.as_deref());
+            d.note_version("software", &"s".repeat(90));
+            // Six-digit counts everywhere.
+            let big = 999_999;
+            (d.starts, d.clean_stops, d.unclean_stops, d.uptime_s) = (big, big, big, big);
+            (d.sessions, d.photos, d.question_rounds) = (big, big, big);
+            (d.results_close_match, d.results_no_close_match) = (big, big);
+            let maps = [&mut d.not_taken, &mut d.retakes, &mut d.errors];
+            maps.into_iter()
+                .flat_map(|m| m.values_mut())
+                .for_each(|v| *v = big);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = counters_path(dir.path());
+        write(&path, &c).unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        println!(
+            "counters.json, every kind on all {} days: {size} bytes",
+            c.days.len()
+        );
+        assert_eq!(read(&path).unwrap(), c);
+        assert!(size < 512 * 1024, "{size} bytes");
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub const MAX_DAYS: usize = 366;
 /// The `not_taken` reason when there was no frame to take (no camera, or none yet).
 pub const NO_FRAME: &str = "no_frame";
 /// Versions of each kind kept per day.
-pub const MAX_VERSIONS: usize = 8;
+pub const MAX_VERSIONS: usize = 3;
+/// Characters of a version kept.
+pub const MAX_VERSION_CHARS: usize = 48;
 
 /// Everything counted, by day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +127,7 @@ impl DayCounts {
     pub fn note_version(&mut self, kind: &str, value: &str) {
         let set = self.versions.entry(kind.to_string()).or_default();
         if set.len() < MAX_VERSIONS && !value.is_empty() {
-            set.insert(value.chars().take(80).collect());
+            set.insert(value.chars().take(MAX_VERSION_CHARS).collect());
         }
     }
 }
