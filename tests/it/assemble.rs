@@ -306,3 +306,22 @@ fn a_scripted_session_is_counted_on_its_day_and_reported() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert_no_patient_data("report", &text, PATIENT_WORDS);
 }
+
+/// A state folder that cannot be made (a read-only or full disk): no key and no counts, and
+/// the device screens as before.
+#[test]
+fn an_unwritable_state_folder_does_not_stop_the_device() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    std::fs::write(tmp.path().join("blocked"), b"a file").unwrap();
+    cfg.state_dir = tmp.path().join("blocked/state");
+    let (mut dev, _keys) = device(&cfg, 24);
+    assert!(dev.opts.counters.is_none(), "nothing to count into");
+    dev.device.buttons = Box::new(ScriptedButtons::at_frames([(4, ButtonEvent::Capture)]));
+    let report = dev.run();
+    assert_eq!(
+        (report.analyses, report.final_mode.as_str()),
+        (1, "results")
+    );
+    assert!(DeviceKey::load(&cfg.state_dir).is_err());
+}

@@ -1,6 +1,7 @@
 //! `gestaltcam report` end to end: the device's counters (as the running device leaves them in
 //! its state folder) → a report signed by the device key → checked with the public key a
-//! programme registered; a changed byte fails, a device without a key writes nothing.
+//! programme registered; a changed byte fails, a device without a key writes nothing. And what
+//! the run loop itself counts (start, stop, uptime, runs of failures).
 
 use std::path::Path;
 use std::time::Duration;
@@ -132,4 +133,112 @@ fn a_device_that_never_started_has_no_key_and_writes_no_report() {
         "nothing written, no key made"
     );
     assert!(!store::counters_path(&state).exists());
+}
+
+/// A tally that keeps what the run loop hands it.
+#[derive(Default)]
+struct Kept {
+    started: Vec<Duration>,
+    counted: Vec<Happening>,
+    last_tick: Option<Duration>,
+    stopped: Vec<Duration>,
+}
+
+/// [`Kept`] shared with the test.
+#[derive(Clone, Default)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Kept>>);
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.0.lock().unwrap()
+    }
+}
+
+impl Tally for Shared {
+    fn start(&mut self, now: Duration) {
+        self.lock().started.push(now);
+    }
+    fn count(&mut self, what: &Happening, _: Duration) {
+        self.lock().counted.push(what.clone());
+    }
+    fn tick(&mut self, now: Duration) {
+        self.lock().last_tick = Some(now);
+    }
+    fn stop(&mut self, now: Duration) {
+        self.lock().stopped.push(now);
+    }
+}
+
+/// An analyzer whose look at every preview frame fails.
+struct BlindAnalyzer;
+
+impl gestaltcam::analysis::Analyzer for BlindAnalyzer {
+    fn preview(
+        &mut self,
+        _: &gestaltcam::camera::Frame,
+    ) -> Result<gestaltcam::analysis::FrameSummary, gestaltcam::analysis::AnalyseError> {
+        Err(gestaltcam::analysis::AnalyseError::ModelFailed {
+            detail: "detector failed".into(),
+        })
+    }
+    fn analyse(
+        &mut self,
+        _: &[gestaltcam::analysis::Capture],
+    ) -> Result<gestaltcam::analysis::AnalysisOutcome, gestaltcam::analysis::AnalyseError> {
+        unreachable!("no photo can be taken without a face")
+    }
+}
+
+/// Buttons that cannot be read.
+struct BrokenButtons;
+
+impl gestaltcam::app::Buttons for BrokenButtons {
+    fn poll(
+        &mut self,
+        _: Duration,
+        _: u64,
+    ) -> Result<Vec<gestaltcam::app::ButtonEvent>, gestaltcam::app::buttons::ButtonError> {
+        Err(gestaltcam::app::buttons::ButtonError::Io(
+            "gpio read failed".into(),
+        ))
+    }
+}
+
+/// The run loop's own counts: the start and the clean stop on its clock, the uptime ticks, a
+/// failing preview and unreadable buttons each counted once however long they fail.
+#[test]
+fn the_run_loop_counts_its_start_stop_and_runs_of_failures_once() {
+    use gestaltcam::app::{run_device, Device, ManualClock, NullNotifier};
+    let kept = Shared::default();
+    let frames = vec![image::RgbImage::new(64, 48); 3];
+    let camera = gestaltcam::camera::ReplayCamera::from_images(frames, 10.0).unwrap();
+    let mut dev = Device {
+        camera,
+        buttons: BrokenButtons,
+        clock: ManualClock::new(),
+        analyzer: BlindAnalyzer,
+        display: |_: &gestaltcam::ui::view::View| {},
+        notifier: NullNotifier,
+    };
+    let opts = gestaltcam::app::RunOptions {
+        counters: Some(gestaltcam::counters::Handle::new(kept.clone())),
+        ..crate::common::opts(40)
+    };
+    let report = run_device(&mut dev, &crate::common::ctx(1, 3, Duration::ZERO), &opts);
+    assert_eq!(report.iterations, 40, "{report:?}");
+    assert!(
+        report.preview_errors >= 30 && report.button_errors == 40,
+        "{report:?}"
+    );
+    let k = kept.lock();
+    assert_eq!(k.started, [Duration::ZERO]);
+    assert_eq!(k.stopped, [crate::common::TICK * 40]);
+    assert_eq!(k.last_tick, Some(crate::common::TICK * 39));
+    assert_eq!(
+        k.counted,
+        [
+            Happening::Error(gestaltcam::counters::Failure::ButtonsFailed),
+            Happening::Error(gestaltcam::counters::Failure::PreviewFailed),
+        ]
+    );
 }
