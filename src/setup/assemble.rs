@@ -114,6 +114,9 @@ pub struct Assembled {
     pub device: AssembledDevice,
     pub ctx: AppContext,
     pub opts: RunOptions,
+    /// The short id of the device's own key ([`crate::counters::DeviceKey::device_id`]);
+    /// `None` when the key could not be read or made.
+    pub device_id: Option<String>,
 }
 
 impl Assembled {
@@ -146,7 +149,7 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
     }
     let buttons = device_buttons(cfg, wiring.keys, replay, &wiring.shutdown)?;
     let today = wiring.today.unwrap_or_else(device_today);
-    let counters = open_counters(cfg, today);
+    let (counters, device_id) = open_counters(cfg, today);
     let device = Device {
         camera,
         buttons,
@@ -159,23 +162,35 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         counters,
         ..run_options(cfg, wiring.shutdown)
     };
-    Ok(Assembled { device, ctx, opts })
+    Ok(Assembled {
+        device,
+        ctx,
+        opts,
+        device_id,
+    })
 }
 
-/// The device's key (made on the first start) and its counters, both in `state_dir`. Neither
-/// is needed to screen: a failure is logged and the device runs without counting.
-fn open_counters(cfg: &Config, today: Today) -> Option<counters::Handle> {
-    match DeviceKey::load_or_create(&cfg.state_dir) {
-        Ok(key) => log::info!("device id {}", key.device_id()),
-        Err(e) => log::warn!("no device key, usage reports cannot be signed: {e}"),
-    }
-    match Recorder::open(&cfg.state_dir, env!("CARGO_PKG_VERSION"), today) {
+/// The device's counters and the id of its key (made on the first start), both in
+/// `state_dir`. Neither is needed to screen: a failure is logged and the device runs without.
+fn open_counters(cfg: &Config, today: Today) -> (Option<counters::Handle>, Option<String>) {
+    let device_id = match DeviceKey::load_or_create(&cfg.state_dir) {
+        Ok(key) => {
+            log::info!("device id {}", key.device_id());
+            Some(key.device_id())
+        }
+        Err(e) => {
+            log::warn!("no device key, usage reports cannot be signed: {e}");
+            None
+        }
+    };
+    let counters = match Recorder::open(&cfg.state_dir, env!("CARGO_PKG_VERSION"), today) {
         Ok(r) => Some(counters::Handle::new(r)),
         Err(e) => {
             log::warn!("not counting: {e}");
             None
         }
-    }
+    };
+    (counters, device_id)
 }
 
 /// The display and its size in pixels (which decides how many candidates a page holds).

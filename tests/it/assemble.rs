@@ -297,6 +297,7 @@ fn a_scripted_session_is_counted_on_its_day_and_reported() {
     assert_nothing_of_the_patient_written(tmp.path());
 
     let key = DeviceKey::load(&state).unwrap();
+    assert_eq!(dev.device_id, Some(key.device_id()));
     let out = tmp.path().join("report.json");
     let r = Report::new(&counters, &key, "test", Some("2026-12-07"));
     report::write_signed(&r, &key, &out).unwrap();
@@ -317,6 +318,7 @@ fn an_unwritable_state_folder_does_not_stop_the_device() {
     cfg.state_dir = tmp.path().join("blocked/state");
     let (mut dev, _keys) = device(&cfg, 24);
     assert!(dev.opts.counters.is_none(), "nothing to count into");
+    assert_eq!(dev.device_id, None);
     dev.device.buttons = Box::new(ScriptedButtons::at_frames([(4, ButtonEvent::Capture)]));
     let report = dev.run();
     assert_eq!(
