@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use gestaltcam::config::Config;
-use gestaltcam::counters::{report, store, DeviceKey, Report};
+use gestaltcam::counters::{key, report, store, DeviceKey, Report};
 use gestaltcam::gallery::sign::read_verifying_key;
 use std::path::{Path, PathBuf};
 
@@ -39,12 +39,13 @@ pub fn report(a: ReportArgs) -> Result<()> {
         return verify(file, key);
     }
     let state = state_dir(&a.config)?;
-    let key = DeviceKey::load(&state)?;
     if a.public_key {
-        println!("device id {}", key.device_id());
-        print!("{}", key.public_pem());
+        let public = DeviceKey::load_public(&state)?;
+        println!("device id {}", key::device_id(&public));
+        print!("{}", key::public_pem(&public));
         return Ok(());
     }
+    let key = DeviceKey::load(&state)?;
     let Some(out) = a.out else {
         anyhow::bail!("report: give --out FILE, --public-key or --verify FILE --key PUB");
     };

@@ -34,6 +34,13 @@ pub fn device_id(public: &VerifyingKey) -> String {
     hex::encode(digest)[..DEVICE_ID_DIGITS].to_string()
 }
 
+/// `public` as SPKI PEM (the `device-key.pub.pem` file's text).
+pub fn public_pem(public: &VerifyingKey) -> String {
+    public
+        .to_public_key_pem(LineEnding::LF)
+        .expect("an ed25519 public key encodes")
+}
+
 impl DeviceKey {
     /// The key in `state_dir`, made there if there is none yet (the first start).
     pub fn load_or_create(state_dir: &Path) -> Result<DeviceKey, CountersError> {
@@ -77,6 +84,21 @@ impl DeviceKey {
         Ok(DeviceKey { key })
     }
 
+    /// The public key alone, from `device-key.pub.pem` (readable without the secret key's
+    /// owner rights: `doctor`); [`CountersError::NoKey`] when there is none yet.
+    pub fn load_public(state_dir: &Path) -> Result<VerifyingKey, CountersError> {
+        let public = state_dir.join(PUBLIC_FILE);
+        if !public.exists() {
+            return Err(CountersError::NoKey {
+                dir: state_dir.to_path_buf(),
+            });
+        }
+        sign::read_verifying_key(&public).map_err(|e| CountersError::Key {
+            path: public.clone(),
+            message: e.to_string(),
+        })
+    }
+
     /// The public key a programme registers.
     pub fn public(&self) -> VerifyingKey {
         self.key.verifying_key()
@@ -84,9 +106,7 @@ impl DeviceKey {
 
     /// The public key as SPKI PEM (the `device-key.pub.pem` file's text).
     pub fn public_pem(&self) -> String {
-        self.public()
-            .to_public_key_pem(LineEnding::LF)
-            .expect("an ed25519 public key encodes")
+        public_pem(&self.public())
     }
 
     pub fn device_id(&self) -> String {
@@ -128,7 +148,7 @@ mod tests {
         assert_eq!(id.len(), DEVICE_ID_DIGITS);
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
         assert_eq!(id, device_id(&again.public()));
-        let public = sign::read_verifying_key(&state.join(PUBLIC_FILE)).unwrap();
+        let public = DeviceKey::load_public(&state).unwrap();
         assert_eq!(public, made.public());
         assert_eq!(
             made.public_pem(),

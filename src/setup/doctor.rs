@@ -259,16 +259,20 @@ pub fn check_saving(cfg: &Config) -> Vec<DoctorRow> {
 }
 
 /// The device's own key: its id and public key (what a programme registers to check the
-/// device's usage reports). None yet is no failure: the device makes it when it first starts.
+/// device's usage reports), read from the public key file. None yet is no failure: the device
+/// makes it when it first starts.
 pub fn check_device_key(cfg: &Config) -> Vec<DoctorRow> {
-    match DeviceKey::load(&cfg.state_dir) {
-        Ok(key) => vec![
-            DoctorRow::ok("device", format!("id {}", key.device_id())),
+    match DeviceKey::load_public(&cfg.state_dir) {
+        Ok(public) => vec![
+            DoctorRow::ok(
+                "device",
+                format!("id {}", counters::key::device_id(&public)),
+            ),
             DoctorRow::ok(
                 "device",
                 format!(
                     "public key {} ({})",
-                    hex::encode(key.public().as_bytes()),
+                    hex::encode(public.as_bytes()),
                     cfg.state_dir.join(counters::key::PUBLIC_FILE).display()
                 ),
             ),
@@ -303,7 +307,7 @@ mod tests {
         assert!(rows[1]
             .detail
             .contains(&hex::encode(key.public().as_bytes())));
-        std::fs::write(dir.path().join(counters::key::SECRET_FILE), b"damaged").unwrap();
+        std::fs::write(dir.path().join(counters::key::PUBLIC_FILE), b"damaged").unwrap();
         assert!(matches!(check_device_key(&cfg).as_slice(), [r] if !r.ok));
     }
 
