@@ -18,6 +18,7 @@ use crate::bundle::notice::NoticeFile;
 use crate::bundle::store::ContentStore;
 use crate::camera::{Camera, ReplayCamera, ReplayError, SystemClock};
 use crate::config::{Config, PanelKind};
+use crate::counters::{self, store::Today, DeviceKey, Recorder};
 use crate::display::{LoggedSink, PanelSink, PngFileSink};
 use crate::hw::{self, HwError};
 use crate::screening::PipelineAnalyzer;
@@ -67,6 +68,9 @@ pub struct Wiring {
     pub keys: Keys,
     /// How long an update notice stays on the panel ([`content::NOTICE_SHOWN`]).
     pub notice_shown: Duration,
+    /// The day the counters count under ([`crate::counters`]): `Some("YYYY-MM-DD")` when the
+    /// clock is trustworthy, `None` when not. Unset: the device's own ([`device_today`]).
+    pub today: Option<Today>,
 }
 
 impl Wiring {
@@ -77,6 +81,7 @@ impl Wiring {
             stop_on_signals: true,
             keys: Keys::Stdin,
             notice_shown: content::NOTICE_SHOWN,
+            today: None,
         }
     }
 
@@ -87,8 +92,17 @@ impl Wiring {
             stop_on_signals: false,
             keys: Keys::Reader(Box::new(keys)),
             notice_shown: content::NOTICE_SHOWN,
+            today: None,
         }
     }
+}
+
+/// The day the device counts under and dates its reports with: none while its clock cannot be
+/// trusted, so counts go under `undated`. A Raspberry Pi has no real-time clock and its date
+/// after a power cut without network may be wrong; a wrong day is worse than none. (The
+/// device has no verdict on its clock yet: every count is undated.)
+pub fn device_today() -> Today {
+    Box::new(|| None)
 }
 
 /// The device's parts as [`assemble`] builds them.
@@ -109,6 +123,9 @@ pub struct Assembled {
     /// Set when the run ended because new content was switched in (an update notice): the
     /// caller exits so that systemd starts the device again with it.
     pub restart: Arc<AtomicBool>,
+    /// The short id of the device's own key ([`crate::counters::DeviceKey::device_id`]);
+    /// `None` when the key could not be read or made.
+    pub device_id: Option<String>,
 }
 
 impl Assembled {
@@ -159,6 +176,8 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         stop_on_signals(&wiring.shutdown)?;
     }
     let buttons = device_buttons(cfg, wiring.keys, replay, &wiring.shutdown)?;
+    let today = wiring.today.unwrap_or_else(device_today);
+    let (counters, device_id) = open_counters(cfg, today);
     let device = Device {
         camera,
         buttons,
@@ -167,13 +186,40 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         display: LoggedSink::new(Box::new(notices)),
         notifier: hw::SystemdNotifier::new(),
     };
-    let opts = run_options(cfg, wiring.shutdown);
+    let opts = RunOptions {
+        counters,
+        ..run_options(cfg, wiring.shutdown)
+    };
     Ok(Assembled {
         device,
         ctx,
         opts,
         restart,
+        device_id,
     })
+}
+
+/// The device's counters and the id of its key (made on the first start), both in
+/// `state_dir`. Neither is needed to screen: a failure is logged and the device runs without.
+fn open_counters(cfg: &Config, today: Today) -> (Option<counters::Handle>, Option<String>) {
+    let device_id = match DeviceKey::load_or_create(&cfg.state_dir) {
+        Ok(key) => {
+            log::info!("device id {}", key.device_id());
+            Some(key.device_id())
+        }
+        Err(e) => {
+            log::warn!("no device key, usage reports cannot be signed: {e}");
+            None
+        }
+    };
+    let counters = match Recorder::open(&cfg.state_dir, env!("CARGO_PKG_VERSION"), today) {
+        Ok(r) => Some(counters::Handle::new(r)),
+        Err(e) => {
+            log::warn!("not counting: {e}");
+            None
+        }
+    };
+    (counters, device_id)
 }
 
 /// The display and its size in pixels (which decides how many candidates a page holds).

@@ -28,6 +28,8 @@ mod board;
 mod camera;
 // The `gestaltcam` binary end to end: the demo, gallery build → info → analyze.
 mod cli;
+// The per-day counters in the run loop; `gestaltcam report`: signed, verified, a changed byte.
+mod counters;
 // The face detector against reference landmarks, onnxruntime and edge cases (and, in
 // `detect::r50`, a network of GM-Arc's detector's shape).
 mod detect;

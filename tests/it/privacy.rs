@@ -7,6 +7,9 @@
 //!   size, the UI palette's few colours: no camera picture).
 //! - Saving enabled: files only in the screen folder and the configured capture folder, the
 //!   captures 0600 in a 0700 folder.
+//! - The state folder: the last good gallery, the device key and the per-day counters; the
+//!   counters and the usage report made from them (`gestaltcam report`) name no photo, label
+//!   or candidate and hold no embedding, score or time finer than a day.
 //! - The log (stderr, debug level) names no replayed photo and holds no embedding-like vector.
 //! - Network: no bind/listen/accept/connect except the systemd notification datagram (only
 //!   with `NOTIFY_SOCKET`), no AF_INET/AF_INET6 socket; while the device runs, none of its
@@ -23,6 +26,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use crate::common;
+use gestaltcam::counters::{key, store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gestaltcam");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -32,6 +36,14 @@ const PHOTO_NAMES: [&str; 2] = [
     "zq7-patient-fieldcase-left.jpg",
 ];
 const STEP: Duration = Duration::from_secs(60);
+/// The gallery's labels (what a result screen names).
+const LABELS: [&str; 3] = ["Person one", "Person two", "Person three"];
+
+/// What must never be in the counters or the report: the photos' names and the labels.
+fn patient_words() -> Vec<String> {
+    let stems = PHOTO_NAMES.map(|n| n.trim_end_matches(".jpg").to_string());
+    stems.into_iter().chain(LABELS.map(String::from)).collect()
+}
 
 fn strace() -> &'static str {
     let ok = Command::new("strace")
@@ -134,12 +146,21 @@ impl Rig {
         }
     }
 
-    /// The state folder holds only the last good gallery: a byte copy of the configured one and
-    /// the `last-good` pointer naming it.
+    /// The state folder holds the last good gallery (a byte copy of the configured one and the
+    /// `last-good` pointer naming it), the device key and the counters; the counters, and the
+    /// report `gestaltcam report` makes of them, hold no patient data and count the session.
     fn assert_state_is_gallery_copy(&self) {
         let gallery = std::fs::read(&self.gallery).expect("read gallery");
         let mut files = common::files_under(&self.state);
         files.sort();
+        let own = [store::COUNTERS_FILE, key::SECRET_FILE, key::PUBLIC_FILE];
+        for name in own {
+            assert!(
+                files.contains(&self.state.join(name)),
+                "{files:?} lacks {name}"
+            );
+        }
+        files.retain(|f| !own.iter().any(|n| f.ends_with(n)));
         assert_eq!(files.len(), 2, "state folder: {files:?}");
         let pointer = std::fs::read_to_string(self.state.join("last-good")).expect("last-good");
         let copy = self.state.join(pointer.trim());
@@ -148,6 +169,37 @@ impl Rig {
             std::fs::read(&copy).expect("read copy") == gallery,
             "copy differs"
         );
+        self.assert_counted_without_patient_data();
+    }
+
+    /// The counters after one full session (two photos), and the signed report of them.
+    fn assert_counted_without_patient_data(&self) {
+        let words = patient_words();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let text = std::fs::read_to_string(store::counters_path(&self.state)).expect("counters");
+        common::assert_no_patient_data("counters", &text, &words);
+        let counters = store::read(&store::counters_path(&self.state)).expect("counters");
+        let day = &counters.days[gestaltcam::counters::UNDATED];
+        assert_eq!((day.sessions, day.photos, day.starts), (1, 2, 1), "{day:?}");
+        let out = self.root().join("usage-report.json");
+        let (ok, _, stderr) = common::run_gestaltcam(
+            &[
+                "report",
+                "--out",
+                out.to_str().expect("utf-8"),
+                "--config",
+                self.config.to_str().expect("utf-8"),
+            ],
+            &self.root(),
+        );
+        assert!(ok, "gestaltcam report: {stderr}");
+        let report = std::fs::read_to_string(&out).expect("report");
+        common::assert_no_patient_data("report", &report, &words);
+        let public =
+            gestaltcam::gallery::sign::read_verifying_key(&self.state.join(key::PUBLIC_FILE));
+        gestaltcam::counters::report::verify(&out, &public.expect("public key")).expect("verifies");
+        std::fs::remove_file(&out).expect("rm report");
+        std::fs::remove_file(gestaltcam::counters::report::sig_path(&out)).expect("rm sig");
     }
 
     fn root(&self) -> PathBuf {
