@@ -426,8 +426,34 @@ impl FacePipeline {
         photo: &RgbImage,
         face: &Face,
     ) -> Result<Vec<f32>, UnusablePhotoError> {
+        self.embed_face_counted(photo, face, &|| {})
+    }
+
+    /// Model passes per photo: each embedder on each variant ([`EmbedderSet::passes`]).
+    pub fn passes(&self) -> usize {
+        self.embedders.passes()
+    }
+
+    /// [`Self::embed_face`], calling `pass_done` as each model pass ends.
+    pub fn embed_face_counted(
+        &self,
+        photo: &RgbImage,
+        face: &Face,
+        pass_done: &(dyn Fn() + Sync),
+    ) -> Result<Vec<f32>, UnusablePhotoError> {
         let face = self.capture_face(photo, face)?;
-        self.embed_refined(photo, &face)
+        Ok(self.embed_checked(photo, &face, pass_done)?.vector)
+    }
+
+    /// [`PhotoEmbedder::embed_photo`]'s vector (the face found here), calling `pass_done` as
+    /// each model pass ends.
+    pub fn embed_photo_counted(
+        &self,
+        photo: &RgbImage,
+        pass_done: &(dyn Fn() + Sync),
+    ) -> Result<Vec<f32>, UnusablePhotoError> {
+        let (face, _) = self.find_and_refine(photo)?;
+        Ok(self.embed_checked(photo, &face, pass_done)?.vector)
     }
 
     /// The face a capture is aligned with, as precise as the photo allows. With one detector
@@ -460,20 +486,22 @@ impl FacePipeline {
 
     /// Aligns and embeds a face whose landmarks are final.
     fn embed_refined(&self, photo: &RgbImage, face: &Face) -> Result<Vec<f32>, UnusablePhotoError> {
-        Ok(self.embed_checked(photo, face)?.vector)
+        Ok(self.embed_checked(photo, face, &|| {})?.vector)
     }
 
     /// [`Self::embed_refined`] with the passes' norms: refuses a face too small, aligns, embeds.
+    /// `pass_done` is called as each model pass ends.
     fn embed_checked(
         &self,
         photo: &RgbImage,
         face: &Face,
+        pass_done: &(dyn Fn() + Sync),
     ) -> Result<crate::embed::SetEmbedding, UnusablePhotoError> {
         let iod = face.inter_ocular();
         if iod < MIN_PHOTO_INTER_OCULAR {
             return Err(UnusablePhotoError::FaceTooSmall { pixels: iod });
         }
-        self.embed_aligned(photo, face)
+        self.embed_aligned(photo, face, pass_done)
     }
 
     /// `face` aligned onto `template` the way `mode` says (GM-Arc's mode detects the rotated
@@ -523,6 +551,7 @@ impl FacePipeline {
         &self,
         photo: &RgbImage,
         face: &Face,
+        pass_done: &(dyn Fn() + Sync),
     ) -> Result<crate::embed::SetEmbedding, UnusablePhotoError> {
         let mut chips: Vec<RgbImage> = Vec::with_capacity(self.templates.len());
         let ways: Vec<(&Template, AlignmentMode)> = self
@@ -540,7 +569,7 @@ impl FacePipeline {
         }
         let chips: Vec<&RgbImage> = chips.iter().collect();
         self.embedders
-            .embed_chips(&chips)
+            .embed_chips_counted(&chips, pass_done)
             .map_err(|e| UnusablePhotoError::Embed(e.to_string()))
     }
 }

@@ -414,7 +414,13 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
             },
         ),
         ("capturing", View::Capturing { photo: 2, of: 3 }),
-        ("analysing", View::Analysing { photos: 3 }),
+        (
+            "analysing",
+            View::Analysing {
+                photos: 3,
+                progress: None,
+            },
+        ),
         (
             "results_p1",
             results_page(w, h, candidates(), basis(false), 0),
