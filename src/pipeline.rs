@@ -184,6 +184,13 @@ fn entries<'m>(
     Ok((detector, members))
 }
 
+/// Told `(plans ready, plans)` as the models load ([`FacePipeline::load_with_preview_reporting`]);
+/// called from the loading threads.
+pub type LoadProgress<'a> = dyn Fn(usize, usize) + Sync + 'a;
+
+/// Reports nothing.
+const NONE: fn(usize, usize) = |_, _| {};
+
 /// A scoped thread's result; its panic, if it panicked, carries on in the caller.
 fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
     handle
@@ -230,7 +237,7 @@ impl FacePipeline {
         let manifest = Manifest::load_dir(models_dir)?;
         let (detector, members) = entries(&manifest, embedder)?;
         let (pipeline, _no_preview) =
-            Self::from_members_with_preview(&manifest, detector, &members, opts, 0, false)?;
+            Self::from_members_with_preview(&manifest, detector, &members, opts, (0, false), &NONE)?;
         Ok(pipeline)
     }
 
@@ -246,21 +253,42 @@ impl FacePipeline {
         opts: EmbedOptions,
         preview_side: usize,
     ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
-        let parallel = inference_threads() > 1;
-        Self::load_with_preview_on(models_dir, embedder, opts, preview_side, parallel)
+        Self::load_with_preview_reporting(models_dir, embedder, opts, preview_side, &NONE)
     }
 
-    /// [`Self::load_with_preview`], the plans optimised on their own threads or not.
+    /// [`Self::load_with_preview`], calling `progress(ready, plans)` first with 0 and then as
+    /// each model plan is ready (the detector's, its preview plan's, each embedder's): how the
+    /// start-up screen says "Loading model 2 of 3".
+    pub fn load_with_preview_reporting(
+        models_dir: &Path,
+        embedder: Option<&str>,
+        opts: EmbedOptions,
+        preview_side: usize,
+        progress: &LoadProgress<'_>,
+    ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
+        let parallel = inference_threads() > 1;
+        Self::load_with_preview_on(models_dir, embedder, opts, preview_side, parallel, progress)
+    }
+
+    /// [`Self::load_with_preview_reporting`], the plans optimised on their own threads or not.
     fn load_with_preview_on(
         models_dir: &Path,
         embedder: Option<&str>,
         opts: EmbedOptions,
         preview_side: usize,
         parallel: bool,
+        progress: &LoadProgress<'_>,
     ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
         let manifest = Manifest::load_dir(models_dir)?;
         let (detector, members) = entries(&manifest, embedder)?;
-        Self::from_members_with_preview(&manifest, detector, &members, opts, preview_side, parallel)
+        Self::from_members_with_preview(
+            &manifest,
+            detector,
+            &members,
+            opts,
+            (preview_side, parallel),
+            progress,
+        )
     }
 
     /// Builds the pipeline from explicit manifest entries.
@@ -272,36 +300,54 @@ impl FacePipeline {
     ) -> Result<Self, PipelineLoadError> {
         let members = Members::single(embedder);
         let (pipeline, _no_preview) =
-            Self::from_members_with_preview(manifest, detector, &members, opts, 0, false)?;
+            Self::from_members_with_preview(manifest, detector, &members, opts, (0, false), &NONE)?;
         Ok(pipeline)
     }
 
     /// [`Self::from_entries`] for an embedder or ensemble, with the detector's preview plan at
     /// `preview_side` (0: none), the plans optimised on their own threads or not
-    /// ([`Self::load_with_preview`]).
+    /// ([`Self::load_with_preview`]), each plan reported to `progress` as it is ready.
     fn from_members_with_preview(
         manifest: &Manifest,
         det_entry: &ModelEntry,
         members: &Members<'_>,
         opts: EmbedOptions,
-        preview_side: usize,
-        parallel: bool,
+        (preview_side, parallel): (usize, bool),
+        progress: &LoadProgress<'_>,
     ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
         let templates = members.templates()?;
-        let source = DetectorSource::read(manifest, det_entry)?;
         let wants_preview =
             preview_side != 0 && (preview_side, preview_side) != det_entry.input_hw();
-        let preview = || wants_preview.then(|| source.plan_sized(preview_side));
-        let embed = || members.load(manifest, opts);
+        let plans = 1 + usize::from(wants_preview) + members.entries().len();
+        let ready = std::sync::atomic::AtomicUsize::new(0);
+        let one_ready = || {
+            let n = ready.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            progress(n.min(plans), plans);
+        };
+        progress(0, plans);
+        let source = DetectorSource::read(manifest, det_entry)?;
+        let preview = || {
+            let plan = wants_preview.then(|| source.plan_sized(preview_side));
+            if plan.is_some() {
+                one_ready();
+            }
+            plan
+        };
+        let embed = || members.load_counted(manifest, opts, &one_ready);
+        let detector = || {
+            let plan = source.plan();
+            one_ready();
+            plan
+        };
         let (detector, preview, embedder) = if parallel {
             std::thread::scope(|s| {
                 let preview = s.spawn(preview);
                 let embedder = s.spawn(embed);
-                let detector = source.plan();
+                let detector = detector();
                 (detector, joined(preview), joined(embedder))
             })
         } else {
-            (source.plan(), preview(), embed())
+            (detector(), preview(), embed())
         };
         drop(source);
         let (preview, outcome) = match preview {
@@ -617,7 +663,7 @@ mod tests {
         side: usize,
         parallel: bool,
     ) -> Result<(FacePipeline, Result<(), PipelineLoadError>), PipelineLoadError> {
-        FacePipeline::load_with_preview_on(dir, embedder, DEVICE_EMBED_OPTIONS, side, parallel)
+        FacePipeline::load_with_preview_on(dir, embedder, DEVICE_EMBED_OPTIONS, side, parallel, &NONE)
     }
 
     fn photo() -> RgbImage {

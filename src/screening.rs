@@ -64,6 +64,9 @@ pub struct PipelineAnalyzer {
     /// The phenotype questions: `None` = off; an error (missing or malformed HPO files) keeps
     /// the device face-only with a start-screen warning.
     pub phenotype: Option<Result<Phenotype, String>>,
+    /// The board cannot hold the configured models (what they need, what it has): they were
+    /// not loaded, and the self-test's first line is a failed "Memory" check.
+    pub memory_refused: Option<String>,
     round: Option<Round>,
 }
 
@@ -87,6 +90,7 @@ impl PipelineAnalyzer {
             extra_checks: Vec::new(),
             gallery_refused: None,
             phenotype: None,
+            memory_refused: None,
             round: None,
         }
     }
@@ -182,7 +186,11 @@ impl Analyzer for PipelineAnalyzer {
             .gallery
             .as_ref()
             .map(|g| format!("{}: {} cases", g.name(), g.len()));
-        let mut checks = vec![check("Model", model)];
+        let mut checks = Vec::new();
+        if let Some(detail) = &self.memory_refused {
+            checks.push(check("Memory", Err(detail)));
+        }
+        checks.push(check("Model", model));
         match (&self.gallery, &self.gallery_refused) {
             (Ok(g), Some(reason)) => {
                 checks.push(SelfCheck {

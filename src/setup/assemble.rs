@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use embedded_graphics::prelude::Size;
 
-use super::analyzer_for;
 use crate::app::buttons::{ButtonError, KeyboardButtons};
 use crate::app::ViewSink;
 use crate::app::{run_device, AppContext, ButtonEvent, Buttons, Device, RunOptions, RunReport};
@@ -19,7 +18,7 @@ use crate::config::{Config, PanelKind};
 use crate::display::{LoggedSink, PanelSink, PngFileSink};
 use crate::hw::{self, HwError};
 use crate::screening::PipelineAnalyzer;
-use crate::ui::view::{CheckState, SelfCheck};
+use crate::ui::view::{CheckState, Loading, SelfCheck, View};
 
 /// Why the device could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -115,13 +114,14 @@ impl Assembled {
 /// left to restart the device (3 photos with flip TTA take seconds on a Pi Zero 2 W).
 pub const ANALYSIS_STUCK_AFTER: Duration = Duration::from_secs(60);
 
-/// Builds the device `cfg` describes: inference threads, analyzer (models and gallery), display,
-/// camera, buttons and run policy.
+/// Builds the device `cfg` describes: inference threads, display, analyzer (models and gallery,
+/// their loading shown on the display), camera, buttons and run policy.
 pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
     let threads = crate::pipeline::set_inference_threads(cfg.inference_threads);
     log::info!("model inference on {threads} thread(s)");
-    let mut analyzer = analyzer_for(cfg);
-    let (sink, panel_size) = open_sink(cfg)?;
+    let (mut sink, panel_size) = open_sink(cfg)?;
+    let mut notifier = hw::SystemdNotifier::new();
+    let mut analyzer = load_showing_progress(cfg, sink.as_mut(), &mut notifier);
     let mut ctx = AppContext::for_panel(cfg, panel_size);
     ctx.watchdog_interval = hw::SystemdNotifier::watchdog_interval().or(ctx.watchdog_interval);
     let clock = SystemClock::new();
@@ -137,10 +137,38 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         clock,
         analyzer,
         display: LoggedSink::new(sink),
-        notifier: hw::SystemdNotifier::new(),
+        notifier,
     };
     let opts = run_options(cfg, wiring.shutdown);
     Ok(Assembled { device, ctx, opts })
+}
+
+/// The analyzer for `cfg` ([`super::analyzer_for_board`]), loaded on a thread of its own while
+/// this one shows each step ("Loading model 2 of 3") on `sink` and tells systemd, which gives
+/// start-up more time with every step (heavy models take minutes on the smallest boards).
+fn load_showing_progress(
+    cfg: &Config,
+    sink: &mut dyn ViewSink,
+    notifier: &mut hw::SystemdNotifier,
+) -> PipelineAnalyzer {
+    let board = super::board_memory();
+    let (tx, steps) = std::sync::mpsc::channel::<Loading>();
+    std::thread::scope(|s| {
+        let loading = s.spawn(move || {
+            let report = move |step| {
+                let _ = tx.send(step);
+            };
+            super::analyzer_for_board(cfg, board, &report)
+        });
+        // Ends when the loading thread drops its end.
+        for step in steps {
+            sink.show(&View::Loading(step));
+            notifier.loading(&step.text());
+        }
+        loading
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// The display and its size in pixels (which decides how many candidates a page holds).
