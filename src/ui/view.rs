@@ -174,13 +174,14 @@ pub struct Loading {
 }
 
 impl Loading {
-    /// "Loading model 2 of 3", or "Loading the gallery".
+    /// "Loading model 2 of 3", "Models loaded", or "Loading the gallery".
     pub fn text(&self) -> String {
         if self.gallery {
             "Loading the gallery".into()
+        } else if self.models > 0 && self.loaded >= self.models {
+            "Models loaded".into()
         } else {
-            let next = (self.loaded + 1).min(self.models.max(1));
-            format!("Loading model {next} of {}", self.models.max(1))
+            format!("Loading model {} of {}", self.loaded + 1, self.models.max(1))
         }
     }
 
@@ -414,6 +415,7 @@ mod tests {
         };
         assert_eq!(l(0, false).text(), "Loading model 1 of 3");
         assert_eq!(l(2, false).text(), "Loading model 3 of 3");
+        assert_eq!(l(3, false).text(), "Models loaded");
         assert_eq!(l(3, true).text(), "Loading the gallery");
         assert_eq!((l(0, false).permille(), l(2, false).permille()), (0, 500));
         assert_eq!(l(3, true).permille(), 750);
