@@ -8,8 +8,8 @@
 
 use crate::camera::Frame;
 use crate::hpo::Answer;
-use crate::ui::view::{Basis, Candidate, Guidance, SelfCheck};
 pub use crate::ui::view::Progress;
+use crate::ui::view::{Basis, Candidate, Guidance, SelfCheck};
 
 /// Where an analysis says how far it has got; called from whichever thread ran the step.
 pub type ProgressSink<'a> = dyn Fn(Progress) + Sync + 'a;

@@ -236,8 +236,14 @@ impl FacePipeline {
     ) -> Result<Self, PipelineLoadError> {
         let manifest = Manifest::load_dir(models_dir)?;
         let (detector, members) = entries(&manifest, embedder)?;
-        let (pipeline, _no_preview) =
-            Self::from_members_with_preview(&manifest, detector, &members, opts, (0, false), &NONE)?;
+        let (pipeline, _no_preview) = Self::from_members_with_preview(
+            &manifest,
+            detector,
+            &members,
+            opts,
+            (0, false),
+            &NONE,
+        )?;
         Ok(pipeline)
     }
 
@@ -663,7 +669,14 @@ mod tests {
         side: usize,
         parallel: bool,
     ) -> Result<(FacePipeline, Result<(), PipelineLoadError>), PipelineLoadError> {
-        FacePipeline::load_with_preview_on(dir, embedder, DEVICE_EMBED_OPTIONS, side, parallel, &NONE)
+        FacePipeline::load_with_preview_on(
+            dir,
+            embedder,
+            DEVICE_EMBED_OPTIONS,
+            side,
+            parallel,
+            &NONE,
+        )
     }
 
     fn photo() -> RgbImage {

@@ -5,8 +5,7 @@
 //! ([`crate::analysis`]), not the app that drives it.
 
 use crate::analysis::{
-    AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary, Progress, ProgressSink,
-    Refined,
+    AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary, Progress, ProgressSink, Refined,
 };
 use crate::camera::Frame;
 use crate::gallery::{FusionMode, Gallery};
@@ -65,7 +64,7 @@ pub struct PipelineAnalyzer {
     /// the device face-only with a start-screen warning.
     pub phenotype: Option<Result<Phenotype, String>>,
     /// The board cannot hold the configured models (what they need, what it has): they were
-    /// not loaded, and the self-test's first line is a failed "Memory" check.
+    /// not loaded, and the self-test's first line is a failed "RAM" check.
     pub memory_refused: Option<String>,
     round: Option<Round>,
 }
@@ -188,7 +187,7 @@ impl Analyzer for PipelineAnalyzer {
             .map(|g| format!("{}: {} cases", g.name(), g.len()));
         let mut checks = Vec::new();
         if let Some(detail) = &self.memory_refused {
-            checks.push(check("Memory", Err(detail)));
+            checks.push(check("RAM", Err(detail)));
         }
         checks.push(check("Model", model));
         match (&self.gallery, &self.gallery_refused) {

@@ -48,7 +48,7 @@ pub fn board_memory() -> Option<u64> {
 
 /// [`analyzer_for`] on a board of `board` bytes (`None`: not checked), telling `progress` as
 /// each model plan and then the gallery loads. Models the board cannot hold
-/// ([`memory::estimate`]) are not loaded at all: the self-test's "Memory" line fails and the
+/// ([`memory::estimate`]) are not loaded at all: the self-test's "RAM" line fails and the
 /// device says "Not enough memory" instead of being killed halfway through loading them.
 pub fn analyzer_for_board(
     cfg: &Config,
@@ -132,11 +132,12 @@ fn memory_refusal(cfg: &Config, m: &Manifest, choice: &ModelChoice, board: u64) 
             return None;
         }
     };
+    let line = format!("{} ({})", need.versus(board), need.parts());
     if need.fits(board) {
-        log::info!("memory: {}", need.versus(board));
+        log::info!("memory: {line}");
         None
     } else {
-        log::error!("memory: {}: the models are not loaded", need.versus(board));
+        log::error!("memory: {line}: the models are not loaded");
         Some(need.versus(board))
     }
 }

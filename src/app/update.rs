@@ -147,7 +147,7 @@ fn on_self_test(state: &mut State, checks: Vec<SelfCheck>, ctx: &AppContext, fx:
                 "model" => ErrorKind::ModelRefused,
                 "gallery" => ErrorKind::GalleryRefused,
                 "camera" => ErrorKind::CameraMissing,
-                "memory" => ErrorKind::TooLittleMemory,
+                "ram" => ErrorKind::TooLittleMemory,
                 _ => ErrorKind::Other,
             };
             let view = View::Error {

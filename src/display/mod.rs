@@ -131,7 +131,8 @@ mod tests {
             p.draw_view(&View::Analysing {
                 photos: 1,
                 progress: None,
-            }).unwrap();
+            })
+            .unwrap();
             p.test_pattern().unwrap();
         }
         assert_eq!(panels[1].resolution(), Size::new(128, 64));

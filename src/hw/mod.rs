@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 #[cfg(target_os = "linux")]
 pub mod buttons;
-pub mod memory;
 #[cfg(all(target_os = "linux", feature = "camera-v4l"))]
 pub mod camera;
+pub mod memory;
 #[cfg(target_os = "linux")]
 pub mod notify;
 #[cfg(target_os = "linux")]

@@ -119,17 +119,24 @@ pub fn check_memory(cfg: &Config, choice: Option<&ModelChoice>) -> Vec<DoctorRow
         .and_then(|m| super::memory::device_need(cfg, &m, choice));
     let row = match (need, hw::memory::board_memory()) {
         (Err(e), _) => DoctorRow::fail("memory", e),
-        (Ok(need), Ok(board)) if need.fits(board) => DoctorRow::ok("memory", need.versus(board)),
+        (Ok(need), Ok(board)) if need.fits(board) => DoctorRow::ok(
+            "memory",
+            format!("{} ({})", need.versus(board), need.parts()),
+        ),
         (Ok(need), Ok(board)) => DoctorRow::fail(
             "memory",
             format!(
-                "{}: the device refuses these models at start-up (docs/performance.md)",
-                need.versus(board)
+                "{} ({}): the device refuses these models at start-up (docs/performance.md)",
+                need.versus(board),
+                need.parts()
             ),
         ),
         (Ok(need), Err(e)) => DoctorRow::fail(
             "memory",
-            format!("needs {} bytes; the board's memory is unknown: {e}", need.total()),
+            format!(
+                "needs {} bytes; the board's memory is unknown: {e}",
+                need.total()
+            ),
         ),
     };
     vec![row]

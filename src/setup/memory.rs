@@ -85,13 +85,28 @@ impl MemoryNeed {
         self.total().saturating_add(SYSTEM_RESERVE_BYTES) <= board
     }
 
-    /// `needs 1650 MB (models 1480 MB), board has 1848 MB`: the technician's line.
+    /// `needs 1650 MB, has 1848 MB`: the screen's technician line (the small panel's holds 30
+    /// characters), the need with the system's share.
     pub fn versus(&self, board: u64) -> String {
         format!(
-            "needs {} MB (models {} MB), board has {} MB",
+            "needs {} MB, has {} MB",
             mb(self.total() + SYSTEM_RESERVE_BYTES),
-            mb(self.weights + self.load_peak + self.working),
             mb(board)
+        )
+    }
+
+    /// `weights 700 MB + loading 783 MB + working 128 MB + gallery 40 MB + base 48 MB + system
+    /// 128 MB`: the parts, for the log and `doctor`.
+    pub fn parts(&self) -> String {
+        format!(
+            "weights {} MB + loading {} MB + working {} MB + gallery {} MB + base {} MB + \
+             system {} MB",
+            mb(self.weights),
+            mb(self.load_peak),
+            mb(self.working),
+            mb(self.gallery),
+            mb(self.baseline),
+            mb(SYSTEM_RESERVE_BYTES)
         )
     }
 }
@@ -211,9 +226,14 @@ mod tests {
         // The line a technician reads: the total with the system's share, the models' part.
         let line = need.versus(board(906));
         assert!(
-            line.starts_with("needs ") && line.ends_with("board has 906 MB"),
+            line.starts_with("needs ") && line.ends_with(", has 906 MB"),
             "{line}"
         );
         assert_eq!(mb(1), 1);
+        assert!(
+            need.parts().starts_with("weights 698 MB + loading 783 MB"),
+            "{}",
+            need.parts()
+        );
     }
 }

@@ -141,8 +141,9 @@ impl Progress {
     /// photo with all its passes.
     pub fn from_done(done: usize, passes: usize, photos: usize) -> Self {
         let (passes, photos) = (passes.max(1), photos.max(1));
-        let done = done.min(passes * photos);
-        let (photo, pass) = if done == passes * photos {
+        let all = passes.saturating_mul(photos);
+        let done = done.min(all);
+        let (photo, pass) = if done == all {
             (photos, passes)
         } else {
             (done / passes + 1, done % passes)
@@ -157,9 +158,10 @@ impl Progress {
 
     /// The share of the whole analysis done, in thousandths (the progress bar).
     pub fn permille(&self) -> u32 {
-        let total = (self.photos.max(1) * self.passes.max(1)) as u64;
-        let done = (self.photo.saturating_sub(1) * self.passes + self.pass) as u64;
-        (done.min(total) * 1000 / total) as u32
+        let (passes, pass) = (self.passes as f64, self.pass as f64);
+        let total = self.photos.max(1) as f64 * passes.max(1.0);
+        let done = self.photo.saturating_sub(1) as f64 * passes + pass;
+        (done.min(total) * 1000.0 / total) as u32
     }
 }
 
@@ -181,15 +183,16 @@ impl Loading {
         } else if self.models > 0 && self.loaded >= self.models {
             "Models loaded".into()
         } else {
-            format!("Loading model {} of {}", self.loaded + 1, self.models.max(1))
+            let next = self.loaded.saturating_add(1);
+            format!("Loading model {next} of {}", self.models.max(1))
         }
     }
 
     /// The share of the loading done, in thousandths (the gallery is one more step).
     pub fn permille(&self) -> u32 {
-        let steps = self.models as u64 + 1;
-        let done = self.loaded.min(self.models) as u64;
-        (done * 1000 / steps) as u32
+        let steps = self.models as f64 + 1.0;
+        let done = self.loaded.min(self.models) as f64;
+        (done * 1000.0 / steps) as u32
     }
 }
 

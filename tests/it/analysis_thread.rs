@@ -444,7 +444,12 @@ struct PacedCamera {
 impl Camera for PacedCamera {
     fn frame(&mut self) -> Result<Frame, CameraError> {
         let started = std::time::Instant::now();
-        while self.due.lock().unwrap().is_some_and(|end| self.clock.now() >= end) {
+        while self
+            .due
+            .lock()
+            .unwrap()
+            .is_some_and(|end| self.clock.now() >= end)
+        {
             if started.elapsed() > PATIENCE {
                 return Err(CameraError::Ended);
             }
@@ -545,7 +550,11 @@ fn a_slow_analysis_shows_each_photo_and_keeps_the_watchdog_fed() {
         max_iterations: Some(100_000),
         ..RunOptions::default()
     };
-    let report = run_device(&mut dev, &common::ctx(3, 5, Duration::from_secs(600)), &opts);
+    let report = run_device(
+        &mut dev,
+        &common::ctx(3, 5, Duration::from_secs(600)),
+        &opts,
+    );
     let views = views.lock().unwrap();
     let analysing: Vec<String> = views
         .iter()
@@ -570,7 +579,9 @@ fn a_slow_analysis_shows_each_photo_and_keeps_the_watchdog_fed() {
         ]
     );
     // "Next" during the analysis changed nothing: the result follows the last progress view.
-    let first = views.iter().position(|v| matches!(v, View::Analysing { .. }));
+    let first = views
+        .iter()
+        .position(|v| matches!(v, View::Analysing { .. }));
     let tail = &views[first.expect("analysing")..];
     assert_eq!(tail.len(), analysing.len() + 2, "{tail:?}");
     assert!(matches!(tail[analysing.len()], View::NoCloseMatch { .. }));

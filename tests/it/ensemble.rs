@@ -207,7 +207,10 @@ fn the_analyzer_reports_each_model_pass_of_each_photo() {
         expected.push(if photo < 3 { (photo + 1, 0) } else { (3, 8) });
     }
     assert_eq!(steps, expected);
-    assert!(seen.iter().all(|p| (p.photos, p.passes) == (3, 8)), "{seen:?}");
+    assert!(
+        seen.iter().all(|p| (p.photos, p.passes) == (3, 8)),
+        "{seen:?}"
+    );
     assert_eq!(analyzer.analyse(&photos).expect("analysed"), outcome);
 }
 

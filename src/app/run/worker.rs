@@ -179,7 +179,11 @@ mod tests {
     #[test]
     fn a_failed_preview_is_answered_as_an_error() {
         let frame = Frame::new(RgbImage::new(4, 4), 9, Duration::ZERO);
-        let done = answer(&mut BrokenPreview, Job::Preview { frame, epoch: 2 }, &|_| {});
+        let done = answer(
+            &mut BrokenPreview,
+            Job::Preview { frame, epoch: 2 },
+            &|_| {},
+        );
         let Some(Done::Preview {
             frame,
             summary,

@@ -174,21 +174,21 @@ fn progress_updates_the_analysing_screen_only_while_analysing() {
     assert!(fx.is_empty(), "{fx:?}");
 }
 
-/// A failed "Memory" self-test line (the board cannot hold the models) is the
+/// A failed "RAM" self-test line (the board cannot hold the models) is the
 /// "Not enough memory" screen, with what they need and what the board has on its small line.
 #[test]
 fn a_memory_refusal_at_start_up_is_its_own_screen() {
     let ctx = AppContext::default();
-    let detail = "needs 1825 MB (models 1649 MB), board has 906 MB";
+    let detail = "needs 1825 MB, has 906 MB";
     let checks = vec![SelfCheck {
-        name: "Memory".into(),
+        name: "RAM".into(),
         state: CheckState::Failed,
         detail: detail.into(),
     }];
     let (s, fx) = update(State::new(), Event::SelfTest(checks), &ctx);
     let expected = View::Error {
         kind: ErrorKind::TooLittleMemory,
-        technical: format!("Memory: {detail}"),
+        technical: format!("RAM: {detail}"),
     };
     assert_eq!(views(&fx), [expected.clone()]);
     assert_eq!(s.mode, Mode::Fatal(expected));

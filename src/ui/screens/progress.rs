@@ -106,7 +106,12 @@ where
     }
 
     /// A bar between the margins at row `y`, `height` high, filled `permille` thousandths.
-    pub(super) fn progress_bar(&mut self, permille: u32, y: i32, height: u32) -> Result<(), D::Error> {
+    pub(super) fn progress_bar(
+        &mut self,
+        permille: u32,
+        y: i32,
+        height: u32,
+    ) -> Result<(), D::Error> {
         let (x, w) = (self.pad, self.width);
         let outline = Rectangle::new(Point::new(x, y), Size::new(w, height));
         outline

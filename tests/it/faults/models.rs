@@ -172,7 +172,7 @@ fn a_failing_preview_is_logged_and_shown_without_a_face() {
 }
 
 /// A board with less memory than the configured models need (here 200 MB against the dlib
-/// pipeline's estimate) does not load them: the self-test's first line is a failed "Memory"
+/// pipeline's estimate) does not load them: the self-test's first line is a failed "RAM"
 /// check and the device shows "Not enough memory", with the need and the board's memory on the
 /// technician's line. Nothing is analysed. The same models on a board of 8 GB load.
 #[test]
@@ -191,17 +191,17 @@ fn a_board_too_small_for_the_models_refuses_them_with_a_screen() {
     let steps = steps.into_inner().unwrap();
     assert!(steps.iter().all(|s| s.gallery), "{steps:?}");
     let checks = analyzer.self_test();
-    assert_eq!(checks[0].name, "Memory");
+    assert_eq!(checks[0].name, "RAM");
     assert_eq!(checks[0].state, CheckState::Failed);
     assert!(
-        checks[0].detail.starts_with("needs ") && checks[0].detail.ends_with("board has 200 MB"),
+        checks[0].detail.starts_with("needs ") && checks[0].detail.ends_with(", has 200 MB"),
         "{}",
         checks[0].detail
     );
     let out = run(face_camera(), analyzer, &[(2, Capture)], &ctx(1), &opts(6));
     assert_eq!(tags(&out.views), ["starting", "error TooLittleMemory"]);
     let detail = error_detail(&out.views[1]);
-    assert!(detail.starts_with("Memory: needs "), "{detail}");
+    assert!(detail.starts_with("RAM: needs "), "{detail}");
     assert_eq!(out.report.analyses, 0);
     assert!(!out.notices.contains(&Notice::Ready));
 }
@@ -226,7 +226,12 @@ fn loading_reports_each_model_then_the_gallery() {
         steps.lock().unwrap().push(l);
     });
     assert!(analyzer.pipeline().is_some());
-    let texts: Vec<String> = steps.into_inner().unwrap().iter().map(|l| l.text()).collect();
+    let texts: Vec<String> = steps
+        .into_inner()
+        .unwrap()
+        .iter()
+        .map(|l| l.text())
+        .collect();
     assert_eq!(
         texts,
         [
