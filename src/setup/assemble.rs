@@ -110,8 +110,9 @@ impl Assembled {
     }
 }
 
-/// The longest a single analysis job may take on the slowest board before the watchdog is
-/// left to restart the device (3 photos with flip TTA take seconds on a Pi Zero 2 W).
+/// The longest a single analysis job may go without reporting progress on the slowest board
+/// before the watchdog is left to restart the device (3 photos with flip TTA take seconds on a
+/// Pi Zero 2 W; a session reports every model pass, so only one pass must fit).
 pub const ANALYSIS_STUCK_AFTER: Duration = Duration::from_secs(60);
 
 /// Builds the device `cfg` describes: inference threads, display, analyzer (models and gallery,
@@ -162,6 +163,7 @@ fn load_showing_progress(
         });
         // Ends when the loading thread drops its end.
         for step in steps {
+            log::info!("starting: {}", step.text());
             sink.show(&View::Loading(step));
             notifier.loading(&step.text());
         }
@@ -231,7 +233,8 @@ fn run_options(cfg: &Config, shutdown: Arc<AtomicBool>) -> RunOptions {
         camera_retry: Some(Duration::from_millis(100)),
         // A live camera: the models run on their own thread, so the camera, the buttons and
         // the screen stay live while a frame or a session is analysed. (A replay runs step by
-        // step, reproducibly.) A job that hangs for a minute stops the watchdog pings.
+        // step, reproducibly.) A job that reports no progress for a minute stops the watchdog
+        // pings.
         analysis_thread: !replay,
         analysis_stuck_after: Some(ANALYSIS_STUCK_AFTER),
         shutdown: Some(shutdown),
