@@ -121,12 +121,14 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
     let threads = crate::pipeline::set_inference_threads(cfg.inference_threads);
     log::info!("model inference on {threads} thread(s)");
     let (mut sink, panel_size) = open_sink(cfg)?;
-    let mut notifier = hw::SystemdNotifier::new();
-    let mut analyzer = load_showing_progress(cfg, sink.as_mut(), &mut notifier);
     let mut ctx = AppContext::for_panel(cfg, panel_size);
     ctx.watchdog_interval = hw::SystemdNotifier::watchdog_interval().or(ctx.watchdog_interval);
     let clock = SystemClock::new();
-    let camera = device_camera(cfg, clock, &mut analyzer)?;
+    // A camera setting that is wrong is refused before minutes go into loading models.
+    let (camera, camera_check) = device_camera(cfg, clock)?;
+    let mut notifier = hw::SystemdNotifier::new();
+    let mut analyzer = load_showing_progress(cfg, sink.as_mut(), &mut notifier);
+    analyzer.extra_checks.push(camera_check);
     let replay = cfg.camera.replay.is_some();
     if wiring.stop_on_signals {
         stop_on_signals(&wiring.shutdown)?;
@@ -261,14 +263,13 @@ fn log_report(report: &RunReport) {
 }
 
 /// The camera: still images replayed at `fps` when `[camera] replay` is set (development and
-/// tests: a whole session without a camera), else the USB camera.
+/// tests: a whole session without a camera), else the USB camera; and its self-test line.
 fn device_camera(
     cfg: &Config,
     clock: SystemClock,
-    analyzer: &mut PipelineAnalyzer,
-) -> Result<Box<dyn Camera>, SetupError> {
+) -> Result<(Box<dyn Camera>, SelfCheck), SetupError> {
     let Some(path) = &cfg.camera.replay else {
-        return usb_camera(cfg, clock, analyzer);
+        return usb_camera(cfg, clock);
     };
     let camera = ReplayCamera::from_path(path, cfg.camera.fps as f32).map_err(|source| {
         SetupError::Replay {
@@ -281,12 +282,12 @@ fn device_camera(
         camera.len(),
         cfg.camera.fps
     );
-    analyzer.extra_checks.push(SelfCheck {
+    let check = SelfCheck {
         name: "Camera".into(),
         state: CheckState::Ok,
         detail: format!("replay: {} images", camera.len()),
-    });
-    Ok(Box::new(camera))
+    };
+    Ok((Box::new(camera), check))
 }
 
 /// The USB camera, reopened by itself after an unplug; its self-test line says whether it is
@@ -295,27 +296,22 @@ fn device_camera(
 fn usb_camera(
     cfg: &Config,
     clock: SystemClock,
-    analyzer: &mut PipelineAnalyzer,
-) -> Result<Box<dyn Camera>, SetupError> {
+) -> Result<(Box<dyn Camera>, SelfCheck), SetupError> {
     let (state, detail) = match hw::camera::device_index(&cfg.camera.device) {
         Ok((_, path)) => (CheckState::Ok, path.display().to_string()),
         Err(e) => (CheckState::Pending, format!("waiting: {e}")),
     };
-    analyzer.extra_checks.push(SelfCheck {
+    let check = SelfCheck {
         name: "Camera".into(),
         state,
         detail,
-    });
-    Ok(Box::new(hw::reconnecting_camera(&cfg.camera, clock)))
+    };
+    Ok((Box::new(hw::reconnecting_camera(&cfg.camera, clock)), check))
 }
 
 /// Without camera support only a replay can stand in for the camera.
 #[cfg(not(feature = "camera-v4l"))]
-fn usb_camera(
-    _: &Config,
-    _: SystemClock,
-    _: &mut PipelineAnalyzer,
-) -> Result<Box<dyn Camera>, SetupError> {
+fn usb_camera(_: &Config, _: SystemClock) -> Result<(Box<dyn Camera>, SelfCheck), SetupError> {
     Err(SetupError::NoCameraSupport)
 }
 

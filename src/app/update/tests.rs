@@ -190,8 +190,8 @@ fn a_memory_refusal_at_start_up_is_its_own_screen() {
         kind: ErrorKind::TooLittleMemory,
         technical: format!("RAM: {detail}"),
     };
-    assert_eq!(views(&fx), [expected.clone()]);
-    assert_eq!(s.mode, Mode::Fatal(expected));
+    assert_eq!(s.mode, Mode::Fatal(expected.clone()));
+    assert_eq!(views(&fx), [expected]);
 }
 
 #[test]
