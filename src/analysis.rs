@@ -8,7 +8,11 @@
 
 use crate::camera::Frame;
 use crate::hpo::Answer;
+pub use crate::ui::view::Progress;
 use crate::ui::view::{Basis, Candidate, Guidance, SelfCheck};
+
+/// Where an analysis says how far it has got; called from whichever thread ran the step.
+pub type ProgressSink<'a> = dyn Fn(Progress) + Sync + 'a;
 use crate::vision::quality::Issue;
 use crate::vision::Face;
 
@@ -25,6 +29,17 @@ pub trait Analyzer {
     fn preview(&mut self, frame: &Frame) -> Result<FrameSummary, AnalyseError>;
     /// Full analysis of one patient's photos, each with the face found at capture.
     fn analyse(&mut self, photos: &[Capture]) -> Result<AnalysisOutcome, AnalyseError>;
+    /// [`Self::analyse`], telling `progress` how far it has got (photo i of n, model passes
+    /// done) as it goes: the screen shows it, and the run loop takes a job that reports
+    /// progress for a working one, not a hung one. The default reports nothing.
+    fn analyse_reporting(
+        &mut self,
+        photos: &[Capture],
+        progress: &ProgressSink<'_>,
+    ) -> Result<AnalysisOutcome, AnalyseError> {
+        let _ = progress;
+        self.analyse(photos)
+    }
     /// Phenotype questions on the last analysis: `answers` to the questions this analyzer
     /// asked, in order → the next question or the re-ranked list. Only called for a result
     /// whose basis names an HPO release.

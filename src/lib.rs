@@ -20,13 +20,13 @@
 //! | [`config`] | the device's TOML configuration | no |
 //! | [`bundle`] | signed content bundles from a USB stick: file format, streaming verify, import into `<state_dir>/content/` with `current`/`previous`, the notice for the panel | no |
 //! | [`counters`] | counts per day of use (no patient data), the device's own key and id, the signed usage report | no |
-//! | [`analysis`] | the analyzer port: the `Analyzer` trait the app drives and what it answers (frame summary, outcome, typed `AnalyseError`, question step) | no |
+//! | [`analysis`] | the analyzer port: the `Analyzer` trait the app drives and what it answers (frame summary, outcome, typed `AnalyseError`, question step, progress) | no |
 //! | [`screening`] | the real analyzer behind that port: detector, embedder, gallery ranking and the phenotype questions | no |
 //! | [`app`] | the device's state machine (events and effects, state, update) and run loop (camera, clock, buttons, display, analyzer injected) | no |
-//! | [`setup`] | the device assembled from its configuration above `app` and `screening`: models + verified gallery (last good copy), display, camera, buttons, run policy; `doctor`'s checks; the demo's device | through `hw` |
+//! | [`setup`] | the device assembled from its configuration above `app` and `screening`: models (refused when the board's memory cannot hold them) + verified gallery (last good copy), display, camera, buttons, run policy; `doctor`'s checks; the demo's device | through `hw` |
 //! | [`threads`] | independent model runs (flip-TTA passes, a session's photos) side by side on tract's thread pool | no |
 //! | [`soak`] | long replayed runs of the device loop, sampling RSS and open descriptors | no |
-//! | [`hw`] | the only module that opens `/dev/*`: V4L2 camera, SPI/I2C panels, GPIO buttons | **yes** |
+//! | [`hw`] | the only module that opens `/dev/*`: V4L2 camera, SPI/I2C panels, GPIO buttons; the board's memory | **yes** |
 //! | `fuzzing` | doc-hidden: the entry points of the fuzz targets in `fuzz/` and `tests/it/fuzz_smoke.rs`; not a stable API | no |
 //! | `cmd` | not a library module: the `gestaltcam` binary's command line (`src/cmd/`), which only parses arguments and dispatches to the modules above | no |
 

@@ -184,6 +184,13 @@ fn entries<'m>(
     Ok((detector, members))
 }
 
+/// Told `(plans ready, plans)` as the models load ([`FacePipeline::load_with_preview_reporting`]);
+/// called from the loading threads.
+pub type LoadProgress<'a> = dyn Fn(usize, usize) + Sync + 'a;
+
+/// Reports nothing.
+const NONE: fn(usize, usize) = |_, _| {};
+
 /// A scoped thread's result; its panic, if it panicked, carries on in the caller.
 fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
     handle
@@ -229,8 +236,14 @@ impl FacePipeline {
     ) -> Result<Self, PipelineLoadError> {
         let manifest = Manifest::load_dir(models_dir)?;
         let (detector, members) = entries(&manifest, embedder)?;
-        let (pipeline, _no_preview) =
-            Self::from_members_with_preview(&manifest, detector, &members, opts, 0, false)?;
+        let (pipeline, _no_preview) = Self::from_members_with_preview(
+            &manifest,
+            detector,
+            &members,
+            opts,
+            (0, false),
+            &NONE,
+        )?;
         Ok(pipeline)
     }
 
@@ -246,21 +259,42 @@ impl FacePipeline {
         opts: EmbedOptions,
         preview_side: usize,
     ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
-        let parallel = inference_threads() > 1;
-        Self::load_with_preview_on(models_dir, embedder, opts, preview_side, parallel)
+        Self::load_with_preview_reporting(models_dir, embedder, opts, preview_side, &NONE)
     }
 
-    /// [`Self::load_with_preview`], the plans optimised on their own threads or not.
+    /// [`Self::load_with_preview`], calling `progress(ready, plans)` first with 0 and then as
+    /// each model plan is ready (the detector's, its preview plan's, each embedder's): how the
+    /// start-up screen says "Loading model 2 of 3".
+    pub fn load_with_preview_reporting(
+        models_dir: &Path,
+        embedder: Option<&str>,
+        opts: EmbedOptions,
+        preview_side: usize,
+        progress: &LoadProgress<'_>,
+    ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
+        let parallel = inference_threads() > 1;
+        Self::load_with_preview_on(models_dir, embedder, opts, preview_side, parallel, progress)
+    }
+
+    /// [`Self::load_with_preview_reporting`], the plans optimised on their own threads or not.
     fn load_with_preview_on(
         models_dir: &Path,
         embedder: Option<&str>,
         opts: EmbedOptions,
         preview_side: usize,
         parallel: bool,
+        progress: &LoadProgress<'_>,
     ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
         let manifest = Manifest::load_dir(models_dir)?;
         let (detector, members) = entries(&manifest, embedder)?;
-        Self::from_members_with_preview(&manifest, detector, &members, opts, preview_side, parallel)
+        Self::from_members_with_preview(
+            &manifest,
+            detector,
+            &members,
+            opts,
+            (preview_side, parallel),
+            progress,
+        )
     }
 
     /// Builds the pipeline from explicit manifest entries.
@@ -272,36 +306,54 @@ impl FacePipeline {
     ) -> Result<Self, PipelineLoadError> {
         let members = Members::single(embedder);
         let (pipeline, _no_preview) =
-            Self::from_members_with_preview(manifest, detector, &members, opts, 0, false)?;
+            Self::from_members_with_preview(manifest, detector, &members, opts, (0, false), &NONE)?;
         Ok(pipeline)
     }
 
     /// [`Self::from_entries`] for an embedder or ensemble, with the detector's preview plan at
     /// `preview_side` (0: none), the plans optimised on their own threads or not
-    /// ([`Self::load_with_preview`]).
+    /// ([`Self::load_with_preview`]), each plan reported to `progress` as it is ready.
     fn from_members_with_preview(
         manifest: &Manifest,
         det_entry: &ModelEntry,
         members: &Members<'_>,
         opts: EmbedOptions,
-        preview_side: usize,
-        parallel: bool,
+        (preview_side, parallel): (usize, bool),
+        progress: &LoadProgress<'_>,
     ) -> Result<(Self, Result<(), PipelineLoadError>), PipelineLoadError> {
         let templates = members.templates()?;
-        let source = DetectorSource::read(manifest, det_entry)?;
         let wants_preview =
             preview_side != 0 && (preview_side, preview_side) != det_entry.input_hw();
-        let preview = || wants_preview.then(|| source.plan_sized(preview_side));
-        let embed = || members.load(manifest, opts);
+        let plans = 1 + usize::from(wants_preview) + members.entries().len();
+        let ready = std::sync::atomic::AtomicUsize::new(0);
+        let one_ready = || {
+            let n = ready.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            progress(n.min(plans), plans);
+        };
+        progress(0, plans);
+        let source = DetectorSource::read(manifest, det_entry)?;
+        let preview = || {
+            let plan = wants_preview.then(|| source.plan_sized(preview_side));
+            if plan.is_some() {
+                one_ready();
+            }
+            plan
+        };
+        let embed = || members.load_counted(manifest, opts, &one_ready);
+        let detector = || {
+            let plan = source.plan();
+            one_ready();
+            plan
+        };
         let (detector, preview, embedder) = if parallel {
             std::thread::scope(|s| {
                 let preview = s.spawn(preview);
                 let embedder = s.spawn(embed);
-                let detector = source.plan();
+                let detector = detector();
                 (detector, joined(preview), joined(embedder))
             })
         } else {
-            (source.plan(), preview(), embed())
+            (detector(), preview(), embed())
         };
         drop(source);
         let (preview, outcome) = match preview {
@@ -426,8 +478,34 @@ impl FacePipeline {
         photo: &RgbImage,
         face: &Face,
     ) -> Result<Vec<f32>, UnusablePhotoError> {
+        self.embed_face_counted(photo, face, &|| {})
+    }
+
+    /// Model passes per photo: each embedder on each variant ([`EmbedderSet::passes`]).
+    pub fn passes(&self) -> usize {
+        self.embedders.passes()
+    }
+
+    /// [`Self::embed_face`], calling `pass_done` as each model pass ends.
+    pub fn embed_face_counted(
+        &self,
+        photo: &RgbImage,
+        face: &Face,
+        pass_done: &(dyn Fn() + Sync),
+    ) -> Result<Vec<f32>, UnusablePhotoError> {
         let face = self.capture_face(photo, face)?;
-        self.embed_refined(photo, &face)
+        Ok(self.embed_checked(photo, &face, pass_done)?.vector)
+    }
+
+    /// [`PhotoEmbedder::embed_photo`]'s vector (the face found here), calling `pass_done` as
+    /// each model pass ends.
+    pub fn embed_photo_counted(
+        &self,
+        photo: &RgbImage,
+        pass_done: &(dyn Fn() + Sync),
+    ) -> Result<Vec<f32>, UnusablePhotoError> {
+        let (face, _) = self.find_and_refine(photo)?;
+        Ok(self.embed_checked(photo, &face, pass_done)?.vector)
     }
 
     /// The face a capture is aligned with, as precise as the photo allows. With one detector
@@ -460,20 +538,22 @@ impl FacePipeline {
 
     /// Aligns and embeds a face whose landmarks are final.
     fn embed_refined(&self, photo: &RgbImage, face: &Face) -> Result<Vec<f32>, UnusablePhotoError> {
-        Ok(self.embed_checked(photo, face)?.vector)
+        Ok(self.embed_checked(photo, face, &|| {})?.vector)
     }
 
     /// [`Self::embed_refined`] with the passes' norms: refuses a face too small, aligns, embeds.
+    /// `pass_done` is called as each model pass ends.
     fn embed_checked(
         &self,
         photo: &RgbImage,
         face: &Face,
+        pass_done: &(dyn Fn() + Sync),
     ) -> Result<crate::embed::SetEmbedding, UnusablePhotoError> {
         let iod = face.inter_ocular();
         if iod < MIN_PHOTO_INTER_OCULAR {
             return Err(UnusablePhotoError::FaceTooSmall { pixels: iod });
         }
-        self.embed_aligned(photo, face)
+        self.embed_aligned(photo, face, pass_done)
     }
 
     /// `face` aligned onto `template` the way `mode` says (GM-Arc's mode detects the rotated
@@ -523,6 +603,7 @@ impl FacePipeline {
         &self,
         photo: &RgbImage,
         face: &Face,
+        pass_done: &(dyn Fn() + Sync),
     ) -> Result<crate::embed::SetEmbedding, UnusablePhotoError> {
         let mut chips: Vec<RgbImage> = Vec::with_capacity(self.templates.len());
         let ways: Vec<(&Template, AlignmentMode)> = self
@@ -540,7 +621,7 @@ impl FacePipeline {
         }
         let chips: Vec<&RgbImage> = chips.iter().collect();
         self.embedders
-            .embed_chips(&chips)
+            .embed_chips_counted(&chips, pass_done)
             .map_err(|e| UnusablePhotoError::Embed(e.to_string()))
     }
 }
@@ -588,7 +669,14 @@ mod tests {
         side: usize,
         parallel: bool,
     ) -> Result<(FacePipeline, Result<(), PipelineLoadError>), PipelineLoadError> {
-        FacePipeline::load_with_preview_on(dir, embedder, DEVICE_EMBED_OPTIONS, side, parallel)
+        FacePipeline::load_with_preview_on(
+            dir,
+            embedder,
+            DEVICE_EMBED_OPTIONS,
+            side,
+            parallel,
+            &NONE,
+        )
     }
 
     fn photo() -> RgbImage {

@@ -4,13 +4,15 @@
 //! frames in, views' data out; nothing is written anywhere. It knows the port
 //! ([`crate::analysis`]), not the app that drives it.
 
-use crate::analysis::{AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary, Refined};
+use crate::analysis::{
+    AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary, Progress, ProgressSink, Refined,
+};
 use crate::camera::Frame;
 use crate::gallery::{FusionMode, Gallery};
 use crate::hpo::{
     self, Answer, FaceLikelihood, HpoError, HpoIndex, QueryTerm, QuestionRound, Step,
 };
-use crate::pipeline::{FacePipeline, PhotoEmbedder, UnusablePhotoError};
+use crate::pipeline::{FacePipeline, UnusablePhotoError};
 use crate::ui::view::{Basis, Candidate, CheckState, SelfCheck};
 use crate::vision::quality::Issue;
 use std::path::Path;
@@ -61,6 +63,9 @@ pub struct PipelineAnalyzer {
     /// The phenotype questions: `None` = off; an error (missing or malformed HPO files) keeps
     /// the device face-only with a start-screen warning.
     pub phenotype: Option<Result<Phenotype, String>>,
+    /// The board cannot hold the configured models (what they need, what it has): they were
+    /// not loaded, and the self-test's first line is a failed "RAM" check.
+    pub memory_refused: Option<String>,
     round: Option<Round>,
 }
 
@@ -84,6 +89,7 @@ impl PipelineAnalyzer {
             extra_checks: Vec::new(),
             gallery_refused: None,
             phenotype: None,
+            memory_refused: None,
             round: None,
         }
     }
@@ -179,7 +185,11 @@ impl Analyzer for PipelineAnalyzer {
             .gallery
             .as_ref()
             .map(|g| format!("{}: {} cases", g.name(), g.len()));
-        let mut checks = vec![check("Model", model)];
+        let mut checks = Vec::new();
+        if let Some(detail) = &self.memory_refused {
+            checks.push(check("RAM", Err(detail)));
+        }
+        checks.push(check("Model", model));
         match (&self.gallery, &self.gallery_refused) {
             (Ok(g), Some(reason)) => {
                 checks.push(SelfCheck {
@@ -225,6 +235,15 @@ impl Analyzer for PipelineAnalyzer {
     }
 
     fn analyse(&mut self, photos: &[Capture]) -> Result<AnalysisOutcome, AnalyseError> {
+        self.analyse_reporting(photos, &|_| {})
+    }
+
+    /// Reports each model pass of each photo as it ends ([`PassCounter`]).
+    fn analyse_reporting(
+        &mut self,
+        photos: &[Capture],
+        progress: &ProgressSink<'_>,
+    ) -> Result<AnalysisOutcome, AnalyseError> {
         let p = self
             .pipeline
             .as_ref()
@@ -237,9 +256,17 @@ impl Analyzer for PipelineAnalyzer {
         let mut first_problem = None;
         // The face found at capture (detected again by the full plan when the preview runs the
         // smaller one); a capture without one (not taken through the preview) is detected here. The photos are independent: side by side on a multithreaded device.
-        let embedded = crate::threads::map(photos, |photo| match &photo.face {
-            Some(face) => p.embed_face(&photo.frame.image, face),
-            None => p.embed_photo(&photo.frame.image).map(|e| e.vector),
+        let counter = PassCounter::new(photos.len(), p.passes(), progress);
+        let indexed: Vec<(usize, &Capture)> = photos.iter().enumerate().collect();
+        let embedded = crate::threads::map(&indexed, |&(i, photo)| {
+            let pass_done = || counter.pass_done(i);
+            let out = match &photo.face {
+                Some(face) => p.embed_face_counted(&photo.frame.image, face, &pass_done),
+                None => p.embed_photo_counted(&photo.frame.image, &pass_done),
+            };
+            // A photo that failed before its last pass counts as done all the same.
+            counter.photo_done(i);
+            out
         });
         for (n, embedded) in embedded.into_iter().enumerate() {
             match embedded {
@@ -341,6 +368,54 @@ impl Analyzer for PipelineAnalyzer {
 
     fn clear_session(&mut self) {
         self.round = None;
+    }
+}
+
+/// Counts the model passes of a session's photos (which may run side by side) and reports the
+/// total after each one.
+struct PassCounter<'a> {
+    /// Passes done, per photo.
+    done: Vec<std::sync::atomic::AtomicUsize>,
+    passes: usize,
+    sink: &'a ProgressSink<'a>,
+}
+
+impl<'a> PassCounter<'a> {
+    /// Reports the start (photo 1, no pass done).
+    fn new(photos: usize, passes: usize, sink: &'a ProgressSink<'a>) -> Self {
+        let c = PassCounter {
+            done: (0..photos).map(|_| Default::default()).collect(),
+            passes: passes.max(1),
+            sink,
+        };
+        c.report();
+        c
+    }
+
+    fn pass_done(&self, photo: usize) {
+        use std::sync::atomic::Ordering;
+        let passes = self.passes;
+        let _ = self.done[photo].fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| {
+            Some((d + 1).min(passes))
+        });
+        self.report();
+    }
+
+    /// The photo is finished (embedded, or refused): all its passes count.
+    fn photo_done(&self, photo: usize) {
+        let before = self.done[photo].swap(self.passes, std::sync::atomic::Ordering::SeqCst);
+        if before != self.passes {
+            self.report();
+        }
+    }
+
+    fn report(&self) {
+        let done = self
+            .done
+            .iter()
+            .map(|d| d.load(std::sync::atomic::Ordering::SeqCst))
+            .sum();
+        (self.sink)(Progress::from_done(done, self.passes, self.done.len()));
     }
 }
 

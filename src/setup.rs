@@ -9,12 +9,15 @@
 //! - [`content`]: content imported from a USB stick's bundle in place of the configured files
 //!   (rolled back when it fails at start-up), its checks before an import, the update notice.
 //! - [`doctor`]: the bring-up checks of `gestaltcam doctor`, one function per part.
+//! - [`memory`]: the memory the configured models need against the board's; a board that
+//!   cannot hold them refuses them at start-up ("Not enough memory").
 //! - [`demo`]: the laptop demo's device (replayed photos, a scripted clinician, PNG screens).
 
 pub mod assemble;
 pub mod content;
 pub mod demo;
 pub mod doctor;
+pub mod memory;
 
 /// The panel sink lives with the display ([`crate::display::sink`]); named here too for the
 /// callers that knew it as part of the set-up.
@@ -22,6 +25,7 @@ pub use crate::display::{PanelSink, PANEL_RETRY_EVERY};
 pub use assemble::{assemble, device_today, Assembled, AssembledDevice, Keys, SetupError, Wiring};
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::config::{Config, AUTO_EMBEDDER};
 use crate::embed::EmbedOptions;
@@ -29,37 +33,58 @@ use crate::gallery::{self, Gallery, GalleryError, LoadOptions};
 use crate::manifest::{CpuFeatures, Manifest, ManifestError, ModelEntry, Role};
 use crate::pipeline::{FacePipeline, Members, PhotoEmbedder, PipelineLoadError};
 use crate::screening::{Phenotype, PipelineAnalyzer};
+use crate::ui::view::Loading;
 
 /// The analyzer the device runs with `cfg`: never fails, a part that could not be loaded is
 /// kept as its error so the start-up screen says which part was refused and why.
 pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
-    let opts = EmbedOptions {
-        flip_tta: cfg.flip_tta,
-    };
+    analyzer_for_board(cfg, board_memory(), &|_| {})
+}
+
+/// The board's memory (`MemTotal`), or `None` when it cannot be read (logged: the models are
+/// then loaded unchecked).
+pub fn board_memory() -> Option<u64> {
+    crate::hw::memory::board_memory()
+        .map_err(|e| log::warn!("no memory check: {e}"))
+        .ok()
+}
+
+/// [`analyzer_for`] on a board of `board` bytes (`None`: not checked), telling `progress` as
+/// each model plan and then the gallery loads. Models the board cannot hold
+/// ([`memory::estimate`]) are not loaded at all: the self-test's "RAM" line fails and the
+/// device says "Not enough memory" instead of being killed halfway through loading them.
+pub fn analyzer_for_board(
+    cfg: &Config,
+    board: Option<u64>,
+    progress: &(dyn Fn(Loading) + Sync),
+) -> PipelineAnalyzer {
     let model = Manifest::load_dir(&cfg.models_dir)
-        .and_then(|m| choose_model(cfg, &m, CpuFeatures::detect()))
-        .map_err(PipelineLoadError::from);
-    let loaded = model.and_then(|choice| {
-        log::info!("embedder {}: {}", choice.embedder, choice.why);
-        let (p, preview) = FacePipeline::load_with_preview(
-            &cfg.models_dir,
-            Some(&choice.embedder),
-            opts,
-            cfg.preview_detector_side,
-        )?;
-        // A preview plan the detector cannot take costs speed, not results: one plan then.
-        match preview {
-            Ok(()) => log::info!(
-                "live preview: detector at {:?}, captures at {:?}",
-                p.preview_detector().input_hw(),
-                p.detector().input_hw()
-            ),
-            Err(e) => log::warn!(
-                "preview_detector_side = {} not used, the preview runs the full detector: {e}",
-                cfg.preview_detector_side
-            ),
-        }
-        Ok((p, choice.gallery))
+        .and_then(|m| Ok((choose_model(cfg, &m, CpuFeatures::detect())?, m)))
+        .map_err(|e| PipelineLoadError::from(e).to_string());
+    let refused = match (&model, board) {
+        (Ok((choice, m)), Some(board)) => memory_refusal(cfg, m, choice, board),
+        _ => None,
+    };
+    let plans = AtomicUsize::new(0);
+    let loaded = match (&refused, model) {
+        (Some(detail), _) => Err(format!("not loaded: too little memory: {detail}")),
+        (None, model) => model.and_then(|(choice, _)| {
+            let report = |ready, of| {
+                plans.store(of, Ordering::SeqCst);
+                progress(Loading {
+                    loaded: ready,
+                    models: of,
+                    gallery: false,
+                });
+            };
+            load_pipeline(cfg, choice, &report).map_err(|e| e.to_string())
+        }),
+    };
+    let n = plans.load(Ordering::SeqCst);
+    progress(Loading {
+        loaded: n,
+        models: n,
+        gallery: true,
     });
     let (pipeline, choice) = match loaded {
         Ok((p, gallery)) => {
@@ -75,7 +100,7 @@ pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
             // No fallback for models; the gallery is still read so its line can be shown.
             let gallery = Gallery::load(&cfg.gallery).map_err(|e| e.to_string());
             (
-                Err(e.to_string()),
+                Err(e),
                 GalleryChoice {
                     gallery,
                     refused: None,
@@ -85,6 +110,7 @@ pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
     };
     let mut a = PipelineAnalyzer::new(pipeline, choice.gallery);
     a.gallery_refused = choice.refused;
+    a.memory_refused = refused;
     a.top_k = cfg.top_k;
     a.phenotype = cfg.hpo_data.as_deref().map(|dir| {
         Phenotype::load(dir).map_err(|e| {
@@ -96,6 +122,60 @@ pub fn analyzer_for(cfg: &Config) -> PipelineAnalyzer {
         })
     });
     a
+}
+
+/// Why the board cannot hold the models `choice` needs (the technician's line: what they
+/// need and what the board has), or `None` when it can. The estimate is logged either way.
+fn memory_refusal(cfg: &Config, m: &Manifest, choice: &ModelChoice, board: u64) -> Option<String> {
+    let need = match memory::device_need(cfg, m, choice) {
+        Ok(need) => need,
+        // Unreadable files: the model check says so; nothing to estimate here.
+        Err(e) => {
+            log::warn!("no memory estimate: {e}");
+            return None;
+        }
+    };
+    let line = format!("{} ({})", need.versus(board), need.parts());
+    if need.fits(board) {
+        log::info!("memory: {line}");
+        None
+    } else {
+        log::error!("memory: {line}: the models are not loaded");
+        Some(need.versus(board))
+    }
+}
+
+/// The chosen embedder's pipeline, each plan reported to `progress` as it is ready, and the
+/// gallery file that goes with it.
+fn load_pipeline(
+    cfg: &Config,
+    choice: ModelChoice,
+    progress: &crate::pipeline::LoadProgress<'_>,
+) -> Result<(FacePipeline, PathBuf), PipelineLoadError> {
+    let opts = EmbedOptions {
+        flip_tta: cfg.flip_tta,
+    };
+    log::info!("embedder {}: {}", choice.embedder, choice.why);
+    let (p, preview) = FacePipeline::load_with_preview_reporting(
+        &cfg.models_dir,
+        Some(&choice.embedder),
+        opts,
+        cfg.preview_detector_side,
+        progress,
+    )?;
+    // A preview plan the detector cannot take costs speed, not results: one plan then.
+    match preview {
+        Ok(()) => log::info!(
+            "live preview: detector at {:?}, captures at {:?}",
+            p.preview_detector().input_hw(),
+            p.detector().input_hw()
+        ),
+        Err(e) => log::warn!(
+            "preview_detector_side = {} not used, the preview runs the full detector: {e}",
+            cfg.preview_detector_side
+        ),
+    }
+    Ok((p, choice.gallery))
 }
 
 /// The embedder the device runs and the gallery file that goes with it.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::buttons::ButtonEvent;
-use crate::analysis::{AnalyseError, AnalysisOutcome, Capture, FrameSummary, Refined};
+use crate::analysis::{AnalyseError, AnalysisOutcome, Capture, FrameSummary, Progress, Refined};
 use crate::camera::Frame;
 use crate::hpo::Answer;
 use crate::ui::view::{SelfCheck, View};
@@ -34,6 +34,8 @@ pub enum Event {
     /// The clock; sent at the start of every loop iteration.
     Tick(Duration),
     Analysed(Result<AnalysisOutcome, AnalyseError>),
+    /// How far the analysis of [`Effect::Analyse`] has got (with an analysis thread).
+    Progress(Progress),
     /// The answer to [`Effect::Refine`].
     Refined(Refined),
     CameraLost,

@@ -423,7 +423,8 @@ where
     fn submit(&mut self, job: Job) -> Option<Event> {
         let now = self.dev.clock.now();
         let done = match &mut self.brain {
-            Brain::Inline(a) => worker::answer(*a, job)?,
+            // Inline, the loop waits for the answer: there is no screen to show progress on.
+            Brain::Inline(a) => worker::answer(*a, job, &|_| {})?,
             Brain::Worker(w) => {
                 w.send(job, now);
                 return None;
@@ -459,6 +460,7 @@ where
             Done::SelfTest(checks) => Event::SelfTest(checks),
             Done::Analysed(r) => Event::Analysed(r),
             Done::Refined(r) => Event::Refined(r),
+            Done::Progress(p) => Event::Progress(p),
         })
     }
 
@@ -486,8 +488,9 @@ where
         }
     }
 
-    /// Whether a watchdog ping may go out: not while one analysis job has hung past
-    /// [`RunOptions::analysis_stuck_after`].
+    /// Whether a watchdog ping may go out: not while one analysis job has run past
+    /// [`RunOptions::analysis_stuck_after`] without reporting progress (a long analysis that
+    /// reports each model pass keeps the pings going; a hung one stops them).
     fn alive(&mut self) -> bool {
         let (Brain::Worker(w), Some(limit)) = (&self.brain, self.opts.analysis_stuck_after) else {
             return true;

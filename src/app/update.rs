@@ -6,7 +6,9 @@ use std::time::Duration;
 use super::buttons::ButtonEvent;
 use super::event::{Effect, Event, Notice};
 use super::state::{offers_questions, AppContext, Mode, State};
-use crate::analysis::{guidance, AnalyseError, AnalysisOutcome, Capture, FrameSummary, Refined};
+use crate::analysis::{
+    guidance, AnalyseError, AnalysisOutcome, Capture, FrameSummary, Progress, Refined,
+};
 use crate::camera::Frame;
 use crate::hpo::Answer;
 use crate::ui::view::{CheckState, ErrorKind, Guidance, SelfCheck, View};
@@ -63,6 +65,7 @@ fn start_analysis(state: &mut State, fx: &mut Vec<Effect>) {
         state,
         View::Analysing {
             photos: photos.len(),
+            progress: None,
         },
         fx,
     );
@@ -82,6 +85,7 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
         Event::CameraLost => on_camera_lost(&mut state, ctx, &mut fx),
         Event::Button(b) => on_button(&mut state, b, ctx, &mut fx),
         Event::Analysed(result) => on_analysed(&mut state, result, ctx, &mut fx),
+        Event::Progress(p) => on_progress(&mut state, p, &mut fx),
         Event::Refined(r) => on_refined(&mut state, r, ctx, &mut fx),
     }
     let after = state.mode.name();
@@ -143,6 +147,7 @@ fn on_self_test(state: &mut State, checks: Vec<SelfCheck>, ctx: &AppContext, fx:
                 "model" => ErrorKind::ModelRefused,
                 "gallery" => ErrorKind::GalleryRefused,
                 "camera" => ErrorKind::CameraMissing,
+                "ram" => ErrorKind::TooLittleMemory,
                 _ => ErrorKind::Other,
             };
             let view = View::Error {
@@ -425,6 +430,16 @@ fn on_refined(state: &mut State, refined: Refined, ctx: &AppContext, fx: &mut Ve
     };
     if let Some(v) = state.results_view(ctx) {
         show(state, v, fx);
+    }
+}
+
+/// The analysis has got further: "photo i of n" and the bar move on. The result comes when
+/// every photo is done (no early result from the first photos: the list ranks all of them
+/// together, and a list that changes under the clinician's eyes would mislead).
+fn on_progress(state: &mut State, progress: Progress, fx: &mut Vec<Effect>) {
+    if let Mode::Analysing { photos } = state.mode {
+        let progress = Some(progress);
+        show(state, View::Analysing { photos, progress }, fx);
     }
 }
 

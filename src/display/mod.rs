@@ -128,7 +128,11 @@ mod tests {
             Box::new(MonoPngDisplay::new(128, 64)),
         ];
         for p in &mut panels {
-            p.draw_view(&View::Analysing { photos: 1 }).unwrap();
+            p.draw_view(&View::Analysing {
+                photos: 1,
+                progress: None,
+            })
+            .unwrap();
             p.test_pattern().unwrap();
         }
         assert_eq!(panels[1].resolution(), Size::new(128, 64));

@@ -142,12 +142,29 @@ impl EmbedderSet {
 
     /// Embeds the face given one aligned chip per member (each on its member's template).
     pub fn embed_chips(&self, chips: &[&RgbImage]) -> Result<SetEmbedding, EmbedError> {
+        self.embed_chips_counted(chips, &|| {})
+    }
+
+    /// Model passes per face: each member on each variant.
+    pub fn passes(&self) -> usize {
+        self.members.len() * self.variants.list.len()
+    }
+
+    /// [`Self::embed_chips`], calling `pass_done` as each (model, variant) pass ends (from the
+    /// thread that ran it): how a slow analysis shows its progress.
+    pub fn embed_chips_counted(
+        &self,
+        chips: &[&RgbImage],
+        pass_done: &(dyn Fn() + Sync),
+    ) -> Result<SetEmbedding, EmbedError> {
         let pairs: Vec<(usize, Variant)> = (0..self.members.len())
             .flat_map(|m| self.variants.list.iter().map(move |&v| (m, v)))
             .collect();
         let raw = crate::threads::map(&pairs, |&(m, v)| {
             let chip = chips.get(m).copied().unwrap_or(chips[0]);
-            self.members[m].run_variant(chip, v)
+            let out = self.members[m].run_variant(chip, v);
+            pass_done();
+            out
         });
         let raw = raw.into_iter().collect::<Result<Vec<_>, _>>()?;
         let norms = pairs

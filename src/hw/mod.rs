@@ -1,6 +1,7 @@
 //! The only module that opens `/dev/*`: the V4L2 camera (the `v4l` crate, raw buffers decoded by
 //! [`crate::camera::decode`]), GPIO buttons and panel control lines (GPIO character device),
-//! SPI and I2C buses (linux-embedded-hal), and the systemd notifier.
+//! SPI and I2C buses (linux-embedded-hal), and the systemd notifier. The board's memory
+//! (`/proc/meminfo`) is read here too ([`memory`]).
 //!
 //! Every opener returns a typed [`HwError`] naming the device node, so a missing or
 //! unpermitted node is reported in words the person wiring the board can act on.
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 pub mod buttons;
 #[cfg(all(target_os = "linux", feature = "camera-v4l"))]
 pub mod camera;
+pub mod memory;
 #[cfg(target_os = "linux")]
 pub mod notify;
 #[cfg(target_os = "linux")]

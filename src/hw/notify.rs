@@ -24,7 +24,27 @@ impl SystemdNotifier {
             None
         }
     }
+
+    /// Start-up goes on (`what`: "Loading model 2 of 3"): the status line says so, and the
+    /// start-up timeout is extended by [`LOADING_STEP_GRACE`] from now.
+    pub fn loading(&mut self, what: &str) {
+        use sd_notify::NotifyState;
+        let grace = LOADING_STEP_GRACE.as_micros() as u32;
+        let states = [
+            NotifyState::Status(what),
+            NotifyState::ExtendTimeoutUsec(grace),
+        ];
+        if let Err(e) = sd_notify::notify(false, &states) {
+            if !self.warned {
+                log::warn!("sd_notify failed: {e}");
+                self.warned = true;
+            }
+        }
+    }
 }
+
+/// How long one step of start-up (one model's plan) may take before systemd gives up on it.
+pub const LOADING_STEP_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Notifier for SystemdNotifier {
     fn notify(&mut self, notice: &Notice) {

@@ -48,6 +48,9 @@ impl SystemdNotifier {
     pub fn watchdog_interval() -> Option<Duration> {
         None
     }
+
+    /// No start-up timeout to extend.
+    pub fn loading(&mut self, _: &str) {}
 }
 
 impl Notifier for SystemdNotifier {

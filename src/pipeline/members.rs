@@ -88,11 +88,26 @@ impl<'m> Members<'m> {
         manifest: &Manifest,
         opts: EmbedOptions,
     ) -> Result<EmbedderSet, PipelineLoadError> {
+        self.load_counted(manifest, opts, &|| {})
+    }
+
+    /// [`Self::load`], calling `loaded` as each member is ready (the start-up screen's
+    /// "Loading model 2 of 3").
+    pub fn load_counted(
+        &self,
+        manifest: &Manifest,
+        opts: EmbedOptions,
+        loaded: &(dyn Fn() + Sync),
+    ) -> Result<EmbedderSet, PipelineLoadError> {
         let variants = self.variants()?;
         let loaded = self
             .entries
             .iter()
-            .map(|e| Embedder::load(manifest, e, opts))
+            .map(|e| {
+                let member = Embedder::load(manifest, e, opts);
+                loaded();
+                member
+            })
             .collect::<Result<Vec<_>, _>>()?;
         match variants {
             None => Ok(EmbedderSet::single(loaded.into_iter().next().ok_or_else(

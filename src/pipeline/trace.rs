@@ -25,7 +25,7 @@ impl FacePipeline {
         photo: &RgbImage,
     ) -> Result<(FaceEmbedding, PhotoTrace), UnusablePhotoError> {
         let (face, faces_seen) = self.find_and_refine(photo)?;
-        let embedded = self.embed_checked(photo, &face)?;
+        let embedded = self.embed_checked(photo, &face, &|| {})?;
         let trace = PhotoTrace {
             landmarks: face.landmarks,
             alignment: self.alignment_name(),

@@ -22,7 +22,7 @@ use crate::counters::{self, store::Today, DeviceKey, Recorder};
 use crate::display::{LoggedSink, PanelSink, PngFileSink};
 use crate::hw::{self, HwError};
 use crate::screening::PipelineAnalyzer;
-use crate::ui::view::{CheckState, SelfCheck};
+use crate::ui::view::{CheckState, Loading, SelfCheck, View};
 
 /// Why the device could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -142,20 +142,30 @@ impl Assembled {
     }
 }
 
-/// The longest a single analysis job may take on the slowest board before the watchdog is
-/// left to restart the device (3 photos with flip TTA take seconds on a Pi Zero 2 W).
+/// The longest a single analysis job may go without reporting progress on the slowest board
+/// before the watchdog is left to restart the device (3 photos with flip TTA take seconds on a
+/// Pi Zero 2 W; a session reports every model pass, so only one pass must fit).
 pub const ANALYSIS_STUCK_AFTER: Duration = Duration::from_secs(60);
 
-/// Builds the device `cfg` describes: inference threads, analyzer (models and gallery), display,
-/// camera, buttons and run policy.
+/// Builds the device `cfg` describes: inference threads, display, analyzer (models and gallery,
+/// their loading shown on the display), camera, buttons and run policy.
 pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
     let threads = crate::pipeline::set_inference_threads(cfg.inference_threads);
     log::info!("model inference on {threads} thread(s)");
+    let (mut sink, panel_size) = open_sink(cfg)?;
+    let clock = SystemClock::new();
+    // A camera setting that is wrong is refused before minutes go into loading models.
+    let (camera, camera_check) = device_camera(cfg, clock)?;
+    let mut notifier = hw::SystemdNotifier::new();
     // The content imported from a USB stick, when there is some, in place of the configured
-    // files (or rolled back: see `content::start`).
-    let (cfg, mut analyzer) = content::start(cfg);
+    // files (or rolled back: see `content::start`); each load shown on the display.
+    let (cfg, mut analyzer) = content::start(cfg, &mut |c: &Config| {
+        load_showing_progress(c, sink.as_mut(), &mut notifier)
+    });
     let cfg = &cfg;
-    let (sink, panel_size) = open_sink(cfg)?;
+    analyzer.extra_checks.push(camera_check);
+    let mut ctx = AppContext::for_panel(cfg, panel_size);
+    ctx.watchdog_interval = hw::SystemdNotifier::watchdog_interval().or(ctx.watchdog_interval);
     let store = ContentStore::new(&cfg.state_dir);
     let running = store
         .current()
@@ -167,10 +177,6 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         wiring.shutdown.clone(),
     );
     let restart = notices.restart.clone();
-    let mut ctx = AppContext::for_panel(cfg, panel_size);
-    ctx.watchdog_interval = hw::SystemdNotifier::watchdog_interval().or(ctx.watchdog_interval);
-    let clock = SystemClock::new();
-    let camera = device_camera(cfg, clock, &mut analyzer)?;
     let replay = cfg.camera.replay.is_some();
     if wiring.stop_on_signals {
         stop_on_signals(&wiring.shutdown)?;
@@ -184,7 +190,7 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         clock,
         analyzer,
         display: LoggedSink::new(Box::new(notices)),
-        notifier: hw::SystemdNotifier::new(),
+        notifier,
     };
     let opts = RunOptions {
         counters,
@@ -220,6 +226,35 @@ fn open_counters(cfg: &Config, today: Today) -> (Option<counters::Handle>, Optio
         }
     };
     (counters, device_id)
+}
+
+/// The analyzer for `cfg` ([`super::analyzer_for_board`]), loaded on a thread of its own while
+/// this one shows each step ("Loading model 2 of 3") on `sink` and tells systemd, which gives
+/// start-up more time with every step (heavy models take minutes on the smallest boards).
+fn load_showing_progress(
+    cfg: &Config,
+    sink: &mut dyn ViewSink,
+    notifier: &mut hw::SystemdNotifier,
+) -> PipelineAnalyzer {
+    let board = super::board_memory();
+    let (tx, steps) = std::sync::mpsc::channel::<Loading>();
+    std::thread::scope(|s| {
+        let loading = s.spawn(move || {
+            let report = move |step| {
+                let _ = tx.send(step);
+            };
+            super::analyzer_for_board(cfg, board, &report)
+        });
+        // Ends when the loading thread drops its end.
+        for step in steps {
+            log::info!("starting: {}", step.text());
+            sink.show(&View::Loading(step));
+            notifier.loading(&step.text());
+        }
+        loading
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// The display and its size in pixels (which decides how many candidates a page holds).
@@ -282,7 +317,8 @@ fn run_options(cfg: &Config, shutdown: Arc<AtomicBool>) -> RunOptions {
         camera_retry: Some(Duration::from_millis(100)),
         // A live camera: the models run on their own thread, so the camera, the buttons and
         // the screen stay live while a frame or a session is analysed. (A replay runs step by
-        // step, reproducibly.) A job that hangs for a minute stops the watchdog pings.
+        // step, reproducibly.) A job that reports no progress for a minute stops the watchdog
+        // pings.
         analysis_thread: !replay,
         analysis_stuck_after: Some(ANALYSIS_STUCK_AFTER),
         shutdown: Some(shutdown),
@@ -309,14 +345,13 @@ fn log_report(report: &RunReport) {
 }
 
 /// The camera: still images replayed at `fps` when `[camera] replay` is set (development and
-/// tests: a whole session without a camera), else the USB camera.
+/// tests: a whole session without a camera), else the USB camera; and its self-test line.
 fn device_camera(
     cfg: &Config,
     clock: SystemClock,
-    analyzer: &mut PipelineAnalyzer,
-) -> Result<Box<dyn Camera>, SetupError> {
+) -> Result<(Box<dyn Camera>, SelfCheck), SetupError> {
     let Some(path) = &cfg.camera.replay else {
-        return usb_camera(cfg, clock, analyzer);
+        return usb_camera(cfg, clock);
     };
     let camera = ReplayCamera::from_path(path, cfg.camera.fps as f32).map_err(|source| {
         SetupError::Replay {
@@ -329,12 +364,12 @@ fn device_camera(
         camera.len(),
         cfg.camera.fps
     );
-    analyzer.extra_checks.push(SelfCheck {
+    let check = SelfCheck {
         name: "Camera".into(),
         state: CheckState::Ok,
         detail: format!("replay: {} images", camera.len()),
-    });
-    Ok(Box::new(camera))
+    };
+    Ok((Box::new(camera), check))
 }
 
 /// The USB camera, reopened by itself after an unplug; its self-test line says whether it is
@@ -343,27 +378,22 @@ fn device_camera(
 fn usb_camera(
     cfg: &Config,
     clock: SystemClock,
-    analyzer: &mut PipelineAnalyzer,
-) -> Result<Box<dyn Camera>, SetupError> {
+) -> Result<(Box<dyn Camera>, SelfCheck), SetupError> {
     let (state, detail) = match hw::camera::device_index(&cfg.camera.device) {
         Ok((_, path)) => (CheckState::Ok, path.display().to_string()),
         Err(e) => (CheckState::Pending, format!("waiting: {e}")),
     };
-    analyzer.extra_checks.push(SelfCheck {
+    let check = SelfCheck {
         name: "Camera".into(),
         state,
         detail,
-    });
-    Ok(Box::new(hw::reconnecting_camera(&cfg.camera, clock)))
+    };
+    Ok((Box::new(hw::reconnecting_camera(&cfg.camera, clock)), check))
 }
 
 /// Without camera support only a replay can stand in for the camera.
 #[cfg(not(feature = "camera-v4l"))]
-fn usb_camera(
-    _: &Config,
-    _: SystemClock,
-    _: &mut PipelineAnalyzer,
-) -> Result<Box<dyn Camera>, SetupError> {
+fn usb_camera(_: &Config, _: SystemClock) -> Result<(Box<dyn Camera>, SelfCheck), SetupError> {
     Err(SetupError::NoCameraSupport)
 }
 

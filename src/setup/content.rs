@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{analyzer_for, choose_model};
+use super::choose_model;
 use crate::analysis::Analyzer;
 use crate::app::ViewSink;
 use crate::bundle::format::TrustedKeys;
@@ -121,7 +121,10 @@ fn thousands(n: usize) -> String {
 /// The device's configuration and analyzer with its content: `current`'s when it verifies and
 /// starts, else `previous`'s, else the configured files. A roll-back adds a Warning line to
 /// the start-up screen.
-pub fn start(cfg: &Config) -> (Config, PipelineAnalyzer) {
+pub fn start(
+    cfg: &Config,
+    load: &mut dyn FnMut(&Config) -> PipelineAnalyzer,
+) -> (Config, PipelineAnalyzer) {
     let store = ContentStore::new(&cfg.state_dir);
     let mut rolled_back: Option<&str> = None;
     // No trusted key to verify content with is the device's own fault, not the content's:
@@ -143,7 +146,7 @@ pub fn start(cfg: &Config) -> (Config, PipelineAnalyzer) {
         let (Some(dir), Some(keys)) = (store.current(), keys.as_deref()) else {
             break;
         };
-        match try_content(cfg, &dir, keys) {
+        match try_content(cfg, &dir, keys, load) {
             Ok((eff, mut analyzer)) => {
                 log::info!("content: using {}", dir.display());
                 analyzer.extra_checks.extend(rolled_back.map(warning));
@@ -166,7 +169,7 @@ pub fn start(cfg: &Config) -> (Config, PipelineAnalyzer) {
             }
         }
     }
-    let mut analyzer = analyzer_for(cfg);
+    let mut analyzer = load(cfg);
     analyzer.extra_checks.extend(rolled_back.map(warning));
     (cfg.clone(), analyzer)
 }
@@ -185,10 +188,11 @@ fn try_content(
     cfg: &Config,
     dir: &Path,
     keys: &TrustedKeys,
+    load: &mut dyn FnMut(&Config) -> PipelineAnalyzer,
 ) -> Result<(Config, PipelineAnalyzer), String> {
     let manifest = store::verify_dir(dir, keys).map_err(|e| e.to_string())?;
     let eff = store::content_config(cfg, dir, &manifest).map_err(|e| e.to_string())?;
-    let mut analyzer = analyzer_for(&eff);
+    let mut analyzer = load(&eff);
     if let Some(why) = &analyzer.gallery_refused {
         return Err(format!("gallery refused: {why}"));
     }

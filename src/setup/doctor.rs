@@ -66,6 +66,7 @@ pub fn check_config(path: &Path) -> (Vec<DoctorRow>, Option<Config>) {
 pub fn check_parts(cfg: &Config, mut each: impl FnMut(Vec<DoctorRow>)) {
     let (rows, choice) = check_models(cfg);
     each(rows);
+    each(check_memory(cfg, choice.as_ref()));
     each(check_pipeline(cfg, choice.as_ref()));
     #[cfg(feature = "camera-v4l")]
     if cfg.camera.replay.is_none() {
@@ -107,6 +108,40 @@ pub fn check_models(cfg: &Config) -> (Vec<DoctorRow>, Option<ModelChoice>) {
             (rows, None)
         }
     }
+}
+
+/// The memory the chosen models need ([`super::memory::estimate`]) against the board's; the
+/// device refuses models that do not fit at start-up.
+pub fn check_memory(cfg: &Config, choice: Option<&ModelChoice>) -> Vec<DoctorRow> {
+    let Some(choice) = choice else {
+        return Vec::new();
+    };
+    let need = Manifest::load_dir(&cfg.models_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|m| super::memory::device_need(cfg, &m, choice));
+    let row = match (need, hw::memory::board_memory()) {
+        (Err(e), _) => DoctorRow::fail("memory", e),
+        (Ok(need), Ok(board)) if need.fits(board) => DoctorRow::ok(
+            "memory",
+            format!("{} ({})", need.versus(board), need.parts()),
+        ),
+        (Ok(need), Ok(board)) => DoctorRow::fail(
+            "memory",
+            format!(
+                "{} ({}): the device refuses these models at start-up (docs/performance.md)",
+                need.versus(board),
+                need.parts()
+            ),
+        ),
+        (Ok(need), Err(e)) => DoctorRow::fail(
+            "memory",
+            format!(
+                "needs {} bytes; the board's memory is unknown: {e}",
+                need.total()
+            ),
+        ),
+    };
+    vec![row]
 }
 
 /// The pipeline loaded as the device loads it: the preview's detector plan, and the gallery

@@ -8,7 +8,7 @@
 //!
 //! let mut fb = FrameBuffer::<Rgb565>::new(240, 240);
 //! let layout = Layout::new(fb.size());
-//! ui::draw(&View::Analysing { photos: 2 }, &layout, &mut fb).unwrap();
+//! ui::draw(&View::Analysing { photos: 2, progress: None }, &layout, &mut fb).unwrap();
 //! ```
 //!
 //! Every screen is generic over the [`Palette`] of its pixel format, so the same code draws

@@ -125,6 +125,77 @@ pub struct SelfCheck {
     pub detail: String,
 }
 
+/// How far an analysis has got: photo `photo` (1-based) of `photos` is being analysed and
+/// `pass` of its `passes` model passes (embedders × variants) are done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub photo: usize,
+    pub photos: usize,
+    pub pass: usize,
+    pub passes: usize,
+}
+
+impl Progress {
+    /// The progress after `done` passes of `photos` photos of `passes` passes each (the photos
+    /// may run side by side: the passes are counted over all of them). All done is the last
+    /// photo with all its passes.
+    pub fn from_done(done: usize, passes: usize, photos: usize) -> Self {
+        let (passes, photos) = (passes.max(1), photos.max(1));
+        let all = passes.saturating_mul(photos);
+        let done = done.min(all);
+        let (photo, pass) = if done == all {
+            (photos, passes)
+        } else {
+            (done / passes + 1, done % passes)
+        };
+        Progress {
+            photo,
+            photos,
+            pass,
+            passes,
+        }
+    }
+
+    /// The share of the whole analysis done, in thousandths (the progress bar).
+    pub fn permille(&self) -> u32 {
+        let (passes, pass) = (self.passes as f64, self.pass as f64);
+        let total = self.photos.max(1) as f64 * passes.max(1.0);
+        let done = self.photo.saturating_sub(1) as f64 * passes + pass;
+        (done.min(total) * 1000.0 / total) as u32
+    }
+}
+
+/// Start-up progress: `loaded` of `models` model files are loaded; then the gallery
+/// (`gallery`). The models come first, the gallery last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loading {
+    pub loaded: usize,
+    pub models: usize,
+    /// The models are loaded and the gallery is being read.
+    pub gallery: bool,
+}
+
+impl Loading {
+    /// "Loading model 2 of 3", "Models loaded", or "Loading the gallery".
+    pub fn text(&self) -> String {
+        if self.gallery {
+            "Loading the gallery".into()
+        } else if self.models > 0 && self.loaded >= self.models {
+            "Models loaded".into()
+        } else {
+            let next = self.loaded.saturating_add(1);
+            format!("Loading model {next} of {}", self.models.max(1))
+        }
+    }
+
+    /// The share of the loading done, in thousandths (the gallery is one more step).
+    pub fn permille(&self) -> u32 {
+        let steps = self.models as f64 + 1.0;
+        let done = self.loaded.min(self.models) as f64;
+        (done * 1000.0 / steps) as u32
+    }
+}
+
 /// Which error screen: each says what happened and what to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -136,6 +207,8 @@ pub enum ErrorKind {
     Retake(Issue),
     /// The analysis itself failed.
     AnalysisFailed,
+    /// The board has less memory than the configured models need: they were not loaded.
+    TooLittleMemory,
     Other,
 }
 
@@ -166,7 +239,11 @@ pub enum View {
     },
     Analysing {
         photos: usize,
+        /// How far the models have got; `None` until the analyzer has reported.
+        progress: Option<Progress>,
     },
+    /// Start-up, before the self-test: the models and the gallery being loaded.
+    Loading(Loading),
     Results {
         /// The candidates on this page, in rank order (the app pages; the screen draws them).
         candidates: Vec<Candidate>,
@@ -225,7 +302,17 @@ impl View {
                 guidance.text()
             ),
             View::Capturing { photo, of } => format!("capturing photo {photo} of {of}"),
-            View::Analysing { photos } => format!("analysing {photos} photo(s)"),
+            View::Analysing {
+                photos,
+                progress: None,
+            } => format!("analysing {photos} photo(s)"),
+            View::Analysing {
+                progress: Some(p), ..
+            } => format!(
+                "analysing photo {} of {} ({} of {} passes)",
+                p.photo, p.photos, p.pass, p.passes
+            ),
+            View::Loading(l) => format!("starting: {}", l.text()),
             View::Results {
                 candidates,
                 page,
@@ -314,6 +401,39 @@ mod tests {
         assert_eq!(format!("{p:?}"), "Picture(3x2)");
     }
 
+    /// Passes counted over all photos become "photo i of n, pass j of k"; the bar's share
+    /// grows with every pass and ends full.
+    #[test]
+    fn progress_counts_passes_over_the_photos() {
+        let p = |done| Progress::from_done(done, 4, 3);
+        assert_eq!((p(0).photo, p(0).pass, p(0).permille()), (1, 0, 0));
+        assert_eq!((p(3).photo, p(3).pass), (1, 3));
+        assert_eq!((p(4).photo, p(4).pass, p(4).permille()), (2, 0, 333));
+        assert_eq!((p(11).photo, p(11).pass), (3, 3));
+        assert_eq!((p(12).photo, p(12).pass, p(12).permille()), (3, 4, 1000));
+        // More passes than there are (a miscount) stays at the end.
+        assert_eq!(p(99), p(12));
+        let shares: Vec<u32> = (0..=12).map(|d| p(d).permille()).collect();
+        assert!(shares.windows(2).all(|w| w[0] < w[1]), "{shares:?}");
+        // No passes (an analyzer that cannot count them): one per photo.
+        assert_eq!(Progress::from_done(1, 0, 2).photo, 2);
+    }
+
+    #[test]
+    fn loading_names_the_next_model_then_the_gallery() {
+        let l = |loaded, gallery| Loading {
+            loaded,
+            models: 3,
+            gallery,
+        };
+        assert_eq!(l(0, false).text(), "Loading model 1 of 3");
+        assert_eq!(l(2, false).text(), "Loading model 3 of 3");
+        assert_eq!(l(3, false).text(), "Models loaded");
+        assert_eq!(l(3, true).text(), "Loading the gallery");
+        assert_eq!((l(0, false).permille(), l(2, false).permille()), (0, 500));
+        assert_eq!(l(3, true).permille(), 750);
+    }
+
     #[test]
     fn a_view_describes_itself_in_one_line() {
         assert_eq!(View::Blank.describe(), "(blank)");
@@ -322,8 +442,30 @@ mod tests {
             "capturing photo 1 of 2"
         );
         assert_eq!(
-            View::Analysing { photos: 3 }.describe(),
+            View::Analysing {
+                photos: 3,
+                progress: None
+            }
+            .describe(),
             "analysing 3 photo(s)"
+        );
+        let progress = Some(Progress::from_done(9, 8, 3));
+        assert_eq!(
+            View::Analysing {
+                photos: 3,
+                progress
+            }
+            .describe(),
+            "analysing photo 2 of 3 (1 of 8 passes)"
+        );
+        let loading = Loading {
+            loaded: 1,
+            models: 3,
+            gallery: false,
+        };
+        assert_eq!(
+            View::Loading(loading).describe(),
+            "starting: Loading model 2 of 3"
         );
         let checks = vec![SelfCheck {
             name: "Camera".into(),

@@ -7,6 +7,9 @@
 //!   analysis still runs, and that analysis's late answer does not bring back the lost picture
 //! - a_hung_analysis_stops_the_watchdog: the loop keeps running through a long analysis and
 //!   pings the watchdog until `analysis_stuck_after`, then stops, so systemd restarts the device
+//! - a_slow_analysis_shows_each_photo_and_keeps_the_watchdog_fed: a 3-photo analysis longer
+//!   than `analysis_stuck_after` that reports each pass shows "photo i of 3" pass by pass, keeps
+//!   the pings going, reads the camera throughout and ignores a button pressed meanwhile
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -15,12 +18,14 @@ use std::time::Duration;
 
 use crate::common;
 
-use gestaltcam::analysis::{AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary};
+use gestaltcam::analysis::{
+    AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary, Progress,
+};
 use gestaltcam::app::{
     run_device, AppContext, ButtonEvent, Buttons, Device, Notice, Notifier, RunOptions, ViewSink,
 };
-use gestaltcam::camera::{Camera, CameraError, Frame, ManualClock};
-use gestaltcam::ui::view::{CheckState, ErrorKind, Guidance, SelfCheck, View};
+use gestaltcam::camera::{Camera, CameraError, Clock, Frame, ManualClock};
+use gestaltcam::ui::view::{Basis, CheckState, ErrorKind, Guidance, SelfCheck, View};
 use image::{Rgb, RgbImage};
 
 /// The fake analyzer reads the scene from the red value of pixel (0, 0).
@@ -363,4 +368,238 @@ fn a_hung_analysis_stops_the_watchdog() {
         (4..=6).contains(&pings),
         "{pings} pings after the analysis began"
     );
+}
+
+/// A slow analysis that reports progress: each photo takes `PASSES` passes of `PASS` of the
+/// loop's clock. The loop and the analyzer go in lockstep (the camera waits while the analysis
+/// is asked for and not begun, or a pass is due and not yet reported), so the case is decided
+/// by the loop's clock, not by how busy the machine is.
+const PASS: Duration = Duration::from_secs(3);
+const PASSES: usize = 2;
+
+/// When the analyzer's next pass ends, by the loop's clock; `None` when no pass is running,
+/// zero from the last capture until the analyzer begins.
+type Due = Arc<Mutex<Option<Duration>>>;
+
+/// Ready previews; its analysis runs `PASSES` passes of `PASS` per photo, each reported.
+struct PacedAnalyzer {
+    clock: ManualClock,
+    due: Due,
+}
+
+impl Analyzer for PacedAnalyzer {
+    fn self_test(&mut self) -> Vec<SelfCheck> {
+        SlowAnalyzer::new().self_test()
+    }
+
+    fn preview(&mut self, _: &Frame) -> Result<FrameSummary, AnalyseError> {
+        Ok(common::ready_face())
+    }
+
+    fn analyse(&mut self, photos: &[Capture]) -> Result<AnalysisOutcome, AnalyseError> {
+        self.analyse_reporting(photos, &|_| {})
+    }
+
+    fn analyse_reporting(
+        &mut self,
+        photos: &[Capture],
+        progress: &gestaltcam::analysis::ProgressSink<'_>,
+    ) -> Result<AnalysisOutcome, AnalyseError> {
+        let n = photos.len();
+        let mut end = self.clock.now() + PASS;
+        progress(Progress::from_done(0, PASSES, n));
+        *self.due.lock().unwrap() = Some(end);
+        for done in 1..=n * PASSES {
+            let started = std::time::Instant::now();
+            while self.clock.now() < end {
+                assert!(started.elapsed() < PATIENCE, "the loop's clock stopped");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            progress(Progress::from_done(done, PASSES, n));
+            end += PASS;
+            *self.due.lock().unwrap() = (done < n * PASSES).then_some(end);
+        }
+        Ok(AnalysisOutcome::NoCloseMatch {
+            basis: Basis {
+                reference_cases: 6,
+                syndromes: 3,
+                photos: n,
+                model_version: "paced".into(),
+                gallery_version: "paced".into(),
+                demo: false,
+                phenotype: None,
+            },
+        })
+    }
+}
+
+/// Ready frames; while a pass is due (the loop's clock has reached its end) and not yet
+/// reported, the next frame waits for the analyzer.
+struct PacedCamera {
+    clock: ManualClock,
+    due: Due,
+    sequence: u64,
+}
+
+impl Camera for PacedCamera {
+    fn frame(&mut self) -> Result<Frame, CameraError> {
+        let started = std::time::Instant::now();
+        while self
+            .due
+            .lock()
+            .unwrap()
+            .is_some_and(|end| self.clock.now() >= end)
+        {
+            if started.elapsed() > PATIENCE {
+                return Err(CameraError::Ended);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // A little real time per frame, so the preview and the answer at the end keep up.
+        std::thread::sleep(Duration::from_millis(2));
+        self.sequence += 1;
+        Ok(frame(READY, self.sequence))
+    }
+}
+
+/// Capture on each ready preview until 3 photos are taken (the last holds the camera until the
+/// analysis begins); "next" once while the second photo is being analysed (ignored: the
+/// analysis runs to its end).
+struct ClinicianButtons {
+    last: Arc<Mutex<Option<View>>>,
+    due: Due,
+    presses: usize,
+    next_pressed: bool,
+}
+
+impl Buttons for ClinicianButtons {
+    fn poll(
+        &mut self,
+        _: Duration,
+        _: u64,
+    ) -> Result<Vec<ButtonEvent>, gestaltcam::app::buttons::ButtonError> {
+        let last = self.last.lock().unwrap().clone();
+        Ok(match last {
+            Some(View::Preview {
+                guidance: Guidance::Ready,
+                photos_taken,
+                ..
+            }) if photos_taken == self.presses && self.presses < 3 => {
+                self.presses += 1;
+                if self.presses == 3 {
+                    *self.due.lock().unwrap() = Some(Duration::ZERO);
+                }
+                vec![ButtonEvent::Capture]
+            }
+            Some(View::Analysing {
+                progress: Some(p), ..
+            }) if p.photo == 2 && !self.next_pressed => {
+                self.next_pressed = true;
+                vec![ButtonEvent::Next]
+            }
+            _ => Vec::new(),
+        })
+    }
+}
+
+#[test]
+fn a_slow_analysis_shows_each_photo_and_keeps_the_watchdog_fed() {
+    let clock = ManualClock::new();
+    let due: Due = Arc::default();
+    let last = Arc::new(Mutex::new(None));
+    let views = Arc::new(Mutex::new(Vec::new()));
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let mut dev = Device {
+        camera: PacedCamera {
+            clock: clock.clone(),
+            due: due.clone(),
+            sequence: 0,
+        },
+        buttons: ClinicianButtons {
+            last: last.clone(),
+            due: due.clone(),
+            presses: 0,
+            next_pressed: false,
+        },
+        clock: clock.clone(),
+        analyzer: PacedAnalyzer { clock, due },
+        display: Screen {
+            views: views.clone(),
+            on_view: {
+                let shutdown = shutdown.clone();
+                move |v: &View| {
+                    if matches!(v, View::NoCloseMatch { .. }) {
+                        shutdown.store(true, Ordering::SeqCst);
+                    }
+                    *last.lock().unwrap() = Some(v.clone());
+                }
+            },
+        },
+        notifier: {
+            let notices = notices.clone();
+            move |n: &Notice| notices.lock().unwrap().push(n.clone())
+        },
+    };
+    let opts = RunOptions {
+        analysis_thread: true,
+        frame_interval: Some(Duration::from_millis(100)),
+        // Shorter than the analysis (6 passes of 3 s), longer than one pass.
+        analysis_stuck_after: Some(Duration::from_secs(5)),
+        shutdown: Some(shutdown),
+        max_iterations: Some(100_000),
+        ..RunOptions::default()
+    };
+    let report = run_device(
+        &mut dev,
+        &common::ctx(3, 5, Duration::from_secs(600)),
+        &opts,
+    );
+    let views = views.lock().unwrap();
+    let analysing: Vec<String> = views
+        .iter()
+        .filter_map(|v| match v {
+            View::Analysing { progress, .. } => Some(progress.map_or("waiting".into(), |p| {
+                format!("photo {} of {}, {}/{}", p.photo, p.photos, p.pass, p.passes)
+            })),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        analysing,
+        [
+            "waiting",
+            "photo 1 of 3, 0/2",
+            "photo 1 of 3, 1/2",
+            "photo 2 of 3, 0/2",
+            "photo 2 of 3, 1/2",
+            "photo 3 of 3, 0/2",
+            "photo 3 of 3, 1/2",
+            "photo 3 of 3, 2/2",
+        ]
+    );
+    // "Next" during the analysis changed nothing: the result follows the last progress view.
+    let first = views
+        .iter()
+        .position(|v| matches!(v, View::Analysing { .. }));
+    let tail = &views[first.expect("analysing")..];
+    assert_eq!(tail.len(), analysing.len() + 2, "{tail:?}");
+    assert!(matches!(tail[analysing.len()], View::NoCloseMatch { .. }));
+    let notices = notices.lock().unwrap();
+    let from = notices
+        .iter()
+        .position(|n| n == &Notice::Status("analysing".into()))
+        .expect("analysing status");
+    let to = notices
+        .iter()
+        .position(|n| n == &Notice::Status("no close match".into()))
+        .expect("the result came");
+    let pings = notices[from..to]
+        .iter()
+        .filter(|n| **n == Notice::Watchdog)
+        .count();
+    // 18 s of analysis at one ping a second: none missed, though it ran past the 5 s limit.
+    assert!((17..=19).contains(&pings), "{pings} pings during 18 s");
+    // The camera was read all along (an iteration every 100 ms of the loop's clock).
+    assert!(report.frames >= 180, "{report:?}");
 }

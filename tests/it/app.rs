@@ -202,6 +202,7 @@ impl Analyzer for FakeAnalyzer {
 fn tag(v: &View) -> String {
     match v {
         View::Blank => "blank".into(),
+        View::Loading(_) => "loading".into(),
         View::Starting { .. } => "starting".into(),
         View::Preview {
             guidance,
@@ -214,7 +215,7 @@ fn tag(v: &View) -> String {
             if *not_taken { " (not taken)" } else { "" }
         ),
         View::Capturing { photo, of } => format!("capture {photo}/{of}"),
-        View::Analysing { photos } => format!("analysing {photos}"),
+        View::Analysing { photos, .. } => format!("analysing {photos}"),
         View::Results { page, .. } => format!("results p{page}"),
         View::Question {
             number, question, ..

@@ -142,7 +142,7 @@ impl Bench {
 
     /// The gallery the device starts with, by name (`content::start`, as `assemble` runs it).
     fn started_gallery(&self) -> (String, Config, Vec<(String, CheckState, String)>) {
-        let (cfg, mut analyzer) = content::start(&self.cfg);
+        let (cfg, mut analyzer) = content::start(&self.cfg, &mut gestaltcam::setup::analyzer_for);
         let name = analyzer.gallery().expect("a gallery").name().to_string();
         let checks = analyzer
             .self_test()
@@ -622,7 +622,10 @@ fn the_panel_shows_notices_and_a_switch_stops_the_device_for_a_restart() {
     ));
     sink.idle();
     // The app's next view waits behind the notice.
-    sink.show(&View::Analysing { photos: 1 });
+    sink.show(&View::Analysing {
+        photos: 1,
+        progress: None,
+    });
     std::thread::sleep(Duration::from_millis(40));
     sink.idle();
     let views = shown.lock().unwrap().clone();
@@ -635,7 +638,10 @@ fn the_panel_shows_notices_and_a_switch_stops_the_device_for_a_restart() {
                 text: "Update refused: not signed by your programme".into(),
                 next: "Nothing was changed".into()
             },
-            View::Analysing { photos: 1 },
+            View::Analysing {
+                photos: 1,
+                progress: None
+            },
         ]
     );
     assert!(!shutdown.load(Ordering::SeqCst));
@@ -648,7 +654,10 @@ fn the_panel_shows_notices_and_a_switch_stops_the_device_for_a_restart() {
     sink.idle();
     std::thread::sleep(Duration::from_millis(40));
     sink.idle();
-    sink.show(&View::Analysing { photos: 2 });
+    sink.show(&View::Analysing {
+        photos: 2,
+        progress: None,
+    });
     assert!(sink.restart.load(Ordering::SeqCst) && shutdown.load(Ordering::SeqCst));
     // The loop's last view, the blank panel, still goes through.
     sink.show(&View::Blank);

@@ -105,7 +105,10 @@ fn expected_frame(view: &View, w: u32, h: u32) -> Vec<u8> {
 }
 
 fn analysing() -> View {
-    View::Analysing { photos: 2 }
+    View::Analysing {
+        photos: 2,
+        progress: None,
+    }
 }
 
 #[test]

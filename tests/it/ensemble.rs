@@ -174,6 +174,46 @@ fn an_ensemble_of_two_networks_with_four_variants_stores_the_mean_of_per_pair_co
     }
 }
 
+/// The real analyzer reports its progress pass by pass: the pair × 4 variants is 8 model passes
+/// a photo, so a 3-photo session reports the start, then each of the 24 passes in order, ending
+/// at photo 3 of 3 with all 8 done; reporting changes nothing in the outcome.
+#[test]
+fn the_analyzer_reports_each_model_pass_of_each_photo() {
+    use gestaltcam::analysis::{Analyzer, Capture, Progress};
+    use gestaltcam::camera::Frame;
+    use gestaltcam::screening::PipelineAnalyzer;
+    let dir = models_dir();
+    let p = load(dir.path(), "pair");
+    assert_eq!(p.passes(), 8);
+    let g = gallery_of(&p);
+    let mut analyzer = PipelineAnalyzer::new(Ok(p), Ok(g));
+    let photos: Vec<Capture> = ["obama.jpg", "biden.jpg", "obama2.jpg"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Capture {
+            frame: Frame::new(photo(n), i as u64, std::time::Duration::ZERO),
+            face: None,
+        })
+        .collect();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let outcome = analyzer
+        .analyse_reporting(&photos, &|p: Progress| seen.lock().unwrap().push(p))
+        .expect("analysed");
+    let seen = seen.into_inner().unwrap();
+    let steps: Vec<(usize, usize)> = seen.iter().map(|p| (p.photo, p.pass)).collect();
+    let mut expected = vec![(1, 0)];
+    for photo in 1..=3 {
+        expected.extend((1..=7).map(|pass| (photo, pass)));
+        expected.push(if photo < 3 { (photo + 1, 0) } else { (3, 8) });
+    }
+    assert_eq!(steps, expected);
+    assert!(
+        seen.iter().all(|p| (p.photos, p.passes) == (3, 8)),
+        "{seen:?}"
+    );
+    assert_eq!(analyzer.analyse(&photos).expect("analysed"), outcome);
+}
+
 /// A small gallery of `p`'s embeddings of two photos, recording `p`'s recipe.
 fn gallery_of(p: &FacePipeline) -> Gallery {
     let names = ["obama.jpg", "biden.jpg"];

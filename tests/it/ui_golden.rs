@@ -19,7 +19,7 @@ use embedded_graphics::{
     prelude::*,
 };
 use gestaltcam::{
-    analysis::{AnalyseError, AnalysisOutcome, Refined},
+    analysis::{AnalyseError, AnalysisOutcome, Progress, Refined},
     app::{update, AppContext, ButtonEvent, Effect, Event, State},
     camera::Frame,
     config::Config,
@@ -27,7 +27,7 @@ use gestaltcam::{
     hpo::Answer,
     ui::{
         self,
-        view::{Band, Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View},
+        view::{Band, Basis, Candidate, CheckState, ErrorKind, Guidance, Loading, SelfCheck, View},
         widgets::band_indicator,
         Layout, LayoutStyle, Palette,
     },
@@ -322,6 +322,25 @@ fn self_test_error(name: &str, detail: String) -> View {
     shown(fx).pop().expect("an error screen")
 }
 
+/// What the app shows while it analyses 3 photos and the analyzer reports photo 2, one of its
+/// 8 passes (2 models × 4 variants) done.
+fn analysing_progress() -> View {
+    let ctx = AppContext {
+        photos_wanted: 3,
+        ..AppContext::default()
+    };
+    let mut state = app_in_preview(&ctx);
+    for _ in 0..3 {
+        let (next, _) = update(state, Event::Button(ButtonEvent::Capture), &ctx);
+        let frame = Frame::new(image::RgbImage::new(4, 4), 1, std::time::Duration::ZERO);
+        let summary = common::ready_face();
+        (state, _) = update(next, Event::Frame { frame, summary }, &ctx);
+    }
+    let progress = Progress::from_done(9, 8, 3);
+    let (_, fx) = update(state, Event::Progress(progress), &ctx);
+    shown(fx).pop().expect("the analysing screen")
+}
+
 /// What the app shows when the camera goes away during the preview.
 fn camera_lost() -> View {
     let ctx = AppContext::default();
@@ -414,7 +433,22 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
             },
         ),
         ("capturing", View::Capturing { photo: 2, of: 3 }),
-        ("analysing", View::Analysing { photos: 3 }),
+        (
+            "loading",
+            View::Loading(Loading {
+                loaded: 1,
+                models: 3,
+                gallery: false,
+            }),
+        ),
+        ("analysing_progress", analysing_progress()),
+        (
+            "analysing",
+            View::Analysing {
+                photos: 3,
+                progress: None,
+            },
+        ),
         (
             "results_p1",
             results_page(w, h, candidates(), basis(false), 0),
@@ -477,6 +511,10 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
                 }
                 .to_string(),
             ),
+        ),
+        (
+            "error_memory",
+            self_test_error("RAM", "needs 1825 MB, has 906 MB".into()),
         ),
         (
             "error_retake_two_faces",
@@ -779,6 +817,20 @@ fn nothing_is_drawn_outside_the_panel() {
         kind: ErrorKind::Other,
         technical: "x".repeat(5000),
     });
+    views.push(View::Analysing {
+        photos: usize::MAX,
+        progress: Some(Progress {
+            photo: usize::MAX,
+            photos: usize::MAX,
+            pass: usize::MAX,
+            passes: usize::MAX,
+        }),
+    });
+    views.push(View::Loading(Loading {
+        loaded: usize::MAX,
+        models: usize::MAX - 1,
+        gallery: false,
+    }));
     views.push(View::Results {
         candidates: vec![],
         page: 0,

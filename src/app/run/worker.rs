@@ -1,11 +1,15 @@
 //! The analysis thread: owns the analyzer while the loop runs, takes jobs in order and sends
 //! each answer back. The loop sends a preview frame only when no job is outstanding, so frames
 //! never queue up behind a slow model (the newest frame is always the one analysed next).
+//! A session's analysis also sends its progress as it goes ([`Done::Progress`]): the screen
+//! shows it, and a job that reports progress is not a hung one ([`Worker::busy_for`]).
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 
-use crate::analysis::{AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary, Refined};
+use crate::analysis::{
+    AnalyseError, AnalysisOutcome, Analyzer, Capture, FrameSummary, Progress, ProgressSink, Refined,
+};
 use crate::camera::Frame;
 use crate::hpo::Answer;
 use crate::ui::view::SelfCheck;
@@ -35,6 +39,8 @@ pub(super) enum Done {
     },
     Analysed(Result<AnalysisOutcome, AnalyseError>),
     Refined(Refined),
+    /// How far the running analysis has got (not an answer: the job goes on).
+    Progress(Progress),
 }
 
 /// The loop's end of the thread.
@@ -44,7 +50,7 @@ pub(super) struct Worker {
     /// Jobs sent that owe an answer.
     outstanding: usize,
     /// When the oldest outstanding job started, as far as the loop can tell (sent, or the
-    /// previous answer came).
+    /// previous answer came), or last reported progress.
     since: Option<Duration>,
 }
 
@@ -82,25 +88,36 @@ impl Worker {
         }
     }
 
-    /// The answers that have come, without waiting.
+    /// The answers and progress reports that have come, without waiting. Either restarts the
+    /// outstanding job's clock: a job that reports progress is working.
     pub(super) fn answers(&mut self, now: Duration) -> Vec<Done> {
         let got: Vec<Done> = self.done.try_iter().collect();
         if !got.is_empty() {
-            self.outstanding = self.outstanding.saturating_sub(got.len());
+            let answered = got
+                .iter()
+                .filter(|d| !matches!(d, Done::Progress(_)))
+                .count();
+            self.outstanding = self.outstanding.saturating_sub(answered);
             self.since = (self.outstanding > 0).then_some(now);
         }
         got
     }
 
-    /// How long the current job has been running, if one is.
+    /// How long the current job has run since it started or last reported progress, if one is
+    /// running.
     pub(super) fn busy_for(&self, now: Duration) -> Option<Duration> {
         self.since.map(|t| now.saturating_sub(t))
     }
 }
 
 /// Carries out one job on the analyzer: the analysis thread's work, and the loop's own when it
-/// has no thread. `None` for a job that owes no answer.
-pub(super) fn answer<A: Analyzer>(analyzer: &mut A, job: Job) -> Option<Done> {
+/// has no thread. An analysis tells `progress` how far it has got. `None` for a job that owes
+/// no answer.
+pub(super) fn answer<A: Analyzer>(
+    analyzer: &mut A,
+    job: Job,
+    progress: &ProgressSink<'_>,
+) -> Option<Done> {
     Some(match job {
         Job::SelfTest => Done::SelfTest(analyzer.self_test()),
         Job::Preview { frame, epoch } => {
@@ -112,7 +129,7 @@ pub(super) fn answer<A: Analyzer>(analyzer: &mut A, job: Job) -> Option<Done> {
             }
         }
         Job::Analyse(photos) => {
-            let result = analyzer.analyse(&photos);
+            let result = analyzer.analyse_reporting(&photos, progress);
             // The photos leave memory as soon as they are analysed.
             drop(photos);
             Done::Analysed(result)
@@ -128,7 +145,10 @@ pub(super) fn answer<A: Analyzer>(analyzer: &mut A, job: Job) -> Option<Done> {
 /// The thread's body: answers jobs until the loop drops its end.
 pub(super) fn serve<A: Analyzer>(analyzer: &mut A, jobs: Receiver<Job>, done: Sender<Done>) {
     for job in jobs {
-        if let Some(answer) = answer(analyzer, job) {
+        let progress = |p| {
+            let _ = done.send(Done::Progress(p));
+        };
+        if let Some(answer) = answer(analyzer, job, &progress) {
             if done.send(answer).is_err() {
                 break;
             }
@@ -159,7 +179,11 @@ mod tests {
     #[test]
     fn a_failed_preview_is_answered_as_an_error() {
         let frame = Frame::new(RgbImage::new(4, 4), 9, Duration::ZERO);
-        let done = answer(&mut BrokenPreview, Job::Preview { frame, epoch: 2 });
+        let done = answer(
+            &mut BrokenPreview,
+            Job::Preview { frame, epoch: 2 },
+            &|_| {},
+        );
         let Some(Done::Preview {
             frame,
             summary,

@@ -133,6 +133,67 @@ fn next_with_photos_finishes_early_and_clears_photos_from_state() {
     assert_eq!(s.mode, Mode::Analysing { photos: 1 });
 }
 
+/// Progress during the analysis moves the analysing screen on; outside it (a late report
+/// after the result) it shows nothing. Buttons while analysing change nothing.
+#[test]
+fn progress_updates_the_analysing_screen_only_while_analysing() {
+    use crate::analysis::Progress;
+    let ctx = AppContext::default();
+    let s = started(&ctx);
+    let (s, _) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+    let (s, _) = update(s, Event::Button(ButtonEvent::Next), &ctx);
+    let p = Progress::from_done(3, 2, 3);
+    let (s, fx) = update(s, Event::Progress(p), &ctx);
+    assert_eq!(
+        views(&fx),
+        [View::Analysing {
+            photos: 1,
+            progress: Some(p)
+        }]
+    );
+    // The same report again: the screen is not redrawn.
+    let (s, fx) = update(s, Event::Progress(p), &ctx);
+    assert!(views(&fx).is_empty());
+    for b in [ButtonEvent::Capture, ButtonEvent::Next, ButtonEvent::Clear] {
+        let (next, fx) = update(s.clone(), Event::Button(b), &ctx);
+        assert_eq!(next.mode, Mode::Analysing { photos: 1 });
+        assert!(fx.is_empty(), "{b:?}: {fx:?}");
+    }
+    let basis = Basis {
+        reference_cases: 1,
+        syndromes: 1,
+        photos: 1,
+        model_version: "m".into(),
+        gallery_version: "g".into(),
+        demo: false,
+        phenotype: None,
+    };
+    let done = Ok(AnalysisOutcome::NoCloseMatch { basis });
+    let (s, _) = update(s, Event::Analysed(done), &ctx);
+    let (_, fx) = update(s, Event::Progress(p), &ctx);
+    assert!(fx.is_empty(), "{fx:?}");
+}
+
+/// A failed "RAM" self-test line (the board cannot hold the models) is the
+/// "Not enough memory" screen, with what they need and what the board has on its small line.
+#[test]
+fn a_memory_refusal_at_start_up_is_its_own_screen() {
+    let ctx = AppContext::default();
+    let detail = "needs 1825 MB, has 906 MB";
+    let checks = vec![SelfCheck {
+        name: "RAM".into(),
+        state: CheckState::Failed,
+        detail: detail.into(),
+    }];
+    let (s, fx) = update(State::new(), Event::SelfTest(checks), &ctx);
+    let expected = View::Error {
+        kind: ErrorKind::TooLittleMemory,
+        technical: format!("RAM: {detail}"),
+    };
+    assert_eq!(s.mode, Mode::Fatal(expected.clone()));
+    assert_eq!(views(&fx), [expected]);
+}
+
 #[test]
 fn results_pages_wrap() {
     let ctx = AppContext {

@@ -47,7 +47,8 @@ where
             picture: picture.as_ref(),
         }),
         View::Capturing { photo, of } => screen.capturing(*photo, *of),
-        View::Analysing { photos } => screen.analysing(*photos),
+        View::Analysing { photos, progress } => screen.analysing(*photos, progress.as_ref()),
+        View::Loading(loading) => screen.loading(loading),
         View::Results {
             candidates,
             page,

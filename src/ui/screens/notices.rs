@@ -33,6 +33,11 @@ fn error_text(kind: ErrorKind) -> (&'static str, &'static str, &'static str) {
             "The photos could not be analysed. Press a button and take them again; if this repeats, restart the device.",
             "Not analysed. Press, retake; restart if it repeats.",
         ),
+        ErrorKind::TooLittleMemory => (
+            "Not enough memory",
+            "This device has too little memory for the face models it is set up with, so no results can be given. Ask your technician to choose smaller models (docs/performance.md).",
+            "Too little memory for the models. No results. Ask your technician.",
+        ),
         ErrorKind::Other => (
             "Error",
             "No result was produced. Press a button to go back.",

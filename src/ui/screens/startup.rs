@@ -1,10 +1,11 @@
-//! The start-up self-test screen: one row per check, a summary at the bottom.
+//! The start-up screens: the models and the gallery loading ("Loading model 2 of 3" over a
+//! progress bar), then the self-test, one row per check and a summary at the bottom.
 
 use embedded_graphics::{mono_font::MonoFont, prelude::*};
 
 use super::frame::{Heading, Screen};
 use crate::ui::{
-    view::{CheckState, SelfCheck},
+    view::{CheckState, Loading, SelfCheck},
     widgets::{line_height, text_width},
     Palette,
 };
@@ -37,6 +38,33 @@ where
     C: Palette,
     D: DrawTarget<Color = C>,
 {
+    /// Start-up while the models load: which one, and a bar over the models and the gallery.
+    pub(super) fn loading(&mut self, loading: &Loading) -> Result<(), D::Error> {
+        self.open(Heading::plain("gestaltcam starting"))?;
+        let (fonts, top, h) = (self.fonts, self.top, self.height());
+        let what = loading.text();
+        let note = "This can take a minute";
+        let small_h = line_height(fonts.small) as i32;
+        let (lines, bar) = if self.compact() {
+            let lines = [
+                ("Please wait", top + 3, fonts.large, C::TEXT),
+                (what.as_str(), top + 16, fonts.body, C::TEXT),
+                (note, h - small_h - 1, fonts.small, C::TEXT),
+            ];
+            (lines, (top + 27, 7))
+        } else {
+            let mid = top + (h - top) / 2;
+            let lines = [
+                ("Please wait", mid - 44, fonts.large, C::TEXT),
+                (what.as_str(), mid - 14, fonts.header, C::ACCENT),
+                (note, h - small_h - 6, fonts.small, C::MUTED),
+            ];
+            (lines, (mid + 14, 14))
+        };
+        self.centred_lines(&lines)?;
+        self.progress_bar(loading.permille(), bar.0, bar.1)
+    }
+
     /// The self-test: each check's state, name and detail, as many as fit, and the overall
     /// result at the bottom.
     pub(super) fn starting(&mut self, checks: &[SelfCheck]) -> Result<(), D::Error> {

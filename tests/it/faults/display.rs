@@ -30,8 +30,14 @@ fn display_i2c_errors_are_logged_once_and_the_view_is_redrawn() {
     use ssd1306_bus::{failing, frame, init};
     logs::start();
     let a = 0x3C;
-    let v1 = View::Analysing { photos: 1 };
-    let v2 = View::Analysing { photos: 2 };
+    let v1 = View::Analysing {
+        photos: 1,
+        progress: None,
+    };
+    let v2 = View::Analysing {
+        photos: 2,
+        progress: None,
+    };
     let v3 = View::Error {
         kind: ErrorKind::CameraMissing,
         technical: String::new(),
@@ -71,7 +77,10 @@ fn display_i2c_errors_are_logged_once_and_the_view_is_redrawn() {
         sink.idle(); // nothing pending: no bus traffic
     }
     sink.show(&v4);
-    sink.show(&View::Analysing { photos: 3 });
+    sink.show(&View::Analysing {
+        photos: 3,
+        progress: None,
+    });
     assert_eq!((sink.failed_draws(), sink.outages()), (4, 2));
     drop(sink);
     i2c.done();

@@ -160,6 +160,7 @@ fn jpeg(img: &RgbImage) -> Vec<u8> {
 fn tag(v: &View) -> String {
     match v {
         View::Blank => "blank".into(),
+        View::Loading(_) => "loading".into(),
         View::Starting { checks } => {
             if checks.iter().any(|c| c.state == CheckState::Warning) {
                 "starting WARN".into()
@@ -173,7 +174,7 @@ fn tag(v: &View) -> String {
             ..
         } => format!("preview {photos_taken}/{photos_wanted}"),
         View::Capturing { photo, of } => format!("capture {photo}/{of}"),
-        View::Analysing { photos } => format!("analysing {photos}"),
+        View::Analysing { photos, .. } => format!("analysing {photos}"),
         View::Results { .. } => "results".into(),
         View::Question { .. } => "question".into(),
         View::NoCloseMatch { .. } => "no match".into(),

@@ -170,3 +170,76 @@ fn a_failing_preview_is_logged_and_shown_without_a_face() {
         "{logged:?}"
     );
 }
+
+/// A board with less memory than the configured models need (here 200 MB against the dlib
+/// pipeline's estimate) does not load them: the self-test's first line is a failed "RAM"
+/// check and the device shows "Not enough memory", with the need and the board's memory on the
+/// technician's line. Nothing is analysed. The same models on a board of 8 GB load.
+#[test]
+fn a_board_too_small_for_the_models_refuses_them_with_a_screen() {
+    use gestaltcam::setup::analyzer_for_board;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = device_config(tmp.path());
+    make_gallery(1, "ref A", 3, 6, &device_embedder_id())
+        .save(&cfg.gallery)
+        .unwrap();
+    let small = 200 << 20;
+    let steps = std::sync::Mutex::new(Vec::new());
+    let mut analyzer = analyzer_for_board(&cfg, Some(small), &|l| steps.lock().unwrap().push(l));
+    assert!(analyzer.pipeline().is_none());
+    // No model was loaded: the only step is the gallery's.
+    let steps = steps.into_inner().unwrap();
+    assert!(steps.iter().all(|s| s.gallery), "{steps:?}");
+    let checks = analyzer.self_test();
+    assert_eq!(checks[0].name, "RAM");
+    assert_eq!(checks[0].state, CheckState::Failed);
+    assert!(
+        checks[0].detail.starts_with("needs ") && checks[0].detail.ends_with(", has 200 MB"),
+        "{}",
+        checks[0].detail
+    );
+    let out = run(face_camera(), analyzer, &[(2, Capture)], &ctx(1), &opts(6));
+    assert_eq!(tags(&out.views), ["starting", "error TooLittleMemory"]);
+    let detail = error_detail(&out.views[1]);
+    assert!(detail.starts_with("RAM: needs "), "{detail}");
+    assert_eq!(out.report.analyses, 0);
+    assert!(!out.notices.contains(&Notice::Ready));
+}
+
+/// Start-up reports each model plan as it is ready (the detector's, its preview plan's, the
+/// embedder's), then the gallery: "Loading model 1 of 3" … "Loading the gallery".
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "loads the real models (a minute or more each under qemu-user): runs on the host"
+)]
+fn loading_reports_each_model_then_the_gallery() {
+    use gestaltcam::setup::analyzer_for_board;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = device_config(tmp.path());
+    make_gallery(1, "ref A", 3, 6, &device_embedder_id())
+        .save(&cfg.gallery)
+        .unwrap();
+    let steps = std::sync::Mutex::new(Vec::new());
+    let eight_gb = 8 << 30;
+    let analyzer = analyzer_for_board(&cfg, Some(eight_gb), &|l| {
+        steps.lock().unwrap().push(l);
+    });
+    assert!(analyzer.pipeline().is_some());
+    let texts: Vec<String> = steps
+        .into_inner()
+        .unwrap()
+        .iter()
+        .map(|l| l.text())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Loading model 1 of 3",
+            "Loading model 2 of 3",
+            "Loading model 3 of 3",
+            "Models loaded",
+            "Loading the gallery"
+        ]
+    );
+}
