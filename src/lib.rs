@@ -18,6 +18,8 @@
 //! | [`display`] | panel drivers generic over embedded-hal, PNG display, the sinks views go to (panel with bus-error retry, logged, PNG file) | no |
 //! | [`ui`] | screens: pure functions from a view model to a `DrawTarget` | no |
 //! | [`config`] | the device's TOML configuration | no |
+//! | [`handoff`] | the result's hand-off: the plain-text summary a phone reads from the result code (QR), fitted to the panel | no |
+//! | [`clock`] | whether the date can be trusted (build time, last trusted time kept in the state folder, bundle times) | no (its store writes the state folder) |
 //! | [`analysis`] | the analyzer port: the `Analyzer` trait the app drives and what it answers (frame summary, outcome, typed `AnalyseError`, question step) | no |
 //! | [`screening`] | the real analyzer behind that port: detector, embedder, gallery ranking and the phenotype questions | no |
 //! | [`app`] | the device's state machine (events and effects, state, update) and run loop (camera, clock, buttons, display, analyzer injected) | no |
@@ -31,12 +33,14 @@
 pub mod analysis;
 pub mod app;
 pub mod camera;
+pub mod clock;
 pub mod config;
 pub mod display;
 pub mod embed;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gallery;
+pub mod handoff;
 pub mod hpo;
 pub mod hw;
 pub mod lab;

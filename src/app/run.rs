@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod worker;
@@ -19,6 +19,7 @@ use super::buttons::Buttons;
 use super::{update, AppContext, Effect, Event, Notice, State};
 use crate::analysis::{AnalyseError, Analyzer, FrameSummary};
 use crate::camera::{Camera, CameraError, Clock, Frame};
+use crate::clock::TrustedClock;
 use crate::ui::view::View;
 
 /// Where views go (a panel, a PNG file, a test's Vec).
@@ -89,6 +90,9 @@ pub struct RunOptions {
     /// With `analysis_thread`: when one analysis job has run this long, the loop stops
     /// passing on watchdog pings, so systemd restarts a hung analyzer as it would a hung loop.
     pub analysis_stuck_after: Option<Duration>,
+    /// The wall clock and whether its date is trusted ([`crate::clock`]): the loop passes
+    /// today's date to the app ([`Event::Today`]) when it changes. `None`: no date at all.
+    pub calendar: Option<Arc<Mutex<TrustedClock>>>,
 }
 
 /// What happened during a run.
@@ -259,6 +263,7 @@ where
             }
             let now = self.dev.clock.now();
             self.feed(Event::Tick(now));
+            self.check_day();
             self.poll_buttons(now);
             let polled = self.poll_camera();
             self.collect();
@@ -298,6 +303,20 @@ where
         // With a thread, the loop runs (camera, buttons, the start screen) while the models load.
         if let Some(checks) = self.submit(Job::SelfTest) {
             self.feed(checks);
+        }
+    }
+
+    /// Today's date while the clock is trusted, passed to the app when it changes.
+    fn check_day(&mut self) {
+        let Some(calendar) = &self.opts.calendar else {
+            return;
+        };
+        let today = match calendar.lock() {
+            Ok(mut c) => c.today(),
+            Err(_) => None,
+        };
+        if today != self.state().today {
+            self.feed(Event::Today(today));
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use embedded_graphics::prelude::Size;
@@ -15,6 +15,7 @@ use crate::app::buttons::{ButtonError, KeyboardButtons};
 use crate::app::ViewSink;
 use crate::app::{run_device, AppContext, ButtonEvent, Buttons, Device, RunOptions, RunReport};
 use crate::camera::{Camera, ReplayCamera, ReplayError, SystemClock};
+use crate::clock::{store::FileStore, SystemWall, TrustedClock};
 use crate::config::{Config, PanelKind};
 use crate::display::{LoggedSink, PanelSink, PngFileSink};
 use crate::hw::{self, HwError};
@@ -139,7 +140,10 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         display: LoggedSink::new(sink),
         notifier: hw::SystemdNotifier::new(),
     };
-    let opts = run_options(cfg, wiring.shutdown);
+    let mut opts = run_options(cfg, wiring.shutdown);
+    let store = FileStore::in_state_dir(&cfg.state_dir);
+    let calendar = TrustedClock::new(Box::new(SystemWall), Box::new(store));
+    opts.calendar = Some(Arc::new(Mutex::new(calendar)));
     Ok(Assembled { device, ctx, opts })
 }
 

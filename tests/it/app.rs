@@ -220,6 +220,7 @@ fn tag(v: &View) -> String {
             number, question, ..
         } => format!("question {number} {question}"),
         View::NoCloseMatch { .. } => "no match".into(),
+        View::ResultCode { .. } => "result code".into(),
         View::Error { kind, .. } => format!("error {kind:?}"),
     }
 }

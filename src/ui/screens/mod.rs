@@ -2,6 +2,7 @@
 //! screen (header bar, and for the result screens the disclaimer and basis footer) and
 //! draws into the area below the header.
 
+mod code;
 mod frame;
 mod notices;
 mod pattern;
@@ -17,6 +18,7 @@ use super::{view::View, Layout, Palette};
 use frame::Screen;
 use viewfinder::Viewfinder;
 
+pub use code::QUIET;
 pub use pattern::test_pattern;
 
 /// Clears `target` and draws `view` on it, laid out for `layout`.
@@ -62,6 +64,7 @@ where
             basis,
         } => screen.question((*number, *max), question, basis),
         View::NoCloseMatch { basis } => screen.no_close_match(basis),
+        View::ResultCode { code, demo } => screen.result_code(code.as_ref(), *demo),
         View::Error { kind, technical } => screen.error(*kind, technical),
     }
 }
