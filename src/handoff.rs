@@ -18,6 +18,9 @@ use crate::gallery::candidate::Band;
 /// The first line of every summary: the format and its version.
 pub const FIRST_LINE: &str = "gestaltcam 1";
 
+/// The second line of a result from the demo gallery (not clinical data), on every panel.
+pub const DEMO_LINE: &str = "DEMO gallery";
+
 /// The last line, when there is room for it.
 pub const DISCLAIMER_LINE: &str = "screening aid, not a diagnosis";
 
@@ -59,7 +62,7 @@ pub struct Summary {
     pub photos: Option<usize>,
     pub model: Option<String>,
     pub gallery: Option<String>,
-    /// The gallery is the bundled demo (not clinical data).
+    /// The gallery is the bundled demo: the [`DEMO_LINE`] second line, kept on every panel.
     pub demo: bool,
     /// HPO release of the phenotype questions, e.g. `2025-01-16`.
     pub hpo: Option<String>,
@@ -118,6 +121,9 @@ impl Summary {
     /// The summary's text, one field a line (see `docs/handoff.md`).
     pub fn text(&self) -> String {
         let mut lines = vec![FIRST_LINE.to_string()];
+        if self.demo {
+            lines.push(DEMO_LINE.into());
+        }
         match &self.finding {
             Some(Finding::Candidates(list)) => lines.extend(list.iter().map(candidate_line)),
             Some(Finding::NoCloseMatch) => lines.push("no close match".into()),
@@ -127,8 +133,7 @@ impl Summary {
             lines.push(format!("photos {n}"));
         }
         if let Some(g) = &self.gallery {
-            let demo = if self.demo { " (DEMO)" } else { "" };
-            lines.push(format!("gallery {g}{demo}"));
+            lines.push(format!("gallery {g}"));
         }
         let optional = [
             ("model", &self.model),
@@ -169,6 +174,7 @@ impl Summary {
         };
         Summary {
             finding,
+            demo: self.demo,
             ..Summary::default()
         }
     }
@@ -195,10 +201,7 @@ impl Summary {
                     None => false,
                 }
             }
-            Part::Gallery => {
-                self.demo = full.demo;
-                take(&mut self.gallery, &full.gallery)
-            }
+            Part::Gallery => take(&mut self.gallery, &full.gallery),
             Part::Device => take(&mut self.device, &full.device),
             Part::Date => take(&mut self.date, &full.date),
             Part::Model => take(&mut self.model, &full.model),
@@ -308,10 +311,8 @@ pub fn parse(text: &str) -> Result<Summary, HandoffError> {
             _ if line == "no close match" => s.finding = Some(Finding::NoCloseMatch),
             _ if line == DISCLAIMER_LINE => s.disclaimer = true,
             "photos" => s.photos = Some(value.parse().map_err(|_| bad())?),
-            "gallery" => match value.strip_suffix(" (DEMO)") {
-                Some(g) => (s.gallery, s.demo) = (Some(g.to_string()), true),
-                None => s.gallery = Some(value),
-            },
+            _ if line == DEMO_LINE => s.demo = true,
+            "gallery" => s.gallery = Some(value),
             "model" => s.model = Some(value),
             "HPO" => s.hpo = Some(value),
             "device" => s.device = Some(value),

@@ -336,7 +336,16 @@ fn on_button(state: &mut State, b: ButtonEvent, ctx: &AppContext, fx: &mut Vec<E
             wipe(state, fx);
             enter_preview(state, ctx, fx);
         }
-        // Capture on a result shows its code for a phone.
+        (Mode::Results { .. } | Mode::NoCloseMatch { .. } | Mode::ResultCode { .. }, b) => {
+            on_code_button(state, b, ctx, fx)
+        }
+    }
+}
+
+/// Capture on a result shows its code for a phone; any button but a long press on the code
+/// goes back to the result as it was. (Next on "no close match" does nothing.)
+fn on_code_button(state: &mut State, b: ButtonEvent, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    match (&state.mode, b) {
         (Mode::Results { .. } | Mode::NoCloseMatch { .. }, ButtonEvent::Capture) => {
             if let Some(v) = state.code_view(ctx) {
                 let back = Box::new(std::mem::replace(&mut state.mode, Mode::Blank));
@@ -344,14 +353,16 @@ fn on_button(state: &mut State, b: ButtonEvent, ctx: &AppContext, fx: &mut Vec<E
                 show(state, v, fx);
             }
         }
-        // Any other button on the code: back to the result, as it was.
-        (Mode::ResultCode { back }, _) => {
+        (Mode::ResultCode { .. }, _) => {
+            let Mode::ResultCode { back } = std::mem::replace(&mut state.mode, Mode::Blank) else {
+                return;
+            };
             state.mode = *back;
             if let Some(v) = state.results_view(ctx) {
                 show(state, v, fx);
             }
         }
-        (Mode::NoCloseMatch { .. }, ButtonEvent::Next) => {}
+        _ => {}
     }
 }
 
