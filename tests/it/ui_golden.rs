@@ -742,6 +742,15 @@ fn nothing_is_drawn_outside_the_panel() {
         questions_next: true,
     });
     views.push(View::NoCloseMatch { basis: wide_basis });
+    // A result too long for the panel's code, and the largest code a 320x240 panel draws.
+    views.push(View::ResultCode {
+        code: None,
+        demo: true,
+    });
+    views.push(View::ResultCode {
+        code: gestaltcam::handoff::encode(&"x".repeat(200), 65),
+        demo: true,
+    });
     views.push(View::Capturing {
         photo: usize::MAX,
         of: usize::MAX,

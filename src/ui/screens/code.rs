@@ -29,7 +29,7 @@ where
     /// The code as large as the panel allows (whole pixels a module), or, when the app could
     /// not fit the result into this panel's code, a sentence saying so.
     pub(super) fn result_code(&mut self, code: Option<&Code>, demo: bool) -> Result<(), D::Error> {
-        let Some(code) = code else {
+        let Some((code, m)) = code.map(|c| (c, self.module_px(c))).filter(|&(_, m)| m > 0) else {
             let font = self.fonts.body;
             let (p, w) = (self.pad, self.width);
             let msg = "This result does not fit a code on this panel. Any button: back.";
@@ -38,7 +38,6 @@ where
         };
         let (w, h) = (self.layout.size.width, self.layout.size.height);
         if self.compact() {
-            let m = (h / (code.width + 2)).max(1);
             let field = Size::new((code.width + 2 * QUIET) * m, h);
             let at = Point::new(QUIET as i32 * m as i32, (h - code.width * m) as i32 / 2);
             self.code_field(code, Rectangle::new(Point::zero(), field), at, m)?;
@@ -56,8 +55,6 @@ where
         }
         let small = self.fonts.small;
         let hint_y = (h - line_height(small) - 1) as i32;
-        let area = w.min(h.saturating_sub(line_height(small) + 2));
-        let m = (area / (code.width + 2 * QUIET)).max(1);
         let side = (code.width + 2 * QUIET) * m;
         let corner = Point::new((w - side) as i32 / 2, (hint_y - side as i32) / 2);
         let field = Rectangle::new(corner, Size::new(side, side));
@@ -65,6 +62,20 @@ where
         self.code_field(code, field, at, m)?;
         let hint = if demo { HINT_DEMO } else { HINT };
         self.centred_lines(&[(hint, hint_y, small, C::WARN)])
+    }
+
+    /// Pixels a module of `code` on this panel (0: it does not fit): the small layout uses the
+    /// whole height with one module of quiet zone above and below, the large one keeps
+    /// [`QUIET`] modules all round and a hint line below.
+    fn module_px(&self, code: &Code) -> u32 {
+        let (w, h) = (self.layout.size.width, self.layout.size.height);
+        if self.compact() {
+            let by_height = h / (code.width + 2);
+            let by_width = w / (code.width + 2 * QUIET);
+            return by_height.min(by_width);
+        }
+        let area = w.min(h.saturating_sub(line_height(self.fonts.small) + 2));
+        area / (code.width + 2 * QUIET)
     }
 
     /// The light `field` (the quiet zone), then the dark modules from `at`, `m` pixels each.
