@@ -20,6 +20,8 @@
 //! | [`config`] | the device's TOML configuration | no |
 //! | [`bundle`] | signed content bundles from a USB stick: file format, streaming verify, import into `<state_dir>/content/` with `current`/`previous`, the notice for the panel | no |
 //! | [`counters`] | counts per day of use (no patient data), the device's own key and id, the signed usage report | no |
+//! | [`handoff`] | the result's hand-off: the plain-text summary a phone reads from the result code (QR), fitted to the panel | no |
+//! | [`clock`] | whether the date can be trusted (build time, last trusted time kept in the state folder, bundle times) | no (its store writes the state folder) |
 //! | [`analysis`] | the analyzer port: the `Analyzer` trait the app drives and what it answers (frame summary, outcome, typed `AnalyseError`, question step, progress) | no |
 //! | [`screening`] | the real analyzer behind that port: detector, embedder, gallery ranking and the phenotype questions | no |
 //! | [`app`] | the device's state machine (events and effects, state, update) and run loop (camera, clock, buttons, display, analyzer injected) | no |
@@ -34,6 +36,7 @@ pub mod analysis;
 pub mod app;
 pub mod bundle;
 pub mod camera;
+pub mod clock;
 pub mod config;
 pub mod counters;
 pub mod display;
@@ -41,6 +44,7 @@ pub mod embed;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gallery;
+pub mod handoff;
 pub mod hpo;
 pub mod hw;
 pub mod lab;

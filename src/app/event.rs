@@ -46,6 +46,9 @@ pub enum Event {
     /// A frame that is not analysed (the analysis thread is still busy with an earlier one):
     /// the camera is alive, and a viewfinder shows it under the last face box.
     Picture(Frame),
+    /// Today's date (`YYYY-MM-DD`, UTC) while the clock is trusted, `None` when it is not
+    /// ([`crate::clock::TrustedClock::today`]); sent when it changes.
+    Today(Option<String>),
 }
 
 /// Outputs of [`update`](super::update()), carried out by the run loop in order.

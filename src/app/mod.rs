@@ -4,7 +4,8 @@
 //!
 //! Flow: Starting (self-test) → Preview (framing guidance) → capture photo n of N (capture
 //! button; Next finishes early) → Analysing → Results (Next pages, long press clears) or
-//! NoCloseMatch. When the result offers phenotype questions (its basis names an HPO release),
+//! NoCloseMatch; on either, capture shows the result code (QR, [`crate::handoff`]) and any
+//! button goes back. When the result offers phenotype questions (its basis names an HPO release),
 //! "next" on the last results page starts them: up to [`crate::hpo::MAX_QUESTIONS`] yes/no/don't
 //! know questions (capture / next / hold clear), then the re-ranked list. A missing camera shows
 //! an error screen and the app resumes when frames come

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod worker;
@@ -20,6 +20,7 @@ use super::count;
 use super::{update, AppContext, Effect, Event, Notice, State};
 use crate::analysis::{AnalyseError, Analyzer, FrameSummary};
 use crate::camera::{Camera, CameraError, Clock, Frame};
+use crate::clock::TrustedClock;
 use crate::counters::{self, Failure, Happening};
 use crate::ui::view::View;
 
@@ -94,6 +95,9 @@ pub struct RunOptions {
     /// Where the per-day counts go ([`crate::counters`]): sessions, photos not taken and why,
     /// results, errors by kind, starts and uptime. `None`: nothing is counted.
     pub counters: Option<counters::Handle>,
+    /// The wall clock and whether its date is trusted ([`crate::clock`]): the loop passes
+    /// today's date to the app ([`Event::Today`]) when it changes. `None`: no date at all.
+    pub calendar: Option<Arc<Mutex<TrustedClock>>>,
 }
 
 /// What happened during a run.
@@ -268,6 +272,7 @@ where
             let now = self.dev.clock.now();
             self.feed(Event::Tick(now));
             self.tally(|t| t.tick(now));
+            self.check_day();
             self.poll_buttons(now);
             let polled = self.poll_camera();
             self.collect();
@@ -310,6 +315,20 @@ where
         // With a thread, the loop runs (camera, buttons, the start screen) while the models load.
         if let Some(checks) = self.submit(Job::SelfTest) {
             self.feed(checks);
+        }
+    }
+
+    /// Today's date while the clock is trusted, passed to the app when it changes.
+    fn check_day(&mut self) {
+        let Some(calendar) = &self.opts.calendar else {
+            return;
+        };
+        let today = match calendar.lock() {
+            Ok(mut c) => c.today(),
+            Err(_) => None,
+        };
+        if today != self.state().today {
+            self.feed(Event::Today(today));
         }
     }
 

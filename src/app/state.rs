@@ -8,6 +8,7 @@ use embedded_graphics::prelude::Size;
 use crate::analysis::{guidance, Capture, FrameSummary};
 use crate::camera::Frame;
 use crate::config::Config;
+use crate::handoff::{self, Finding, Listed, Summary};
 use crate::hpo::Answer;
 use crate::ui::view::{Basis, Candidate, CheckState, ErrorKind, Guidance, SelfCheck, View};
 use crate::ui::Layout;
@@ -30,6 +31,12 @@ pub struct AppContext {
     /// `None`: face box and guidance only (monochrome panels, and PNG files unless
     /// `display.png_picture` is on).
     pub viewfinder: Option<(u32, u32)>,
+    /// The device's id in the result code (`device` line); empty: no such line.
+    pub device_id: String,
+    /// The widest result code the panel draws (modules a side, [`Layout::code_room`]) and the
+    /// most candidates it lists ([`Layout::code_candidates`]).
+    pub code_room: u32,
+    pub code_candidates: usize,
 }
 
 impl Default for AppContext {
@@ -43,7 +50,8 @@ impl AppContext {
     /// the panel's layout fits ([`Layout::candidates_per_page`]); `results_per_page` may only
     /// lower it.
     pub fn for_panel(c: &Config, panel: Size) -> Self {
-        let fits = Layout::new(panel).candidates_per_page();
+        let layout = Layout::new(panel);
+        let fits = layout.candidates_per_page();
         AppContext {
             photos_wanted: c.photos_per_patient.max(1),
             top_k: c.top_k.max(1),
@@ -54,6 +62,9 @@ impl AppContext {
             viewfinder: c
                 .shows_picture(panel.height)
                 .then_some((panel.width, panel.height)),
+            device_id: String::new(),
+            code_room: layout.code_room(),
+            code_candidates: layout.code_candidates(),
         }
     }
 
@@ -94,6 +105,11 @@ pub enum Mode {
     },
     /// The analysis failed; any button goes back to the preview.
     AnalysisFailed(View),
+    /// The result code of the result in `back` (results or no close match) is on screen;
+    /// any button goes back to it.
+    ResultCode {
+        back: Box<Mode>,
+    },
     /// Idle: display blank, session wiped; any button wakes.
     Blank,
 }
@@ -109,6 +125,7 @@ impl Mode {
             Mode::Results { .. } => "results",
             Mode::Questions { .. } => "questions",
             Mode::NoCloseMatch { .. } => "no close match",
+            Mode::ResultCode { .. } => "result code",
             Mode::AnalysisFailed(_) => "analysis failed",
             Mode::Blank => "idle",
         }
@@ -138,6 +155,9 @@ pub struct State {
     /// Capture was pressed when no photo could be taken: the preview says "Not taken" until
     /// then.
     pub(super) not_taken_until: Option<Duration>,
+    /// Today (`YYYY-MM-DD`, UTC) while the clock is trusted ([`crate::clock`]); `None`: no
+    /// date is shown or encoded anywhere.
+    pub(super) today: Option<String>,
 }
 
 impl Default for State {
@@ -163,6 +183,7 @@ impl State {
             last_watchdog: None,
             shown: None,
             not_taken_until: None,
+            today: None,
         }
     }
 
@@ -256,6 +277,46 @@ impl State {
             }),
             _ => None,
         }
+    }
+
+    /// The result code of the result on screen (results or no close match).
+    pub(super) fn code_view(&self, ctx: &AppContext) -> Option<View> {
+        let (finding, basis) = match &self.mode {
+            Mode::Results {
+                candidates, basis, ..
+            } => {
+                let listed = candidates.iter().map(|c| Listed {
+                    rank: c.rank,
+                    name: c.name.clone(),
+                    omim: c.omim.clone(),
+                    band: c.band,
+                });
+                (Finding::Candidates(listed.collect()), basis)
+            }
+            Mode::NoCloseMatch { basis } => (Finding::NoCloseMatch, basis),
+            _ => return None,
+        };
+        let summary = Summary {
+            finding: Some(finding),
+            photos: Some(basis.photos),
+            model: Some(basis.model_version.clone()),
+            gallery: Some(basis.gallery_version.clone()),
+            demo: basis.demo,
+            hpo: basis
+                .phenotype
+                .as_ref()
+                .map(|h| h.strip_prefix("HPO ").unwrap_or(h).to_string()),
+            device: Some(ctx.device_id.clone()).filter(|d| !d.is_empty()),
+            date: self.today.clone(),
+            disclaimer: true,
+        };
+        let code = handoff::fit(&summary, ctx.code_room, ctx.code_candidates)
+            .map_err(|e| log::warn!("no result code: {e}"))
+            .ok();
+        Some(View::ResultCode {
+            code,
+            demo: basis.demo,
+        })
     }
 
     pub(super) fn ready_to_capture(&self) -> bool {

@@ -87,6 +87,7 @@ pub fn update(mut state: State, event: Event, ctx: &AppContext) -> (State, Vec<E
         Event::Analysed(result) => on_analysed(&mut state, result, ctx, &mut fx),
         Event::Progress(p) => on_progress(&mut state, p, &mut fx),
         Event::Refined(r) => on_refined(&mut state, r, ctx, &mut fx),
+        Event::Today(day) => state.today = day,
     }
     let after = state.mode.name();
     if after != before {
@@ -113,6 +114,7 @@ fn on_tick(state: &mut State, now: Duration, ctx: &AppContext, fx: &mut Vec<Effe
             | Mode::Results { .. }
             | Mode::Questions { .. }
             | Mode::NoCloseMatch { .. }
+            | Mode::ResultCode { .. }
             | Mode::AnalysisFailed(_)
     );
     if idle_mode
@@ -331,12 +333,41 @@ fn on_button(state: &mut State, b: ButtonEvent, ctx: &AppContext, fx: &mut Vec<E
         }
         // Waiting for the analyzer's next step.
         (Mode::Questions { .. }, _) => {}
-        (Mode::Results { .. } | Mode::NoCloseMatch { .. }, ButtonEvent::Clear)
+        (
+            Mode::Results { .. } | Mode::NoCloseMatch { .. } | Mode::ResultCode { .. },
+            ButtonEvent::Clear,
+        )
         | (Mode::AnalysisFailed(_), _) => {
             wipe(state, fx);
             enter_preview(state, ctx, fx);
         }
-        (Mode::Results { .. } | Mode::NoCloseMatch { .. }, _) => {}
+        (Mode::Results { .. } | Mode::NoCloseMatch { .. } | Mode::ResultCode { .. }, b) => {
+            on_code_button(state, b, ctx, fx)
+        }
+    }
+}
+
+/// Capture on a result shows its code for a phone; any button but a long press on the code
+/// goes back to the result as it was. (Next on "no close match" does nothing.)
+fn on_code_button(state: &mut State, b: ButtonEvent, ctx: &AppContext, fx: &mut Vec<Effect>) {
+    match (&state.mode, b) {
+        (Mode::Results { .. } | Mode::NoCloseMatch { .. }, ButtonEvent::Capture) => {
+            if let Some(v) = state.code_view(ctx) {
+                let back = Box::new(std::mem::replace(&mut state.mode, Mode::Blank));
+                state.mode = Mode::ResultCode { back };
+                show(state, v, fx);
+            }
+        }
+        (Mode::ResultCode { .. }, _) => {
+            let Mode::ResultCode { back } = std::mem::replace(&mut state.mode, Mode::Blank) else {
+                return;
+            };
+            state.mode = *back;
+            if let Some(v) = state.results_view(ctx) {
+                show(state, v, fx);
+            }
+        }
+        _ => {}
     }
 }
 

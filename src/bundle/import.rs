@@ -107,6 +107,7 @@ pub fn import_bundle(
         store::verify_dir(&staged, &keys)?;
         let text = check.check(&staged, &verified.manifest)?;
         let folder = store.switch_to(&staged, &verified)?;
+        raise_trusted_time(&opts.state_dir, &verified.manifest.created);
         Ok(Imported {
             manifest: verified.manifest,
             folder,
@@ -117,6 +118,18 @@ pub fn import_bundle(
         let _ = std::fs::remove_dir_all(&staged);
     }
     result
+}
+
+/// A signed bundle was made at `created`: the device's clock is not trusted before that time
+/// ([`crate::clock::raise_last_trusted`]). The content is in use either way; a failure is
+/// logged.
+fn raise_trusted_time(state_dir: &Path, created: &str) {
+    let mut trust = crate::clock::store::FileStore::in_state_dir(state_dir);
+    let raised = crate::clock::parse_rfc3339(created)
+        .and_then(|t| crate::clock::raise_last_trusted(&mut trust, t));
+    if let Err(e) = raised {
+        log::warn!("bundle: the clock's last trusted time not raised: {e}");
+    }
 }
 
 /// The device new enough, and the bundle newer than the content in use.

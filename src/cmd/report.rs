@@ -50,7 +50,7 @@ pub fn report(a: ReportArgs) -> Result<()> {
         anyhow::bail!("report: give --out FILE, --public-key or --verify FILE --key PUB");
     };
     let counters = store::read(&store::counters_path(&state))?;
-    let today = (gestaltcam::setup::device_today())();
+    let today = (gestaltcam::setup::device_today(gestaltcam::setup::device_calendar(&state)))();
     let r = Report::new(&counters, &key, env!("CARGO_PKG_VERSION"), today.as_deref());
     let sig = report::write_signed(&r, &key, &out)?;
     println!(

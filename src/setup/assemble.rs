@@ -4,8 +4,9 @@
 //! [`Assembled::run`]; a test does the same with its own stop flag and keys ([`Wiring`]).
 
 use std::io::Read;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use embedded_graphics::prelude::Size;
@@ -17,6 +18,7 @@ use crate::app::{run_device, AppContext, ButtonEvent, Buttons, Device, RunOption
 use crate::bundle::notice::NoticeFile;
 use crate::bundle::store::ContentStore;
 use crate::camera::{Camera, ReplayCamera, ReplayError, SystemClock};
+use crate::clock::{store::FileStore, SystemWall, TrustedClock};
 use crate::config::{Config, PanelKind};
 use crate::counters::{self, store::Today, DeviceKey, Recorder};
 use crate::display::{LoggedSink, PanelSink, PngFileSink};
@@ -97,12 +99,22 @@ impl Wiring {
     }
 }
 
-/// The day the device counts under and dates its reports with: none while its clock cannot be
-/// trusted, so counts go under `undated`. A Raspberry Pi has no real-time clock and its date
-/// after a power cut without network may be wrong; a wrong day is worse than none. (The
-/// device has no verdict on its clock yet: every count is undated.)
-pub fn device_today() -> Today {
-    Box::new(|| None)
+/// The device's wall clock with its trust verdict ([`crate::clock`]): the last trusted time is
+/// kept in `state_dir`.
+pub fn device_calendar(state_dir: &Path) -> Arc<Mutex<TrustedClock>> {
+    let store = FileStore::in_state_dir(state_dir);
+    Arc::new(Mutex::new(TrustedClock::new(
+        Box::new(SystemWall),
+        Box::new(store),
+    )))
+}
+
+/// The day the device counts under and dates its reports with, from `calendar`: none while
+/// its clock cannot be trusted, so counts go under `undated`. A Raspberry Pi has no real-time
+/// clock and its date after a power cut without network may be wrong; a wrong day is worse
+/// than none.
+pub fn device_today(calendar: Arc<Mutex<TrustedClock>>) -> Today {
+    Box::new(move || calendar.lock().ok().and_then(|mut c| c.today()))
 }
 
 /// The device's parts as [`assemble`] builds them.
@@ -182,8 +194,13 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         stop_on_signals(&wiring.shutdown)?;
     }
     let buttons = device_buttons(cfg, wiring.keys, replay, &wiring.shutdown)?;
-    let today = wiring.today.unwrap_or_else(device_today);
+    let calendar = device_calendar(&cfg.state_dir);
+    let today = wiring
+        .today
+        .unwrap_or_else(|| device_today(calendar.clone()));
     let (counters, device_id) = open_counters(cfg, today);
+    // The result code names the device ([`crate::handoff`]); empty: no device line.
+    ctx.device_id = device_id.clone().unwrap_or_default();
     let device = Device {
         camera,
         buttons,
@@ -194,6 +211,7 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
     };
     let opts = RunOptions {
         counters,
+        calendar: Some(calendar),
         ..run_options(cfg, wiring.shutdown)
     };
     Ok(Assembled {

@@ -99,6 +99,39 @@ impl Layout {
         }
     }
 
+    /// The result-code screen's room: the widest QR code (modules a side, quiet zone not
+    /// counted) it draws with modules of at least [`Layout::code_module_px`] pixels. The large
+    /// layout keeps a 4-module quiet zone and a hint line below the code; the small one uses
+    /// the whole panel height and keeps at least one module of quiet zone above and below.
+    pub fn code_room(&self) -> u32 {
+        let px = self.code_module_px();
+        match self.style {
+            LayoutStyle::Full => {
+                let hint = widgets::line_height(self.fonts().small) + 2;
+                let side = self.size.width.min(self.size.height.saturating_sub(hint));
+                (side / px).saturating_sub(2 * screens::QUIET)
+            }
+            LayoutStyle::Compact => (self.size.height / px).saturating_sub(2),
+        }
+    }
+
+    /// The smallest QR module this layout draws, in pixels: 3 on the colour panels, 2 on the
+    /// small OLED.
+    pub fn code_module_px(&self) -> u32 {
+        match self.style {
+            LayoutStyle::Full => 3,
+            LayoutStyle::Compact => 2,
+        }
+    }
+
+    /// Candidates the result code lists at most: the small panel's code holds one.
+    pub fn code_candidates(&self) -> usize {
+        match self.style {
+            LayoutStyle::Full => 3,
+            LayoutStyle::Compact => 1,
+        }
+    }
+
     /// Candidates that fit on one results page: the most the app puts on a page
     /// (`app::AppContext::for_panel`; the configuration may only lower it).
     pub fn candidates_per_page(&self) -> usize {

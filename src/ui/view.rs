@@ -8,6 +8,7 @@ use std::sync::Arc;
 use image::RgbImage;
 
 pub use crate::gallery::candidate::{Band, Candidate};
+pub use crate::handoff::Code;
 use crate::vision::quality::Issue;
 
 /// The live camera picture on the preview, already downscaled to at most the panel's size
@@ -268,6 +269,14 @@ pub enum View {
     NoCloseMatch {
         basis: Basis,
     },
+    /// The result as a QR code a phone reads into the patient's notes (the summary of
+    /// [`crate::handoff`]); any button goes back to the result.
+    ResultCode {
+        /// `None`: the result does not fit this panel's largest code (the screen says so).
+        code: Option<Code>,
+        /// The result is from the demo gallery.
+        demo: bool,
+    },
     Error {
         kind: ErrorKind,
         /// Technician detail (hashes, paths, errno): one small line at the bottom, may be empty.
@@ -334,6 +343,14 @@ impl View {
                 "no close match among {} reference cases",
                 basis.reference_cases
             ),
+            View::ResultCode { code: Some(c), .. } => format!(
+                "result code: QR version {}-{}, {} modules, {} lines",
+                c.version,
+                c.ecc,
+                c.width,
+                c.text.lines().count()
+            ),
+            View::ResultCode { code: None, .. } => "result code: does not fit the panel".into(),
             View::Error { kind, technical } => format!("error ({kind:?}): {technical}"),
             View::Notice { text, next, .. } => format!("notice: {text} ({next})"),
         }

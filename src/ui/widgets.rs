@@ -170,8 +170,19 @@ where
     };
     let text_y = (h.saturating_sub(line_height(fonts.header)) / 2) as i32;
     let mut right_edge = width as i32 - pad;
+    let badge_font = match layout.style {
+        LayoutStyle::Full => fonts.header,
+        LayoutStyle::Compact => fonts.body,
+    };
     if let Some(r) = right {
-        let w = text_width(r, fonts.header) as i32;
+        // Never wider than the bar less the DEMO badge (a long counter is cut, not drawn off
+        // the panel).
+        let badge_w = if demo {
+            text_width("DEMO", badge_font) as i32 + 4 + pad
+        } else {
+            0
+        };
+        let w = (text_width(r, fonts.header) as i32).min(right_edge - pad - badge_w);
         fitted_text(
             target,
             r,
@@ -183,10 +194,7 @@ where
         right_edge -= w + pad;
     }
     if demo {
-        let font = match layout.style {
-            LayoutStyle::Full => fonts.header,
-            LayoutStyle::Compact => fonts.body,
-        };
+        let font = badge_font;
         let badge_y = (h.saturating_sub(line_height(font) + 2) / 2) as i32;
         let w = badge(
             target,

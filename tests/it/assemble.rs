@@ -27,7 +27,7 @@ fn checkout(path: &str) -> PathBuf {
 /// A device configuration in `dir`: the checkout's models, a two-syndrome gallery made for
 /// [`EMBEDDER`], the `png` panel writing `dir/screen.png`, the demo's two photos replayed at
 /// 50 fps, keyboard buttons, one photo per patient, saving off (the default).
-fn config(dir: &Path) -> Config {
+pub(crate) fn config(dir: &Path) -> Config {
     let models = checkout("models");
     let id = Manifest::load_dir(&models)
         .unwrap()
@@ -74,7 +74,7 @@ impl std::io::Read for TypedKeys {
 
 /// The device assembled from `cfg`, stopped after `iterations`, with keys that stay open as
 /// long as the returned sender lives (closed keys end a replayed session).
-fn device(cfg: &Config, iterations: u64) -> (Assembled, Sender<Vec<u8>>) {
+pub(crate) fn device(cfg: &Config, iterations: u64) -> (Assembled, Sender<Vec<u8>>) {
     let (keys, rx) = channel();
     let mut dev = assemble(cfg, Wiring::with_keys(TypedKeys(rx))).expect("assembles");
     dev.opts.max_iterations = Some(iterations);
@@ -107,13 +107,14 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Only what the configuration itself names may be in `dir`: the test's gallery, the screen
-/// and, in the state folder, the last good copy of the gallery, the device key and the
-/// counters (which name no photo, label or candidate). No photo, crop or embedding.
+/// and, in the state folder, the last good copy of the gallery, the clock's last trusted time, the device key and
+/// the counters (which name no photo, label or candidate). No photo, crop or embedding.
 fn assert_nothing_of_the_patient_written(dir: &Path) {
     for f in files_under(dir) {
         let in_state = |n: &str| n.starts_with("last-good") || STATE_FILES.contains(&n);
         let expected = f == Path::new("gallery.gmg")
             || f == Path::new("screen.png")
+            || f == Path::new("state").join(gestaltcam::clock::store::FILE)
             || f.starts_with("state")
                 && f.file_name().and_then(|n| n.to_str()).is_some_and(in_state);
         assert!(expected, "unexpected file {f:?} under the device's folder");

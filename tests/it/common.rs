@@ -157,6 +157,7 @@ pub fn ctx(photos: usize, top_k: usize, idle_timeout: Duration) -> AppContext {
         saving: false,
         watchdog_interval: Some(Duration::from_secs(1)),
         viewfinder: None,
+        ..AppContext::default()
     }
 }
 

@@ -50,6 +50,8 @@ mod fuzz_smoke;
 // The gallery library on synthetic data with a small fake embedder.
 mod gallery;
 mod gmarc_import;
+// The result code: its golden images decoded back, and the device's clock at 1970, behind and right.
+mod handoff;
 // Hardware-in-the-loop tests, for a wired board only (`--features hil`).
 #[cfg(all(feature = "hil", target_os = "linux"))]
 mod hil;

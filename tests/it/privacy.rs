@@ -161,6 +161,12 @@ impl Rig {
             );
         }
         files.retain(|f| !own.iter().any(|n| f.ends_with(n)));
+        // Beside it, at most the clock's last trusted time: one time, nothing of the patient.
+        let clock = self.state.join(gestaltcam::clock::store::FILE);
+        if let Ok(t) = std::fs::read_to_string(&clock) {
+            assert!(gestaltcam::clock::parse_rfc3339(t.trim()).is_ok(), "{t:?}");
+        }
+        files.retain(|f| f != &clock);
         assert_eq!(files.len(), 2, "state folder: {files:?}");
         let pointer = std::fs::read_to_string(self.state.join("last-good")).expect("last-good");
         let copy = self.state.join(pointer.trim());

@@ -34,7 +34,7 @@ use gestaltcam::{
     vision::quality::Issue,
 };
 
-fn basis(demo: bool) -> Basis {
+pub(crate) fn basis(demo: bool) -> Basis {
     if demo {
         Basis {
             reference_cases: 120,
@@ -79,7 +79,7 @@ fn cand(rank: usize, name: &str, omim: Option<&str>, band: Band, case: &str) -> 
     }
 }
 
-fn candidates() -> Vec<Candidate> {
+pub(crate) fn candidates() -> Vec<Candidate> {
     vec![
         cand(
             1,
@@ -229,10 +229,31 @@ fn results_last(w: u32, h: u32, candidates: Vec<Candidate>, basis: Basis) -> Vie
 }
 
 /// A result that offers the phenotype questions (its basis names the HPO release).
-fn phenotype_basis() -> Basis {
+pub(crate) fn phenotype_basis() -> Basis {
     let mut b = basis(false);
     b.phenotype = Some("HPO 2025-01-16".into());
     b
+}
+
+/// The placeholder device id and the (trusted) day of the tests' result codes.
+pub(crate) const TEST_DEVICE: &str = "TEST-DEVICE-01";
+pub(crate) const TEST_DAY: &str = "2026-12-07";
+
+/// The result code the app shows for `outcome` on a `w`×`h` panel (capture pressed on the
+/// result), with [`TEST_DEVICE`] and a trusted clock on [`TEST_DAY`].
+pub(crate) fn result_code(w: u32, h: u32, outcome: Result<AnalysisOutcome, AnalyseError>) -> View {
+    let cfg = Config {
+        photos_per_patient: 1,
+        ..Config::default()
+    };
+    let mut ctx = AppContext::for_panel(&cfg, Size::new(w, h));
+    ctx.device_id = TEST_DEVICE.into();
+    let state = app_in_preview(&ctx);
+    let (state, _) = update(state, Event::Today(Some(TEST_DAY.into())), &ctx);
+    let (state, _) = update(state, Event::Button(ButtonEvent::Capture), &ctx);
+    let (state, _) = update(state, Event::Analysed(outcome), &ctx);
+    let (_, fx) = update(state, Event::Button(ButtonEvent::Capture), &ctx);
+    shown(fx).pop().expect("the app showed the result code")
 }
 
 /// The phenotype questions as the app shows them on a `w`×`h` panel: the last results page
@@ -487,6 +508,18 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
             },
         ),
         ("no_match_demo", View::NoCloseMatch { basis: basis(true) }),
+        (
+            "result_code",
+            result_code(w, h, candidates_outcome(candidates(), phenotype_basis())),
+        ),
+        (
+            "result_code_no_match",
+            result_code(
+                w,
+                h,
+                Ok(AnalysisOutcome::NoCloseMatch { basis: basis(true) }),
+            ),
+        ),
         ("error_camera", camera_lost()),
         (
             "error_model",
@@ -624,7 +657,7 @@ fn render(view: Option<&View>, w: u32, h: u32, kind: Kind) -> image::RgbImage {
     }
 }
 
-fn golden_dir() -> PathBuf {
+pub(crate) fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
@@ -788,6 +821,15 @@ fn nothing_is_drawn_outside_the_panel() {
         questions_next: true,
     });
     views.push(View::NoCloseMatch { basis: wide_basis });
+    // A result too long for the panel's code, and the largest code a 320x240 panel draws.
+    views.push(View::ResultCode {
+        code: None,
+        demo: true,
+    });
+    views.push(View::ResultCode {
+        code: gestaltcam::handoff::encode(&"x".repeat(200), 65),
+        demo: true,
+    });
     views.push(View::Capturing {
         photo: usize::MAX,
         of: usize::MAX,

@@ -312,3 +312,73 @@ fn watchdog_is_rate_limited() {
     }
     assert_eq!(count, 3); // at 0, 2 s, 4 s
 }
+
+/// Capture on a result shows its code (with the trusted day, when there is one); any other
+/// button goes back to the same page; a long press wipes the session from the code too.
+#[test]
+fn capture_on_a_result_shows_its_code_and_a_button_goes_back() {
+    let ctx = AppContext {
+        photos_wanted: 1,
+        per_page: 1,
+        device_id: "TEST-DEVICE".into(),
+        ..AppContext::default()
+    };
+    let s = started(&ctx);
+    let (s, _) = update(s, Event::Today(Some("2026-12-07".into())), &ctx);
+    let (s, _) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+    let cand = |rank: usize| Candidate {
+        rank,
+        name: format!("Syndrome {rank}"),
+        omim: Some(format!("10000{rank}")),
+        genes: vec![],
+        band: crate::ui::view::Band::Moderate,
+        similarity: 0.5,
+        nearest_case: "c".into(),
+        evidence: None,
+    };
+    let basis = Basis {
+        reference_cases: 1,
+        syndromes: 2,
+        photos: 1,
+        model_version: "m".into(),
+        gallery_version: "g".into(),
+        demo: false,
+        phenotype: None,
+    };
+    let outcome = AnalysisOutcome::Candidates {
+        candidates: (1..=2).map(cand).collect(),
+        basis,
+    };
+    let (s, _) = update(s, Event::Analysed(Ok(outcome)), &ctx);
+    let (s, page2) = update(s, Event::Button(ButtonEvent::Next), &ctx);
+    let (s, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+    let shown = views(&fx);
+    let [View::ResultCode {
+        code: Some(code),
+        demo: false,
+    }] = shown.as_slice()
+    else {
+        panic!("{fx:?}")
+    };
+    let summary = crate::handoff::parse(&code.text).unwrap();
+    assert_eq!(summary.date.as_deref(), Some("2026-12-07"));
+    assert_eq!(summary.device.as_deref(), Some("TEST-DEVICE"));
+    assert_eq!(s.mode.name(), "result code");
+    // Back to page 2 as it was.
+    let (s, fx) = update(s, Event::Button(ButtonEvent::Next), &ctx);
+    assert_eq!(views(&fx), views(&page2));
+    // No trusted day: no date in the code.
+    let (s, _) = update(s, Event::Today(None), &ctx);
+    let (s, fx) = update(s, Event::Button(ButtonEvent::Capture), &ctx);
+    let shown = views(&fx);
+    let [View::ResultCode {
+        code: Some(code), ..
+    }] = shown.as_slice()
+    else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(crate::handoff::parse(&code.text).unwrap().date, None);
+    let (s, fx) = update(s, Event::Button(ButtonEvent::Clear), &ctx);
+    assert!(fx.contains(&Effect::ClearSession));
+    assert_eq!(s.mode, Mode::Preview);
+}

@@ -3,6 +3,7 @@
 //! draws into the area below the header.
 
 mod bulletin;
+mod code;
 mod frame;
 mod notices;
 mod pattern;
@@ -18,6 +19,7 @@ use super::{view::View, Layout, Palette};
 use frame::Screen;
 use viewfinder::Viewfinder;
 
+pub use code::QUIET;
 pub use pattern::test_pattern;
 
 /// Clears `target` and draws `view` on it, laid out for `layout`.
@@ -64,6 +66,7 @@ where
             basis,
         } => screen.question((*number, *max), question, basis),
         View::NoCloseMatch { basis } => screen.no_close_match(basis),
+        View::ResultCode { code, demo } => screen.result_code(code.as_ref(), *demo),
         View::Error { kind, technical } => screen.error(*kind, technical),
         View::Notice {
             accepted,

@@ -9,6 +9,9 @@ use crate::ui::{
     LayoutStyle, Palette,
 };
 
+/// The small layout's header says the capture button shows the result code.
+const COMPACT_CODE_HINT: &str = " C:QR";
+
 /// The candidate's last line on the small layout: what the phenotype answers did, or the
 /// genes and the nearest case.
 fn compact_note(c: &Candidate) -> String {
@@ -42,13 +45,16 @@ where
         if questions_next && self.compact() {
             counter.push_str(" Q>");
         }
+        if self.compact() {
+            counter.push_str(COMPACT_CODE_HINT);
+        }
         let title = match (self.layout.style, shown.first()) {
             (LayoutStyle::Compact, Some(c)) => format!("Rank #{}", c.rank),
             _ => "Candidates".to_string(),
         };
         self.open_with_basis(&title, Some(&counter), basis)?;
-        if questions_next && !self.compact() {
-            self.questions_note()?;
+        if !self.compact() {
+            self.hint_note(questions_next)?;
         }
         if shown.is_empty() {
             let none = ("No candidates", self.top + 4, self.fonts.body, C::TEXT);
@@ -70,11 +76,16 @@ where
         Ok(())
     }
 
-    /// "Next: refine with questions" above the footer; the screen then ends above it.
-    fn questions_note(&mut self) -> Result<(), D::Error> {
+    /// What the buttons do on a result, above the footer ("Next: refine with questions" when
+    /// `questions_next`, and the result code); the screen then ends above it.
+    fn hint_note(&mut self, questions_next: bool) -> Result<(), D::Error> {
         let small = self.fonts.small;
         let y = self.bottom - line_height(small) as i32 - 2;
-        let note = "Next: refine with questions";
+        let note = if questions_next {
+            "Next: questions. Capture: QR code"
+        } else {
+            "Capture: QR code for the notes"
+        };
         self.text(note, Point::new(self.pad, y), self.width, small, C::ACCENT)?;
         self.bottom = y - 1;
         Ok(())
@@ -185,7 +196,11 @@ where
 
     /// Nothing in the gallery resembles the face closely, and that rules nothing out.
     pub(super) fn no_close_match(&mut self, basis: &Basis) -> Result<(), D::Error> {
-        self.open_with_basis("No close match", None, basis)?;
+        let counter = self.compact().then_some(COMPACT_CODE_HINT.trim_start());
+        self.open_with_basis("No close match", counter, basis)?;
+        if !self.compact() {
+            self.hint_note(false)?;
+        }
         let (fonts, p, w, rule_y) = (self.fonts, self.pad, self.width, self.bottom);
         let (msg, note, font, gap) = if self.compact() {
             let msg = "Nothing in the gallery looks close.";

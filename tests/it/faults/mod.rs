@@ -178,6 +178,7 @@ fn tag(v: &View) -> String {
         View::Results { .. } => "results".into(),
         View::Question { .. } => "question".into(),
         View::NoCloseMatch { .. } => "no match".into(),
+        View::ResultCode { .. } => "result code".into(),
         View::Error { kind, .. } => format!("error {kind:?}"),
         View::Notice { .. } => "notice".into(),
     }
