@@ -258,6 +258,9 @@ pub struct Config {
     /// The device's own writable folder (systemd `StateDirectory`): the last gallery that loaded
     /// and verified is kept here, and used when the configured one is refused.
     pub state_dir: PathBuf,
+    /// Folder of the public keys (`*.pub`, PEM as `gestaltcam gallery keygen` writes them) whose
+    /// content bundles the device accepts (`gestaltcam bundle import`; see docs/bundles.md).
+    pub trusted_keys_dir: PathBuf,
     pub photos_per_patient: usize,
     /// Candidates listed on the results screens.
     pub top_k: usize,
@@ -298,6 +301,7 @@ impl Default for Config {
             gallery_variants: Vec::new(),
             gallery_public_key: None,
             state_dir: PathBuf::from("/var/lib/gestaltcam"),
+            trusted_keys_dir: PathBuf::from("/etc/gestaltcam/trusted-keys"),
             photos_per_patient: 3,
             top_k: 10,
             flip_tta: true,
@@ -322,6 +326,7 @@ const TOP_KEYS: &[&str] = &[
     "gallery_variants",
     "gallery_public_key",
     "state_dir",
+    "trusted_keys_dir",
     "photos_per_patient",
     "top_k",
     "flip_tta",

@@ -9,6 +9,10 @@ fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();
     match cmd::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<cmd::Exit>().is_some() => {
+            let code = e.downcast_ref::<cmd::Exit>().map_or(1, |x| x.0);
+            std::process::ExitCode::from(code)
+        }
         Err(e) => {
             eprintln!("gestaltcam: error: {e:#}");
             std::process::ExitCode::FAILURE

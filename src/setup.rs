@@ -6,10 +6,13 @@
 //!   A refused model has no fallback: the device shows "Model refused" and gives no results.
 //! - [`assemble()`]: the whole device from its configuration (display, camera, buttons, the run
 //!   policy), ready for [`crate::app::run_device`]; hardware is opened through [`crate::hw`].
+//! - [`content`]: content imported from a USB stick's bundle in place of the configured files
+//!   (rolled back when it fails at start-up), its checks before an import, the update notice.
 //! - [`doctor`]: the bring-up checks of `gestaltcam doctor`, one function per part.
 //! - [`demo`]: the laptop demo's device (replayed photos, a scripted clinician, PNG screens).
 
 pub mod assemble;
+pub mod content;
 pub mod demo;
 pub mod doctor;
 

@@ -32,7 +32,12 @@ fn load_config(path: &Path) -> Result<Config> {
 pub fn run(a: RunArgs) -> Result<()> {
     let cfg = load_config(&a.config)?;
     super::init_logging(&cfg.log_level);
-    assemble(&cfg, Wiring::device())?.run();
+    let mut device = assemble(&cfg, Wiring::device())?;
+    device.run();
+    if device.restart_requested() {
+        // A clean exit: the unit's Restart=always starts the device again, with the new content.
+        log::warn!("exiting for a restart with the content just imported");
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Command-line interface: argument types and dispatch.
 
 mod analysis;
+mod bundle;
 mod device;
 mod hpo;
 mod import;
@@ -308,7 +309,23 @@ enum Command {
     Calibrate(analysis::CalibrateArgs),
     /// Top-k accuracy of a gallery on a labelled probe set (GestaltMatcher protocol).
     Eval(analysis::EvalArgs),
+    /// Signed content bundles: make, verify, info (laptop); import from a USB stick (device).
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
 }
+
+/// An exit status other than 0 and 1 that a command asks for, its message already printed
+/// (`bundle import` exits 3 when it refuses a bundle).
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 /// Starts logging at `level` unless `RUST_LOG` says otherwise. Log lines never carry patient
 /// photo names or embeddings: the inference runtime (tract) prints tensor values in its debug
@@ -341,6 +358,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             hpo::eval_hpo_sim(&a.models, &a.set.probes, role, &a.hpo, a.json)
         }
         Command::Eval(a) => analysis::eval(a),
+        Command::Bundle(c) => bundle::bundle(c),
     }
 }
 

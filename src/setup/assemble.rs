@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use embedded_graphics::prelude::Size;
 
-use super::analyzer_for;
+use super::content::{self, NoticeSink};
 use crate::app::buttons::{ButtonError, KeyboardButtons};
 use crate::app::ViewSink;
 use crate::app::{run_device, AppContext, ButtonEvent, Buttons, Device, RunOptions, RunReport};
+use crate::bundle::notice::NoticeFile;
+use crate::bundle::store::ContentStore;
 use crate::camera::{Camera, ReplayCamera, ReplayError, SystemClock};
 use crate::config::{Config, PanelKind};
 use crate::display::{LoggedSink, PanelSink, PngFileSink};
@@ -100,9 +102,17 @@ pub struct Assembled {
     pub device: AssembledDevice,
     pub ctx: AppContext,
     pub opts: RunOptions,
+    /// Set when the run ended because new content was switched in (an update notice): the
+    /// caller exits so that systemd starts the device again with it.
+    pub restart: Arc<AtomicBool>,
 }
 
 impl Assembled {
+    /// Whether the run ended for a restart with new content ([`Assembled::restart`]).
+    pub fn restart_requested(&self) -> bool {
+        self.restart.load(Ordering::SeqCst)
+    }
+
     /// Runs the device until it is stopped, then logs what happened (counts only).
     pub fn run(&mut self) -> RunReport {
         let report = run_device(&mut self.device, &self.ctx, &self.opts);
@@ -120,8 +130,22 @@ pub const ANALYSIS_STUCK_AFTER: Duration = Duration::from_secs(60);
 pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
     let threads = crate::pipeline::set_inference_threads(cfg.inference_threads);
     log::info!("model inference on {threads} thread(s)");
-    let mut analyzer = analyzer_for(cfg);
+    // The content imported from a USB stick, when there is some, in place of the configured
+    // files (or rolled back: see `content::start`).
+    let (cfg, mut analyzer) = content::start(cfg);
+    let cfg = &cfg;
     let (sink, panel_size) = open_sink(cfg)?;
+    let store = ContentStore::new(&cfg.state_dir);
+    let running = store
+        .current()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let notices = NoticeSink::new(
+        sink,
+        NoticeFile::new(store.root()),
+        running,
+        wiring.shutdown.clone(),
+    );
+    let restart = notices.restart.clone();
     let mut ctx = AppContext::for_panel(cfg, panel_size);
     ctx.watchdog_interval = hw::SystemdNotifier::watchdog_interval().or(ctx.watchdog_interval);
     let clock = SystemClock::new();
@@ -136,11 +160,16 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         buttons,
         clock,
         analyzer,
-        display: LoggedSink::new(sink),
+        display: LoggedSink::new(Box::new(notices)),
         notifier: hw::SystemdNotifier::new(),
     };
     let opts = run_options(cfg, wiring.shutdown);
-    Ok(Assembled { device, ctx, opts })
+    Ok(Assembled {
+        device,
+        ctx,
+        opts,
+        restart,
+    })
 }
 
 /// The display and its size in pixels (which decides how many candidates a page holds).

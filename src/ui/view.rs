@@ -197,6 +197,15 @@ pub enum View {
         /// What happened and what to do come from `kind`.
         technical: String,
     },
+    /// What an update from a USB stick did (`<state_dir>/content/notice.json`).
+    Notice {
+        /// The update was taken; `false`: refused, the content in use did not change.
+        accepted: bool,
+        /// The clinician's line, e.g. "Gallery updated: GMDB 2026-06, 7,459 cases".
+        text: String,
+        /// What happens next, e.g. "Restarting with the new content".
+        next: String,
+    },
 }
 
 impl View {
@@ -239,6 +248,7 @@ impl View {
                 basis.reference_cases
             ),
             View::Error { kind, technical } => format!("error ({kind:?}): {technical}"),
+            View::Notice { text, next, .. } => format!("notice: {text} ({next})"),
         }
     }
 }

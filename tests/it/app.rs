@@ -221,6 +221,7 @@ fn tag(v: &View) -> String {
         } => format!("question {number} {question}"),
         View::NoCloseMatch { .. } => "no match".into(),
         View::Error { kind, .. } => format!("error {kind:?}"),
+        View::Notice { text, .. } => format!("notice {text}"),
     }
 }
 

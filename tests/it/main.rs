@@ -19,6 +19,9 @@ mod analysis_thread;
 mod app;
 // The device as `gestaltcam run` assembles it (`setup::assemble`), run in-process.
 mod assemble;
+// Content bundles: make, verify, import into a state folder, the device starting with them,
+// refusals that change nothing, roll-back at start-up, the update notice.
+mod bundle;
 // Board support files: pin maps, the systemd unit and the udev rule.
 mod board;
 // Camera decoders, bad frames as typed errors, the replay camera, reconnect backoff.

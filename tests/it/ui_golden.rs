@@ -511,6 +511,47 @@ fn screens(w: u32, h: u32) -> Vec<(&'static str, View)> {
                 },
             ),
         ),
+        // The update notices (`setup::content::NoticeSink`), in the words the import writes.
+        (
+            "notice_updated",
+            View::Notice {
+                accepted: true,
+                text: "Gallery updated: GMDB 2026-06, 7,459 cases".into(),
+                next: "Restarting with the new content".into(),
+            },
+        ),
+        (
+            "notice_refused",
+            View::Notice {
+                accepted: false,
+                text: "Update refused: not signed by your programme".into(),
+                next: "Nothing was changed".into(),
+            },
+        ),
+        (
+            "notice_newer_device",
+            View::Notice {
+                accepted: false,
+                text: "Update needs a newer device version".into(),
+                next: "Nothing was changed".into(),
+            },
+        ),
+        // Content that failed at start-up was rolled back (`setup::content::start`).
+        (
+            "starting_rolled_back",
+            View::Starting {
+                checks: vec![
+                    check("Model", CheckState::Ok, "dlib-resnet-v1-int8 3f9a2c1e"),
+                    check("Gallery", CheckState::Ok, "GMDB 2026-05: 7,102 cases"),
+                    check(
+                        "Update",
+                        CheckState::Warning,
+                        "failed, previous gallery used",
+                    ),
+                    check("Camera", CheckState::Ok, "/dev/video0"),
+                ],
+            },
+        ),
     ]
 }
 

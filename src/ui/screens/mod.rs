@@ -2,6 +2,7 @@
 //! screen (header bar, and for the result screens the disclaimer and basis footer) and
 //! draws into the area below the header.
 
+mod bulletin;
 mod frame;
 mod notices;
 mod pattern;
@@ -63,5 +64,10 @@ where
         } => screen.question((*number, *max), question, basis),
         View::NoCloseMatch { basis } => screen.no_close_match(basis),
         View::Error { kind, technical } => screen.error(*kind, technical),
+        View::Notice {
+            accepted,
+            text,
+            next,
+        } => screen.notice(*accepted, text, next),
     }
 }

@@ -178,6 +178,7 @@ fn tag(v: &View) -> String {
         View::Question { .. } => "question".into(),
         View::NoCloseMatch { .. } => "no match".into(),
         View::Error { kind, .. } => format!("error {kind:?}"),
+        View::Notice { .. } => "notice".into(),
     }
 }
 
