@@ -19,6 +19,7 @@
 //! | [`ui`] | screens: pure functions from a view model to a `DrawTarget` | no |
 //! | [`config`] | the device's TOML configuration | no |
 //! | [`bundle`] | signed content bundles from a USB stick: file format, streaming verify, import into `<state_dir>/content/` with `current`/`previous`, the notice for the panel | no |
+//! | [`counters`] | counts per day of use (no patient data), the device's own key and id, the signed usage report | no |
 //! | [`analysis`] | the analyzer port: the `Analyzer` trait the app drives and what it answers (frame summary, outcome, typed `AnalyseError`, question step) | no |
 //! | [`screening`] | the real analyzer behind that port: detector, embedder, gallery ranking and the phenotype questions | no |
 //! | [`app`] | the device's state machine (events and effects, state, update) and run loop (camera, clock, buttons, display, analyzer injected) | no |
@@ -34,6 +35,7 @@ pub mod app;
 pub mod bundle;
 pub mod camera;
 pub mod config;
+pub mod counters;
 pub mod display;
 pub mod embed;
 #[doc(hidden)]

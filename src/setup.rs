@@ -19,7 +19,7 @@ pub mod doctor;
 /// The panel sink lives with the display ([`crate::display::sink`]); named here too for the
 /// callers that knew it as part of the set-up.
 pub use crate::display::{PanelSink, PANEL_RETRY_EVERY};
-pub use assemble::{assemble, Assembled, AssembledDevice, Keys, SetupError, Wiring};
+pub use assemble::{assemble, device_today, Assembled, AssembledDevice, Keys, SetupError, Wiring};
 
 use std::path::{Path, PathBuf};
 

@@ -13,10 +13,12 @@
 //!
 //! By job: `event.rs` (what goes in and out of the state machine), `state.rs` (where the app is
 //! and what each state shows), `update.rs` (the step from one state to the next, one handler
-//! per event), [`run`] (the loop around it), [`buttons`] and [`save`]. The analyzer the loop
+//! per event), [`run`] (the loop around it), [`buttons`] and [`save`]; `count.rs` says what
+//! the per-day counters ([`crate::counters`]) count of each event. The analyzer the loop
 //! drives is a port of its own, [`crate::analysis`]; the real one is [`crate::screening`].
 
 pub mod buttons;
+mod count;
 mod event;
 pub mod run;
 pub mod save;

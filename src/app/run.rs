@@ -16,9 +16,11 @@ mod worker;
 use worker::{Done, Job, Worker};
 
 use super::buttons::Buttons;
+use super::count;
 use super::{update, AppContext, Effect, Event, Notice, State};
 use crate::analysis::{AnalyseError, Analyzer, FrameSummary};
 use crate::camera::{Camera, CameraError, Clock, Frame};
+use crate::counters::{self, Failure, Happening};
 use crate::ui::view::View;
 
 /// Where views go (a panel, a PNG file, a test's Vec).
@@ -89,6 +91,9 @@ pub struct RunOptions {
     /// With `analysis_thread`: when one analysis job has run this long, the loop stops
     /// passing on watchdog pings, so systemd restarts a hung analyzer as it would a hung loop.
     pub analysis_stuck_after: Option<Duration>,
+    /// Where the per-day counts go ([`crate::counters`]): sessions, photos not taken and why,
+    /// results, errors by kind, starts and uptime. `None`: nothing is counted.
+    pub counters: Option<counters::Handle>,
 }
 
 /// What happened during a run.
@@ -211,6 +216,8 @@ struct Loop<'a, C, B, K, A, D, N> {
     stuck_logged: bool,
     /// The last preview answer was an error (logged once per run of failures).
     preview_failing: bool,
+    /// The last button poll failed (counted once per run of failures).
+    buttons_failing: bool,
 }
 
 impl<'a, C, B, K, A, D, N> Loop<'a, C, B, K, A, D, N>
@@ -240,6 +247,7 @@ where
             camera_epoch: 0,
             stuck_logged: false,
             preview_failing: false,
+            buttons_failing: false,
         }
     }
 
@@ -259,6 +267,7 @@ where
             }
             let now = self.dev.clock.now();
             self.feed(Event::Tick(now));
+            self.tally(|t| t.tick(now));
             self.poll_buttons(now);
             let polled = self.poll_camera();
             self.collect();
@@ -274,6 +283,8 @@ where
             }
         }
         self.dev.notifier.notify(&Notice::Status("stopping".into()));
+        let now = self.dev.clock.now();
+        self.tally(|t| t.stop(now));
         let mut report = std::mem::take(&mut self.report);
         report.final_mode = self
             .state
@@ -294,6 +305,7 @@ where
             .notifier
             .notify(&Notice::Status("starting: self-test".into()));
         let now = self.dev.clock.now();
+        self.tally(|t| t.start(now));
         self.feed(Event::Tick(now));
         // With a thread, the loop runs (camera, buttons, the start screen) while the models load.
         if let Some(checks) = self.submit(Job::SelfTest) {
@@ -322,6 +334,7 @@ where
     fn poll_buttons(&mut self, now: Duration) {
         match self.dev.buttons.poll(now, self.report.iterations) {
             Ok(events) => {
+                self.buttons_failing = false;
                 for b in events {
                     self.feed(Event::Button(b));
                 }
@@ -329,6 +342,9 @@ where
             Err(e) => {
                 self.report.button_errors += 1;
                 log::warn!("buttons: {e}");
+                if !std::mem::replace(&mut self.buttons_failing, true) {
+                    self.count(&Happening::Error(Failure::ButtonsFailed));
+                }
             }
         }
     }
@@ -463,6 +479,7 @@ where
                     log::debug!("preview analysis failed again: {e}");
                 } else {
                     log::warn!("preview analysis failed: {e}");
+                    self.count(&Happening::Error(Failure::PreviewFailed));
                 }
                 FrameSummary::no_face(false)
             }
@@ -490,13 +507,36 @@ where
         true
     }
 
+    /// Runs `f` on the counters, if there are any.
+    fn tally(&self, f: impl FnOnce(&mut dyn counters::Tally)) {
+        if let Some(c) = &self.opts.counters {
+            c.with(f);
+        }
+    }
+
+    /// Counts one happening now.
+    fn count(&self, what: &Happening) {
+        let now = self.dev.clock.now();
+        self.tally(|t| t.count(what, now));
+    }
+
     /// Feeds one event and carries out the effects (an analysis feeds its result back in).
     fn feed(&mut self, event: Event) {
         let mut queue = std::collections::VecDeque::from([event]);
         while let Some(ev) = queue.pop_front() {
             let state = self.state.take().expect("state between events");
+            let counted = self.opts.counters.is_some().then(|| {
+                let before = count::Before::of(&state);
+                count::from_event(&before, &ev)
+            });
             let (next, effects) = update(state, ev, self.ctx);
             self.state = Some(next);
+            if let Some(mut counted) = counted {
+                counted.extend(count::from_effects(&effects));
+                for what in &counted {
+                    self.count(what);
+                }
+            }
             for fx in effects {
                 if let Some(answer) = self.carry_out(fx) {
                     queue.push_back(answer);
@@ -539,6 +579,7 @@ where
                 Err(e) => {
                     // Not fatal: the photo is still in RAM and analysed.
                     self.report.save_errors += 1;
+                    self.count(&Happening::Error(Failure::SaveFailed));
                     log::warn!("saving photo {photo}: {e}");
                     self.dev
                         .notifier

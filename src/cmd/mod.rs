@@ -5,6 +5,7 @@ mod bundle;
 mod device;
 mod hpo;
 mod import;
+mod report;
 mod soak;
 
 use clap::{Args, Parser, Subcommand};
@@ -300,6 +301,9 @@ enum Command {
     TestPattern(device::RunArgs),
     /// Check device nodes, permissions, models and gallery.
     Doctor(device::RunArgs),
+    /// The device's usage report signed by its own key (--out), its public key
+    /// (--public-key), or check a report (--verify FILE --key PUB).
+    Report(report::ReportArgs),
     /// Rank syndromes for one patient from one or more photos.
     Analyze(analysis::AnalyzeArgs),
     /// Build, inspect, sign and verify reference galleries.
@@ -349,6 +353,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Soak(a) => soak::soak(a),
         Command::TestPattern(a) => device::test_pattern(a),
         Command::Doctor(a) => device::doctor(a),
+        Command::Report(a) => report::report(a),
         Command::Analyze(a) => analysis::analyze(a),
         Command::Gallery(analysis::GalleryCommand::Import(a)) => import::import(*a),
         Command::Gallery(c) => analysis::gallery(c),

@@ -18,6 +18,7 @@ use crate::bundle::notice::NoticeFile;
 use crate::bundle::store::ContentStore;
 use crate::camera::{Camera, ReplayCamera, ReplayError, SystemClock};
 use crate::config::{Config, PanelKind};
+use crate::counters::{self, store::Today, DeviceKey, Recorder};
 use crate::display::{LoggedSink, PanelSink, PngFileSink};
 use crate::hw::{self, HwError};
 use crate::screening::PipelineAnalyzer;
@@ -65,6 +66,9 @@ pub struct Wiring {
     pub stop_on_signals: bool,
     /// Where keyboard buttons come from.
     pub keys: Keys,
+    /// The day the counters count under ([`crate::counters`]): `Some("YYYY-MM-DD")` when the
+    /// clock is trustworthy, `None` when not. Unset: the device's own ([`device_today`]).
+    pub today: Option<Today>,
 }
 
 impl Wiring {
@@ -74,6 +78,7 @@ impl Wiring {
             shutdown: Arc::new(AtomicBool::new(false)),
             stop_on_signals: true,
             keys: Keys::Stdin,
+            today: None,
         }
     }
 
@@ -83,8 +88,17 @@ impl Wiring {
             shutdown: Arc::new(AtomicBool::new(false)),
             stop_on_signals: false,
             keys: Keys::Reader(Box::new(keys)),
+            today: None,
         }
     }
+}
+
+/// The day the device counts under and dates its reports with: none while its clock cannot be
+/// trusted, so counts go under `undated`. A Raspberry Pi has no real-time clock and its date
+/// after a power cut without network may be wrong; a wrong day is worse than none. (The
+/// device has no verdict on its clock yet: every count is undated.)
+pub fn device_today() -> Today {
+    Box::new(|| None)
 }
 
 /// The device's parts as [`assemble`] builds them.
@@ -155,6 +169,8 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         stop_on_signals(&wiring.shutdown)?;
     }
     let buttons = device_buttons(cfg, wiring.keys, replay, &wiring.shutdown)?;
+    let today = wiring.today.unwrap_or_else(device_today);
+    let counters = open_counters(cfg, today);
     let device = Device {
         camera,
         buttons,
@@ -163,13 +179,32 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         display: LoggedSink::new(Box::new(notices)),
         notifier: hw::SystemdNotifier::new(),
     };
-    let opts = run_options(cfg, wiring.shutdown);
+    let opts = RunOptions {
+        counters,
+        ..run_options(cfg, wiring.shutdown)
+    };
     Ok(Assembled {
         device,
         ctx,
         opts,
         restart,
     })
+}
+
+/// The device's key (made on the first start) and its counters, both in `state_dir`. Neither
+/// is needed to screen: a failure is logged and the device runs without counting.
+fn open_counters(cfg: &Config, today: Today) -> Option<counters::Handle> {
+    match DeviceKey::load_or_create(&cfg.state_dir) {
+        Ok(key) => log::info!("device id {}", key.device_id()),
+        Err(e) => log::warn!("no device key, usage reports cannot be signed: {e}"),
+    }
+    match Recorder::open(&cfg.state_dir, env!("CARGO_PKG_VERSION"), today) {
+        Ok(r) => Some(counters::Handle::new(r)),
+        Err(e) => {
+            log::warn!("not counting: {e}");
+            None
+        }
+    }
 }
 
 /// The display and its size in pixels (which decides how many candidates a page holds).

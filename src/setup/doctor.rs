@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{choose_model, ModelChoice};
 use crate::config::Config;
+use crate::counters::{self, CountersError, DeviceKey};
 use crate::embed::EmbedOptions;
 use crate::gallery::Gallery;
 use crate::hw;
@@ -72,6 +73,7 @@ pub fn check_parts(cfg: &Config, mut each: impl FnMut(Vec<DoctorRow>)) {
     }
     each(check_device_nodes(cfg));
     each(check_saving(cfg));
+    each(check_device_key(cfg));
 }
 
 /// The model files against the manifest's hashes, and the embedder the device would run (with
@@ -256,9 +258,54 @@ pub fn check_saving(cfg: &Config) -> Vec<DoctorRow> {
     vec![DoctorRow::ok("saving", detail)]
 }
 
+/// The device's own key: its id and public key (what a programme registers to check the
+/// device's usage reports). None yet is no failure: the device makes it when it first starts.
+pub fn check_device_key(cfg: &Config) -> Vec<DoctorRow> {
+    match DeviceKey::load(&cfg.state_dir) {
+        Ok(key) => vec![
+            DoctorRow::ok("device", format!("id {}", key.device_id())),
+            DoctorRow::ok(
+                "device",
+                format!(
+                    "public key {} ({})",
+                    hex::encode(key.public().as_bytes()),
+                    cfg.state_dir.join(counters::key::PUBLIC_FILE).display()
+                ),
+            ),
+        ],
+        Err(CountersError::NoKey { .. }) => vec![DoctorRow::ok(
+            "device",
+            "no key yet: the device makes it when it first starts",
+        )],
+        Err(e) => vec![DoctorRow::fail("device", e)],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_device_key_row_names_the_id_and_the_public_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config {
+            state_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let rows = check_device_key(&cfg);
+        assert!(matches!(rows.as_slice(), [r] if r.ok && r.detail.contains("no key yet")));
+        let key = DeviceKey::load_or_create(dir.path()).unwrap();
+        let rows = check_device_key(&cfg);
+        assert_eq!(
+            rows[0].to_string(),
+            format!("ok   device     id {}", key.device_id())
+        );
+        assert!(rows[1]
+            .detail
+            .contains(&hex::encode(key.public().as_bytes())));
+        std::fs::write(dir.path().join(counters::key::SECRET_FILE), b"damaged").unwrap();
+        assert!(matches!(check_device_key(&cfg).as_slice(), [r] if !r.ok));
+    }
 
     #[test]
     fn a_row_prints_as_doctor_always_printed_it() {

@@ -2,16 +2,18 @@
 //! the real models, a verified gallery, the `png` panel in a temp folder, the demo's photos
 //! replayed as the camera, keys or scripted buttons. The tests look at what reached the PNG
 //! file and the folder: the start-up and preview screens, a whole session, the blank screen at
-//! the end, and that no photo or embedding is written anywhere.
+//! the end, that no photo or embedding is written anywhere, and the per-day counters a
+//! scripted session leaves in the state folder.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
-use crate::common::make_gallery;
+use crate::common::{assert_no_patient_data, make_gallery};
 use gestaltcam::app::{ButtonEvent, ScriptedButtons};
 use gestaltcam::config::{Config, PanelKind};
+use gestaltcam::counters::{key, report, store, DeviceKey, Report};
 use gestaltcam::manifest::Manifest;
 use gestaltcam::setup::{assemble, Assembled, SetupError, Wiring};
 
@@ -105,18 +107,29 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Only what the configuration itself names may be in `dir`: the test's gallery, the screen
-/// and the last good copy of the gallery in the state folder. No photo, crop or embedding.
+/// and, in the state folder, the last good copy of the gallery, the device key and the
+/// counters (which name no photo, label or candidate). No photo, crop or embedding.
 fn assert_nothing_of_the_patient_written(dir: &Path) {
     for f in files_under(dir) {
+        let in_state = |n: &str| n.starts_with("last-good") || STATE_FILES.contains(&n);
         let expected = f == Path::new("gallery.gmg")
             || f == Path::new("screen.png")
             || f.starts_with("state")
-                && f.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("last-good"));
+                && f.file_name().and_then(|n| n.to_str()).is_some_and(in_state);
         assert!(expected, "unexpected file {f:?} under the device's folder");
     }
+    let counters = dir.join("state").join(store::COUNTERS_FILE);
+    if let Ok(text) = std::fs::read_to_string(&counters) {
+        assert_no_patient_data("counters", &text, PATIENT_WORDS);
+    }
 }
+
+/// The device's own files in its state folder besides the last good gallery.
+const STATE_FILES: [&str; 3] = [store::COUNTERS_FILE, key::SECRET_FILE, key::PUBLIC_FILE];
+
+/// Words that would come from a patient or the ranking: the replayed photos' names, the
+/// gallery's labels and cases.
+const PATIENT_WORDS: &[&str] = &["obama", "syndrome 0", "syndrome 1", "case-", "subject-"];
 
 /// Start-up, then the preview: both reach the PNG panel, and the preview shows guidance only,
 /// never the camera picture (a `png` panel is a file: no patient picture may reach a disk).
@@ -216,4 +229,80 @@ fn a_refused_gallery_stops_on_the_error_screen() {
     assert_eq!(report.final_mode, "fatal error", "{report:?}");
     let (_, colours) = screen(&cfg.display.png_path);
     assert!(colours > 1, "the error screen has text on it");
+}
+
+/// A scripted day at the device through the real wiring: a capture pressed while the camera
+/// shows no face (not taken), then a photo taken and analysed. The state folder's counters
+/// have exactly that on the day the device was given, and the signed report made from them
+/// verifies with the device's public key and holds no patient data.
+#[test]
+fn a_scripted_session_is_counted_on_its_day_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    // Three frames without a face (a plain grey card), then the demo's two photos; the list
+    // outside the device's folder.
+    let camera = tempfile::tempdir().unwrap();
+    let grey = camera.path().join("grey.png");
+    image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]))
+        .save(&grey)
+        .unwrap();
+    let list = camera.path().join("replay.txt");
+    let photos = checkout("tests/fixtures/photos");
+    std::fs::write(
+        &list,
+        format!(
+            "grey.png\ngrey.png\ngrey.png\n{0}/obama2.jpg\n{0}/obama3.jpg\n",
+            photos.display()
+        ),
+    )
+    .unwrap();
+    cfg.camera.replay = Some(list);
+    let (keys, rx) = channel::<Vec<u8>>();
+    let mut wiring = Wiring::with_keys(TypedKeys(rx));
+    wiring.today = Some(Box::new(|| Some("2026-12-07".to_string())));
+    let mut dev = assemble(&cfg, wiring).expect("assembles");
+    dev.opts.max_iterations = Some(30);
+    dev.device.buttons = Box::new(ScriptedButtons::at_frames([
+        (2, ButtonEvent::Capture),
+        (5, ButtonEvent::Capture),
+    ]));
+    let run = dev.run();
+    drop(keys);
+    assert_eq!(
+        (run.analyses, run.final_mode.as_str()),
+        (1, "results"),
+        "{run:?}"
+    );
+
+    let state = cfg.state_dir.clone();
+    let counters = store::read(&store::counters_path(&state)).unwrap();
+    let days: Vec<&String> = counters.days.keys().collect();
+    assert_eq!(days, ["2026-12-07"], "one dated day, nothing undated");
+    let day = &counters.days["2026-12-07"];
+    assert_eq!((day.starts, day.clean_stops, day.unclean_stops), (1, 1, 0));
+    assert_eq!((day.sessions, day.photos), (1, 1));
+    assert_eq!(
+        day.not_taken.iter().collect::<Vec<_>>(),
+        [(&"no_face".to_string(), &1)]
+    );
+    assert!(day.retakes.is_empty() && day.errors.is_empty(), "{day:?}");
+    assert_eq!(day.results_close_match + day.results_no_close_match, 1);
+    assert_eq!(day.versions["gallery"].len(), 1, "{day:?}");
+    assert!(
+        day.versions["model"].iter().any(|m| m.contains("dlib")),
+        "{day:?}"
+    );
+    assert!(day.versions["software"].contains(env!("CARGO_PKG_VERSION")));
+    assert!(!counters.running, "stopped in order");
+    assert_nothing_of_the_patient_written(tmp.path());
+
+    let key = DeviceKey::load(&state).unwrap();
+    let out = tmp.path().join("report.json");
+    let r = Report::new(&counters, &key, "test", Some("2026-12-07"));
+    report::write_signed(&r, &key, &out).unwrap();
+    let public = gestaltcam::gallery::sign::read_verifying_key(&state.join(key::PUBLIC_FILE));
+    let verified = report::verify(&out, &public.unwrap()).unwrap();
+    assert_eq!(verified.days[0].counts, *day);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_no_patient_data("report", &text, PATIENT_WORDS);
 }

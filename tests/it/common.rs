@@ -316,3 +316,53 @@ pub fn run_gestaltcam(args: &[&str], cwd: &Path) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The device's counters file or usage report (JSON) holds nothing of a patient: no name
+/// from `names` (photo files, gallery labels, candidates), no number but whole counts (no
+/// embedding, no score), no list of numbers, no time finer than a day, no long string (an
+/// encoded image), and it is small.
+pub fn assert_no_patient_data(what: &str, text: &str, names: &[&str]) {
+    assert!(text.len() < 256 * 1024, "{what}: {} bytes", text.len());
+    for name in names {
+        assert!(!text.contains(name), "{what} names {name:?}:\n{text}");
+    }
+    let value: serde_json::Value = serde_json::from_str(text).expect("JSON");
+    let mut todo = vec![(String::new(), &value)];
+    while let Some((at, v)) = todo.pop() {
+        match v {
+            serde_json::Value::Number(n) => {
+                assert!(n.is_u64(), "{what}: {at} = {n} is not a whole count")
+            }
+            serde_json::Value::String(s) => {
+                assert!(s.len() <= 100, "{what}: {at} is a {}-byte string", s.len());
+                let clock = s
+                    .as_bytes()
+                    .windows(3)
+                    .any(|w| w[0].is_ascii_digit() && w[1] == b':' && w[2].is_ascii_digit());
+                assert!(!clock, "{what}: {at} = {s:?} holds a time of day");
+            }
+            serde_json::Value::Array(a) => {
+                let numbers = a.iter().filter(|x| x.is_number()).count();
+                assert!(numbers == 0, "{what}: {at} is a list of numbers");
+                todo.extend(a.iter().map(|x| (format!("{at}[]"), x)));
+            }
+            serde_json::Value::Object(m) => {
+                todo.extend(m.iter().map(|(k, x)| (format!("{at}.{k}"), x)))
+            }
+            serde_json::Value::Bool(_) | serde_json::Value::Null => {}
+        }
+    }
+    // Every day is a day (`YYYY-MM-DD`) or `undated`.
+    let days: Vec<String> = match &value["days"] {
+        serde_json::Value::Object(m) => m.keys().cloned().collect(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|d| d["day"].as_str().expect("a day").to_string())
+            .collect(),
+        other => panic!("{what}: `days` is {other}"),
+    };
+    for k in days {
+        let is_day = k.len() == 10 && k.chars().filter(|c| *c == '-').count() == 2;
+        assert!(is_day || k == "undated", "{what}: day {k:?}");
+    }
+}
