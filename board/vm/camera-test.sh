@@ -48,10 +48,10 @@ declare -A BOOT_SCENARIOS=(
 # (measured here with the same binary). The device is ARM, so no code path of interest is lost.
 QEMU_CPU=${VM_QEMU_CPU:-max,avx=off,avx2=off,fma=off,f16c=off}
 
-# The systemd boot's USB sticks: the host controller, the storage driver, FAT (Debian's kernel
-# has them as modules; the guest's root is this host's userland, whose /lib/modules is for
+# The systemd boot's USB sticks: the host controller, the storage driver, FAT and its character
+# sets (Debian's kernel mounts FAT with iocharset "ascii" by default: nls_ascii; all modules; the guest's root is this host's userland, whose /lib/modules is for
 # another kernel, so they come from the initramfs).
-USB_MODULES="xhci_pci usb_storage sd_mod vfat nls_cp437 nls_utf8 nls_iso8859_1"
+USB_MODULES="xhci_pci usb_storage sd_mod vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1"
 
 # Hard limits per boot (the guest bounds every wait itself; this catches a hung guest).
 declare -A BOOT_TIMEOUT=([vivid]=${VM_BOOT_TIMEOUT:-480} [loopback]=${VM_BOOT_TIMEOUT:-480}
@@ -340,6 +340,7 @@ prepare_package() {
   (cd "$REPO/data/hpo" && sha256sum -c --quiet SHA256SUMS > /dev/null 2>&1) \
     || setup_fail "no HPO files in data/hpo (run bash data/hpo/fetch.sh): the package ships them"
   echo "$REPO/data/hpo" > "$b/hpo-path"
+  echo "${VM_SYSTEMD_SKIP:-}" > "$b/skip"
   if [[ ! -e /lib/systemd/systemd-udevd ]]; then
     local u=$SHARE/udev d
     dpkg-deb -x "$(deb udev)" "$u"

@@ -164,9 +164,10 @@ check_sticks() {
   else
     echo "usb-refused PASS after the boot every stick's FAT is clean (fsck.vfat -n; files: $files)" >> "$VM/results.txt"
   fi
-  if mcopy -o -i "$STICKS/good.img@@1M" ::/gestaltcam-report.json "$VM/artifacts/" 2> /dev/null; then
-    echo "usb-report PASS read back on the host: gestaltcam-report.json, $(stat -c %s "$VM/artifacts/gestaltcam-report.json") bytes (target/vm/artifacts/)" >> "$VM/results.txt"
+  rm -f "$VM"/artifacts/gestaltcam-report-*
+  if mcopy -o -i "$STICKS/good.img@@1M" '::/gestaltcam-report-*' "$VM/artifacts/" 2> /dev/null; then
+    echo "usb-report PASS read back on the host after the boot: $(cd "$VM/artifacts" && ls gestaltcam-report-* | tr '\n' ' ')(target/vm/artifacts/)" >> "$VM/results.txt"
   else
-    echo "usb-report FAIL no gestaltcam-report.json on the good stick after the boot" >> "$VM/results.txt"
+    echo "usb-report FAIL no gestaltcam-report-* on the good stick after the boot" >> "$VM/results.txt"
   fi
 }

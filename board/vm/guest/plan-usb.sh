@@ -117,6 +117,7 @@ usb_refused() {
   local ipid opts who
   if ! wait_for 60 pgrep -f 'bundle import --stick /run/gestaltcam-usb/sda1' > /dev/null; then
     bad="$bad${bad:+; }slow: no import started within 60 s: $(usb_log sda1 "$CUR" | tail -n 3 | tr '\n' ' ')"
+    unplug slow sda
   else
     ipid=$(pgrep -f 'bundle import --stick /run/gestaltcam-usb/sda1' | head -n 1)
     who=$(ps -o user= -p "$ipid")
@@ -176,15 +177,20 @@ usb_update() {
 }
 
 usb_report() {
-  local r=/tmp/stick-check/gestaltcam-report.json
+  local r v
   mkdir -p /tmp/stick-check
   if ! mount -t vfat -o ro /dev/sda1 /tmp/stick-check; then
     fail usb-report "could not mount the good stick to read it back"
-  elif [ -s $r ]; then
-    pass usb-report "gestaltcam-report.json on the stick after the import ($(stat -c %s $r) bytes): $(head -c 160 $r | tr '\n' ' ')"
-    cp $r "$W/"
+  elif r=$(ls /tmp/stick-check/gestaltcam-report-*.json 2> /dev/null | head -n 1) && [ -s "$r" ] && [ -s "$r.sig" ]; then
+    # Checked with the device's public key, as a programme would.
+    if v=$(/usr/bin/gestaltcam report --verify "$r" --key /var/lib/gestaltcam/device-key.pub.pem 2>&1); then
+      pass usb-report "${r##*/} and its .sig on the stick after the import ($(stat -c %s "$r") bytes), '$v'"
+    else
+      fail usb-report "${r##*/} on the stick does not verify with the device's key: $v"
+    fi
+    cp "$r" "$r.sig" "$W/"
   else
-    fail usb-report "no gestaltcam-report.json on the stick: $(ls /tmp/stick-check | tr '\n' ' '); unit log: $(usb_log sda1 "$CUR" | tail -n 3 | tr '\n' ' ')"
+    fail usb-report "no gestaltcam-report-*.json with its .sig on the stick: $(ls /tmp/stick-check | tr '\n' ' '); unit log: $(usb_log sda1 "$CUR" | tail -n 3 | tr '\n' ' ')"
   fi
   umount /tmp/stick-check 2> /dev/null
   unplug good sda

@@ -11,7 +11,7 @@ modprobe overlay || boot_fail "modprobe overlay failed"
 # One vivid camera, capture node only: /dev/video0.
 modprobe vivid n_devs=1 node_types=0x1 || boot_fail "modprobe vivid failed"
 # USB sticks (plugged later by the host): the xHCI controller, usb-storage, disks, FAT.
-for m in xhci_pci usb_storage sd_mod vfat nls_cp437 nls_utf8 nls_iso8859_1; do
+for m in xhci_pci usb_storage sd_mod vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1; do
   modprobe $m || boot_fail "modprobe $m failed"
 done
 mkdir -p /lower /rw /newroot
