@@ -131,6 +131,8 @@ fn usb_stick_unit_mounts_as_root_and_imports_as_the_service_user() {
         "ProtectSystem=strict".into(),
         "PrivateNetwork=yes".into(),
         "PrivateDevices=yes".into(),
+        // The device policy covers the "+" steps too: the mount opens the stick.
+        "DeviceAllow=block-sd rw".into(),
         "NoNewPrivileges=yes".into(),
     ] {
         assert!(lines.contains(&needed.as_str()), "unit lacks {needed}");
