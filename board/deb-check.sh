@@ -2,6 +2,8 @@
 # Checks a gestaltcam .deb the way a clinic's technician meets it:
 #   - what it installs (binary for the right CPU, models named by the manifest, unit, udev rule,
 #     the fully commented default config, docs) and that it needs nothing beyond libc;
+#   - the HPO release files for the phenotype questions, unmodified (data/hpo/SHA256SUMS), where
+#     the shipped config's hpo_data points; the USB-stick update unit and its helper;
 #   - /etc/gestaltcam/config.toml is a conffile: install, edit the config, upgrade (same and changed
 #     default config), remove, reinstall, purge, checking the user's edit survives every step but purge.
 # The install cycle runs in a private dpkg root (dpkg --root; the maintainer scripts see DPKG_ROOT
@@ -28,13 +30,16 @@ echo "== contents"
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' > "$work/list"
 need=(/usr/bin/gestaltcam /etc/gestaltcam/config.toml /usr/share/gestaltcam/models/MANIFEST.toml
       /lib/systemd/system/gestaltcam.service /lib/udev/rules.d/99-gestaltcam.rules
-      /usr/share/doc/gestaltcam/README.md /usr/share/doc/gestaltcam/BOARD.md)
+      /usr/share/doc/gestaltcam/README.md /usr/share/doc/gestaltcam/BOARD.md
+      /lib/systemd/system/gestaltcam-usb@.service /usr/lib/gestaltcam/gestaltcam-usb
+      /usr/share/gestaltcam/hpo/hp.obo /usr/share/gestaltcam/hpo/phenotype.hpoa
+      /usr/share/doc/gestaltcam/HPO.md)
 for f in "$repo"/docs/*.md; do need+=("/usr/share/doc/gestaltcam/docs/$(basename "$f")"); done
 for f in $(grep -o '^file *= *"[^"]*"' "$repo/models/MANIFEST.toml" | sed 's/.*"\(.*\)"/\1/'); do
   need+=("/usr/share/gestaltcam/models/$f")
 done
 for f in "${need[@]}"; do grep -qx "$f" "$work/list" || fail "missing $f"; done
-ok "${#need[@]} required files present (binary, every model in MANIFEST.toml, unit, udev rule, config, docs)"
+ok "${#need[@]} required files present (binary, every model in MANIFEST.toml, units, udev rule, USB helper, HPO files, config, docs)"
 
 mkdir "$work/x"
 dpkg-deb -x "$deb" "$work/x"
@@ -66,6 +71,24 @@ assert n > 0, "no model entries found in MANIFEST.toml"
 print(f"  ok: {n} model files match their MANIFEST.toml sha256")
 PY
 )
+# The phenotype questions work after install: the HPO release files are the unmodified ones
+# (sha256 pinned in data/hpo/SHA256SUMS) and the shipped config points at their folder.
+hpo=$work/x/usr/share/gestaltcam/hpo
+(cd "$hpo" && sha256sum -c --quiet "$repo/data/hpo/SHA256SUMS") \
+  || fail "HPO files in the package differ from data/hpo/SHA256SUMS"
+obo=$(sed -n 's|^data-version: hp/releases/||p' "$hpo/hp.obo" | head -n 1)
+hpoa=$(sed -n 's|^#version: ||p' "$hpo/phenotype.hpoa" | head -n 1)
+[[ -n $obo && $obo == "$hpoa" ]] || fail "HPO release of hp.obo ('$obo') and phenotype.hpoa ('$hpoa') differ"
+grep -qx 'hpo_data = "/usr/share/gestaltcam/hpo"' "$work/x/etc/gestaltcam/config.toml" \
+  || fail "the shipped config does not set hpo_data to /usr/share/gestaltcam/hpo"
+ok "HPO release $obo: hp.obo ($(du -h "$hpo/hp.obo" | cut -f1)) and phenotype.hpoa ($(du -h "$hpo/phenotype.hpoa" | cut -f1)) unmodified, hpo_data points at them"
+# USB-stick updates: udev starts the unit, whose root steps are the shipped helper.
+[[ $(stat -c %a "$work/x/usr/lib/gestaltcam/gestaltcam-usb") == 755 ]] || fail "gestaltcam-usb is not executable"
+grep -q 'SYSTEMD_WANTS}+="gestaltcam-usb@%k.service"' "$work/x/lib/udev/rules.d/99-gestaltcam.rules" \
+  || fail "the udev rule does not start gestaltcam-usb@.service for a USB stick"
+grep -q '^ExecStartPre=+/usr/lib/gestaltcam/gestaltcam-usb mount %i$' "$work/x/lib/systemd/system/gestaltcam-usb@.service" \
+  || fail "gestaltcam-usb@.service does not mount the stick with the shipped helper"
+ok "USB stick: the udev rule starts gestaltcam-usb@.service, helper /usr/lib/gestaltcam/gestaltcam-usb"
 cmp -s "$work/x/etc/gestaltcam/config.toml" "$repo/board/default-config.toml" \
   || fail "shipped config differs from board/default-config.toml"
 comments=$(grep -c '^ *#' "$work/x/etc/gestaltcam/config.toml")

@@ -2,7 +2,7 @@
 //! warnings (a typo must not silently change nothing), and errors name the line and key.
 //!
 //! `board/default-config.toml` is the commented default; a test checks it parses to
-//! [`Config::default`].
+//! [`Config::default`] but for `hpo_data`, which it sets to the HPO files the package installs.
 
 use std::path::{Path, PathBuf};
 
@@ -634,7 +634,11 @@ mod tests {
         let text = include_str!("../board/default-config.toml");
         let l = Config::parse(text).unwrap();
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
-        assert_eq!(l.config, Config::default());
+        let shipped = Config {
+            hpo_data: Some(PathBuf::from("/usr/share/gestaltcam/hpo")),
+            ..Config::default()
+        };
+        assert_eq!(l.config, shipped);
     }
 
     #[test]

@@ -39,7 +39,7 @@ BIN=${GESTALTCAM_BIN:-target/debug/gestaltcam}
 declare -A BOOT_SCENARIOS=(
   [vivid]="no-camera-idle doctor formats preview unplug replug stream-error odd-modes"
   [loopback]="formats odd-modes stall buttons face-results sigterm"
-  [systemd]="systemd-notify systemd-watchdog systemd-stop"
+  [systemd]="systemd-notify systemd-watchdog usb-refused usb-update usb-report systemd-stop"
   [infra]="infra-vivid infra-unbind infra-fault infra-loopback infra-stall infra-gpio-sim"
 )
 # The guest CPU: qemu's "max" without the AVX family. tract picks AVX2/FMA kernels when the CPU
@@ -48,13 +48,21 @@ declare -A BOOT_SCENARIOS=(
 # (measured here with the same binary). The device is ARM, so no code path of interest is lost.
 QEMU_CPU=${VM_QEMU_CPU:-max,avx=off,avx2=off,fma=off,f16c=off}
 
+# The systemd boot's USB sticks: the host controller, the storage driver, FAT and its character
+# sets (Debian's kernel mounts FAT with iocharset "ascii" by default: nls_ascii; all modules; the guest's root is this host's userland, whose /lib/modules is for
+# another kernel, so they come from the initramfs).
+USB_MODULES="xhci_pci usb_storage sd_mod vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1"
+
 # Hard limits per boot (the guest bounds every wait itself; this catches a hung guest).
 declare -A BOOT_TIMEOUT=([vivid]=${VM_BOOT_TIMEOUT:-480} [loopback]=${VM_BOOT_TIMEOUT:-480}
   [systemd]=${VM_BOOT_TIMEOUT:-600} [infra]=150)
 # The order the verdicts are printed in.
-ALL_SCENARIOS="doctor formats preview unplug replug no-camera-idle odd-modes stall stream-error buttons face-results sigterm systemd-notify systemd-watchdog systemd-stop"
+ALL_SCENARIOS="doctor formats preview unplug replug no-camera-idle odd-modes stall stream-error buttons face-results sigterm systemd-notify systemd-watchdog usb-refused usb-update usb-report systemd-stop"
 
 say() { echo "vm: $*"; }
+# The systemd boot's USB sticks and their hot-plug (board/vm/usb.sh).
+# shellcheck source=board/vm/usb.sh
+. "$HERE/usb.sh"
 note() { echo "vm: .. $*" >&2; }   # progress, on stderr so stdout holds only verdicts
 setup_fail() {
   say "FAIL setup: $*"
@@ -72,6 +80,7 @@ ensure_host_tools() {
     [modprobe]=kmod [depmod]=kmod [cpio]=cpio [gcc]=gcc [make]=make [xz]=xz-utils
     [dpkg-deb]=dpkg [timeout]=coreutils [strip]=binutils
     [systemctl]=systemd [adduser]=adduser
+    [mkfs.vfat]=dosfstools [fsck.vfat]=dosfstools [mcopy]=mtools [sfdisk]=fdisk [python3]=python3
   )
   local missing=() c
   command -v apt-get > /dev/null || setup_fail "no apt-get: the kernel and modules come from Debian 12 packages"
@@ -238,7 +247,7 @@ build_initramfs() {
   mkdir -p "$mods/updates"
   cp "$VM/build/v4l2loopback/v4l2loopback.ko" "$VM/build/gpio-sim/gpio-sim.ko" "$mods/updates/"
   depmod -b "$VM/kroot" "$KVER"
-  for m in virtio_pci 9pnet_virtio 9p configfs overlay vivid v4l2loopback gpio-sim; do
+  for m in virtio_pci 9pnet_virtio 9p configfs overlay vivid v4l2loopback gpio-sim $USB_MODULES; do
     for ko in $(modprobe -d "$VM/kroot" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'); do
       mkdir -p "$r$(dirname "${ko#"$VM/kroot"}")"
       cp "$ko" "$r${ko#"$VM/kroot"}"
@@ -306,12 +315,12 @@ ppm_samples() { # ppm_samples FILE.ppm: "r,g,b ..." at row h/2, x=(2i+1)w/16
 build_gallery() {
   local f=$SHARE/fixtures key
   printf 'image,label\nobama2.jpg,Obama\nobama3.jpg,Obama\nbiden.jpg,Biden\nastronaut.png,Astronaut\n' > "$f/labels.csv"
-  key=$(cat "$BIN" "$f/labels.csv" "$REPO"/models/MANIFEST.toml | sha256sum | cut -c1-16)
+  key=$( (cat "$BIN" "$f/labels.csv" "$REPO"/models/MANIFEST.toml; echo "VM fixture") | sha256sum | cut -c1-16)
   [[ -s $f/fixture.gmg && $(cat "$f/fixture.gmg.key" 2> /dev/null) = "$key" ]] && return 0
   note "building the fixture gallery with $BIN"
   rm -f "$f/fixture.gmg" "$f/fixture.gmg.key"
   "$BIN" gallery build --images "$REPO/tests/fixtures/photos" --labels "$f/labels.csv" \
-    --out "$f/fixture.gmg" --models "$REPO/models" --quiet > "$LOGS/gallery-build.log" 2>&1 \
+    --out "$f/fixture.gmg" --name "VM fixture" --models "$REPO/models" --quiet > "$LOGS/gallery-build.log" 2>&1 \
     || { rm -f "$f/fixture.gmg"; setup_fail "gallery build failed: $(tail -n 3 "$LOGS/gallery-build.log" | tr '\n' ' ')"; }
   echo "$key" > "$f/fixture.gmg.key"
 }
@@ -324,7 +333,14 @@ prepare_package() {
   rm -rf "$b" "$SHARE/udev"
   mkdir -p "$b"
   cp "$REPO/board/systemd/gestaltcam.service" "$REPO/board/debian/postinst" \
-    "$REPO/board/udev/99-gestaltcam.rules" "$b/"
+    "$REPO/board/udev/99-gestaltcam.rules" "$REPO/board/systemd/gestaltcam-usb@.service" \
+    "$REPO/board/usb/gestaltcam-usb" "$b/"
+  # The HPO release files the .deb installs (data/hpo/fetch.sh put them in the checkout): the
+  # guest binds the checkout's folder (its root is this host's) where the package puts them.
+  (cd "$REPO/data/hpo" && sha256sum -c --quiet SHA256SUMS > /dev/null 2>&1) \
+    || setup_fail "no HPO files in data/hpo (run bash data/hpo/fetch.sh): the package ships them"
+  echo "$REPO/data/hpo" > "$b/hpo-path"
+  echo "${VM_SYSTEMD_SKIP:-}" > "$b/skip"
   if [[ ! -e /lib/systemd/systemd-udevd ]]; then
     local u=$SHARE/udev d
     dpkg-deb -x "$(deb udev)" "$u"
@@ -355,11 +371,17 @@ boot() {
   rm -rf "$SHARE/work" "$LOGS/$name"
   mkdir -p "$SHARE/work" "$LOGS/$name"
   note "boot $name (timeout ${BOOT_TIMEOUT[$name]} s)"
-  local extra=() append=
+  local extra=() append= ctl=
   if [[ $name = systemd ]]; then
-    # The guest's root: this host's own userland, read-only (guest/systemd-root.sh).
-    extra=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,id=hostroot")
+    # The guest's root: this host's own userland, read-only (guest/systemd-root.sh). An xHCI
+    # controller for the USB sticks, which the host plugs through the monitor (usb.sh).
+    extra=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,id=hostroot"
+      -device qemu-xhci,id=xhci -monitor "unix:$MONITOR,server=on,wait=off")
     append=" systemd.show_status=0"
+    rm -f "$MONITOR" "$LOGS/usb-monitor.log"
+    mkdir -p "$SHARE/work/usb"
+    usb_controller &
+    ctl=$!
   fi
   t0=$(date +%s.%N)
   # TCG (no KVM: nested KVM hangs on this machine), 2 vCPUs = 2 host threads (MTTCG).
@@ -373,6 +395,10 @@ boot() {
     "${extra[@]}" \
     < /dev/null > "$LOGS/$name.console.log" 2>&1 || rc=$?
   t1=$(date +%s.%N)
+  if [[ -n $ctl ]]; then
+    kill "$ctl" 2> /dev/null
+    wait "$ctl" 2> /dev/null || true
+  fi
   cp -r "$SHARE/work/." "$LOGS/$name/"
   up=$(grep -ao 'vm-guest: up at [0-9.]* s' "$LOGS/$name.console.log" | head -n 1 | awk '{ print $4 }')
   local wall
@@ -385,6 +411,7 @@ boot() {
     echo "$name-boot FAIL qemu exited with status $rc: $(tail -n 2 "$LOGS/$name.console.log" | tr '\n' ' ')" >> "$VM/results.txt"
   fi
   [[ -f $SHARE/work/results.txt ]] && cat "$SHARE/work/results.txt" >> "$VM/results.txt"
+  [[ $name = systemd ]] && check_sticks
   grep -ao 'vm-guest: .*' "$LOGS/$name.console.log" | grep -v 'up at\|exited' | sed 's/^/vm: .. /' >&2 || true
 }
 
@@ -435,10 +462,12 @@ main() {
   build_initramfs
   prepare_share
   [[ ${boots[0]} = infra ]] || prepare_binary
+  [[ " ${boots[*]} " = *" systemd "* ]] && prepare_sticks
   note "setup done in $(( $(date +%s) - T_START )) s (kernel $KVER)"
   : > "$VM/results.txt"
   for b in "${boots[@]}"; do boot "$b"; done
   [[ -f $LOGS/loopback/face-results.png ]] && cp "$LOGS/loopback/face-results.png" "$VM/artifacts/"
+  cp "$LOGS"/systemd/usb-*.png "$VM/artifacts/" 2> /dev/null || true
   local rc=0
   # shellcheck disable=SC2086  # word splitting of the scenario list is intended
   report $order || rc=1

@@ -105,3 +105,71 @@ fn udev_rule_names_the_camera() {
             && rule.contains("SYMLINK+=\"gestaltcam-camera\"")
     );
 }
+
+#[test]
+fn usb_stick_unit_mounts_as_root_and_imports_as_the_service_user() {
+    // udev starts the unit for a USB stick with a FAT or exFAT file system.
+    let rule = read("board/udev/99-gestaltcam.rules");
+    assert!(rule.contains("ENV{SYSTEMD_WANTS}+=\"gestaltcam-usb@%k.service\""));
+    assert!(
+        rule.contains("SUBSYSTEMS==\"usb\"") && rule.contains("ENV{ID_FS_TYPE}==\"vfat|exfat\"")
+    );
+    let unit = read("board/systemd/gestaltcam-usb@.service");
+    let lines: Vec<&str> = unit.lines().map(str::trim).collect();
+    let helper = "/usr/lib/gestaltcam/gestaltcam-usb";
+    for needed in [
+        // Only the mount, the report copy and the unmount run as root ("+"); the import, which
+        // reads the bundle, runs as the service user in the sandbox.
+        format!("ExecStartPre=+{helper} mount %i"),
+        format!("ExecStart={helper} import %i"),
+        format!("ExecStart=+{helper} write-report %i"),
+        format!("ExecStopPost=+{helper} unmount %i"),
+        "User=gestaltcam".into(),
+        "BindsTo=dev-%i.device".into(),
+        "StateDirectory=gestaltcam".into(),
+        "SuccessExitStatus=3".into(),
+        "ProtectSystem=strict".into(),
+        "PrivateNetwork=yes".into(),
+        "PrivateDevices=yes".into(),
+        // The device policy covers the "+" steps too: the mount opens the stick.
+        "DeviceAllow=block-sd rw".into(),
+        "NoNewPrivileges=yes".into(),
+    ] {
+        assert!(lines.contains(&needed.as_str()), "unit lacks {needed}");
+    }
+    // The stick is mounted read-only, without set-user-id files, devices or programs.
+    let script = read("board/usb/gestaltcam-usb");
+    assert!(script.contains("opts=ro,nosuid,nodev,noexec,"));
+    // The package installs both, and the HPO files the default config points at.
+    let cargo = read("Cargo.toml");
+    for asset in [
+        "[\"board/systemd/gestaltcam-usb@.service\", \"lib/systemd/system/\", \"644\"]",
+        "[\"board/usb/gestaltcam-usb\", \"usr/lib/gestaltcam/\", \"755\"]",
+        "[\"data/hpo/hp.obo\", \"usr/share/gestaltcam/hpo/\", \"644\"]",
+        "[\"data/hpo/phenotype.hpoa\", \"usr/share/gestaltcam/hpo/\", \"644\"]",
+    ] {
+        assert!(cargo.contains(asset), "Cargo.toml lacks the asset {asset}");
+    }
+    let cfg = Config::parse(&read("board/default-config.toml"))
+        .expect("default config")
+        .config;
+    assert_eq!(
+        cfg.hpo_data.as_deref(),
+        Some(Path::new("/usr/share/gestaltcam/hpo"))
+    );
+}
+
+#[test]
+fn usb_helper_refuses_a_name_that_is_not_a_block_device() {
+    // The instance name becomes a path: anything but [a-z0-9] is refused before any step runs.
+    for name in ["../etc", "sda/1", "", "SDA"] {
+        let out = std::process::Command::new("sh")
+            .arg(Path::new(ROOT).join("board/usb/gestaltcam-usb"))
+            .args(["mount", name])
+            .output()
+            .expect("sh");
+        assert_eq!(out.status.code(), Some(1), "{name:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a block device name"), "{name:?}: {err}");
+    }
+}

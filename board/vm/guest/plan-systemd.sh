@@ -6,9 +6,12 @@
 #                     strict, the syscall filter), opens the V4L2 camera and shows the preview
 #   systemd-watchdog  alive past 2 x WatchdogSec on its pings; a frozen process (SIGSTOP) is
 #                     killed by the watchdog and restarted, and is active again
+#   usb-refused, usb-update, usb-report
+#                     USB sticks plugged and pulled by the host: guest/plan-usb.sh
 #   systemd-stop      systemctl stop: the panel blanked, exit status 0, the unit inactive
 # Then the guest powers off. Times are seconds of /proc/uptime.
 . /mnt/guest/lib.sh
+. /mnt/guest/plan-usb.sh
 # dpkg runs maintainer scripts with the sbin directories on PATH (adduser, addgroup).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 U=gestaltcam.service
@@ -64,7 +67,11 @@ else
   pass systemd-notify "enabled ($enabled), user in '$groups'; active (READY=1) $(fcalc "$t - $t0") s after postinst, STATUS '$status'; camera $chose and preview $(fcalc "$tp - $t0") s after postinst, screen PNG at the default $PNG, inside the unit's sandbox"
 fi
 
-# systemd-watchdog
+# systemd-watchdog (VM_SYSTEMD_SKIP=systemd-watchdog on the host skips it, as a FAIL, to try
+# the later scenarios sooner)
+if grep -qw systemd-watchdog /mnt/board/skip; then
+  fail systemd-watchdog "skipped (VM_SYSTEMD_SKIP)"
+else
 wd=$(prop WatchdogUSec)
 pid=$(prop MainPID)
 sleep 32
@@ -84,6 +91,14 @@ else
     why=$(journalctl -b -o cat --no-pager | grep -m1 -o 'Watchdog timeout[^!]*')
     pass systemd-watchdog "alive 32 s on its pings (WatchdogUSec $wd); frozen: '${why:-no watchdog message}', restarted $(fcalc "$tk - $ts") s after the freeze (pid $pid -> $(prop MainPID)), active again $(fcalc "$ta - $ts") s after"
   fi
+fi
+fi
+
+# usb-refused, usb-update, usb-report
+if is_active; then
+  usb_scenarios
+else
+  for s in usb-refused usb-update usb-report; do fail $s "not reached: the unit was not active ($(prop ActiveState))"; done
 fi
 
 # systemd-stop

@@ -10,6 +10,10 @@
 modprobe overlay || boot_fail "modprobe overlay failed"
 # One vivid camera, capture node only: /dev/video0.
 modprobe vivid n_devs=1 node_types=0x1 || boot_fail "modprobe vivid failed"
+# USB sticks (plugged later by the host): the xHCI controller, usb-storage, disks, FAT.
+for m in xhci_pci usb_storage sd_mod vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1; do
+  modprobe $m || boot_fail "modprobe $m failed"
+done
 mkdir -p /lower /rw /newroot
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro hostroot /lower \
   || boot_fail "9p mount of hostroot failed"
@@ -18,12 +22,26 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot \
   || boot_fail "overlay mount failed"
 n=/newroot
+# The guest's own empty /tmp and /var/tmp: systemd-tmpfiles would otherwise empty this host's
+# (thousands of files on a busy build machine, each a whiteout over 9p: minutes at boot).
+mount -t tmpfs -o mode=1777 tmpfs $n/tmp
+mount -t tmpfs -o mode=1777 tmpfs $n/var/tmp
 mkdir -p $n/usr/share/gestaltcam/models $n/etc/gestaltcam $n/lib/systemd/system
 cp /mnt/board/gestaltcam.service $n/lib/systemd/system/gestaltcam.service
 cp /mnt/board/config.toml $n/etc/gestaltcam/config.toml
 cp /mnt/fixtures/fixture.gmg $n/usr/share/gestaltcam/gallery.gmg
 mkdir -p $n/lib/udev/rules.d
 cp /mnt/board/99-gestaltcam.rules $n/lib/udev/rules.d/
+# The USB-stick update: its unit and helper, and the programme key the device trusts.
+cp /mnt/board/gestaltcam-usb@.service $n/lib/systemd/system/
+mkdir -p $n/usr/lib/gestaltcam $n/etc/gestaltcam/trusted-keys
+cp /mnt/board/gestaltcam-usb $n/usr/lib/gestaltcam/gestaltcam-usb
+chmod 755 $n/usr/lib/gestaltcam/gestaltcam-usb
+cp /mnt/fixtures/programme.pub $n/etc/gestaltcam/trusted-keys/programme.pub
+# The HPO release files where the package installs them (the checkout's data/hpo, in this
+# host's root).
+mkdir -p $n/usr/share/gestaltcam/hpo
+mount --bind "$n$(cat /mnt/board/hpo-path)" $n/usr/share/gestaltcam/hpo || boot_fail "bind mount of the HPO files failed"
 # udev, when this host has none (the camera node's group and mode come from its rules).
 if [ -d /mnt/udev ]; then
   cp -a /mnt/udev/. $n/ || boot_fail "copying udev into the new root failed"
