@@ -83,6 +83,25 @@ fn gallery(p: &FacePipeline, cases: usize) -> anyhow::Result<Gallery> {
     Ok(g)
 }
 
+/// This process's resident memory now and at its peak (`VmRSS`, `VmHWM` of /proc/self/status),
+/// for the memory figures (on stderr, so the counts' output is unchanged).
+fn memory(when: &str) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or_else(|| "?".to_string(), |kb| format!("{:.0} MB", kb / 1024.0))
+    };
+    eprintln!(
+        "memory {when}: resident {}, peak {}",
+        field("VmRSS:"),
+        field("VmHWM:")
+    );
+}
+
 /// Runs a heavy stage `n` times; `None` when `stage` is not one of them.
 pub fn stage(stage: &str, n: usize, root: &Path) -> anyhow::Result<Option<f32>> {
     let model = match stage {
@@ -97,6 +116,7 @@ pub fn stage(stage: &str, n: usize, root: &Path) -> anyhow::Result<Option<f32>> 
     let mut last = 0.0f32;
     if !model.is_empty() {
         let p = load(&dir, model)?;
+        memory("loaded");
         let img = photo(root, "obama.jpg")?;
         let faces = p.detect(&img)?;
         let face = faces.first().context("no face in obama.jpg")?;
@@ -104,10 +124,12 @@ pub fn stage(stage: &str, n: usize, root: &Path) -> anyhow::Result<Option<f32>> 
         for _ in 0..n {
             last = p.embed_chip(&chip)?[0];
         }
+        memory("after the runs");
         return Ok(Some(last));
     }
     let form = std::env::var("HEAVY_FORM").unwrap_or_else(|_| "int8".into());
     let p = load(&dir, &format!("gm-arc-{form}"))?;
+    memory("ensemble loaded");
     eprintln!(
         "ensemble gm-arc-{form}: {} models x {} variants",
         p.embedders().members().len(),
@@ -135,5 +157,6 @@ pub fn stage(stage: &str, n: usize, root: &Path) -> anyhow::Result<Option<f32>> 
             ranking.matches.len() as f32
         };
     }
+    memory("after the runs");
     Ok(Some(last))
 }

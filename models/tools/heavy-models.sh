@@ -33,7 +33,7 @@ for net in "${nets[@]}"; do
   fi
   int8=$out/${file}_int8.onnx
   if [[ ! -s $int8 ]]; then
-    "$py" $tools/qlinear_iresnet.py quantize "$f32" "$int8.tmp" --weights rescale --activations u8 >&2
+    "$py" $tools/qlinear_iresnet.py quantize "$f32" "$int8.tmp" --form integer --activations u8 >&2
     mv "$int8.tmp" "$int8"
   fi
 done

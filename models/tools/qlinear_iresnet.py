@@ -1,13 +1,18 @@
 #!/usr/bin/python3
 """An f32 iResNet ONNX file rewritten in the int8 form tract computes with its integer kernels.
 
-  qlinear_iresnet.py quantize F32.onnx OUT.onnx [--weights per-tensor|per-channel|rescale]
-                     [--activations u8|s8] [--calib-count 64] [--faces ../shared/faces]
+  qlinear_iresnet.py quantize F32.onnx OUT.onnx [--form qlinear|integer]
+                     [--weights per-tensor|per-channel|rescale] [--activations u8|s8]
+                     [--percentile 99.9] [--calib-count 64] [--faces ../shared/faces]
   qlinear_iresnet.py chips DIR [--count 100] [--offset 5] [--faces ../shared/faces]
 
-`quantize` replaces every Conv by QuantizeLinear -> QLinearConv -> DequantizeLinear and the head's
-Gemm by QuantizeLinear -> QLinearMatMul -> DequantizeLinear -> Add (bias), with int8 (s8) weights
-stored as int8 initializers and int32 biases. Everything between two convolutions (the BN before a
+`quantize --form qlinear` replaces every Conv by QuantizeLinear -> QLinearConv -> DequantizeLinear
+and the head's Gemm by QuantizeLinear -> QLinearMatMul -> DequantizeLinear -> Add (bias), with int8
+(s8) weights stored as int8 initializers and int32 biases: the conv's output is requantized to
+8 bits. `--form integer` (what `heavy-models.sh` writes) replaces every Conv by QuantizeLinear ->
+ConvInteger -> Cast -> Mul -> Add and the Gemm by QuantizeLinear -> MatMulInteger -> Cast -> Mul ->
+Add: the int32 sums go to f32 unrounded, scaled per output channel (per-channel int8 weights;
+`--weights` is not used), so only the conv's input and weights are rounded to 8 bits. Everything between two convolutions (the BN before a
 block's first conv, PReLU, the residual Add, the head's BN) stays f32: tract 0.23.9 has integer
 kernels for QLinearConv / QLinearMatMul only. The BN after each conv is already folded into it by
 torch's export (`make_iresnet.py`: constant folding). Weight forms (`--weights`):
@@ -17,7 +22,7 @@ torch's export (`make_iresnet.py`: constant folding). Weight forms (`--weights`)
   largest magnitude, and the per-channel factor applied in f32 after the DequantizeLinear (the
   accuracy of per-channel weights with the kernel of per-tensor ones).
 Activations (`--activations`): u8 with a zero point (asymmetric) or s8 symmetric (zero point 0).
-Activation ranges: each quantized tensor's 99.999th percentile low and high per calibration chip,
+Activation ranges: each quantized tensor's `--percentile` (default 99.9) low and high per calibration chip,
 the widest over the chips, computed by running the f32 graph node by node with torch
 (`make_iresnet.run_node`) on `--calib-count` aligned face chips of `--faces` (every k-th row of
 its landmarks.csv, as `make_iresnet.py` picks its BN calibration chips).
@@ -42,7 +47,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_iresnet  # noqa: E402  (the same chips, template and node evaluator)
 
-PERCENTILE = 99.999
+PERCENTILE = 99.9
 
 
 def face_rows(faces):
@@ -110,9 +115,10 @@ def calibrate(graph, chips, wanted, divisors):
     return ranges
 
 
-def note(ranges, name, t):
+def note(ranges, name, t, percentile=None):
     v = t.detach().flatten().double().numpy()
-    lo, hi = np.percentile(v, [100 - PERCENTILE, PERCENTILE])
+    p = percentile or PERCENTILE
+    lo, hi = np.percentile(v, [100 - p, p])
     old = ranges.get(name, (0.0, 0.0))
     ranges[name] = (min(old[0], lo, 0.0), max(old[1], hi, 0.0))
 
@@ -288,6 +294,8 @@ def quantize(args):
                 divisors[n.output[0]] = torch.from_numpy(factor.reshape(1, -1, 1, 1))
     chips = make_iresnet.calibration_chips(args.faces, args.calib_count)
     torch.set_num_threads(1)
+    global PERCENTILE
+    PERCENTILE = args.percentile
     ranges = calibrate(g, chips, wanted, divisors)
     rw = Rewriter(model, ranges, args)
     for n in g.node:
@@ -308,7 +316,8 @@ def quantize(args):
     ops = {}
     for n in g.node:
         ops[n.op_type] = ops.get(n.op_type, 0) + 1
-    print(f"{args.out}: {os.path.getsize(args.out)} bytes, {args.form}, weights {args.weights}, activations "
+    weights = "per-channel" if args.form == "integer" else args.weights
+    print(f"{args.out}: {os.path.getsize(args.out)} bytes, {args.form}, weights {weights}, activations "
           f"{args.activations}, {len(chips)} calibration chips; ops {dict(sorted(ops.items()))}")
 
 
@@ -331,6 +340,8 @@ def main():
     q.add_argument("--activations", choices=["u8", "s8"], default="u8")
     q.add_argument("--form", choices=["qlinear", "integer"], default="qlinear")
     q.add_argument("--calib-count", type=int, default=64)
+    q.add_argument("--percentile", type=float, default=PERCENTILE,
+                   help=f"activation range: this percentile's low and high per chip (default {PERCENTILE})")
     q.add_argument("--faces", default=default_faces)
     c = sub.add_parser("chips")
     c.add_argument("dir")
