@@ -8,6 +8,13 @@
 #
 #   bash benches/arm-table.sh                  # every CPU and stage (~10 min of qemu runs after the build)
 #   ARM_CPUS=cortex-a72 ARM_STAGES="detect load" bash benches/arm-table.sh
+#   ARM_STAGES="r50-f32 r50-int8" ARM_CPUS=cortex-a76 bash benches/arm-table.sh   # heavy models
+#
+# Heavy stages (GM-Arc-class networks, examples/stage_count.rs): r50-f32 r50-int8 r100-f32
+# r100-int8 ensemble-photo ensemble-session-3, read from HEAVY_MODELS (default
+# target/heavy-models, made by models/tools/heavy-models.sh when missing). Not in the default
+# stages (hours of qemu on three CPUs): name them in ARM_STAGES, or ARM_STAGES=heavy for all six.
+# A heavy stage = count(N=1) - count(N=0) (the load is seconds of qemu, one run less).
 #
 # Prints one line per figure, exactly `arm <cpu> <stage> <instructions>`, then a markdown table
 # (millions of instructions). Needs the aarch64 cross toolchain and qemu-user (docs/testing.md:
@@ -16,6 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cpus=${ARM_CPUS:-cortex-a53 cortex-a72 cortex-a76}
 stages=${ARM_STAGES:-detect align embed-f32 embed-qdq embed-qlinear embed-int8 photo-tta session-3 load preview}
+heavy_stages="r50-f32 r50-int8 r100-f32 r100-int8 ensemble-photo ensemble-session-3"
+[[ $stages == heavy ]] && stages=$heavy_stages
 counter=../shared/tools/arm-insn-count
 [[ -x $counter ]] || { echo "arm-table: no $counter" >&2; exit 1; }
 target=aarch64-unknown-linux-gnu
@@ -28,13 +37,25 @@ count() { # count CPU STAGE N: guest instructions of one run
   awk '/^guest-instructions/ { print $2 }' <<< "$out"
 }
 
+is_heavy() { [[ " $heavy_stages " == *" $1 "* ]]; }
+for stage in $stages; do
+  if is_heavy "$stage"; then
+    heavy=${HEAVY_MODELS:-target/heavy-models}
+    [[ -f $heavy/MANIFEST.toml ]] || bash models/tools/heavy-models.sh "$heavy" >&2
+    export HEAVY_MODELS=$heavy
+    break
+  fi
+done
+
 declare -A cost runs
 for cpu in $cpus; do
   # embed-int8, photo-tta, session-3 and load use the embedder the device runs on this CPU.
   runs[$cpu]=$(QEMU_CPU=$cpu qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" which-embedder 0)
   for stage in $stages; do
-    one=$(count "$cpu" "$stage" 1)
-    two=$(count "$cpu" "$stage" 2)
+    lo=1
+    is_heavy "$stage" && lo=0
+    one=$(count "$cpu" "$stage" $lo)
+    two=$(count "$cpu" "$stage" $((lo + 1)))
     cost[$cpu/$stage]=$((two - one))
     echo "arm $cpu $stage ${cost[$cpu/$stage]}"
   done

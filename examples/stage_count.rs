@@ -29,6 +29,17 @@
 //! `photo-tta`, `session-3` and `load` use the device's embedder, as `embed-int8`;
 //! `which-embedder` prints its id.
 //!
+//! Heavy stages (GM-Arc-class random-weight networks, read from the folder `HEAVY_MODELS`,
+//! default `target/heavy-models`, made by `models/tools/heavy-models.sh`):
+//! - `r50-f32`, `r50-int8`, `r100-f32`, `r100-int8`: one inference of that iResNet (GM-Arc's
+//!   fine-tuned two-output r50 / r100, the embedding output) on the face of a photo aligned onto
+//!   its 112×112 template, no variant;
+//! - `ensemble-photo`: one photo through the ensemble `gm-arc-int8` (or `gm-arc-f32` with
+//!   `HEAVY_FORM=f32`): detect, align, r50 + two r100 × 4 variants (plain, flip, grey,
+//!   flip-grey);
+//! - `ensemble-session-3`: three photos of one person as `ensemble-photo`, their vectors fused
+//!   (mean embedding) and ranked against a 200-case gallery of that recipe.
+//!
 //! Prints one line with a value of the last result, so the work is not optimised away.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +50,9 @@ use gestaltcam::manifest::{CpuFeatures, Manifest};
 use gestaltcam::pipeline::FacePipeline;
 use gestaltcam::pipeline::PhotoEmbedder;
 use image::RgbImage;
+
+#[path = "stage_count/heavy.rs"]
+mod heavy;
 
 const F32: &str = "dlib-resnet-v1-f32";
 const QDQ: &str = "dlib-resnet-v1-int8";
@@ -105,6 +119,10 @@ fn main() -> anyhow::Result<()> {
     let models = args
         .get(3)
         .map_or_else(|| root.join("models"), PathBuf::from);
+    if let Some(last) = heavy::stage(stage, n, &root)? {
+        println!("{stage} x{n}: {last}");
+        return Ok(());
+    }
     let chip = gestaltcam::photo::load_path(&root.join("tests/fixtures/embed/obama.png"))?;
     let mut last = 0.0f32;
     match stage.as_str() {
