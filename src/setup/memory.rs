@@ -14,6 +14,8 @@ use crate::config::Config;
 use crate::manifest::{Manifest, ModelEntry};
 use crate::pipeline::Members;
 
+pub mod onnx_ops;
+
 const MIB: u64 = 1 << 20;
 
 /// The process without models: the binary, tract's runtime, camera frames and the panel's
@@ -26,14 +28,23 @@ pub const SYSTEM_RESERVE_BYTES: u64 = 128 * MIB;
 /// Resident bytes per file byte of an f32 model: its weights as stored.
 pub const F32_WEIGHT_FACTOR: u64 = 1;
 
-/// Resident bytes per file byte of a quantized model. tract dequantizes QDQ int8 weights to
-/// f32 when it builds the plan (int8 files save no RAM); the manifest does not say whether a
-/// file is QDQ or QLinear (which keeps int8), so both count as QDQ.
+/// Resident bytes per file byte of a quantized model in the QDQ form (`DequantizeLinear` on
+/// the weights): tract dequantizes those weights to f32 when it builds the plan, so the int8
+/// file saves no RAM.
 pub const QUANTIZED_WEIGHT_FACTOR: u64 = 4;
 
+/// Resident bytes per file byte of a quantized model whose graph computes in integers
+/// (`ConvInteger`, `QLinearConv`, `MatMulInteger`, `QLinearMatMul`; [`onnx_ops`]): its
+/// weights stay int8 in the plan. Twice the file: the int8 iResNet-50 (43.9 MB file) leaves
+/// ~80 MB resident over the detector-only process, its working memory included
+/// (docs/performance.md, Heavy models: Memory).
+pub const INTEGER_WEIGHT_FACTOR: u64 = 2;
+
 /// While a model loads, its file's bytes, the decoded graph and the plan being optimised are
-/// held at once: the largest model counts this many more times its resident size. (f32 dlib:
-/// `doctor` peaks 69 MiB above the QLinear model for 16 MiB more weights.)
+/// held at once: the largest model counts this many more times its size while loading (its
+/// resident size; an integer-form model's file size, as its weights stay int8 throughout).
+/// (f32 dlib: `doctor` peaks 69 MiB above the QLinear model for 16 MiB more weights; the int8
+/// iResNet-50 peaks ~66 MB, 1.5× its file, above what it leaves loaded.)
 pub const LOAD_PEAK_COPIES: u64 = 3;
 
 /// Working memory of one plan (activations, im2col buffers) at the face models' input sizes.
@@ -46,17 +57,30 @@ pub struct PlanFile {
     pub file_bytes: u64,
     /// int8 weights (`quantized` in the manifest).
     pub quantized: bool,
+    /// The graph computes in integers, so its int8 weights stay int8 in memory
+    /// ([`onnx_ops::computes_in_integers`]); false for f32 and QDQ models.
+    pub integer: bool,
 }
 
 impl PlanFile {
     /// Bytes the plan's weights take in memory.
     pub fn resident(&self) -> u64 {
-        let factor = if self.quantized {
-            QUANTIZED_WEIGHT_FACTOR
-        } else {
-            F32_WEIGHT_FACTOR
+        let factor = match (self.quantized, self.integer) {
+            (true, true) => INTEGER_WEIGHT_FACTOR,
+            (true, false) => QUANTIZED_WEIGHT_FACTOR,
+            (false, _) => F32_WEIGHT_FACTOR,
         };
         self.file_bytes.saturating_mul(factor)
+    }
+
+    /// Bytes one copy of the model takes while it loads: its resident size, or an
+    /// integer-form model's file size.
+    pub fn loading(&self) -> u64 {
+        if self.quantized && self.integer {
+            self.file_bytes
+        } else {
+            self.resident()
+        }
     }
 }
 
@@ -119,7 +143,7 @@ fn mb(bytes: u64) -> u64 {
 /// The memory `plans` and a gallery of `gallery_bytes` need at their peak.
 pub fn estimate(plans: &[PlanFile], gallery_bytes: u64) -> MemoryNeed {
     let weights = plans.iter().map(PlanFile::resident).sum();
-    let largest = plans.iter().map(PlanFile::resident).max().unwrap_or(0);
+    let largest = plans.iter().map(PlanFile::loading).max().unwrap_or(0);
     MemoryNeed {
         weights,
         load_peak: largest.saturating_mul(LOAD_PEAK_COPIES),
@@ -153,10 +177,14 @@ pub fn device_plans(
         .map(|e| {
             let path = manifest.file_path(e);
             let bytes = file_size(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+            // A graph that cannot be read counts as QDQ (the larger need); the model check
+            // says what is wrong with it.
+            let integer = e.quantized && onnx_ops::computes_in_integers(&path).unwrap_or(false);
             Ok(PlanFile {
                 id: e.id.clone(),
                 file_bytes: bytes,
                 quantized: e.quantized,
+                integer,
             })
         })
         .collect()
@@ -188,6 +216,14 @@ mod tests {
             id: id.into(),
             file_bytes: mb * MIB,
             quantized,
+            integer: false,
+        }
+    }
+
+    fn integer_plan(id: &str, mb: u64) -> PlanFile {
+        PlanFile {
+            integer: true,
+            ..plan(id, mb, true)
         }
     }
 
@@ -236,4 +272,26 @@ mod tests {
             need.parts()
         );
     }
+
+    /// An integer-form model counts its int8 weights twice and loads at its file's size: GM-Arc's
+    /// int8 ensemble (ConvInteger r50 44 MB, two r100 66 MB) fits a 2 GB Pi 4 with room to
+    /// spare and still not a 512 MB Zero 2 W; the same files as QDQ need about what the f32
+    /// ensemble needs.
+    #[test]
+    fn integer_form_weights_count_as_int8() {
+        let board = |mb: u64| mb * MIB;
+        let members = |f: &dyn Fn(&str, u64) -> PlanFile| {
+            let plans = [plan("det", 2, false), f("r50", 44), f("r100a", 66), f("r100b", 66)];
+            estimate(&plans, 40 * MIB)
+        };
+        let integer = members(&integer_plan);
+        assert_eq!(integer.weights, (2 + 2 * (44 + 66 + 66)) * MIB);
+        assert_eq!(integer.load_peak, 66 * MIB * LOAD_PEAK_COPIES);
+        assert!(integer.fits(board(1_024)), "{}", integer.versus(board(1_024)));
+        assert!(!integer.fits(board(427)), "{}", integer.versus(board(427)));
+        let qdq = members(&|id, mb| plan(id, mb, true));
+        assert_eq!(qdq.weights, (2 + 4 * (44 + 66 + 66)) * MIB);
+        assert!(!qdq.fits(board(1_024)), "{}", qdq.versus(board(1_024)));
+    }
+}
 }
