@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The per-board cost table (issue 13): guest instructions under qemu-aarch64 for each stage of the
+# The per-board cost table: guest instructions under qemu-aarch64 for each stage of the
 # capture path, on three board CPUs, measured the same way for every row. qemu-user's QEMU_CPU picks
 # the core: cortex-a53 (Pi Zero 2 W, Pi 3), cortex-a72 (Pi 4), cortex-a76 (Pi 5: has the
 # dot-product instructions, which tract's int8 kernels use when present). Counts repeat within

@@ -1,5 +1,5 @@
 //! Phenotype-guided differential: a few yes / no / don't-know questions about HPO terms
-//! re-rank the face ranking (issue 14). Pure: the only I/O is reading the two HPO release files
+//! re-rank the face ranking. Pure: the only I/O is reading the two HPO release files
 //! it is pointed at ([`HpoIndex::load`]); everything else is arithmetic on the loaded index.
 //!
 //! | file | job |
