@@ -71,8 +71,12 @@ pub struct Wiring {
     /// How long an update notice stays on the panel ([`content::NOTICE_SHOWN`]).
     pub notice_shown: Duration,
     /// The day the counters count under ([`crate::counters`]): `Some("YYYY-MM-DD")` when the
-    /// clock is trustworthy, `None` when not. Unset: the device's own ([`device_today`]).
+    /// clock is trustworthy, `None` when not. Unset: the day of the calendar below
+    /// ([`device_today`]).
     pub today: Option<Today>,
+    /// The wall clock with its trust verdict, consulted from assembly on (the counters open
+    /// under its day). Unset: the device's own ([`device_calendar`]).
+    pub calendar: Option<Arc<Mutex<TrustedClock>>>,
 }
 
 impl Wiring {
@@ -84,6 +88,7 @@ impl Wiring {
             keys: Keys::Stdin,
             notice_shown: content::NOTICE_SHOWN,
             today: None,
+            calendar: None,
         }
     }
 
@@ -95,6 +100,7 @@ impl Wiring {
             keys: Keys::Reader(Box::new(keys)),
             notice_shown: content::NOTICE_SHOWN,
             today: None,
+            calendar: None,
         }
     }
 }
@@ -194,7 +200,9 @@ pub fn assemble(cfg: &Config, wiring: Wiring) -> Result<Assembled, SetupError> {
         stop_on_signals(&wiring.shutdown)?;
     }
     let buttons = device_buttons(cfg, wiring.keys, replay, &wiring.shutdown)?;
-    let calendar = device_calendar(&cfg.state_dir);
+    let calendar = wiring
+        .calendar
+        .unwrap_or_else(|| device_calendar(&cfg.state_dir));
     let today = wiring
         .today
         .unwrap_or_else(|| device_today(calendar.clone()));

@@ -281,17 +281,25 @@ mod tests {
     fn integer_form_weights_count_as_int8() {
         let board = |mb: u64| mb * MIB;
         let members = |f: &dyn Fn(&str, u64) -> PlanFile| {
-            let plans = [plan("det", 2, false), f("r50", 44), f("r100a", 66), f("r100b", 66)];
+            let plans = [
+                plan("det", 2, false),
+                f("r50", 44),
+                f("r100a", 66),
+                f("r100b", 66),
+            ];
             estimate(&plans, 40 * MIB)
         };
         let integer = members(&integer_plan);
         assert_eq!(integer.weights, (2 + 2 * (44 + 66 + 66)) * MIB);
         assert_eq!(integer.load_peak, 66 * MIB * LOAD_PEAK_COPIES);
-        assert!(integer.fits(board(1_024)), "{}", integer.versus(board(1_024)));
+        assert!(
+            integer.fits(board(1_024)),
+            "{}",
+            integer.versus(board(1_024))
+        );
         assert!(!integer.fits(board(427)), "{}", integer.versus(board(427)));
         let qdq = members(&|id, mb| plan(id, mb, true));
         assert_eq!(qdq.weights, (2 + 4 * (44 + 66 + 66)) * MIB);
         assert!(!qdq.fits(board(1_024)), "{}", qdq.versus(board(1_024)));
     }
-}
 }

@@ -75,8 +75,19 @@ impl std::io::Read for TypedKeys {
 /// The device assembled from `cfg`, stopped after `iterations`, with keys that stay open as
 /// long as the returned sender lives (closed keys end a replayed session).
 pub(crate) fn device(cfg: &Config, iterations: u64) -> (Assembled, Sender<Vec<u8>>) {
+    device_wired(cfg, iterations, |_| {})
+}
+
+/// [`device`], with `wire` changing the wiring first (a test's wall clock, say).
+pub(crate) fn device_wired(
+    cfg: &Config,
+    iterations: u64,
+    wire: impl FnOnce(&mut Wiring),
+) -> (Assembled, Sender<Vec<u8>>) {
     let (keys, rx) = channel();
-    let mut dev = assemble(cfg, Wiring::with_keys(TypedKeys(rx))).expect("assembles");
+    let mut wiring = Wiring::with_keys(TypedKeys(rx));
+    wire(&mut wiring);
+    let mut dev = assemble(cfg, wiring).expect("assembles");
     dev.opts.max_iterations = Some(iterations);
     (dev, keys)
 }

@@ -183,10 +183,12 @@ fn session_with_clock(now: Unix, last: Option<Unix>) -> (Summary, Option<Unix>) 
     if let Some(t) = last {
         store.save(t).unwrap();
     }
-    let (mut dev, _keys) = assemble::device(&cfg, 16);
-    dev.ctx.device_id = TEST_DEVICE.into();
+    // The device's wall clock from its assembly on: the counters open under its day.
     let calendar = TrustedClock::new(Box::new(FixedWall(now)), Box::new(store.clone()));
-    dev.opts.calendar = Some(Arc::new(Mutex::new(calendar)));
+    let (mut dev, _keys) = assemble::device_wired(&cfg, 16, |w| {
+        w.calendar = Some(Arc::new(Mutex::new(calendar)));
+    });
+    dev.ctx.device_id = TEST_DEVICE.into();
     dev.device.buttons = Box::new(ScriptedButtons::at_frames([
         (4, ButtonEvent::Capture),
         (10, ButtonEvent::Capture),

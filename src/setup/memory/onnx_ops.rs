@@ -14,7 +14,12 @@ use std::path::Path;
 
 /// Operators whose int8 inputs tract keeps as int8 (`ConvInteger`, `MatMulInteger` and the
 /// `QLinear*` forms).
-pub const INTEGER_OPS: [&str; 4] = ["ConvInteger", "QLinearConv", "MatMulInteger", "QLinearMatMul"];
+pub const INTEGER_OPS: [&str; 4] = [
+    "ConvInteger",
+    "QLinearConv",
+    "MatMulInteger",
+    "QLinearMatMul",
+];
 
 /// A node larger than this is not a node (a damaged or foreign file).
 const MAX_NODE_BYTES: u64 = 1 << 20;
@@ -89,7 +94,10 @@ fn op_type(node: &[u8]) -> io::Result<Option<String>> {
 }
 
 fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("not an ONNX model: {what}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("not an ONNX model: {what}"),
+    )
 }
 
 /// A protobuf reader that knows its position.
@@ -165,7 +173,9 @@ mod tests {
     use std::path::PathBuf;
 
     fn model(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join(name)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(name)
     }
 
     /// The shipped dlib forms: the QLinear one computes in integers, the QDQ int8 and the f32
