@@ -546,6 +546,11 @@ where
     fn feed(&mut self, event: Event) {
         let mut queue = std::collections::VecDeque::from([event]);
         while let Some(ev) = queue.pop_front() {
+            // The start-up checks, whether or not the start screen stays to show them (all
+            // well and the camera ready: the preview follows at once).
+            if let Event::SelfTest(checks) = &ev {
+                log::info!("self-test: {}", crate::ui::view::describe_checks(checks));
+            }
             let state = self.state.take().expect("state between events");
             let counted = self.opts.counters.is_some().then(|| {
                 let before = count::Before::of(&state);

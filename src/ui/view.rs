@@ -358,7 +358,8 @@ impl View {
 }
 
 /// The start-up checks as `name State (detail)`, comma-separated.
-fn describe_checks(checks: &[SelfCheck]) -> String {
+/// The start-up checks in one line: `Model Ok (…), Gallery Ok (…), …`.
+pub fn describe_checks(checks: &[SelfCheck]) -> String {
     checks
         .iter()
         .map(|c| format!("{} {:?} ({})", c.name, c.state, c.detail))

@@ -140,6 +140,9 @@ fn usb_stick_unit_mounts_as_root_and_imports_as_the_service_user() {
     // The stick is mounted read-only, without set-user-id files, devices or programs.
     let script = read("board/usb/gestaltcam-usb");
     assert!(script.contains("opts=ro,nosuid,nodev,noexec,"));
+    // ... in PID 1's mount namespace, which the import's sandbox is built from (systemd gives
+    // the "+" steps a namespace of their own: a mount there is invisible to the import).
+    assert!(script.contains("exec nsenter --mount=/proc/1/ns/mnt -- \"$0\" \"$step\" \"$name\""));
     // The package installs both, and the HPO files the default config points at.
     let cargo = read("Cargo.toml");
     for asset in [

@@ -81,14 +81,15 @@ plug_and_wait() {
   IMPORT=$(usb_log "$2" "$CUR" | grep -m1 '^bundle: ' || true)
 }
 unplug() { usb_req unplug "$1" > /dev/null; wait_for 10 test ! -e "/dev/$2" > /dev/null; }
-# restart_shows PATTERN: restarts the device, waits for its start-up screen matching PATTERN.
+# restart_shows PATTERN: restarts the device, waits for its start-up checks matching PATTERN
+# (the `self-test:` log line: the start screen shows them only until the preview comes).
 restart_shows() {
   local c t0
   c=$(cursor)
   t0=$(now)
   systemctl restart gestaltcam.service
-  wait_for 300 is_active > /dev/null && wait_for 60 in_journal_after "$c" "screen: starting:.*$1" > /dev/null \
-    && T_SHOWN=$(line_time "$c" "screen: starting:.*$1") && T_RESTART=$(fcalc "$T_SHOWN - $t0")
+  wait_for 300 is_active > /dev/null && wait_for 60 in_journal_after "$c" "self-test:.*$1" > /dev/null \
+    && T_SHOWN=$(line_time "$c" "self-test:.*$1") && T_RESTART=$(fcalc "$T_SHOWN - $t0")
 }
 in_journal_after() { journalctl -u gestaltcam.service --after-cursor="$1" -o cat --no-pager | grep -q "$2"; }
 
@@ -143,15 +144,15 @@ usb_refused() {
   [ "$(prop MainPID)" = "$pid" ] || detail="$detail; (the device restarted meanwhile: pid $pid -> $(prop MainPID))"
   if restart_shows "$OLD_GALLERY"; then
     shot_after "$T_SHOWN" usb-refused-restart > /dev/null
-    detail="$detail; restarted, the start-up screen names '$OLD_GALLERY' $T_RESTART s later (usb-refused-restart.png)"
+    detail="$detail; restarted, its start-up checks name '$OLD_GALLERY' $T_RESTART s later (usb-refused-restart.png)"
   else
-    bad="$bad${bad:+; }after a restart no start-up screen naming '$OLD_GALLERY': $(journal | grep 'screen: starting' | tail -n 1)"
+    bad="$bad${bad:+; }after a restart no start-up checks naming '$OLD_GALLERY': $(journal | grep 'self-test:' | tail -n 1)"
   fi
   if [ -n "$bad" ]; then fail usb-refused "$bad"; else pass usb-refused "$detail"; fi
 }
 
 usb_update() {
-  local pid t0 before after
+  local pid t0 before after tn
   pid=$(prop MainPID)
   before=$(content_state)
   t0=$(now)
@@ -166,13 +167,15 @@ usb_update() {
   restarted() { [ "$(prop MainPID)" != "$pid" ] && is_active; }
   if ! wait_for 300 restarted > /dev/null; then
     fail usb-update "'$IMPORT' in $T_USB s, but the device did not restart within 300 s (pid $pid, $(prop ActiveState))"
-  elif ! wait_for 120 in_journal_after "$CUR" "screen: starting:.*$NEW_GALLERY" > /dev/null; then
-    fail usb-update "'$IMPORT', restarted, but no start-up screen naming '$NEW_GALLERY': $(journal | grep 'screen: starting' | tail -n 1)"
+  elif ! tn=$(line_time "$CUR" "update notice: Gallery updated: $NEW_GALLERY") || [ -z "$tn" ]; then
+    fail usb-update "'$IMPORT', restarted, but no update notice 'Gallery updated: $NEW_GALLERY' on the panel: $(journal | grep 'update notice' | tail -n 1)"
+  elif ! wait_for 120 in_journal_after "$CUR" "self-test:.*$NEW_GALLERY" > /dev/null; then
+    fail usb-update "'$IMPORT', restarted, but no start-up checks naming '$NEW_GALLERY': $(journal | grep 'self-test:' | tail -n 1)"
   else
     local ts png
-    ts=$(line_time "$CUR" "screen: starting:.*$NEW_GALLERY")
-    png=$(shot_after "$ts" usb-update)
-    pass usb-update "'$IMPORT' in $T_USB s (content '$before' -> '$after'); the device restarted (pid $pid -> $(prop MainPID)) and its start-up screen names '$NEW_GALLERY' $(fcalc "$ts - $t0") s after the plug (${png:-no PNG snapshot})"
+    ts=$(line_time "$CUR" "self-test:.*$NEW_GALLERY")
+    png=$(shot_after "$tn" usb-update)
+    pass usb-update "'$IMPORT' in $T_USB s (content '$before' -> '$after'); the notice '$(journal | grep -m1 -o "Gallery updated: $NEW_GALLERY[^(]*")' on the panel (${png:-no PNG snapshot}); the device restarted (pid $pid -> $(prop MainPID)) and its start-up checks name '$NEW_GALLERY' $(fcalc "$ts - $t0") s after the plug"
   fi
 }
 
